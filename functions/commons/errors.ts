@@ -1,0 +1,92 @@
+/**
+ * The one error hierarchy. Domain code throws these; `functions/http/errors.ts` is the only
+ * place that turns them into HTTP responses. `expose` says whether `message` may reach a client:
+ * a 5xx never leaks internals.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'idempotency_error'
+  | 'card_error'
+  | 'api_error';
+
+export interface ErrorDetails {
+  /** The request parameter at fault, dotted (`payer.email`). */
+  param?: string;
+  /** Extra machine-readable fields merged into the error body (e.g. `order_id`). */
+  extra?: Record<string, string | number | boolean>;
+  cause?: unknown;
+}
+
+export abstract class PayplaneError extends Error {
+  abstract readonly status: number;
+  abstract readonly type: ErrorType;
+  readonly expose: boolean = true;
+  readonly param?: string;
+  readonly extra?: Record<string, string | number | boolean>;
+
+  constructor(
+    readonly code: string,
+    message: string,
+    details: ErrorDetails = {},
+  ) {
+    super(message, { cause: details.cause });
+    this.name = new.target.name;
+    this.param = details.param;
+    this.extra = details.extra;
+  }
+}
+
+/** 400: the request is wrong; the message names the field, the value and the fix. */
+export class InvalidRequestError extends PayplaneError {
+  readonly status = 400;
+  readonly type = 'invalid_request_error';
+}
+
+/** 401: no usable credentials. */
+export class AuthenticationError extends PayplaneError {
+  readonly status = 401;
+  readonly type = 'authentication_error';
+}
+
+/** 404: unknown resource, or one the caller may not see (the two are indistinguishable on purpose). */
+export class NotFoundError extends PayplaneError {
+  readonly status = 404;
+  readonly type = 'invalid_request_error';
+  constructor(resource: string, id: string, param = 'id') {
+    super('resource_missing', `No such ${resource}: '${id}'. Check the id, and that it belongs to the API key in use.`, {
+      param,
+    });
+  }
+}
+
+/** 409: the request conflicts with the current state of a resource. */
+export class ConflictError extends PayplaneError {
+  readonly status = 409;
+  readonly type = 'invalid_request_error';
+}
+
+/** 400: an Idempotency-Key reused with different parameters. */
+export class IdempotencyMismatchError extends PayplaneError {
+  readonly status = 400;
+  readonly type = 'idempotency_error';
+}
+
+/** 409: the first request with this Idempotency-Key is still in flight. */
+export class IdempotencyInProgressError extends PayplaneError {
+  readonly status = 409;
+  readonly type = 'idempotency_error';
+}
+
+/** 413: the body is over the API's limit. */
+export class PayloadTooLargeError extends PayplaneError {
+  readonly status = 413;
+  readonly type = 'invalid_request_error';
+}
+
+/** 500: a bug or an unavailable dependency. Its message stays in the logs. */
+export class InternalError extends PayplaneError {
+  readonly status = 500;
+  readonly type = 'api_error';
+  override readonly expose = false;
+}
