@@ -1,0 +1,121 @@
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
+import { errorResponse, json } from './errors';
+import { fingerprint, idempotent, validateKey } from './idempotency';
+
+/** Bodies above this are refused before parsing; orders are small and the limit bounds the work per request. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ApiRequest {
+  merchantId: string;
+  requestId: string;
+  body: Record<string, unknown>;
+  query: Record<string, string>;
+  params: Record<string, string>;
+  /** Public base URL of the API as the caller reached it, e.g. `https://api.example.com/prod`. */
+  baseUrl: string;
+  now: Date;
+}
+
+export interface ApiResult {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * The wrapper every API route shares: auth context, body limits and parsing, idempotency on
+ * POST, JSON responses, the Request-Id header and the one error mapping. A route supplies only
+ * its domain operation.
+ */
+export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
+  return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
+    .use(httpHeaderNormalizer())
+    .use({
+      after: (request) => {
+        request.response = withRequestId(request.response, request.event);
+      },
+      onError: (request) => {
+        request.response = withRequestId(errorResponse(request.error, request.event.requestContext.requestId), request.event);
+      },
+    })
+    .handler(async (event, context) => {
+      const request = toApiRequest(event);
+      const run = async () => {
+        const result = await operation(request);
+        return json(result.status, result.body);
+      };
+      const key = event.headers['idempotency-key'];
+      if (event.httpMethod !== 'POST' || key === undefined) return run();
+      return idempotent(
+        {
+          merchantId: request.merchantId,
+          key: validateKey(key),
+          fingerprint: fingerprint(event.httpMethod, event.resource, request.body),
+          requestId: request.requestId,
+          lockMillis: context.getRemainingTimeInMillis(),
+        },
+        run,
+      );
+    });
+}
+
+function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
+  const merchantId = event.requestContext.authorizer?.merchantId as string | undefined;
+  // The authorizer guarantees this; a route deployed without it must fail closed.
+  if (!merchantId) throw new AuthenticationError('api_key_missing', 'No valid API key was provided. Send `Authorization: Bearer sk_test_...`.');
+  return {
+    merchantId,
+    requestId: event.requestContext.requestId,
+    body: parseBody(event),
+    query: queryOf(event),
+    params: (event.pathParameters ?? {}) as Record<string, string>,
+    baseUrl: baseUrlOf(event),
+    now: new Date(),
+  };
+}
+
+function parseBody(event: APIGatewayProxyEvent): Record<string, unknown> {
+  if (event.body == null || event.body === '') return {};
+  const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const size = Buffer.byteLength(raw, 'utf8');
+  if (size > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(
+      'body_too_large',
+      `The request body is ${size} bytes; the limit is ${MAX_BODY_BYTES} bytes. Send less data, e.g. shorter metadata values.`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new InvalidRequestError('body_not_json', `The request body is not valid JSON (${(error as Error).message}). Send a JSON object with Content-Type: application/json.`, { cause: error });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InvalidRequestError('body_not_object', `The request body must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}. Wrap the parameters in {...}.`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function queryOf(event: APIGatewayProxyEvent): Record<string, string> {
+  const multi = event.multiValueQueryStringParameters ?? {};
+  for (const [name, values] of Object.entries(multi)) {
+    if (values && values.length > 1) {
+      throw new InvalidRequestError('parameter_repeated', `Query parameter '${name}' was given ${values.length} times. Send it once.`, { param: name });
+    }
+  }
+  return (event.queryStringParameters ?? {}) as Record<string, string>;
+}
+
+/** API Gateway sets X-Forwarded-Proto; requestContext.path carries the stage prefix that event.path lacks. */
+function baseUrlOf(event: APIGatewayProxyEvent): string {
+  const proto = event.headers['x-forwarded-proto'] ?? 'https';
+  const fullPath = event.requestContext.path ?? event.path;
+  const prefix = fullPath.endsWith(event.path) ? fullPath.slice(0, fullPath.length - event.path.length) : '';
+  return `${proto}://${event.requestContext.domainName}${prefix}`;
+}
+
+function withRequestId(response: APIGatewayProxyResult, event: APIGatewayProxyEvent): APIGatewayProxyResult {
+  return { ...response, headers: { ...response.headers, 'Request-Id': event.requestContext.requestId } };
+}

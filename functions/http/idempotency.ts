@@ -1,0 +1,172 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { dynamo } from '../commons/clients';
+import { required } from '../commons/config';
+import {
+  ConflictError,
+  IdempotencyInProgressError,
+  IdempotencyMismatchError,
+  InvalidRequestError,
+} from '../commons/errors';
+import { errorResponse } from './errors';
+
+/** Keys are kept a day past their first use, like Stripe's; DynamoDB TTL removes them later. */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+
+export interface IdempotentCall {
+  merchantId: string;
+  key: string;
+  /** Method, resource and canonical body: reusing a key for anything else is a mismatch. */
+  fingerprint: string;
+  requestId: string;
+  /** How long the first request may hold the key before a retry may take it over (the function timeout). */
+  lockMillis: number;
+}
+
+/**
+ * Runs `operation` at most once per (merchant, Idempotency-Key) and replays its response.
+ *
+ * A conditional put claims the key. A duplicate that finds it claimed gets the stored response,
+ * a mismatch error, or 409 while the first is still in flight. Domain outcomes (2xx and 409
+ * conflicts) are stored; anything else releases the key so the merchant can retry, as Stripe
+ * does for requests that failed validation or hit a server error.
+ */
+export async function idempotent(
+  call: IdempotentCall,
+  operation: () => Promise<APIGatewayProxyResult>,
+): Promise<APIGatewayProxyResult> {
+  const table = required('IDEMPOTENCY_TABLE_NAME');
+  const id = `${call.merchantId}#${call.key}`;
+  const owner = randomUUID();
+  const now = Date.now();
+  try {
+    await dynamo().send(
+      new PutCommand({
+        TableName: table,
+        Item: {
+          id,
+          status: 'in_progress',
+          fingerprint: call.fingerprint,
+          owner,
+          lock_expires_at: now + call.lockMillis,
+          expiration: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
+        },
+        ConditionExpression:
+          'attribute_not_exists(id) OR expiration < :nowSeconds OR (#status = :inProgress AND lock_expires_at < :now AND fingerprint = :fingerprint)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':now': now,
+          ':nowSeconds': Math.floor(now / 1000),
+          ':inProgress': 'in_progress',
+          ':fingerprint': call.fingerprint,
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    return replay(call, error.Item ? (unmarshall(error.Item) as StoredKey) : undefined);
+  }
+
+  let response: APIGatewayProxyResult;
+  try {
+    response = await operation();
+  } catch (error) {
+    if (!(error instanceof ConflictError)) {
+      await release(table, id, owner);
+      throw error;
+    }
+    response = errorResponse(error, call.requestId);
+  }
+  await dynamo().send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { id },
+      UpdateExpression: 'SET #status = :completed, response = :response REMOVE lock_expires_at',
+      ConditionExpression: '#status = :inProgress AND #owner = :owner',
+      ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+      ExpressionAttributeValues: {
+        ':completed': 'completed',
+        ':inProgress': 'in_progress',
+        ':owner': owner,
+        ':response': { statusCode: response.statusCode, body: response.body },
+      },
+    }),
+  );
+  return response;
+}
+
+interface StoredKey {
+  status: 'in_progress' | 'completed';
+  fingerprint: string;
+  response?: { statusCode: number; body: string };
+}
+
+function replay(call: IdempotentCall, item: StoredKey | undefined): APIGatewayProxyResult {
+  if (!item) throw new IdempotencyInProgressError('idempotency_key_in_use', inUseMessage(call.key));
+  if (item.fingerprint !== call.fingerprint) {
+    throw new IdempotencyMismatchError(
+      'idempotency_key_reused',
+      `Idempotency-Key '${call.key}' was already used with different parameters or on another endpoint. Use a new key for a new request, or resend exactly the original request to get its result.`,
+      { param: 'Idempotency-Key' },
+    );
+  }
+  const response = item.response;
+  if (item.status !== 'completed' || !response) {
+    throw new IdempotencyInProgressError('idempotency_key_in_use', inUseMessage(call.key));
+  }
+  return {
+    statusCode: response.statusCode,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Idempotent-Replayed': 'true' },
+    body: response.body,
+  };
+}
+
+function inUseMessage(key: string): string {
+  return `Another request with Idempotency-Key '${key}' is still being processed. Retry after it completes to receive its result.`;
+}
+
+async function release(table: string, id: string, owner: string): Promise<void> {
+  await dynamo()
+    .send(
+      new DeleteCommand({
+        TableName: table,
+        Key: { id },
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner },
+      }),
+    )
+    .catch((error: unknown) => {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
+}
+
+/** Stripe accepts keys of up to 255 characters; printable ASCII keeps them loggable and comparable. */
+export function validateKey(key: string): string {
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new InvalidRequestError(
+      'idempotency_key_invalid',
+      `Invalid Idempotency-Key header: it must be 1-255 printable ASCII characters without spaces (got ${key.length} characters). A UUID v4 is a good choice.`,
+      { param: 'Idempotency-Key' },
+    );
+  }
+  return key;
+}
+
+export function fingerprint(method: string, resource: string, body: unknown): string {
+  return createHash('sha256').update(`${method} ${resource}\n${canonicalJson(body)}`).digest('hex');
+}
+
+/** JSON with sorted object keys, so field order in the request body does not matter. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { currency, MAX_AMOUNT } from '../commons/money';
+import { ORDER_STATUSES } from './order';
+
+/** Request schemas. Each message says how to fix the value; `parseInput` adds the field and the value. */
+
+const MIN_EXPIRES_IN = 60;
+const MAX_EXPIRES_IN = 15 * 24 * 60 * 60;
+
+export const merchantOrderNo = z
+  .string({ error: 'Send a string of 1-64 characters.' })
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'Use 1-64 characters from A-Z, a-z, 0-9, "_" and "-".');
+
+const callbackUrl = (livemode: boolean) =>
+  z
+    .string({ error: 'Send an absolute URL string.' })
+    .max(2048, 'Use at most 2048 characters.')
+    .refine((value) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return false;
+      }
+      if (url.protocol === 'https:') return true;
+      // Test mode lets merchants receive callbacks on their own machine.
+      return !livemode && url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    }, livemode ? 'Use an https:// URL.' : 'Use an https:// URL (http://localhost is allowed in test mode).');
+
+export function createOrderSchema(livemode: boolean) {
+  return z
+    .object({
+      merchant_order_no: merchantOrderNo,
+      amount: z
+        .number({ error: 'Send an integer number of minor units, e.g. 1050 for USD 10.50.' })
+        .int('Send an integer number of minor units (no decimals): for USD 10.50 send 1050, for JPY 500 send 500.')
+        .min(1, 'Send an amount greater than 0.')
+        .max(MAX_AMOUNT, `Send at most ${MAX_AMOUNT} minor units.`),
+      currency: z
+        .string({ error: 'Send a three-letter ISO 4217 code such as "USD".' })
+        .transform((code) => code.toUpperCase())
+        .refine((code) => currency(code) !== undefined, 'Use an ISO 4217 currency code such as "USD", "EUR", "CNY", "JPY" or "KWD".'),
+      description: z.string({ error: 'Send a string.' }).max(500, 'Use at most 500 characters.').optional(),
+      payer: z
+        .object({
+          name: z.string({ error: 'Send a string.' }).min(1, 'Send a non-empty name.').max(200, 'Use at most 200 characters.').optional(),
+          email: z.email('Send a valid email address such as "payer@example.com".').max(254, 'Use at most 254 characters.').optional(),
+          phone: z
+            .string({ error: 'Send a string.' })
+            .regex(/^\+[1-9]\d{6,14}$/, 'Use E.164 format: "+" then country code and number, e.g. "+8613800138000".')
+            .optional(),
+        }, { error: 'Send an object with name, email and/or phone.' })
+        .strict()
+        .optional(),
+      notify_url: callbackUrl(livemode).optional(),
+      return_url: callbackUrl(livemode).optional(),
+      expires_in: z
+        .number({ error: `Send an integer number of seconds between ${MIN_EXPIRES_IN} and ${MAX_EXPIRES_IN}.` })
+        .int(`Send an integer number of seconds between ${MIN_EXPIRES_IN} and ${MAX_EXPIRES_IN}.`)
+        .min(MIN_EXPIRES_IN, `Send at least ${MIN_EXPIRES_IN} seconds (1 minute).`)
+        .max(MAX_EXPIRES_IN, `Send at most ${MAX_EXPIRES_IN} seconds (15 days).`)
+        .default(30 * 60),
+      capture_method: z
+        .enum(['automatic', 'manual'], { error: 'Use "automatic" or "manual".' })
+        .default('automatic'),
+      metadata: z
+        .record(
+          z.string().min(1, 'Use keys of 1-40 characters.').max(40, 'Use keys of 1-40 characters.'),
+          z.string({ error: 'Metadata values must be strings.' }).max(500, 'Use values of at most 500 characters.'),
+          { error: 'Send an object of string keys to string values.' },
+        )
+        .refine((m) => Object.keys(m).length <= 20, {
+          error: (issue) => `It has ${Object.keys(issue.input as object).length} keys; send at most 20.`,
+        })
+        .default({}),
+    }, { error: 'Send a JSON object.' })
+    .strict();
+}
+
+export type CreateOrderInput = z.output<ReturnType<typeof createOrderSchema>>;
+
+/** Unix seconds (as Stripe sends) or an ISO 8601 timestamp. */
+const instant = z
+  .string()
+  .refine((v) => (/^\d{1,12}$/.test(v) ? true : /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v))), 'Use unix seconds (e.g. 1767225600) or an ISO 8601 timestamp (e.g. 2026-01-01T00:00:00Z).')
+  .transform((v) => new Date(/^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v)));
+
+export const listOrdersSchema = z
+  .object({
+    limit: z
+      .string()
+      .regex(/^\d+$/, 'Send an integer between 1 and 100.')
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 100, 'Send an integer between 1 and 100.')
+      .default(10),
+    starting_after: z.string().regex(/^ord_[A-Za-z0-9]{1,64}$/, 'Send the id of an order from the previous page, e.g. "ord_...".').optional(),
+    status: z.enum(ORDER_STATUSES, { error: `Use one of: ${ORDER_STATUSES.join(', ')}.` }).optional(),
+    merchant_order_no: merchantOrderNo.optional(),
+    'created[gte]': instant.optional(),
+    'created[lt]': instant.optional(),
+  })
+  .strict();
+
+export type ListOrdersInput = z.output<typeof listOrdersSchema>;
+
+export const orderIdSchema = z.string().regex(/^ord_[A-Za-z0-9]{1,64}$/, 'Order ids look like "ord_" followed by letters and digits.');

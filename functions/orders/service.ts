@@ -1,0 +1,132 @@
+import { NotFoundError } from '../commons/errors';
+import { newId } from '../commons/ids';
+import { open, seal } from '../commons/crypto';
+import { Secret } from '../commons/secret';
+import { parseInput } from '../http/validation';
+import { effective, toApi, transitionConflict, type ApiOrder, type Order, type Payer } from './order';
+import { EXPIRY_SHARDS, OrderRepository } from './repository';
+import { createOrderSchema, listOrdersSchema, orderIdSchema } from './schemas';
+
+/**
+ * Order operations. Each follows one skeleton: validate the request → load what it acts on →
+ * decide with the order rules (order.ts) → persist with a conditional write → shape the result.
+ */
+export interface Caller {
+  merchantId: string;
+  baseUrl: string;
+  now: Date;
+}
+
+const livemode = false;
+
+export class OrderService {
+  constructor(private readonly orders: OrderRepository) {}
+
+  async create(caller: Caller, body: unknown): Promise<ApiOrder> {
+    const input = parseInput(createOrderSchema(livemode), body);
+    const id = newId('ord');
+    const now = caller.now.toISOString();
+    const order: Order = {
+      id,
+      merchant_id: caller.merchantId,
+      merchant_order_no: input.merchant_order_no,
+      status: 'requires_payment',
+      amount: input.amount,
+      amount_refunded: 0,
+      currency: input.currency,
+      description: input.description,
+      capture_method: input.capture_method,
+      notify_url: input.notify_url,
+      return_url: input.return_url,
+      metadata: input.metadata,
+      payer_ciphertext: input.payer ? await seal(new Secret(input.payer), payerContext({ id, merchant_id: caller.merchantId })) : undefined,
+      expires_at: new Date(caller.now.getTime() + input.expires_in * 1000).toISOString(),
+      created_at: now,
+      updated_at: now,
+    };
+    await this.orders.insert(order);
+    return toApi(order, input.payer, caller.baseUrl);
+  }
+
+  async get(caller: Caller, id: string): Promise<ApiOrder> {
+    return this.present(caller, await this.load(caller, id));
+  }
+
+  async list(caller: Caller, query: unknown) {
+    const input = parseInput(listOrdersSchema, query);
+    const after = input.starting_after ? await this.load(caller, input.starting_after, 'starting_after') : undefined;
+    const filters = { status: input.status, createdGte: input['created[gte]'], createdLt: input['created[lt]'] };
+    let page: { orders: Order[]; hasMore: boolean };
+    if (input.merchant_order_no) {
+      const one = await this.orders.findByMerchantOrderNo(caller.merchantId, input.merchant_order_no);
+      page = { orders: one && matches(effective(one, caller.now), filters) ? [one] : [], hasMore: false };
+    } else {
+      page = await this.orders.list(caller.merchantId, { ...filters, limit: input.limit, after, now: caller.now });
+    }
+    return {
+      object: 'list' as const,
+      url: '/v1/orders',
+      has_more: page.hasMore,
+      data: await Promise.all(page.orders.map((order) => this.present(caller, order))),
+    };
+  }
+
+  /** Closing is idempotent: an order that is already closed (or has expired) is returned as it is. */
+  async close(caller: Caller, id: string): Promise<ApiOrder> {
+    const order = await this.load(caller, id);
+    const current = effective(order, caller.now);
+    if (current.status === 'closed') return this.present(caller, order);
+    const result = await this.orders.transition(caller.merchantId, order.id, 'closed', caller.now, {
+      closed_at: caller.now.toISOString(),
+      close_reason: 'merchant',
+    });
+    if (result.ok) return this.present(caller, result.order);
+    if (!result.current) throw new NotFoundError('order', id);
+    if (result.current.status === 'closed') return this.present(caller, result.current);
+    throw transitionConflict(id, result.current.status, 'closed');
+  }
+
+  /** The scheduled sweep: closes payable orders past their expiry. Returns how many it closed. */
+  async expireDue(now: Date, perShard = 100): Promise<number> {
+    let closed = 0;
+    for (let shard = 0; shard < EXPIRY_SHARDS; shard++) {
+      const due = await this.orders.dueForExpiry(shard, now, perShard);
+      const results = await Promise.all(
+        due.map((o) =>
+          // Only a still-payable order expires: one that moved on since the query keeps its payment.
+          this.orders.transition(o.merchant_id, o.id, 'closed', now, { close_reason: 'expired', closed_at: o.expires_at }, ['requires_payment']),
+        ),
+      );
+      closed += results.filter((r) => r.ok).length;
+    }
+    return closed;
+  }
+
+  private async load(caller: Caller, id: string, param = 'id'): Promise<Order> {
+    const valid = orderIdSchema.safeParse(id).success;
+    const order = valid ? await this.orders.get(caller.merchantId, id) : undefined;
+    if (!order) throw new NotFoundError('order', id, param);
+    return order;
+  }
+
+  private async present(caller: Caller, order: Order): Promise<ApiOrder> {
+    const payer = order.payer_ciphertext
+      ? (await open<Payer>(order.payer_ciphertext, payerContext(order))).reveal()
+      : undefined;
+    return toApi(effective(order, caller.now), payer, caller.baseUrl);
+  }
+}
+
+/** Binds payer ciphertext to its merchant and order: it cannot be replayed onto another record. */
+function payerContext(order: Pick<Order, 'id' | 'merchant_id'>) {
+  return { purpose: 'payer', merchant_id: order.merchant_id, order_id: order.id };
+}
+
+function matches(order: Order, f: { status?: string; createdGte?: Date; createdLt?: Date }): boolean {
+  const created = Date.parse(order.created_at);
+  return (
+    (!f.status || order.status === f.status) &&
+    (!f.createdGte || created >= f.createdGte.getTime()) &&
+    (!f.createdLt || created < f.createdLt.getTime())
+  );
+}
