@@ -1,0 +1,159 @@
+import { parseArgs } from 'node:util';
+import { InvalidRequestError } from '../functions/commons/errors';
+import { keysRoll, merchantsCreate } from './commands';
+import { resolveTarget, type Target, type TargetOptions } from './target';
+
+export const USAGE = `Usage: payplane <command> [options]
+
+Commands:
+  merchants create --name <name>    Create a merchant and its first secret key (sk_test_…)
+  keys roll --merchant <mch_id>     Issue a new secret key, revoke every active one, and flush
+                                    the API's authorizer cache so revoked keys get 401 at once
+
+Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
+  --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
+  --region <region>                 AWS region of the stage (default: AWS_REGION / your profile)
+  --profile <name>                  AWS profile for your own IAM credentials (default chain otherwise)
+
+Options:
+  --json                            Print the result as JSON
+  -h, --help                        Show this help
+
+Secret keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll,
+also: new key printed but the authorizer cache not flushed); 2 bad arguments.`;
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  env: process.env,
+};
+
+/** Argument errors use the one hierarchy: code `cli_usage` prints the usage, exit 2. */
+const usage = (message: string) => new InvalidRequestError('cli_usage', message);
+
+const OPTIONS = {
+  name: { type: 'string' },
+  merchant: { type: 'string' },
+  stage: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+type Option = keyof typeof OPTIONS;
+const COMMANDS: Record<string, { required: Option; hint: string; run: (t: Target, v: Values, io: Io) => Promise<number> }> = {
+  'merchants create': { required: 'name', hint: '--name "Acme Coffee"', run: runMerchantsCreate },
+  'keys roll': { required: 'merchant', hint: '--merchant mch_…', run: runKeysRoll },
+};
+const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
+
+/** Runs the CLI in-process; returns the exit code. `resolve` is injectable for tests. */
+export async function main(
+  argv: string[],
+  io: Io = processIo,
+  resolve: (o: TargetOptions, env: NodeJS.ProcessEnv) => Promise<Target> = resolveTarget,
+): Promise<number> {
+  let target: Target | undefined;
+  try {
+    let parsed: { values: Values; positionals: string[] };
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw usage((error as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (values.help || positionals.length === 0) {
+      (values.help ? io.out : io.err)(USAGE);
+      return values.help ? 0 : 2;
+    }
+    const name = positionals.join(' ');
+    const command = COMMANDS[name];
+    if (!command) throw usage(`Unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`);
+    for (const [option, value] of Object.entries(values)) {
+      if (value !== undefined && !COMMON.includes(option as Option) && option !== command.required) {
+        throw usage(`Option --${option} does not apply to '${name}'.`);
+      }
+    }
+    if (values[command.required] === undefined) throw usage(`'${name}' needs --${command.required}, e.g. ${command.hint}.`);
+    const targetOptions = parseTarget(values);
+    target = await resolve(targetOptions, io.env);
+    return await command.run(target, values, io);
+  } catch (error) {
+    if (error instanceof InvalidRequestError) {
+      const help = error.code === 'cli_usage' ? USAGE : 'Run payplane --help for usage.';
+      io.err(`payplane: ${error.message}\n\n${help}`);
+      return 2;
+    }
+    io.err(`payplane: ${target?.explain(error) ?? (error as Error).message ?? String(error)}`);
+    if (io.env.PAYPLANE_DEBUG) io.err(String((error as Error).stack ?? error));
+    return 1;
+  }
+}
+
+function parseTarget(values: Values): TargetOptions {
+  if (values.stage === undefined) {
+    if (values.region !== undefined || values.profile !== undefined) {
+      throw usage('--region and --profile select a deployed stage: add --stage dev or --stage prod.');
+    }
+    return {};
+  }
+  if (values.stage !== 'dev' && values.stage !== 'prod') {
+    throw usage(`Invalid --stage '${values.stage}': use dev or prod (omit it for the local cloud).`);
+  }
+  return { stage: values.stage, region: values.region, profile: values.profile };
+}
+
+async function runMerchantsCreate(target: Target, values: Values, io: Io): Promise<number> {
+  const created = await merchantsCreate(target, { name: values.name });
+  if (values.json) {
+    io.out(JSON.stringify(created, null, 2));
+  } else {
+    io.out(
+      [
+        `Created merchant ${created.id} ("${created.name}") on the ${target.label}.`,
+        '',
+        `  Secret key (${created.key_id}):  ${created.secret_key}`,
+        '',
+        'This key is shown once and cannot be retrieved again: store it in your secret manager now.',
+        `If it is lost or leaked, issue a new one with: payplane keys roll --merchant ${created.id}`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runKeysRoll(target: Target, values: Values, io: Io): Promise<number> {
+  const rolled = await keysRoll(target, { merchantId: values.merchant });
+  if (values.json) {
+    io.out(JSON.stringify(rolled, null, 2));
+  } else {
+    const revoked = rolled.revoked_key_ids.length ? rolled.revoked_key_ids.join(', ') : 'none';
+    io.out(
+      [
+        `Rolled the secret key of merchant ${rolled.merchant_id} on the ${target.label}.`,
+        '',
+        `  New secret key (${rolled.key_id}):  ${rolled.secret_key}`,
+        `  Revoked: ${revoked}`,
+        '',
+        'This key is shown once and cannot be retrieved again: store it in your secret manager now.',
+      ].join('\n'),
+    );
+  }
+  if (!rolled.authorizer_cache_flushed) {
+    io.err(
+      `payplane: warning: the new key is above, but flushing the authorizer cache failed (${rolled.authorizer_cache_error}). ` +
+        `Revoked keys keep working for up to 300 s. Flush it now: ${target.flushHint}`,
+    );
+    return 1;
+  }
+  return 0;
+}

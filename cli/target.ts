@@ -1,0 +1,167 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { APIGatewayClient, FlushStageAuthorizersCacheCommand } from '@aws-sdk/client-api-gateway';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import type { MerchantDeps } from '../functions/merchants/service';
+
+/**
+ * Where a CLI command acts: the local cloud (default, from .payplane/local.json) or a deployed
+ * stage (`--stage`, resolved from the CloudFormation stack `Payplane-<stage>` with the
+ * operator's own credentials from the default provider chain).
+ */
+export interface Target {
+  kind: 'local' | 'stage';
+  /** For messages: "local cloud (http://127.0.0.1:4566)", "stage dev (stack Payplane-dev, eu-west-1)". */
+  label: string;
+  merchants: MerchantDeps;
+  restApiId: string;
+  stageName: string;
+  /** Empties the REST API stage's authorizer cache so a revoked key is refused at once, not after the TTL. */
+  flushAuthorizerCache(): Promise<void>;
+  /** Same, as a command the operator can run by hand if the flush failed. */
+  flushHint: string;
+  /** Turns a connection failure into an actionable message (the local cloud is not running). */
+  explain(error: unknown): string | undefined;
+}
+
+export interface TargetOptions {
+  stage?: 'dev' | 'prod';
+  region?: string;
+  profile?: string;
+}
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const LOCAL_FILE_ENV = 'PAYPLANE_LOCAL_FILE';
+
+const localFileSchema = z.object({
+  apiUrl: z.string(),
+  region: z.string().min(1),
+  stage: z.string().min(1),
+  restApiId: z.string().min(1),
+  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url() }),
+  tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
+});
+export type LocalCloudFile = z.infer<typeof localFileSchema>;
+
+/** The local cloud's emulators take any credentials; these keep the SDK from looking for real ones. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+export async function resolveTarget(
+  options: TargetOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  aws: { cloudFormation?: Pick<CloudFormationClient, 'send'> } = {},
+): Promise<Target> {
+  return options.stage ? stageTarget({ ...options, stage: options.stage }, aws) : localTarget(env);
+}
+
+export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
+  const file = env[LOCAL_FILE_ENV] ?? resolve(ROOT, '.payplane', 'local.json');
+  if (!existsSync(file)) {
+    throw new Error(
+      `The local cloud is not running: ${file} does not exist. Start it with \`npm start\` in another terminal, ` +
+        'or target a deployed stage with --stage dev|prod.',
+    );
+  }
+  let local: LocalCloudFile;
+  try {
+    local = localFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (error) {
+    throw new Error(`${file} is not a valid local cloud file (${(error as Error).message}). Restart the local cloud with \`npm start\`.`);
+  }
+  const clientConfig = { region: local.region, credentials: LOCAL_CREDENTIALS, maxAttempts: 2 };
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...clientConfig, endpoint: local.endpoints.dynamodb }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const apiGateway = new APIGatewayClient({ ...clientConfig, endpoint: local.endpoints.apigateway });
+  return {
+    kind: 'local',
+    label: `local cloud (${local.apiUrl})`,
+    merchants: { db, tableName: local.tables.main },
+    restApiId: local.restApiId,
+    stageName: local.stage,
+    flushAuthorizerCache: async () => {
+      await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId: local.restApiId, stageName: local.stage }));
+    },
+    flushHint: 'restart the local cloud (npm start)',
+    explain: (error) =>
+      isConnectionFailure(error)
+        ? `The local cloud is not answering at ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
+          'Start it with `npm start`, or target a deployed stage with --stage dev|prod.'
+        : undefined,
+  };
+}
+
+async function stageTarget(
+  options: TargetOptions & { stage: 'dev' | 'prod' },
+  aws: { cloudFormation?: Pick<CloudFormationClient, 'send'> },
+): Promise<Target> {
+  const stackName = `Payplane-${options.stage}`;
+  // Region and credentials come from --region/--profile, else the default chain (env, ~/.aws, SSO, instance role).
+  const clientConfig = { region: options.region, profile: options.profile };
+  const cloudFormation = aws.cloudFormation ?? new CloudFormationClient(clientConfig);
+  let outputs: Record<string, string>;
+  try {
+    const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+    outputs = Object.fromEntries((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } catch (error) {
+    throw new Error(explainAwsError(error, `describing the stack ${stackName}`, options) ?? (error as Error).message, {
+      cause: error,
+    });
+  }
+  const need = (key: string) => {
+    const value = outputs[key];
+    if (!value) {
+      throw new Error(`Stack ${stackName} has no output '${key}'. Deploy the current version: npx cdk deploy -c stage=${options.stage}.`);
+    }
+    return value;
+  };
+  const tableName = need('TableName');
+  const restApiId = need('RestApiId');
+  const stageName = need('StageName');
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
+  const apiGateway = new APIGatewayClient(clientConfig);
+  const where = options.region ? `, ${options.region}` : '';
+  const profile = options.profile ? ` --profile ${options.profile}` : '';
+  const region = options.region ? ` --region ${options.region}` : '';
+  return {
+    kind: 'stage',
+    label: `stage ${options.stage} (stack ${stackName}${where})`,
+    merchants: { db, tableName },
+    restApiId,
+    stageName,
+    flushAuthorizerCache: async () => {
+      await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId, stageName }));
+    },
+    flushHint: `aws apigateway flush-stage-authorizers-cache --rest-api-id ${restApiId} --stage-name ${stageName}${region}${profile}`,
+    explain: (error) => explainAwsError(error, `calling AWS for ${stackName}`, options),
+  };
+}
+
+function explainAwsError(error: unknown, doing: string, options: TargetOptions): string | undefined {
+  const e = error as { name?: string; message?: string };
+  const message = e?.message ?? String(error);
+  if (e?.name === 'CredentialsProviderError' || /credential/i.test(message) && /could not load|missing/i.test(message)) {
+    return `No AWS credentials for ${doing}: configure them (aws configure, aws sso login) or pass --profile <name>. (${message})`;
+  }
+  if (/region is missing/i.test(message)) {
+    return `No AWS region for ${doing}: pass --region <region>, or set AWS_REGION or a region in your profile.`;
+  }
+  if (e?.name === 'ValidationError' && /does not exist/i.test(message)) {
+    return `${message}. Check --stage and --region${options.region ? ` (used: ${options.region})` : ''}, and that it is deployed (npx cdk deploy -c stage=${options.stage}).`;
+  }
+  if (e?.name === 'AccessDeniedException' || e?.name === 'AccessDenied' || /not authorized/i.test(message)) {
+    return `Access denied ${doing}: your IAM identity lacks a permission the operator CLI needs (see docs/operations.md, "Operator CLI"). (${message})`;
+  }
+  return undefined;
+}
+
+export function isConnectionFailure(error: unknown): boolean {
+  for (let e = error as { code?: string; name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'ENOTFOUND' || e.name === 'TimeoutError') return true;
+  }
+  return false;
+}

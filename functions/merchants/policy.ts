@@ -1,0 +1,29 @@
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import type { AuthenticatedKey } from './service';
+
+/**
+ * `arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/<method>/<path>` →
+ * `arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/*\/*`. The authorizer's result is
+ * cached per identity (the Authorization header) for the whole API, so the policy must allow
+ * every route, not only the one that triggered it.
+ */
+export function wholeApiResource(methodArn: string): string {
+  const parts = methodArn.split(':');
+  const [apiId, stage] = (parts[5] ?? '').split('/');
+  if (parts.length !== 6 || parts[0] !== 'arn' || parts[2] !== 'execute-api' || !apiId || !stage) {
+    throw new Error(`Unexpected methodArn '${methodArn}': expected arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/<method>/<path>`);
+  }
+  return `${parts.slice(0, 5).join(':')}:${apiId}/${stage}/*/*`;
+}
+
+export function allowWholeApi(methodArn: string, auth: AuthenticatedKey): APIGatewayAuthorizerResult {
+  return {
+    principalId: auth.merchantId,
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: wholeApiResource(methodArn) }],
+    },
+    // Context values reach handlers as strings in event.requestContext.authorizer.
+    context: { merchantId: auth.merchantId, keyId: auth.keyId, livemode: String(auth.livemode) },
+  };
+}

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import {
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+
+/**
+ * Merchants and API keys in the main table (item shapes: docs/CONTRACT-draft.md § Tables).
+ * This file knows DynamoDB; service.ts knows the rules.
+ */
+export interface MerchantDeps {
+  db: DynamoDBDocumentClient;
+  tableName: string;
+  /** Clock, injectable for tests. @default () => new Date() */
+  now?: () => Date;
+}
+
+export interface MerchantItem {
+  pk: string;
+  sk: 'MERCHANT';
+  type: 'merchant';
+  id: string;
+  name: string;
+  created_at: string;
+  /**
+   * The one active key, and a counter bumped by every roll. Each roll is conditioned on the
+   * counter it read, so concurrent rolls serialise on this item (gsi1 alone is eventually
+   * consistent and could miss a key written a moment ago).
+   */
+  active_key_id?: string;
+  active_key_hash?: string;
+  /** Absent on items written without it (fixtures): the first roll then relies on gsi1 and sets it. */
+  key_version?: number;
+}
+
+export type ApiKeyStatus = 'active' | 'revoked';
+
+export interface ApiKeyItem {
+  pk: string;
+  sk: 'APIKEY';
+  type: 'api_key';
+  key_id: string;
+  merchant_id: string;
+  status: ApiKeyStatus;
+  livemode: false;
+  created_at: string;
+  revoked_at?: string;
+  gsi1pk: string;
+  gsi1sk: string;
+}
+
+export const merchantKey = (merchantId: string) => ({ pk: `MERCHANT#${merchantId}`, sk: 'MERCHANT' as const });
+export const apiKeyKey = (keyHash: string) => ({ pk: `APIKEY#${keyHash}`, sk: 'APIKEY' as const });
+
+export function hashOfApiKeyItem(item: Pick<ApiKeyItem, 'pk'>): string {
+  return item.pk.slice('APIKEY#'.length);
+}
+
+export function merchantItem(m: {
+  id: string;
+  name: string;
+  createdAt: string;
+  keyId: string;
+  keyHash: string;
+}): Required<MerchantItem> {
+  return {
+    ...merchantKey(m.id),
+    type: 'merchant',
+    id: m.id,
+    name: m.name,
+    created_at: m.createdAt,
+    active_key_id: m.keyId,
+    active_key_hash: m.keyHash,
+    key_version: 1,
+  };
+}
+
+export function apiKeyItem(k: { keyId: string; keyHash: string; merchantId: string; createdAt: string }): ApiKeyItem {
+  return {
+    ...apiKeyKey(k.keyHash),
+    type: 'api_key',
+    key_id: k.keyId,
+    merchant_id: k.merchantId,
+    status: 'active',
+    livemode: false,
+    created_at: k.createdAt,
+    gsi1pk: `MERCHANT#${k.merchantId}`,
+    gsi1sk: `APIKEY#${k.createdAt}#${k.keyId}`,
+  };
+}
+
+export async function getMerchant(deps: MerchantDeps, merchantId: string): Promise<MerchantItem | undefined> {
+  const { Item } = await deps.db.send(
+    new GetCommand({ TableName: deps.tableName, Key: merchantKey(merchantId), ConsistentRead: true }),
+  );
+  return Item as MerchantItem | undefined;
+}
+
+/** Eventually consistent on purpose: the authorizer's hot path, and keys change rarely. */
+export async function getApiKey(deps: MerchantDeps, keyHash: string): Promise<ApiKeyItem | undefined> {
+  const { Item } = await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: apiKeyKey(keyHash) }));
+  return Item as ApiKeyItem | undefined;
+}
+
+/** Keys gsi1 lists as active (eventually consistent: may lag a concurrent write). */
+export async function listActiveKeys(deps: MerchantDeps, merchantId: string): Promise<ApiKeyItem[]> {
+  const items: ApiKeyItem[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await deps.db.send(
+      new QueryCommand({
+        TableName: deps.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)',
+        FilterExpression: '#status = :active',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':prefix': 'APIKEY#', ':active': 'active' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...((page.Items ?? []) as ApiKeyItem[]));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
+
+/**
+ * The outcome of one TransactWriteItems. A cancelled transaction is an answer, not an
+ * exception: `reasons` holds one code per action, in order ('None', 'ConditionalCheckFailed',
+ * 'TransactionConflict', …), for the caller to decide what it means.
+ */
+export type CommitResult = { committed: true } | { committed: false; reasons: string[] };
+
+export async function commit(deps: MerchantDeps, items: TransactItems): Promise<CommitResult> {
+  try {
+    // The token makes the SDK's own retries of this exact transaction idempotent (10 minutes).
+    await deps.db.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: randomUUID() }));
+    return { committed: true };
+  } catch (error) {
+    if (error instanceof Error && error.name === 'TransactionCanceledException') {
+      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+      return { committed: false, reasons: items.map((_, i) => reasons[i]?.Code ?? 'Unknown') };
+    }
+    throw error;
+  }
+}

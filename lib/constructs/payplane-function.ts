@@ -1,0 +1,236 @@
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { STAGE_SETTINGS, type Stage } from '../stage-config';
+import { acknowledge } from './acknowledge';
+import type { PayplaneTable } from './payplane-table';
+
+/** How a function may use a table: `RO` reads (GetItem, BatchGetItem, Query); `RW` also writes. */
+export type TableAccess = 'RO' | 'RW';
+
+/**
+ * How a function may use a KMS key directly (envelope encryption with the AWS Encryption SDK, which calls
+ * `kms:GenerateDataKey` to encrypt and `kms:Decrypt` to decrypt; the caching materials manager only
+ * reduces how often).
+ */
+export type KeyUsage = 'encrypt' | 'decrypt' | 'both';
+
+/** Table actions by access mode. No `Scan`: every access path in the data model is a key lookup or a Query. */
+const TABLE_ACTIONS: Record<TableAccess, string[]> = {
+  RO: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  RW: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:BatchWriteItem',
+    'dynamodb:ConditionCheckItem',
+  ],
+};
+
+/**
+ * KMS actions DynamoDB performs with the caller's credentials on a table encrypted with a customer-managed
+ * key (same sets as aws-cdk-lib's table grants, with the `*` actions spelled out). They are only granted
+ * through DynamoDB (`kms:ViaService`), so table access never lets code call KMS itself.
+ */
+const TABLE_KEY_ACTIONS: Record<TableAccess, string[]> = {
+  RO: ['kms:Decrypt', 'kms:DescribeKey'],
+  RW: [
+    'kms:Decrypt',
+    'kms:DescribeKey',
+    'kms:Encrypt',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+    'kms:GenerateDataKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+  ],
+};
+
+const KEY_ACTIONS: Record<KeyUsage, string[]> = {
+  encrypt: ['kms:GenerateDataKey'],
+  decrypt: ['kms:Decrypt'],
+  both: ['kms:GenerateDataKey', 'kms:Decrypt'],
+};
+
+/** Repository root: `lib/constructs/` → `../..`. */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface PayplaneFunctionProps {
+  /** The stage; decides log retention, log removal policy and the default log level. */
+  readonly stage: Stage;
+  /** Path of the handler file (absolute, or relative to the repository root). It must `export const handler`. */
+  readonly entry: string;
+  /**
+   * Environment variables added to the ones every function gets (`STAGE`, `POWERTOOLS_SERVICE_NAME`,
+   * `POWERTOOLS_LOG_LEVEL`, `NODE_OPTIONS`), which they cannot override. The stack passes `TABLE_NAME`,
+   * `IDEMPOTENCY_TABLE_NAME` and `KMS_KEY_ARN` here.
+   * @default - only the common variables
+   */
+  readonly environment?: Record<string, string>;
+  /**
+   * Description of the Lambda function.
+   * @default - no description
+   */
+  readonly description?: string;
+  /**
+   * Memory in MB (CPU scales with it).
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Timeout. API functions keep the default; API Gateway gives up after 29 s anyway.
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * POWERTOOLS_LOG_LEVEL. `DEBUG` is refused in prod.
+   * @default - the stage's level (`INFO`)
+   */
+  readonly logLevel?: 'INFO' | 'DEBUG' | 'WARN' | 'ERROR';
+  /**
+   * Retention of the function's log group.
+   * @default - the stage's retention: one week in dev, one year in prod
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Retries of asynchronous invocations (EventBridge, for example), 0–2.
+   * @default 2 (Lambda's own default)
+   */
+  readonly retryAttempts?: number;
+}
+
+/**
+ * The one way to define a Lambda function in Payplane. It fixes, once for every function:
+ * Node.js 22 on arm64, esbuild bundling to minified CommonJS with source maps (`@aws-sdk/*` left to the
+ * runtime), X-Ray active tracing, an explicit log group with the stage's retention, the common environment,
+ * and a role of its own that starts with no permissions but writing its logs and traces.
+ *
+ * Everything else is granted explicitly with `bindTable` and `bindKey`, so least privilege is the default.
+ *
+ * Construct ids are a contract: renaming one replaces the function, its role and its log group.
+ */
+export class PayplaneFunction extends Construct implements iam.IGrantable {
+  /** The Lambda function. */
+  readonly fn: NodejsFunction;
+  /** The execution role (no managed policies). */
+  readonly role: iam.Role;
+  /** The function's log group. */
+  readonly logGroup: LogGroup;
+  /** Absolute path of the handler file. */
+  readonly entry: string;
+  readonly grantPrincipal: iam.IPrincipal;
+
+  constructor(scope: Construct, id: string, props: PayplaneFunctionProps) {
+    super(scope, id);
+    const settings = STAGE_SETTINGS[props.stage];
+    const logLevel = props.logLevel ?? settings.logLevel;
+    if (props.stage === 'prod' && logLevel === 'DEBUG') {
+      throw new Error(
+        `${this.node.path}: logLevel 'DEBUG' is not allowed in prod (debug logs may carry request bodies and PII). ` +
+          `Use 'INFO' or remove the logLevel prop.`,
+      );
+    }
+
+    this.logGroup = new LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? settings.logRetention,
+      removalPolicy: settings.removalPolicy,
+    });
+
+    this.role = new iam.Role(this, 'ServiceRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${this.node.path}`,
+    });
+    this.grantPrincipal = this.role;
+    // Replaces AWSLambdaBasicExecutionRole: write to this function's own log group only.
+    this.logGroup.grantWrite(this.role);
+
+    this.entry = isAbsolute(props.entry) ? props.entry : join(REPO_ROOT, props.entry);
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: this.entry,
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      description: props.description,
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: Tracing.ACTIVE,
+      retryAttempts: props.retryAttempts,
+      environment: {
+        ...props.environment,
+        STAGE: props.stage,
+        POWERTOOLS_SERVICE_NAME: 'payplane',
+        POWERTOOLS_LOG_LEVEL: logLevel,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        // CommonJS: the most compatible output with dependencies that still `require()` Node built-ins.
+        // Consequence for handler code: no top-level `await` (initialise lazily in the handler instead).
+        format: OutputFormat.CJS,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        sourceMapMode: SourceMapMode.DEFAULT,
+        sourcesContent: false,
+        // The runtime's AWS SDK v3 (this is also NodejsFunction's default for Node >= 18; stated on purpose).
+        externalModules: ['@aws-sdk/*'],
+      },
+    });
+
+    acknowledge(
+      this,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Only for xray:PutTraceSegments and xray:PutTelemetryRecords (added by active tracing): X-Ray does not ' +
+        'support resource-level permissions, so the resource must be "*".',
+    );
+    acknowledge(
+      this,
+      'AwsSolutions-L1',
+      'The runtime is pinned to nodejs22.x on purpose: the project contract requires code that runs on ' +
+        'Node 20 (local tooling) and Node 22 (Lambda). Moving to nodejs24.x is a deliberate, separate change.',
+    );
+  }
+
+  /**
+   * Grants `RO` (GetItem, BatchGetItem, Query) or `RW` (also PutItem, UpdateItem, DeleteItem,
+   * BatchWriteItem, ConditionCheckItem) on the table and each of its indexes by name, plus the KMS actions
+   * DynamoDB needs on the table's key, restricted to calls made through DynamoDB.
+   */
+  bindTable(table: PayplaneTable, access: TableAccess): this {
+    const stack = Stack.of(this);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: TABLE_ACTIONS[access],
+        resources: [table.tableArn, ...table.indexNames.map((name) => `${table.tableArn}/index/${name}`)],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: TABLE_KEY_ACTIONS[access],
+        resources: [table.tableKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${stack.region}.${stack.urlSuffix}` } },
+      }),
+    );
+    return this;
+  }
+
+  /**
+   * Grants direct use of a KMS key for envelope encryption: `encrypt` → kms:GenerateDataKey,
+   * `decrypt` → kms:Decrypt, `both` → both.
+   */
+  bindKey(key: IKey, usage: KeyUsage): this {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: KEY_ACTIONS[usage], resources: [key.keyArn] }));
+    return this;
+  }
+}

@@ -1,0 +1,425 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FunctionId } from '../../lib/payplane-stack';
+import { STAGES } from '../../lib/stage-config';
+import { actionsOf, cleanUp, logicalId, references, roleStatements, synth, type Statement } from './template';
+
+afterAll(cleanUp);
+
+const FUNCTIONS: Record<FunctionId, string> = {
+  Authorizer: 'functions/handlers/authorizer.ts',
+  CreateOrder: 'functions/handlers/create-order.ts',
+  ListOrders: 'functions/handlers/list-orders.ts',
+  GetOrder: 'functions/handlers/get-order.ts',
+  CloseOrder: 'functions/handlers/close-order.ts',
+  ExpireOrders: 'functions/handlers/expire-orders.ts',
+};
+const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
+
+/** The route table of the contract. */
+const ROUTES: [method: string, path: string, fn: FunctionId][] = [
+  ['POST', '/v1/orders', 'CreateOrder'],
+  ['GET', '/v1/orders', 'ListOrders'],
+  ['GET', '/v1/orders/{id}', 'GetOrder'],
+  ['POST', '/v1/orders/{id}/close', 'CloseOrder'],
+];
+
+describe.each(STAGES)('stage %s', (stage) => {
+  const s = () => synth(stage);
+
+  describe('encryption key', () => {
+    it('is a symmetric CMK with rotation and the alias alias/payplane-<stage>', () => {
+      // Prepare / Act
+      const { template } = s();
+      // Assess
+      template.resourceCountIs('AWS::KMS::Key', 1);
+      template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+      template.hasResourceProperties('AWS::KMS::Alias', {
+        AliasName: `alias/payplane-${stage}`,
+        TargetKeyId: { 'Fn::GetAtt': [logicalId(s().stack.key), 'Arn'] },
+      });
+    });
+  });
+
+  describe('tables', () => {
+    it('main table: pk/sk, gsi1, sparse gsi2, TTL ttl, NEW_AND_OLD_IMAGES stream, on-demand, PITR, CMK', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::DynamoDB::GlobalTable', 2);
+      const gsi = (n: string) => ({
+        IndexName: n,
+        KeySchema: [
+          { AttributeName: `${n}pk`, KeyType: 'HASH' },
+          { AttributeName: `${n}sk`, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      });
+      const props = template.toJSON().Resources[logicalId(stack.mainTable)].Properties;
+      expect(props).toMatchObject({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+        GlobalSecondaryIndexes: [gsi('gsi1'), gsi('gsi2')],
+      });
+      expect(props.AttributeDefinitions).toEqual(
+        expect.arrayContaining(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'].map((n) => ({ AttributeName: n, AttributeType: 'S' }))),
+      );
+      expect(props.Replicas).toHaveLength(1);
+      expect(props.Replicas[0]).toMatchObject({
+        Region: 'us-east-1',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] } },
+      });
+    });
+
+    it('idempotency table: id, TTL expiration, no stream, on-demand, PITR, same CMK', () => {
+      const { template, stack } = s();
+      const props = template.toJSON().Resources[logicalId(stack.idempotencyTable)].Properties;
+      expect(props).toMatchObject({
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+      });
+      expect(props.StreamSpecification).toBeUndefined();
+      expect(props.GlobalSecondaryIndexes).toBeUndefined();
+      expect(props.Replicas[0]).toMatchObject({
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] } },
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('has exactly the six functions of the contract', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::Lambda::Function', FUNCTION_IDS.length);
+      expect(Object.keys(stack.functions).sort()).toEqual([...FUNCTION_IDS].sort());
+    });
+
+    it.each(FUNCTION_IDS)('%s: its entry, Node 22 on arm64, 512 MB, active tracing, own log group, common env', (id) => {
+      const { template, stack } = s();
+      const fn = stack.functions[id];
+      expect(fn.node.path).toBe(`Payplane-${stage}/${id}`);
+      const props = template.toJSON().Resources[logicalId(fn.fn)].Properties;
+      expect(props).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        MemorySize: 512,
+        Timeout: id === 'ExpireOrders' ? 50 : 10,
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
+        Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+      });
+      expect(props.Environment.Variables).toEqual({
+        TABLE_NAME: { Ref: logicalId(stack.mainTable) },
+        IDEMPOTENCY_TABLE_NAME: { Ref: logicalId(stack.idempotencyTable) },
+        KMS_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] },
+        STAGE: stage,
+        POWERTOOLS_SERVICE_NAME: 'payplane',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      expect(fn.entry.endsWith(`/${FUNCTIONS[id]}`), fn.entry).toBe(true);
+    });
+
+    it('execution roles carry no AWS managed policies', () => {
+      const { template } = s();
+      for (const id of FUNCTION_IDS) {
+        const role = template.toJSON().Resources[logicalId(s().stack.functions[id].role)];
+        expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
+      }
+    });
+
+    it('ExpireOrders does not retry failed runs (the next tick redoes the work)', () => {
+      s().template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: logicalId(s().stack.functions.ExpireOrders.fn) },
+        MaximumRetryAttempts: 0,
+      });
+    });
+  });
+
+  describe('REST API', () => {
+    it('is named payplane-<stage>, regional, with a stage named after the stage', () => {
+      const { template } = s();
+      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        Name: `payplane-${stage}`,
+        EndpointConfiguration: { Types: ['REGIONAL'] },
+      });
+      template.hasResourceProperties('AWS::ApiGateway::Stage', {
+        StageName: stage,
+        TracingEnabled: true,
+        AccessLogSetting: {
+          DestinationArn: { 'Fn::GetAtt': [logicalId(s().stack.api.accessLogs), 'Arn'] },
+          Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
+        },
+        MethodSettings: [
+          Match.objectLike({
+            HttpMethod: '*',
+            ResourcePath: '/*',
+            LoggingLevel: 'ERROR',
+            DataTraceEnabled: false,
+            MetricsEnabled: true,
+            ThrottlingRateLimit: stage === 'prod' ? 500 : 50,
+            ThrottlingBurstLimit: stage === 'prod' ? 1000 : 100,
+          }),
+        ],
+      });
+      template.resourceCountIs('AWS::ApiGateway::Account', 1);
+    });
+
+    it('has a REQUEST authorizer on the Authorization header, cached 300 s, backed by the Authorizer function', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::ApiGateway::Authorizer', 1);
+      template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+        Type: 'REQUEST',
+        IdentitySource: 'method.request.header.Authorization',
+        AuthorizerResultTtlInSeconds: 300,
+      });
+      const authorizer = Object.values(template.findResources('AWS::ApiGateway::Authorizer'))[0]!;
+      expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(`"${logicalId(stack.functions.Authorizer.fn)}"`);
+    });
+
+    it('routes exactly the contract table, each to its own function, all behind the authorizer', () => {
+      const { template, stack } = s();
+      const methods = stack.api.restApi.methods.map((m) => [m.httpMethod, m.resource.path, m] as const);
+      expect(methods.map(([verb, path]) => `${verb} ${path}`).sort()).toEqual(ROUTES.map(([v, p]) => `${v} ${p}`).sort());
+      template.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length);
+
+      const resources = template.toJSON().Resources;
+      const authorizerId = logicalId(stack.api.authorizer);
+      const targets = new Set<string>();
+      for (const [verb, path, fnId] of ROUTES) {
+        const method = methods.find(([v, p]) => v === verb && p === path)![2];
+        const props = resources[logicalId(method)].Properties;
+        expect(props, `${verb} ${path}`).toMatchObject({
+          AuthorizationType: 'CUSTOM',
+          AuthorizerId: { Ref: authorizerId },
+          Integration: { Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' },
+          RequestValidatorId: { Ref: logicalId(stack.api.node.findChild('ParameterValidator')) },
+        });
+        expect(JSON.stringify(props.Integration.Uri), `${verb} ${path}`).toContain(`"${logicalId(stack.functions[fnId].fn)}"`);
+        targets.add(fnId);
+        if (path.includes('{id}')) expect(props.RequestParameters).toEqual({ 'method.request.path.id': true });
+      }
+      expect(targets.size).toBe(ROUTES.length);
+    });
+
+    it.each([
+      ['UNAUTHORIZED', '401', 'authentication_error', 'invalid_api_key'],
+      ['ACCESS_DENIED', '403', 'authentication_error', 'access_denied'],
+      ['MISSING_AUTHENTICATION_TOKEN', '404', 'invalid_request_error', 'route_not_found'],
+      ['REQUEST_TOO_LARGE', '413', 'invalid_request_error', 'request_too_large'],
+      ['DEFAULT_4XX', undefined, 'invalid_request_error', 'bad_request'],
+      ['DEFAULT_5XX', undefined, 'api_error', 'internal_error'],
+    ])('gateway response %s → %s in our error shape with Request-Id', (type, status, errorType, code) => {
+      const { template } = s();
+      const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse', { Properties: { ResponseType: type } }));
+      expect(responses).toHaveLength(1);
+      const props = responses[0]!.Properties;
+      expect(props.StatusCode).toBe(status);
+      expect(props.ResponseParameters).toEqual({
+        'gatewayresponse.header.Request-Id': 'context.requestId',
+        'gatewayresponse.header.Content-Type': "'application/json'",
+      });
+      // API Gateway substitutes the $context variables; the rest must already be our JSON error shape.
+      const body = JSON.parse(
+        props.ResponseTemplates['application/json']
+          .replaceAll('$context.requestId', 'req-123')
+          .replaceAll('$context.error.messageString', '"API Gateway message"'),
+      );
+      expect(body).toEqual({
+        error: { type: errorType, code, message: expect.any(String), request_id: 'req-123' },
+      });
+      expect(body.error.message.length).toBeGreaterThan(10);
+    });
+
+    it('has only the six gateway responses of the contract', () => {
+      s().template.resourceCountIs('AWS::ApiGateway::GatewayResponse', 6);
+    });
+  });
+
+  describe('schedule', () => {
+    it('runs ExpireOrders every minute', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::Events::Rule', 1);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [logicalId(stack.functions.ExpireOrders.fn), 'Arn'] },
+            RetryPolicy: { MaximumRetryAttempts: 0 },
+          }),
+        ],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        FunctionName: { 'Fn::GetAtt': [logicalId(stack.functions.ExpireOrders.fn), 'Arn'] },
+        Principal: 'events.amazonaws.com',
+      });
+    });
+  });
+
+  describe('outputs (read by the operator CLI)', () => {
+    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn', () => {
+      const { template, stack } = s();
+      const outputs = template.toJSON().Outputs;
+      expect(Object.keys(outputs).sort()).toEqual(
+        ['ApiUrl', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'StageName', 'TableName'].sort(),
+      );
+      expect(outputs.TableName.Value).toEqual({ Ref: logicalId(stack.mainTable) });
+      expect(outputs.IdempotencyTableName.Value).toEqual({ Ref: logicalId(stack.idempotencyTable) });
+      expect(outputs.KmsKeyArn.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] });
+      expect(outputs.RestApiId.Value).toEqual({ Ref: logicalId(stack.api.restApi) });
+      expect(JSON.stringify(outputs.ApiUrl.Value)).toContain('.execute-api.us-east-1.');
+    });
+  });
+
+  describe('least privilege', () => {
+    const main = () => logicalId(s().stack.mainTable);
+    const idem = () => logicalId(s().stack.idempotencyTable);
+    const key = () => logicalId(s().stack.key);
+    const WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+
+    const dynamoActions = (id: FunctionId, table: string) =>
+      new Set(
+        roleStatements(s(), id)
+          .filter((st) => references(st, table))
+          .flatMap(actionsOf)
+          .filter((a) => a.startsWith('dynamodb:')),
+      );
+    /** KMS actions the function may call itself (not only through DynamoDB). */
+    const directKms = (id: FunctionId) =>
+      new Set(
+        roleStatements(s(), id)
+          .filter((st) => !st.Condition?.StringEquals?.['kms:ViaService'])
+          .flatMap(actionsOf)
+          .filter((a) => a.startsWith('kms:')),
+      );
+    const anyKms = (id: FunctionId) => new Set(roleStatements(s(), id).flatMap(actionsOf).filter((a) => a.startsWith('kms:')));
+
+    it('every statement is Allow, and no action or resource is broader than needed', () => {
+      for (const id of FUNCTION_IDS) {
+        for (const st of roleStatements(s(), id)) {
+          expect(st.Effect).toBe('Allow');
+          for (const action of actionsOf(st)) {
+            expect(action, id).not.toMatch(/\*/);
+            expect(action, id).not.toBe('dynamodb:Scan');
+          }
+          const resources = JSON.stringify(st.Resource);
+          // Only X-Ray (no resource-level permissions) gets "*"; index ARNs are named, never index/*.
+          if (resources === '"*"') expect(actionsOf(st).every((a) => a.startsWith('xray:')), id).toBe(true);
+          expect(resources, id).not.toContain('/index/*');
+        }
+      }
+    });
+
+    it('table-related KMS permissions only work through DynamoDB (kms:ViaService)', () => {
+      const viaService = (st: Statement) => st.Condition?.StringEquals?.['kms:ViaService'];
+      for (const id of FUNCTION_IDS) {
+        const tableKms = roleStatements(s(), id).filter(viaService);
+        for (const st of tableKms) {
+          expect(references(st, key())).toBe(true);
+          expect(JSON.stringify(viaService(st))).toContain('dynamodb.us-east-1.');
+        }
+      }
+    });
+
+    it('Authorizer: reads the main table only, never writes, never calls KMS itself', () => {
+      expect(dynamoActions('Authorizer', main())).toEqual(new Set(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']));
+      expect(dynamoActions('Authorizer', idem()).size).toBe(0);
+      expect(directKms('Authorizer').size).toBe(0);
+      expect(anyKms('Authorizer')).toEqual(new Set(['kms:Decrypt', 'kms:DescribeKey']));
+    });
+
+    it('CreateOrder: main RW, idempotency RW, envelope encrypt (GenerateDataKey) and decrypt', () => {
+      for (const table of [main(), idem()]) {
+        expect([...dynamoActions('CreateOrder', table)]).toEqual(expect.arrayContaining([...WRITES, 'dynamodb:GetItem', 'dynamodb:ConditionCheckItem']));
+      }
+      expect(directKms('CreateOrder')).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt']));
+    });
+
+    it.each(['GetOrder', 'ListOrders'] as const)('%s: main RO, kms:Decrypt, and no GenerateDataKey anywhere', (id) => {
+      expect(dynamoActions(id, main())).toEqual(new Set(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']));
+      expect(dynamoActions(id, idem()).size).toBe(0);
+      expect(directKms(id)).toEqual(new Set(['kms:Decrypt']));
+      for (const action of anyKms(id)) expect(action).not.toMatch(/GenerateDataKey|Encrypt$/);
+    });
+
+    it('CloseOrder: main RW, idempotency RW, kms:Decrypt only', () => {
+      for (const table of [main(), idem()]) {
+        expect([...dynamoActions('CloseOrder', table)]).toEqual(expect.arrayContaining(WRITES));
+      }
+      expect(directKms('CloseOrder')).toEqual(new Set(['kms:Decrypt']));
+    });
+
+    it('ExpireOrders: main RW, no idempotency table, never calls KMS itself', () => {
+      expect([...dynamoActions('ExpireOrders', main())]).toEqual(expect.arrayContaining(WRITES));
+      expect(dynamoActions('ExpireOrders', idem()).size).toBe(0);
+      expect(directKms('ExpireOrders').size).toBe(0);
+    });
+
+    it('each function writes only to its own log group', () => {
+      for (const id of FUNCTION_IDS) {
+        const logs = roleStatements(s(), id).filter((st) => actionsOf(st).some((a) => a.startsWith('logs:')));
+        expect(logs).toHaveLength(1);
+        expect(logs[0]!.Resource).toEqual({ 'Fn::GetAtt': [logicalId(s().stack.functions[id].logGroup), 'Arn'] });
+      }
+    });
+  });
+});
+
+describe('differences between stages', () => {
+  const stateful = ['AWS::DynamoDB::GlobalTable', 'AWS::KMS::Key', 'AWS::Logs::LogGroup'];
+
+  it.each(stateful)('%s: Retain in prod, Delete in dev', (type) => {
+    for (const [stage, policy] of [['prod', 'Retain'], ['dev', 'Delete']] as const) {
+      const resources = Object.values(synth(stage).template.findResources(type));
+      expect(resources.length).toBeGreaterThan(0);
+      for (const r of resources) {
+        expect(r.DeletionPolicy, `${stage} ${type}`).toBe(policy);
+        expect(r.UpdateReplacePolicy, `${stage} ${type}`).toBe(policy);
+      }
+    }
+  });
+
+  it('DynamoDB deletion protection is on in prod only', () => {
+    for (const [stage, on] of [['prod', true], ['dev', false]] as const) {
+      const tables = Object.values(synth(stage).template.findResources('AWS::DynamoDB::GlobalTable'));
+      for (const t of tables) expect(t.Properties.Replicas[0].DeletionProtectionEnabled, stage).toBe(on);
+    }
+  });
+
+  it('log retention is one week in dev and one year in prod (functions and API access logs)', () => {
+    for (const [stage, days] of [['dev', 7], ['prod', 365]] as const) {
+      const groups = Object.values(synth(stage).template.findResources('AWS::Logs::LogGroup'));
+      expect(groups).toHaveLength(FUNCTION_IDS.length + 1);
+      for (const g of groups) expect(g.Properties.RetentionInDays, stage).toBe(days);
+    }
+  });
+
+  it('the KMS key waits 7 days before deletion in dev, 30 in prod', () => {
+    synth('dev').template.hasResourceProperties('AWS::KMS::Key', { PendingWindowInDays: 7 });
+    synth('prod').template.hasResourceProperties('AWS::KMS::Key', { PendingWindowInDays: 30 });
+  });
+
+  it('termination protection is on in prod only', () => {
+    expect(synth('prod').stack.terminationProtection).toBe(true);
+    expect(synth('dev').stack.terminationProtection).toBe(false);
+  });
+
+  it('the API Gateway CloudWatch role is retained in both stages (account-wide, shared)', () => {
+    for (const stage of STAGES) {
+      const { template } = synth(stage);
+      const account = Object.values(template.findResources('AWS::ApiGateway::Account'))[0]!;
+      const roleId = account.Properties.CloudWatchRoleArn['Fn::GetAtt'][0];
+      expect(template.toJSON().Resources[roleId].DeletionPolicy).toBe('Retain');
+    }
+  });
+});
