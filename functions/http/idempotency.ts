@@ -85,9 +85,9 @@ export async function idempotent(
     new UpdateCommand({
       TableName: table,
       Key: { id },
-      UpdateExpression: 'SET #status = :completed, response = :response REMOVE lock_expires_at',
+      UpdateExpression: 'SET #status = :completed, #response = :response REMOVE lock_expires_at',
       ConditionExpression: '#status = :inProgress AND #owner = :owner',
-      ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+      ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner', '#response': 'response' },
       ExpressionAttributeValues: {
         ':completed': 'completed',
         ':inProgress': 'in_progress',
