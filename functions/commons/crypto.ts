@@ -10,9 +10,12 @@ import { Secret } from './secret';
 
 /**
  * Envelope encryption of PII with the AWS Encryption SDK under the stack's KMS key.
- * The encryption context is bound into each message (and into the KMS call that wraps its
- * data key), so a ciphertext copied onto another merchant's or order's record fails to open.
- * The caching materials manager reuses data keys to keep KMS calls per operation low.
+ *
+ * Each value is bound to its record twice over: the merchant and purpose go into the encryption
+ * context (checked by KMS and the SDK), and the record id is sealed inside the authenticated
+ * plaintext and checked on open. A ciphertext copied onto another merchant's or another order's
+ * record therefore fails to open. Keeping the record id out of the context lets the caching
+ * materials manager reuse one data key per merchant for a while, instead of one KMS call per order.
  */
 const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
@@ -28,19 +31,32 @@ function materials(): NodeCachingMaterialsManager {
   return cmm;
 }
 
-export type EncryptionContext = Record<string, string>;
+export interface Binding {
+  /** What the value is, e.g. 'payer'. */
+  purpose: string;
+  merchantId: string;
+  /** The record the value belongs to, e.g. the order id. */
+  recordId: string;
+}
 
-export async function seal(value: Secret<unknown>, context: EncryptionContext): Promise<Uint8Array> {
-  const { result } = await encrypt(materials(), JSON.stringify(value.reveal()), { encryptionContext: context });
+const contextOf = (b: Binding) => ({ purpose: b.purpose, merchant_id: b.merchantId });
+
+export async function seal(value: Secret<unknown>, binding: Binding): Promise<Uint8Array> {
+  const plaintext = JSON.stringify({ record: binding.recordId, value: value.reveal() });
+  const { result } = await encrypt(materials(), plaintext, { encryptionContext: contextOf(binding) });
   return result;
 }
 
-export async function open<T>(ciphertext: Uint8Array, context: EncryptionContext): Promise<Secret<T>> {
+export async function open<T>(ciphertext: Uint8Array, binding: Binding): Promise<Secret<T>> {
   const { plaintext, messageHeader } = await decrypt(materials(), ciphertext);
-  for (const [key, expected] of Object.entries(context)) {
+  for (const [key, expected] of Object.entries(contextOf(binding))) {
     if (messageHeader.encryptionContext[key] !== expected) {
       throw new Error(`Encryption context mismatch on '${key}': the ciphertext belongs to another record`);
     }
   }
-  return new Secret(JSON.parse(plaintext.toString('utf8')) as T);
+  const sealed = JSON.parse(plaintext.toString('utf8')) as { record: string; value: T };
+  if (sealed.record !== binding.recordId) {
+    throw new Error('Sealed record id mismatch: the ciphertext belongs to another record');
+  }
+  return new Secret(sealed.value);
 }

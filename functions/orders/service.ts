@@ -119,7 +119,7 @@ export class OrderService {
 
 /** Binds payer ciphertext to its merchant and order: it cannot be replayed onto another record. */
 function payerContext(order: Pick<Order, 'id' | 'merchant_id'>) {
-  return { purpose: 'payer', merchant_id: order.merchant_id, order_id: order.id };
+  return { purpose: 'payer', merchantId: order.merchant_id, recordId: order.id };
 }
 
 function matches(order: Order, f: { status?: string; createdGte?: Date; createdLt?: Date }): boolean {

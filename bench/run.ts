@@ -1,0 +1,133 @@
+/**
+ * `npm run bench`: order creation through the local cloud at concurrency 16, against raw DynamoDB
+ * Local PutItem throughput as the floor, plus each function's bundle size and cold init time.
+ * Figures are printed and written to bench/results/latest.json; no test asserts on them.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import autocannon from 'autocannon';
+import { PROJECT_ROOT } from '../local/assembly';
+import { startLocalCloud } from '../local/cloud';
+
+const CONCURRENCY = 16;
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 400);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function createOrders(url: string, key: string, amount: number) {
+  return autocannon({
+    url,
+    connections: CONCURRENCY,
+    amount,
+    requests: [
+      {
+        method: 'POST',
+        path: new URL(`${url}/v1/orders`).pathname,
+        setupRequest: (req: any) => ({
+          ...req,
+          headers: { ...req.headers, authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+          body: JSON.stringify({
+            merchant_order_no: randomUUID(),
+            amount: 1999,
+            currency: 'USD',
+            description: 'bench',
+            payer: { email: 'bench@example.com' },
+          }),
+        }),
+      },
+    ],
+  });
+}
+
+async function putItemFloor(endpoint: string, region: string, table: string, amount: number) {
+  const db = new DynamoDBClient({ region, endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < amount) {
+        const t = performance.now();
+        await db.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: { pk: { S: `BENCH#${randomUUID()}` }, sk: { S: 'BENCH' }, amount: { N: '1999' }, currency: { S: 'USD' } },
+          }),
+        );
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { throughput: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+function bundleSizes(cloud: Awaited<ReturnType<typeof startLocalCloud>>) {
+  const sizes: Record<string, { bytes: number; gzipBytes: number }> = {};
+  for (const fn of cloud.runtime.functions.values()) {
+    const dir = fn.definition.taskRoot;
+    let bytes = 0;
+    let gzipBytes = 0;
+    for (const file of readdirSync(dir)) {
+      if (file.endsWith('.map')) continue;
+      const path = join(dir, file);
+      if (!statSync(path).isFile()) continue;
+      const content = readFileSync(path);
+      bytes += content.length;
+      gzipBytes += gzipSync(content).length;
+    }
+    sizes[fn.definition.logicalId] = { bytes, gzipBytes };
+  }
+  return sizes;
+}
+
+async function main() {
+  const cloud = await startLocalCloud({ port: 0, inMemory: true, quiet: true, schedules: false, prewarm: true, functionLogs: 'silent' });
+  try {
+    const key = cloud.demo!.secretKey;
+    console.log(`local cloud ready in ${(cloud.timings.totalMs / 1000).toFixed(1)} s (assembly ${cloud.timings.synthesized ? 'synthesized' : 'reused'})`);
+    const init = Object.fromEntries(
+      [...cloud.runtime.functions.values()].map((fn) => [fn.definition.logicalId, cloud.stats().lambda[fn.definition.logicalId]?.initDurationsMs[0]]),
+    );
+
+    await createOrders(cloud.url, key, WARMUP);
+    const api = await createOrders(cloud.url, key, REQUESTS);
+    const ok = api['2xx'];
+    const floor = await putItemFloor(cloud.endpoints.dynamodb, cloud.region, cloud.tables.main!, REQUESTS);
+    const kms = cloud.stats().kms;
+
+    const results = {
+      date: new Date().toISOString(),
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+      concurrency: CONCURRENCY,
+      create_order: {
+        requests: REQUESTS,
+        ok,
+        non2xx: api.non2xx,
+        errors: api.errors,
+        throughput_rps: round(api.requests.average),
+        p50_ms: api.latency.p50,
+        p99_ms: api.latency.p99,
+      },
+      dynamodb_local_put_item: { throughput_ops: round(floor.throughput), p50_ms: round(floor.p50, 2), p99_ms: round(floor.p99, 2) },
+      ratio_api_to_put_item: round(api.requests.average / floor.throughput, 3),
+      kms_calls: kms,
+      functions: Object.fromEntries(
+        Object.entries(bundleSizes(cloud)).map(([id, size]) => [id, { bundle_kb: round(size.bytes / 1024), bundle_gzip_kb: round(size.gzipBytes / 1024), cold_init_ms: init[id] === undefined ? null : round(init[id]!) }]),
+      ),
+    };
+    mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(PROJECT_ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    console.log(JSON.stringify(results, null, 2));
+  } finally {
+    await cloud.stop();
+  }
+}
+
+await main();
