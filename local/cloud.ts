@@ -1,0 +1,298 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { LocalApiGateway } from './apigateway';
+import { buildRestApi, listRoutes } from './apigateway-routes';
+import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
+import { ControlPlane } from './control-plane';
+import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
+import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
+import { seedDemoMerchant, type DemoMerchant } from './seed';
+import { LocalStack } from './template';
+
+/**
+ * The local cloud: the synthesized template run offline. assembly → services (DynamoDB Local and
+ * tables, KMS) → Lambda runtime → API Gateway + control plane → demo merchant → triggers.
+ * `npm start` (local/main.ts), the e2e global setup and the benchmark all start it through here.
+ */
+
+export interface LocalCloudOptions {
+  /** API port. 0 = any free port. @default env PORT, else 3000 */
+  port?: number;
+  /** DynamoDB Local in memory and a random KMS master secret: nothing survives stop(). @default false */
+  inMemory?: boolean;
+  /** No progress lines; function logs off unless `functionLogs` says otherwise. @default false */
+  quiet?: boolean;
+  /** @default 'dev' */
+  stage?: 'dev' | 'prod';
+  /** Repository root. @default the repository local/ belongs to */
+  root?: string;
+  /** Run this cloud assembly as is (e.g. a test fixture) instead of synthesizing the app. */
+  assemblyDir?: string;
+  /** Stack to run when the assembly holds several. */
+  stackName?: string;
+  /** Let schedule rules fire on their own. @default true */
+  schedules?: boolean;
+  /** Divides rate() periods. @default env PAYPLANE_SCHEDULE_SPEEDUP, else 1 */
+  scheduleSpeedup?: number;
+  /** Function output: 'inherit' (terminal, prefixed), 'silent', or a file path. @default quiet ? 'silent' : 'inherit' */
+  functionLogs?: LogSink;
+  /** Execution environments per function. @default env PAYPLANE_LAMBDA_CONCURRENCY, else 4 */
+  lambdaConcurrency?: number;
+  /** Start one environment per function before returning (no cold start on the first request). @default false */
+  prewarm?: boolean;
+  /** Seed the demo merchant. @default true */
+  seed?: boolean;
+  /** Where to write the endpoints file for the CLI; false = none. @default false (local/main.ts passes .payplane/local.json) */
+  localFile?: string | false;
+  /** One line per API request on stdout. @default false */
+  accessLog?: boolean;
+  /** State directory (DynamoDB data, KMS master secret). @default '<root>/.payplane' */
+  dataDir?: string;
+  /** Create the tables in this running DynamoDB (Local) instead of starting one. */
+  dynamodbEndpoint?: string;
+}
+
+/** The endpoints file (.payplane/local.json) the operator CLI and tools read. */
+export interface LocalCloudInfo {
+  /** Base URL of the API, stage included: `http://127.0.0.1:3000/dev`. */
+  apiUrl: string;
+  region: string;
+  account: string;
+  stage: string;
+  stackName: string;
+  restApiId: string;
+  endpoints: {
+    api: string;
+    dynamodb: string;
+    kms?: string;
+    /** API Gateway control plane (AWS_ENDPOINT_URL_API_GATEWAY): FlushStageAuthorizersCache & co. */
+    apigateway: string;
+    /** Same server: local admin routes (/__stats, /__schedules). */
+    admin: string;
+  };
+  tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
+  kmsKeyArn?: string;
+  demo?: { merchantId: string; keyId: string; secretKey: string };
+  pid: number;
+  startedAt: string;
+}
+
+export interface LocalCloudStats {
+  kms: Record<string, number>;
+  lambda: Record<string, FunctionStats>;
+  api: ReturnType<LocalApiGateway['stats']>;
+  triggers: Record<string, unknown>;
+}
+
+export interface StartupTimings {
+  totalMs: number;
+  assemblyMs: number;
+  synthesized: boolean;
+  servicesMs: Record<string, number>;
+  seedMs: number;
+}
+
+export interface LocalCloud extends LocalCloudInfo {
+  /** Same as apiUrl. */
+  url: string;
+  demo?: DemoMerchant;
+  timings: StartupTimings;
+  routes: { method: string; path: string; target: string }[];
+  runtime: LambdaRuntime;
+  api: LocalApiGateway;
+  stats(): LocalCloudStats;
+  /** Fires a schedule rule (or another trigger source) now; resolves when its targets finished. */
+  trigger(id: string): Promise<unknown>;
+  flushAuthorizerCache(): number;
+  stop(): Promise<void>;
+}
+
+export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const started = performance.now();
+  const root = options.root ?? PROJECT_ROOT;
+  const dataDir = options.dataDir ?? join(root, '.payplane');
+  const log = options.quiet ? () => {} : (line: string) => process.stdout.write(`[local] ${line}\n`);
+  const cleanup: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const fn of cleanup.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        process.stderr.write(`[local] error while stopping: ${(error as Error).message}\n`);
+      }
+    }
+  };
+
+  try {
+    // 1. Services' template-free preparation (DynamoDB Local's JVM) runs while the assembly is made.
+    const serviceContext = { inMemory: options.inMemory ?? false, dataDir, log, dynamodbEndpoint: options.dynamodbEndpoint };
+    const prepared = SERVICES.map((module) => module.prepare?.(serviceContext));
+    // A preparation that fails while synth runs is reported when awaited below, not as an unhandled rejection.
+    for (const p of prepared) p?.ready.catch(() => {});
+    const discardPrepared = () => Promise.all(prepared.map((p) => p?.discard()));
+    cleanup.push(async () => void (await discardPrepared()));
+
+    // 2. The cloud assembly: a given one, or cdk.out synthesized when its inputs changed.
+    const assemblyStarted = performance.now();
+    const assembly = options.assemblyDir
+      ? { ...loadAssembly(resolve(options.assemblyDir), options.stackName), synthesized: false, synthMs: 0 }
+      : await ensureAssembly({ root, stage: options.stage ?? 'dev', log });
+    const assemblyMs = performance.now() - assemblyStarted;
+    const stack = new LocalStack(assembly.template, { stackName: assembly.stackName });
+
+    // 3. Services (in parallel): DynamoDB Local + tables, KMS.
+    const services: RunningService[] = [];
+    const outcomes = await Promise.allSettled(
+      SERVICES.map(async (module, i) => {
+        const running = await module.start({ ...serviceContext, stack }, await prepared[i]?.ready);
+        if (running) {
+          services.push(running);
+          cleanup.push(running.stop);
+        }
+      }),
+    );
+    // Every service that did start is in `cleanup` now, so a failure of another stops it too.
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    const serviceEndpoints = Object.assign({}, ...services.map((s) => s.endpoints)) as Record<string, string>;
+
+    // 4. Control plane first (its URL is the fallback endpoint), then the function runtime.
+    const restApi = stack.resourcesOfType('AWS::ApiGateway::RestApi').length ? buildRestApi(stack) : undefined;
+    let api: LocalApiGateway | undefined;
+    const control = new ControlPlane(() => api, stack.account);
+    const controlServer = await control.start(0);
+    cleanup.push(() => control.stop());
+    const runtime = new LambdaRuntime(stack, assembly.dir, {
+      endpoints: {
+        // Any SDK client without a local emulator lands on the control plane and fails loudly.
+        AWS_ENDPOINT_URL: controlServer.url,
+        AWS_ENDPOINT_URL_API_GATEWAY: controlServer.url,
+        ...serviceEndpoints,
+      },
+      maxConcurrency: options.lambdaConcurrency,
+      logs: options.functionLogs ?? (options.quiet ? 'silent' : 'inherit'),
+      reportLines: !options.quiet,
+    });
+    cleanup.push(() => runtime.stop());
+
+    // 5. The API.
+    if (!restApi) throw new Error(`Stack ${stack.stackName} has no AWS::ApiGateway::RestApi: nothing to serve.`);
+    api = new LocalApiGateway(restApi, runtime, {
+      region: stack.region,
+      account: stack.account,
+      accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
+    });
+    const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
+    const apiServer = await api.start(port);
+    cleanup.push(() => api!.stop());
+    const apiUrl = `${apiServer.url}/${restApi.stage}`;
+
+    // 6. Who is who in the template (main table, key) — from the functions' environment.
+    const tables = Object.fromEntries(
+      stack.resourcesOfType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable').map(([id]) => [id, stack.tableName(id)]),
+    );
+    const envValue = (name: string) => {
+      for (const fn of runtime.functions.values()) if (fn.definition.environment[name]) return fn.definition.environment[name];
+      return undefined;
+    };
+    const mainTable = envValue('TABLE_NAME');
+    const info: LocalCloudInfo = {
+      apiUrl,
+      region: stack.region,
+      account: stack.account,
+      stage: restApi.stage,
+      stackName: stack.stackName,
+      restApiId: restApi.id,
+      endpoints: {
+        api: apiServer.url,
+        dynamodb: serviceEndpoints.AWS_ENDPOINT_URL_DYNAMODB!,
+        kms: serviceEndpoints.AWS_ENDPOINT_URL_KMS,
+        apigateway: controlServer.url,
+        admin: controlServer.url,
+      },
+      tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },
+      kmsKeyArn: envValue('KMS_KEY_ARN'),
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+    };
+
+    // 7. Demo merchant, through the merchants domain.
+    const seedStarted = performance.now();
+    let demo: DemoMerchant | undefined;
+    if (options.seed !== false && mainTable) {
+      demo = await seedDemoMerchant({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root });
+      if (!demo) log('TODO seedDemoMerchant: functions/merchants/service.ts has no ensureDemoMerchant yet; no demo merchant seeded.');
+    }
+    const seedMs = performance.now() - seedStarted;
+    if (demo) info.demo = { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey };
+
+    // 8. Triggers (schedules…), then the admin stats route.
+    const triggers: RunningTrigger[] = [];
+    for (const module of TRIGGERS) {
+      const running = await module.start({
+        stack,
+        runtime,
+        control,
+        autoStart: options.schedules ?? true,
+        scheduleSpeedup: options.scheduleSpeedup ?? (Number(process.env.PAYPLANE_SCHEDULE_SPEEDUP) || 1),
+        log,
+      });
+      if (running) {
+        triggers.push(running);
+        cleanup.push(running.stop);
+      }
+    }
+    const stats = (): LocalCloudStats => ({
+      kms: (services.find((s) => s.name === 'kms')?.stats?.() ?? {}) as Record<string, number>,
+      lambda: runtime.stats(),
+      api: api!.stats(),
+      triggers: Object.fromEntries(triggers.map((t) => [t.name, t.stats?.()])),
+    });
+    control.route('GET', '/__stats', async () => ({ status: 200, body: stats() }));
+
+    if (options.prewarm) await runtime.prewarm();
+
+    const localFile = options.localFile;
+    if (localFile) {
+      mkdirSync(dirname(localFile), { recursive: true });
+      writeFileSync(localFile, `${JSON.stringify(info, null, 2)}\n`);
+      // Removed first on stop (cleanup runs in reverse), unless another cloud has taken it over since.
+      cleanup.push(async () => {
+        try {
+          if ((JSON.parse(readFileSync(localFile, 'utf8')) as LocalCloudInfo).pid === process.pid) rmSync(localFile, { force: true });
+        } catch {
+          // already gone
+        }
+      });
+    }
+
+    const timings: StartupTimings = {
+      totalMs: performance.now() - started,
+      assemblyMs,
+      synthesized: assembly.synthesized,
+      servicesMs: Object.fromEntries(services.map((s) => [s.name, Math.round(s.startMs)])),
+      seedMs,
+    };
+    let stopping: Promise<void> | undefined;
+    return {
+      ...info,
+      url: apiUrl,
+      demo,
+      timings,
+      routes: listRoutes(restApi.root),
+      runtime,
+      api,
+      stats,
+      trigger: async (id) => {
+        const owner = triggers.find((t) => t.owns?.(id));
+        if (!owner?.trigger) throw new Error(`No trigger source '${id}' (schedules: ${JSON.stringify(triggers.map((t) => t.stats?.()))}).`);
+        return owner.trigger(id);
+      },
+      flushAuthorizerCache: () => api!.flushAuthorizerCache(),
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,156 @@
+import { join } from 'node:path';
+import type { ControlPlane } from './control-plane';
+import { connectDynamoDb, createTables, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
+import { startKms } from './kms';
+import type { LambdaRuntime } from './lambda';
+import { Scheduler, scheduleRules } from './schedules';
+import type { LocalStack } from './template';
+
+/**
+ * What the local cloud emulates, one module per AWS resource type, in two phases:
+ *
+ * - SERVICES start before the functions: they own resources of the template (tables, keys, later
+ *   queues and state machines) and contribute the AWS_ENDPOINT_URL_<SERVICE> variables every
+ *   function receives.
+ * - TRIGGERS start after the functions: they invoke them (schedules today; SQS event source
+ *   mappings and DynamoDB stream consumers later).
+ *
+ * Adding one = a module exporting a ServiceModule or TriggerModule, listed below.
+ */
+
+export interface ServiceContext {
+  stack: LocalStack;
+  inMemory: boolean;
+  /** .payplane/ (persistent state lives under it). */
+  dataDir: string;
+  /** Use this DynamoDB (Local) endpoint instead of starting one (tests share one JVM). */
+  dynamodbEndpoint?: string;
+  log: (line: string) => void;
+}
+
+export interface RunningService {
+  name: string;
+  /** Environment variables for functions (and local.json), e.g. { AWS_ENDPOINT_URL_KMS: 'http://…' }. */
+  endpoints: Record<string, string>;
+  /** Milliseconds to ready. */
+  startMs: number;
+  stats?(): unknown;
+  stop(): Promise<void>;
+}
+
+export interface ServiceModule<Prepared = unknown> {
+  name: string;
+  /**
+   * Optional work that needs no template (e.g. booting a JVM), started while the app synthesizes.
+   * Its result is handed to start(); `discard` releases it if startup fails before start().
+   */
+  prepare?(ctx: Omit<ServiceContext, 'stack'>): { ready: Promise<Prepared>; discard(): Promise<void> } | undefined;
+  /** Returns undefined when the template has nothing for it. */
+  start(ctx: ServiceContext, prepared?: Prepared): Promise<RunningService | undefined>;
+}
+
+export interface TriggerContext {
+  stack: LocalStack;
+  runtime: LambdaRuntime;
+  control: ControlPlane;
+  /** Whether timers run by themselves (tests turn them off and trigger by hand). */
+  autoStart: boolean;
+  scheduleSpeedup: number;
+  log: (line: string) => void;
+}
+
+export interface RunningTrigger {
+  name: string;
+  /** Fires one source now (a schedule rule, later a queue poll…), identified by logical id or name. */
+  trigger?(id: string): Promise<unknown>;
+  /** Whether `id` is one of this trigger's sources. */
+  owns?(id: string): boolean;
+  stats?(): unknown;
+  stop(): Promise<void>;
+}
+
+export interface TriggerModule {
+  name: string;
+  start(ctx: TriggerContext): Promise<RunningTrigger | undefined>;
+}
+
+/** DynamoDB Local + every AWS::DynamoDB::Table / GlobalTable of the template. */
+const dynamodbService: ServiceModule<DynamoDbLocal> = {
+  name: 'dynamodb',
+  prepare(ctx) {
+    const started = performance.now();
+    const ready = (
+      ctx.dynamodbEndpoint
+        ? Promise.resolve(connectDynamoDb(ctx.dynamodbEndpoint))
+        : startDynamoDbLocal({ inMemory: ctx.inMemory, dataDir: join(ctx.dataDir, 'dynamodb'), log: ctx.log })
+    ).then((ddb) => Object.assign(ddb, { startMs: performance.now() - started }));
+    return { ready, discard: async () => (await ready.catch(() => undefined))?.stop() };
+  },
+  async start(ctx, prepared) {
+    const ddb = prepared ?? (await this.prepare!(ctx)!.ready);
+    const started = performance.now();
+    try {
+      const tables = await createTables(ddb.client, ctx.stack, ctx.log);
+      return {
+        name: 'dynamodb',
+        endpoints: { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_DYNAMODB_STREAMS: ddb.endpoint },
+        startMs: ddb.startMs + (performance.now() - started),
+        stats: () => ({ tables: tables.map((t) => t.tableName) }),
+        stop: ddb.stop,
+      };
+    } catch (error) {
+      await ddb.stop();
+      throw error;
+    }
+  },
+};
+
+/** The KMS emulator for the template's AWS::KMS::Key resources. */
+const kmsService: ServiceModule = {
+  name: 'kms',
+  async start(ctx) {
+    const started = performance.now();
+    const kms = await startKms(ctx.stack, { inMemory: ctx.inMemory, secretFile: join(ctx.dataDir, 'kms-master-secret') });
+    return {
+      name: 'kms',
+      endpoints: { AWS_ENDPOINT_URL_KMS: kms.url },
+      startMs: performance.now() - started,
+      stats: () => kms.kms.stats(),
+      stop: kms.stop,
+    };
+  },
+};
+
+/** EventBridge schedule rules → Lambda targets. */
+const scheduleTrigger: TriggerModule = {
+  name: 'schedules',
+  async start(ctx) {
+    const rules = scheduleRules(ctx.stack, ctx.log);
+    if (rules.length === 0) return undefined;
+    const scheduler = new Scheduler(rules, ctx.runtime, {
+      account: ctx.stack.account,
+      region: ctx.stack.region,
+      speedup: ctx.scheduleSpeedup,
+      log: ctx.log,
+    });
+    ctx.control.route('GET', '/__schedules', async () => ({ status: 200, body: scheduler.stats() }));
+    ctx.control.route('POST', '/__schedules/{rule}/trigger', async (_req, p) => {
+      try {
+        return { status: 200, body: await scheduler.trigger(p.rule!) };
+      } catch (error) {
+        return { status: 404, body: { message: (error as Error).message } };
+      }
+    });
+    if (ctx.autoStart) scheduler.start();
+    return {
+      name: 'schedules',
+      trigger: (id) => scheduler.trigger(id),
+      owns: (id) => rules.some((r) => r.logicalId === id || r.name === id),
+      stats: () => scheduler.stats(),
+      stop: () => scheduler.stop(),
+    };
+  },
+};
+
+export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService];
+export const TRIGGERS: TriggerModule[] = [scheduleTrigger];

@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PROJECT_ROOT } from './assembly';
+import { LOCAL_CREDENTIALS } from './dynamodb';
+
+/**
+ * Seeds the demo merchant through the merchants domain itself (functions/merchants/service.ts,
+ * `ensureDemoMerchant`): created once with a fixed id; keys are stored hashed, so every start rolls
+ * and prints a fresh test key.
+ */
+
+export interface DemoMerchant {
+  merchantId: string;
+  keyId: string;
+  /** The plaintext test key (sk_test_…), shown once. */
+  secretKey: string;
+  created: boolean;
+}
+
+interface MerchantsModule {
+  ensureDemoMerchant(deps: { db: DynamoDBDocumentClient; tableName: string }): Promise<{
+    merchantId: string;
+    keyId: string;
+    secretKey: { reveal(): string };
+    created: boolean;
+  }>;
+}
+
+export async function seedDemoMerchant(options: {
+  endpoint: string;
+  region: string;
+  tableName: string;
+  root?: string;
+}): Promise<DemoMerchant | undefined> {
+  const file = join(options.root ?? PROJECT_ROOT, 'functions', 'merchants', 'service.ts');
+  if (!existsSync(file)) return undefined;
+  const merchants = (await import(pathToFileURL(file).href)) as Partial<MerchantsModule>;
+  if (typeof merchants.ensureDemoMerchant !== 'function') return undefined;
+  const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: LOCAL_CREDENTIALS });
+  try {
+    const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    const demo = await merchants.ensureDemoMerchant({ db, tableName: options.tableName });
+    return { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey.reveal(), created: demo.created };
+  } finally {
+    client.destroy();
+  }
+}

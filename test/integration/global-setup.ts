@@ -1,0 +1,68 @@
+import type { TestProject } from 'vitest/node';
+import { hasCdkApp, templateWithoutBundling } from '../../local/assembly';
+import { createTables, startDynamoDbLocal } from '../../local/dynamodb';
+import { startKms } from '../../local/kms';
+import { LocalStack } from '../../local/template';
+
+/**
+ * Integration tier: DynamoDB Local (in memory, free port) with the tables of the real template,
+ * synthesized without bundling, plus the KMS emulator for the template's key. Tests read it with
+ * `inject('localServices')` (see test/integration/env.ts).
+ */
+export interface LocalServices {
+  region: string;
+  stackName: string;
+  endpoints: { dynamodb: string; kms: string };
+  /** main / idempotency: the tables the functions get as TABLE_NAME / IDEMPOTENCY_TABLE_NAME. */
+  tables: { main: string; idempotency: string; byLogicalId: Record<string, string> };
+  kmsKeyArn: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    localServices: LocalServices;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Lambda runs Node 22; the SDK's Node 20 notice is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  if (!hasCdkApp()) throw new Error('lib/app.ts is missing: the integration tier needs the CDK app to know the tables.');
+  const started = performance.now();
+  const [{ template, stackName }, dynamodb] = await Promise.all([templateWithoutBundling(), startDynamoDbLocal({ inMemory: true })]);
+  const stack = new LocalStack(template, { stackName });
+  let kms: Awaited<ReturnType<typeof startKms>> | undefined;
+  try {
+    const [tables, kmsEndpoint] = await Promise.all([createTables(dynamodb.client, stack), startKms(stack, { inMemory: true })]);
+    kms = kmsEndpoint;
+    project.provide('localServices', {
+      region: stack.region,
+      stackName,
+      endpoints: { dynamodb: dynamodb.endpoint, kms: kms.url },
+      tables: {
+        main: functionEnv(stack, 'TABLE_NAME') ?? tables[0]!.tableName,
+        idempotency: functionEnv(stack, 'IDEMPOTENCY_TABLE_NAME') ?? '',
+        byLogicalId: Object.fromEntries(tables.map((t) => [t.logicalId, t.tableName])),
+      },
+      kmsKeyArn: functionEnv(stack, 'KMS_KEY_ARN') ?? kms.kms.keys[0]?.arn ?? '',
+    });
+    console.log(`[integration] DynamoDB Local + KMS ready in ${Math.round(performance.now() - started)} ms (${tables.length} tables of ${stackName})`);
+  } catch (error) {
+    await dynamodb.stop();
+    await kms?.stop();
+    throw error;
+  }
+  return async () => {
+    await kms?.stop();
+    await dynamodb.stop();
+  };
+}
+
+/** The value the template gives functions for `name` (they all share these variables). */
+function functionEnv(stack: LocalStack, name: string): string | undefined {
+  for (const [id, fn] of stack.resourcesOfType('AWS::Lambda::Function')) {
+    const value = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.[name];
+    if (value !== undefined) return stack.resolveString(value, `${id}.Environment.Variables.${name}`);
+  }
+  return undefined;
+}
