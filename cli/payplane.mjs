@@ -4,6 +4,8 @@
 import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
+// The SDK's Node 20 end-of-support notice is for us, not for an operator creating a merchant.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
 const { main } = await import('./main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -32,18 +32,24 @@ export interface CloudAssembly {
 export interface EnsureAssemblyOptions {
   root?: string;
   stage?: 'dev' | 'prod';
-  /** Assembly directory. @default '<root>/cdk.out' */
+  /** Assembly directory. @default '<root>/.payplane/cdk.out' */
   outdir?: string;
   /** Synthesize even if the stored hash matches. */
   force?: boolean;
   log?: (line: string) => void;
 }
 
-/** Reuses `cdk.out` if its inputs hash matches, otherwise synthesizes with bundling. */
+/**
+ * The local cloud's own assembly directory. Separate from the CDK CLI's `cdk.out`, so a
+ * `cdk synth -c stage=prod` never leaves the local cloud running a template it did not check.
+ */
+export const localAssemblyDir = (root: string) => join(root, '.payplane', 'cdk.out');
+
+/** Reuses the local assembly if its inputs hash matches, otherwise synthesizes with bundling. */
 export async function ensureAssembly(options: EnsureAssemblyOptions = {}): Promise<CloudAssembly> {
   const root = options.root ?? PROJECT_ROOT;
   const stage = options.stage ?? 'dev';
-  const outdir = options.outdir ?? join(root, 'cdk.out');
+  const outdir = options.outdir ?? localAssemblyDir(root);
   const log = options.log ?? (() => {});
   const hash = inputsHash(root, stage);
   const stored = readHashFile(outdir);
@@ -65,7 +71,7 @@ export async function ensureAssembly(options: EnsureAssemblyOptions = {}): Promi
 
 /**
  * The template synthesized without bundling (for tests that need only tables and names). Reuses an
- * up-to-date `cdk.out` when there is one, since bundling does not change the tables.
+ * up-to-date local assembly when there is one, since bundling does not change the tables.
  */
 export async function templateWithoutBundling(options: { root?: string; stage?: 'dev' | 'prod' } = {}): Promise<{
   template: CfnTemplate;
@@ -73,7 +79,7 @@ export async function templateWithoutBundling(options: { root?: string; stage?: 
 }> {
   const root = options.root ?? PROJECT_ROOT;
   const stage = options.stage ?? 'dev';
-  const cdkOut = join(root, 'cdk.out');
+  const cdkOut = localAssemblyDir(root);
   const stored = readHashFile(cdkOut);
   if (stored?.hash === inputsHash(root, stage)) {
     try {
