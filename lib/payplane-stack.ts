@@ -107,7 +107,7 @@ export class PayplaneStack extends Stack {
     const closeOrder = fn('CloseOrder', 'functions/handlers/close-order.ts', 'POST /v1/orders/{id}/close')
       .bindTable(this.mainTable, 'RW')
       .bindTable(this.idempotencyTable, 'RW')
-      .bindKey(this.key, 'decrypt');
+      .bindKey(this.key, 'both'); // seals idempotent responses
     const expireOrders = fn('ExpireOrders', 'functions/handlers/expire-orders.ts', 'Expires unpaid orders every minute', {
       // Must finish before the next tick; a failed run is simply redone by the next one.
       timeout: Duration.seconds(50),

@@ -4,6 +4,7 @@ import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { dynamo } from '../commons/clients';
+import { open, seal } from '../commons/crypto';
 import { required } from '../commons/config';
 import {
   ConflictError,
@@ -11,6 +12,7 @@ import {
   IdempotencyMismatchError,
   InvalidRequestError,
 } from '../commons/errors';
+import { Secret } from '../commons/secret';
 import { errorResponse } from './errors';
 
 /** Keys are kept a day past their first use, like Stripe's; DynamoDB TTL removes them later. */
@@ -68,7 +70,7 @@ export async function idempotent(
     );
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    return replay(call, error.Item ? (unmarshall(error.Item) as StoredKey) : undefined);
+    return replay(call, id, error.Item ? (unmarshall(error.Item) as StoredKey) : undefined);
   }
 
   let response: APIGatewayProxyResult;
@@ -92,7 +94,8 @@ export async function idempotent(
         ':completed': 'completed',
         ':inProgress': 'in_progress',
         ':owner': owner,
-        ':response': { statusCode: response.statusCode, body: response.body },
+        // Responses carry payer data: they rest encrypted like the records they describe.
+        ':response': { statusCode: response.statusCode, body: await seal(new Secret(response.body), bindingOf(call, id)) },
       },
     }),
   );
@@ -102,10 +105,10 @@ export async function idempotent(
 interface StoredKey {
   status: 'in_progress' | 'completed';
   fingerprint: string;
-  response?: { statusCode: number; body: string };
+  response?: { statusCode: number; body: Uint8Array };
 }
 
-function replay(call: IdempotentCall, item: StoredKey | undefined): APIGatewayProxyResult {
+async function replay(call: IdempotentCall, id: string, item: StoredKey | undefined): Promise<APIGatewayProxyResult> {
   if (!item) throw new IdempotencyInProgressError('idempotency_key_in_use', inUseMessage(call.key));
   if (item.fingerprint !== call.fingerprint) {
     throw new IdempotencyMismatchError(
@@ -121,9 +124,11 @@ function replay(call: IdempotentCall, item: StoredKey | undefined): APIGatewayPr
   return {
     statusCode: response.statusCode,
     headers: { 'Content-Type': 'application/json; charset=utf-8', 'Idempotent-Replayed': 'true' },
-    body: response.body,
+    body: (await open<string>(response.body, bindingOf(call, id))).reveal(),
   };
 }
+
+const bindingOf = (call: IdempotentCall, id: string) => ({ purpose: 'idempotent-response', merchantId: call.merchantId, recordId: id });
 
 function inUseMessage(key: string): string {
   return `Another request with Idempotency-Key '${key}' is still being processed. Retry after it completes to receive its result.`;

@@ -352,11 +352,11 @@ describe.each(STAGES)('stage %s', (stage) => {
       for (const action of anyKms(id)) expect(action).not.toMatch(/GenerateDataKey|Encrypt$/);
     });
 
-    it('CloseOrder: main RW, idempotency RW, kms:Decrypt only', () => {
+    it('CloseOrder: main RW, idempotency RW, envelope encrypt (sealed idempotent responses) and decrypt', () => {
       for (const table of [main(), idem()]) {
         expect([...dynamoActions('CloseOrder', table)]).toEqual(expect.arrayContaining(WRITES));
       }
-      expect(directKms('CloseOrder')).toEqual(new Set(['kms:Decrypt']));
+      expect(directKms('CloseOrder')).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt']));
     });
 
     it('ExpireOrders: main RW, no idempotency table, never calls KMS itself', () => {

@@ -1,0 +1,39 @@
+import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { call, cloud, newMerchant, orderBody } from './support';
+
+const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z.]{2,}/;
+
+/** Every item of a table as text, binary attributes included (as the raw bytes they hold). */
+async function dump(table: string): Promise<string[]> {
+  const c = cloud();
+  const db = new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const items: string[] = [];
+  for await (const page of paginateScan({ client: db }, { TableName: table })) {
+    for (const item of page.Items ?? []) {
+      items.push(JSON.stringify(item, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v)));
+    }
+  }
+  return items;
+}
+
+describe('data at rest', () => {
+  it('holds no payer email, name or phone in plaintext in any table, idempotent responses included', async () => {
+    const { key } = await newMerchant();
+    const payer = { name: 'Plaintext Canary', email: 'canary.payer@example.com', phone: '+8613912345678' };
+    const created = await call('POST', '/v1/orders', { key, body: orderBody({ payer }), idempotencyKey: `at-rest-${Date.now()}` });
+    expect(created.body.payer).toEqual(payer);
+    await call('POST', `/v1/orders/${created.body.id}/close`, { key, idempotencyKey: `at-rest-close-${Date.now()}` });
+
+    const c = cloud();
+    for (const table of [c.tables.main!, c.tables.idempotency!]) {
+      const items = await dump(table);
+      expect(items.length).toBeGreaterThan(0);
+      for (const item of items) {
+        expect(item).not.toMatch(EMAIL);
+        expect(item).not.toContain(payer.name);
+        expect(item).not.toContain(payer.phone);
+      }
+    }
+  });
+});
