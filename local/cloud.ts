@@ -32,6 +32,8 @@ export interface LocalCloudOptions {
   stackName?: string;
   /** Let schedule rules fire on their own. @default true */
   schedules?: boolean;
+  /** Let event source mappings (SQS queues, DynamoDB streams → Lambda) poll on their own. @default true */
+  eventSources?: boolean;
   /** Divides rate() periods. @default env PAYPLANE_SCHEDULE_SPEEDUP, else 1 */
   scheduleSpeedup?: number;
   /** Function output: 'inherit' (terminal, prefixed), 'silent', or a file path. @default quiet ? 'silent' : 'inherit' */
@@ -65,12 +67,16 @@ export interface LocalCloudInfo {
     api: string;
     dynamodb: string;
     kms?: string;
+    /** The local SQS (AWS_ENDPOINT_URL_SQS), when the template has queues. */
+    sqs?: string;
     /** API Gateway control plane (AWS_ENDPOINT_URL_API_GATEWAY): FlushStageAuthorizersCache & co. */
     apigateway: string;
-    /** Same server: local admin routes (/__stats, /__schedules). */
+    /** Same server: local admin routes (/__stats, /__schedules, /__event-sources). */
     admin: string;
   };
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
+  /** Queue URLs by logical id (what `Ref` gives functions). */
+  queues: Record<string, string>;
   kmsKeyArn?: string;
   demo?: { merchantId: string; keyId: string; secretKey: string };
   pid: number;
@@ -79,6 +85,7 @@ export interface LocalCloudInfo {
 
 export interface LocalCloudStats {
   kms: Record<string, number>;
+  sqs?: unknown;
   lambda: Record<string, FunctionStats>;
   api: ReturnType<LocalApiGateway['stats']>;
   triggers: Record<string, unknown>;
@@ -101,7 +108,7 @@ export interface LocalCloud extends LocalCloudInfo {
   runtime: LambdaRuntime;
   api: LocalApiGateway;
   stats(): LocalCloudStats;
-  /** Fires a schedule rule (or another trigger source) now; resolves when its targets finished. */
+  /** Fires a schedule rule, or polls an event source mapping once, now (by logical id); resolves when the functions finished. */
   trigger(id: string): Promise<unknown>;
   flushAuthorizerCache(): number;
   stop(): Promise<void>;
@@ -207,10 +214,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         api: apiServer.url,
         dynamodb: serviceEndpoints.AWS_ENDPOINT_URL_DYNAMODB!,
         kms: serviceEndpoints.AWS_ENDPOINT_URL_KMS,
+        sqs: serviceEndpoints.AWS_ENDPOINT_URL_SQS,
         apigateway: controlServer.url,
         admin: controlServer.url,
       },
       tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },
+      queues: Object.fromEntries(stack.resourcesOfType('AWS::SQS::Queue').map(([id]) => [id, String(stack.ref(id, id))])),
       kmsKeyArn: envValue('KMS_KEY_ARN'),
       pid: process.pid,
       startedAt: new Date().toISOString(),
@@ -226,15 +235,19 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const seedMs = performance.now() - seedStarted;
     if (demo) info.demo = { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey };
 
-    // 8. Triggers (schedules…), then the admin stats route.
+    // 8. Triggers (schedules, event source mappings), then the admin stats route.
     const triggers: RunningTrigger[] = [];
     for (const module of TRIGGERS) {
       const running = await module.start({
         stack,
         runtime,
         control,
+        endpoints: serviceEndpoints,
         autoStart: options.schedules ?? true,
+        pollEventSources: options.eventSources ?? true,
         scheduleSpeedup: options.scheduleSpeedup ?? (Number(process.env.PAYPLANE_SCHEDULE_SPEEDUP) || 1),
+        inMemory: options.inMemory ?? false,
+        dataDir,
         log,
       });
       if (running) {
@@ -244,6 +257,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
     const stats = (): LocalCloudStats => ({
       kms: (services.find((s) => s.name === 'kms')?.stats?.() ?? {}) as Record<string, number>,
+      sqs: services.find((s) => s.name === 'sqs')?.stats?.(),
       lambda: runtime.stats(),
       api: api!.stats(),
       triggers: Object.fromEntries(triggers.map((t) => [t.name, t.stats?.()])),
@@ -285,7 +299,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stats,
       trigger: async (id) => {
         const owner = triggers.find((t) => t.owns?.(id));
-        if (!owner?.trigger) throw new Error(`No trigger source '${id}' (schedules: ${JSON.stringify(triggers.map((t) => t.stats?.()))}).`);
+        if (!owner?.trigger) throw new Error(`No trigger source '${id}' (triggers: ${JSON.stringify(triggers.map((t) => t.stats?.()))}).`);
         return owner.trigger(id);
       },
       flushAuthorizerCache: () => api!.flushAuthorizerCache(),

@@ -1,9 +1,23 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  hkdfSync,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './assembly';
 import { listen, readBody, sendJson, type LocalServer } from './http';
+import { SIGNING_ALGORITHMS, signMessage, verifyMessage, type SigningAlgorithm } from './kms-crypto';
 import type { LocalStack } from './template';
 
 /**
@@ -17,6 +31,17 @@ import type { LocalStack } from './template';
  *   0x01 | key id (16 bytes) | IV (12) | GCM tag (16) | AES-256-GCM ciphertext
  * with the key ARN and the canonical encryption context as additional authenticated data, so a wrong
  * context or a tampered blob fails with InvalidCiphertextException as in KMS.
+ *
+ * Other key types, from the template's KeySpec / KeyUsage:
+ * - HMAC_224/256/384/512 + GENERATE_VERIFY_MAC: GenerateMac / VerifyMac. The HMAC key is derived from the
+ *   master secret like the AES keys. A MAC that does not verify is KMSInvalidMacException (KMS never
+ *   answers MacValid: false).
+ * - RSA_2048/3072/4096, ECC_NIST_P256/P384/P521, ECC_SECG_P256K1 + SIGN_VERIFY: Sign / Verify
+ *   (MessageType RAW or DIGEST) / GetPublicKey (DER SubjectPublicKeyInfo). The key pair is generated on
+ *   first use; a persistent cloud keeps it in .payplane/kms-keys/<key id>.json, wrapped with AES-256-GCM
+ *   under a key derived from the master secret (so it lives and dies with that secret), an in-memory
+ *   cloud keeps it in memory. A bad signature is KMSInvalidSignatureException.
+ * Using a key for what its KeyUsage or KeySpec does not allow is InvalidKeyUsageException.
  *
  * Adding an operation = one entry in OPERATIONS.
  */
@@ -43,9 +68,32 @@ export interface KmsKey {
   rotation: boolean;
   creationDate: number;
   aliases: string[];
-  /** Symmetric key material (AES-256). */
+  /** Symmetric key material: AES-256 for SYMMETRIC_DEFAULT, the HMAC key for HMAC_* specs. */
   material: Buffer;
 }
+
+/** HMAC key specs: key length and the one MacAlgorithm each supports. */
+const HMAC_SPECS: Record<string, { bytes: number; algorithm: string; hash: string }> = {
+  HMAC_224: { bytes: 28, algorithm: 'HMAC_SHA_224', hash: 'sha224' },
+  HMAC_256: { bytes: 32, algorithm: 'HMAC_SHA_256', hash: 'sha256' },
+  HMAC_384: { bytes: 48, algorithm: 'HMAC_SHA_384', hash: 'sha384' },
+  HMAC_512: { bytes: 64, algorithm: 'HMAC_SHA_512', hash: 'sha512' },
+};
+
+const RSA_SIGNING = ['RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512', 'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512'];
+
+/** Asymmetric signing key specs: how node:crypto generates them and which SigningAlgorithms KMS allows. */
+const SIGNING_SPECS: Record<string, { generate: ['rsa', { modulusLength: number }] | ['ec', { namedCurve: string }]; algorithms: string[] }> = {
+  RSA_2048: { generate: ['rsa', { modulusLength: 2048 }], algorithms: RSA_SIGNING },
+  RSA_3072: { generate: ['rsa', { modulusLength: 3072 }], algorithms: RSA_SIGNING },
+  RSA_4096: { generate: ['rsa', { modulusLength: 4096 }], algorithms: RSA_SIGNING },
+  ECC_NIST_P256: { generate: ['ec', { namedCurve: 'P-256' }], algorithms: ['ECDSA_SHA_256'] },
+  ECC_NIST_P384: { generate: ['ec', { namedCurve: 'P-384' }], algorithms: ['ECDSA_SHA_384'] },
+  ECC_NIST_P521: { generate: ['ec', { namedCurve: 'P-521' }], algorithms: ['ECDSA_SHA_512'] },
+  ECC_SECG_P256K1: { generate: ['ec', { namedCurve: 'secp256k1' }], algorithms: ['ECDSA_SHA_256'] },
+};
+
+const generateKeyPairAsync = promisify(generateKeyPair) as (type: string, options: object) => Promise<{ privateKey: KeyObject; publicKey: KeyObject }>;
 
 type Json = Record<string, unknown>;
 export type KmsOperation = (kms: LocalKms, input: Json) => Json | Promise<Json>;
@@ -55,11 +103,21 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + 16 + IV_BYTES + TAG_BYTES;
 
+export interface LocalKmsOptions {
+  /** Where asymmetric key pairs are kept between runs (wrapped under the master secret); none = memory only. */
+  keyStoreDir?: string;
+}
+
 export class LocalKms {
   readonly keys: KmsKey[];
   private readonly calls = new Map<string, number>();
+  private readonly keyPairs = new Map<string, Promise<{ privateKey: KeyObject; publicKey: KeyObject }>>();
 
-  constructor(stack: LocalStack, masterSecret: Buffer) {
+  constructor(
+    stack: LocalStack,
+    private readonly masterSecret: Buffer,
+    private readonly options: LocalKmsOptions = {},
+  ) {
     const aliases = stack.resourcesOfType('AWS::KMS::Alias').map(([id, r]) => ({
       name: stack.resolveString(r.Properties?.AliasName, `${id}.AliasName`),
       target: stack.resolveString(r.Properties?.TargetKeyId, `${id}.TargetKeyId`),
@@ -68,18 +126,22 @@ export class LocalKms {
       const p = (stack.resolve(r.Properties ?? {}, logicalId) ?? {}) as Json;
       const keyId = stack.kmsKeyId(logicalId);
       const arn = stack.kmsKeyArn(logicalId);
+      const keySpec = typeof p.KeySpec === 'string' ? p.KeySpec : 'SYMMETRIC_DEFAULT';
+      const hmac = HMAC_SPECS[keySpec];
       return {
         keyId,
         arn,
         logicalId,
         description: typeof p.Description === 'string' ? p.Description : '',
-        keySpec: typeof p.KeySpec === 'string' ? p.KeySpec : 'SYMMETRIC_DEFAULT',
+        keySpec,
         keyUsage: typeof p.KeyUsage === 'string' ? p.KeyUsage : 'ENCRYPT_DECRYPT',
         enabled: p.Enabled !== false,
         rotation: p.EnableKeyRotation === true,
         creationDate: 1_700_000_000,
         aliases: aliases.filter((a) => a.target === keyId || a.target === arn).map((a) => a.name),
-        material: Buffer.from(hkdfSync('sha256', masterSecret, 'payplane-local-kms', keyId, 32)),
+        material: hmac
+          ? Buffer.from(hkdfSync('sha256', masterSecret, 'payplane-local-kms/hmac', `${keyId}/${keySpec}`, hmac.bytes))
+          : Buffer.from(hkdfSync('sha256', masterSecret, 'payplane-local-kms', keyId, 32)),
       };
     });
   }
@@ -112,9 +174,90 @@ export class LocalKms {
   }
 
   usableFor(key: KmsKey, usage: string, operation: string): void {
-    if (key.keyUsage !== usage || (usage === 'ENCRYPT_DECRYPT' && key.keySpec !== 'SYMMETRIC_DEFAULT')) {
+    const specOk =
+      usage === 'ENCRYPT_DECRYPT' ? key.keySpec === 'SYMMETRIC_DEFAULT' : usage === 'GENERATE_VERIFY_MAC' ? key.keySpec in HMAC_SPECS : usage === 'SIGN_VERIFY' ? key.keySpec in SIGNING_SPECS : false;
+    if (key.keyUsage !== usage || !specOk) {
       throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ${key.keyUsage} (${key.keySpec}), which is not valid for ${operation}.`);
     }
+  }
+
+  /** The MAC algorithm of an HMAC key, checked against the request's. */
+  macAlgorithm(key: KmsKey, requested: unknown): { algorithm: string; hash: string } {
+    const spec = HMAC_SPECS[key.keySpec]!;
+    const known = Object.values(HMAC_SPECS).map((s) => s.algorithm);
+    if (typeof requested !== 'string' || !known.includes(requested)) {
+      throw new KmsError('ValidationException', `1 validation error detected: Value '${String(requested)}' at 'macAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [${known.join(', ')}]`);
+    }
+    if (requested !== spec.algorithm) {
+      throw new KmsError('InvalidKeyUsageException', `${key.arn} is an ${key.keySpec} key: it supports ${spec.algorithm}, not ${requested}.`);
+    }
+    return spec;
+  }
+
+  mac(key: KmsKey, algorithmHash: string, message: Buffer): Buffer {
+    return createHmac(algorithmHash, key.material).update(message).digest();
+  }
+
+  /** The signing algorithm of a SIGN_VERIFY key, checked against its KeySpec. */
+  signingAlgorithm(key: KmsKey, requested: unknown): SigningAlgorithm {
+    const alg = typeof requested === 'string' ? SIGNING_ALGORITHMS[requested] : undefined;
+    if (!alg) {
+      throw new KmsError('ValidationException', `1 validation error detected: Value '${String(requested)}' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [${Object.keys(SIGNING_ALGORITHMS).join(', ')}]`);
+    }
+    if (!SIGNING_SPECS[key.keySpec]!.algorithms.includes(alg.name)) {
+      throw new KmsError('InvalidKeyUsageException', `${key.arn} (${key.keySpec}) does not support ${alg.name}; it supports ${SIGNING_SPECS[key.keySpec]!.algorithms.join(', ')}.`);
+    }
+    return alg;
+  }
+
+  /**
+   * The key pair of an asymmetric key: generated on first use, then kept in memory and, in a
+   * persistent cloud, in keyStoreDir wrapped under the master secret.
+   */
+  keyPair(key: KmsKey): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+    let pair = this.keyPairs.get(key.keyId);
+    if (!pair) {
+      pair = this.loadOrGenerate(key);
+      this.keyPairs.set(key.keyId, pair);
+      pair.catch(() => this.keyPairs.delete(key.keyId));
+    }
+    return pair;
+  }
+
+  private async loadOrGenerate(key: KmsKey): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+    const dir = this.options.keyStoreDir;
+    const file = dir ? join(dir, `${key.keyId}.json`) : undefined;
+    const wrapKey = Buffer.from(hkdfSync('sha256', this.masterSecret, 'payplane-local-kms/wrap', key.keyId, 32));
+    const aadText = Buffer.from(`payplane-local-kms/key-pair/v1\n${key.arn}\n${key.keySpec}`);
+    if (file && existsSync(file)) {
+      try {
+        const stored = JSON.parse(readFileSync(file, 'utf8')) as { keySpec: string; wrapped: string };
+        if (stored.keySpec === key.keySpec) {
+          const blob = Buffer.from(stored.wrapped, 'base64');
+          const decipher = createDecipheriv('aes-256-gcm', wrapKey, blob.subarray(0, IV_BYTES));
+          decipher.setAAD(aadText);
+          decipher.setAuthTag(blob.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+          const der = Buffer.concat([decipher.update(blob.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+          const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+          return { privateKey, publicKey: createPublicKey(privateKey) };
+        }
+      } catch {
+        // Another master secret (or a damaged file): the old key is unusable, as its ciphertexts would be.
+      }
+    }
+    const [type, params] = SIGNING_SPECS[key.keySpec]!.generate;
+    const pair = await generateKeyPairAsync(type, params);
+    if (file) {
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', wrapKey, iv);
+      cipher.setAAD(aadText);
+      const der = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
+      const body = Buffer.concat([cipher.update(der), cipher.final()]);
+      mkdirSync(dir!, { recursive: true, mode: 0o700 });
+      writeFileSync(`${file}.tmp`, JSON.stringify({ keyId: key.keyId, arn: key.arn, keySpec: key.keySpec, wrapped: Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64') }), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    }
+    return pair;
   }
 
   encrypt(key: KmsKey, plaintext: Buffer, context: unknown): Buffer {
@@ -217,6 +360,8 @@ function keyMetadata(key: KmsKey): Json {
     CustomerMasterKeySpec: key.keySpec,
     KeySpec: key.keySpec,
     EncryptionAlgorithms: key.keyUsage === 'ENCRYPT_DECRYPT' ? ['SYMMETRIC_DEFAULT'] : undefined,
+    SigningAlgorithms: key.keyUsage === 'SIGN_VERIFY' ? SIGNING_SPECS[key.keySpec]?.algorithms : undefined,
+    MacAlgorithms: key.keyUsage === 'GENERATE_VERIFY_MAC' && HMAC_SPECS[key.keySpec] ? [HMAC_SPECS[key.keySpec]!.algorithm] : undefined,
     MultiRegion: false,
   };
 }
@@ -231,6 +376,29 @@ function generateDataKey(kms: LocalKms, input: Json, withPlaintext: boolean): Js
     CiphertextBlob: ciphertext.toString('base64'),
     ...(withPlaintext ? { Plaintext: plaintext.toString('base64') } : {}),
   };
+}
+
+/** Message of Sign / Verify: RAW (≤ 4096 bytes) or DIGEST (exactly the algorithm's digest length). */
+function signingInput(input: Json, alg: SigningAlgorithm): { message: Buffer; digest: boolean } {
+  const message = blob(input.Message, 'Message');
+  const type = input.MessageType ?? 'RAW';
+  if (type === 'RAW') {
+    if (message.length > 4096) {
+      throw new KmsError('ValidationException', 'Message must be at most 4096 bytes with MessageType RAW; hash it yourself and send MessageType DIGEST.');
+    }
+    return { message, digest: false };
+  }
+  if (type === 'DIGEST') {
+    if (message.length !== alg.digestBytes) throw new KmsError('ValidationException', `Digest is invalid length for algorithm ${alg.name}.`);
+    return { message, digest: true };
+  }
+  throw new KmsError('ValidationException', `MessageType ${String(type)} is not supported (RAW or DIGEST).`);
+}
+
+function macMessage(input: Json): Buffer {
+  const message = blob(input.Message, 'Message');
+  if (message.length > 4096) throw new KmsError('ValidationException', 'Message must be at most 4096 bytes.');
+  return message;
 }
 
 export const OPERATIONS: Record<string, KmsOperation> = {
@@ -260,6 +428,57 @@ export const OPERATIONS: Record<string, KmsOperation> = {
     Truncated: false,
   }),
   GetKeyRotationStatus: (kms, input) => ({ KeyRotationEnabled: kms.findKey(input.KeyId).rotation }),
+  GenerateMac: (kms, input) => {
+    const key = kms.findKey(input.KeyId);
+    kms.usableFor(key, 'GENERATE_VERIFY_MAC', 'GenerateMac');
+    const { algorithm, hash } = kms.macAlgorithm(key, input.MacAlgorithm);
+    return { KeyId: key.arn, Mac: kms.mac(key, hash, macMessage(input)).toString('base64'), MacAlgorithm: algorithm };
+  },
+  VerifyMac: (kms, input) => {
+    const key = kms.findKey(input.KeyId);
+    kms.usableFor(key, 'GENERATE_VERIFY_MAC', 'VerifyMac');
+    const { algorithm, hash } = kms.macAlgorithm(key, input.MacAlgorithm);
+    const expected = kms.mac(key, hash, macMessage(input));
+    const mac = blob(input.Mac, 'Mac');
+    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+      throw new KmsError('KMSInvalidMacException', '');
+    }
+    return { KeyId: key.arn, MacValid: true, MacAlgorithm: algorithm };
+  },
+  Sign: async (kms, input) => {
+    const key = kms.findKey(input.KeyId);
+    kms.usableFor(key, 'SIGN_VERIFY', 'Sign');
+    const alg = kms.signingAlgorithm(key, input.SigningAlgorithm);
+    const { message, digest } = signingInput(input, alg);
+    const { privateKey } = await kms.keyPair(key);
+    return { KeyId: key.arn, Signature: signMessage(alg, privateKey, message, digest).toString('base64'), SigningAlgorithm: alg.name };
+  },
+  Verify: async (kms, input) => {
+    const key = kms.findKey(input.KeyId);
+    kms.usableFor(key, 'SIGN_VERIFY', 'Verify');
+    const alg = kms.signingAlgorithm(key, input.SigningAlgorithm);
+    const { message, digest } = signingInput(input, alg);
+    const signature = blob(input.Signature, 'Signature');
+    const { publicKey } = await kms.keyPair(key);
+    if (!verifyMessage(alg, publicKey, message, signature, digest)) throw new KmsError('KMSInvalidSignatureException', '');
+    return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: alg.name };
+  },
+  GetPublicKey: async (kms, input) => {
+    const key = kms.findKey(input.KeyId);
+    if (!(key.keySpec in SIGNING_SPECS)) {
+      throw new KmsError('UnsupportedOperationException', `${key.arn} is a ${key.keySpec} key, which has no public key.`);
+    }
+    if (key.keyUsage !== 'SIGN_VERIFY') throw new KmsError('UnsupportedOperationException', `The local KMS only implements ${key.keySpec} keys for SIGN_VERIFY.`);
+    const { publicKey } = await kms.keyPair(key);
+    return {
+      KeyId: key.arn,
+      PublicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+      CustomerMasterKeySpec: key.keySpec,
+      KeySpec: key.keySpec,
+      KeyUsage: key.keyUsage,
+      SigningAlgorithms: SIGNING_SPECS[key.keySpec]!.algorithms,
+    };
+  },
   GenerateRandom: (_kms, input) => {
     const n = Number(input.NumberOfBytes ?? 32);
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new KmsError('ValidationException', 'NumberOfBytes must be between 1 and 1024.');
@@ -290,8 +509,15 @@ export function masterSecret(options: { inMemory?: boolean; file?: string }): Bu
   return secret;
 }
 
-export async function startKms(stack: LocalStack, options: { inMemory?: boolean; port?: number; secretFile?: string } = {}): Promise<KmsEndpoint> {
-  const kms = new LocalKms(stack, masterSecret({ inMemory: options.inMemory, file: options.secretFile }));
+export async function startKms(
+  stack: LocalStack,
+  options: { inMemory?: boolean; port?: number; secretFile?: string; keyStoreDir?: string } = {},
+): Promise<KmsEndpoint> {
+  const secretFile = options.secretFile ?? join(PROJECT_ROOT, '.payplane', 'kms-master-secret');
+  const kms = new LocalKms(stack, masterSecret({ inMemory: options.inMemory, file: secretFile }), {
+    // Asymmetric key pairs live next to the master secret they are wrapped under.
+    keyStoreDir: options.inMemory ? undefined : (options.keyStoreDir ?? join(dirname(secretFile), 'kms-keys')),
+  });
   const server: LocalServer = await listen((req, res) => {
     handleKmsRequest(kms, req, res).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { __type: 'KMSInternalException', message: String(error) });

@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole platform offline, from the synthesized CDK template.
  *
- *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--prewarm] [--access-log]
+ *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log]
  *             [--assembly <cloud assembly dir>] [--stage dev|prod]
  *
  * Ctrl-C stops everything (DynamoDB Local's JVM included). Endpoints go to .payplane/local.json for
@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       'no-schedules': { type: 'boolean', default: false },
+      'no-event-sources': { type: 'boolean', default: false },
       prewarm: { type: 'boolean', default: false },
       'access-log': { type: 'boolean', default: false },
       assembly: { type: 'string' },
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
     stage: values.stage,
     assemblyDir: values.assembly,
     schedules: !values['no-schedules'],
+    eventSources: !values['no-event-sources'],
     prewarm: values.prewarm,
     accessLog: values['access-log'],
     localFile: LOCAL_FILE,
@@ -97,7 +99,8 @@ function printBanner(cloud: LocalCloud): void {
     ...cloud.routes.map((r) => `                ${r.method.padEnd(7)} ${r.path}  → ${r.target}`),
     `  DynamoDB    ${cloud.endpoints.dynamodb}   tables: ${Object.values(cloud.tables.byLogicalId).join(', ')}`,
     `  KMS         ${cloud.endpoints.kms ?? '-'}`,
-    `  API Gateway ${cloud.endpoints.apigateway}   (control plane: FlushStageAuthorizersCache; /__stats, /__schedules)`,
+    ...(cloud.endpoints.sqs ? [`  SQS         ${cloud.endpoints.sqs}   queues: ${Object.values(cloud.queues).map((u) => u.split('/').pop()).join(', ')}`] : []),
+    `  API Gateway ${cloud.endpoints.apigateway}   (control plane: FlushStageAuthorizersCache; /__stats, /__schedules, /__event-sources)`,
     `  endpoints written to .payplane/local.json`,
     '',
   ];

@@ -1,19 +1,21 @@
 import { join } from 'node:path';
 import type { ControlPlane } from './control-plane';
 import { connectDynamoDb, createTables, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
+import { CheckpointStore, startEventSources } from './event-sources';
 import { startKms } from './kms';
 import type { LambdaRuntime } from './lambda';
 import { Scheduler, scheduleRules } from './schedules';
+import { startSqs } from './sqs';
 import type { LocalStack } from './template';
 
 /**
  * What the local cloud emulates, one module per AWS resource type, in two phases:
  *
- * - SERVICES start before the functions: they own resources of the template (tables, keys, later
- *   queues and state machines) and contribute the AWS_ENDPOINT_URL_<SERVICE> variables every
- *   function receives.
- * - TRIGGERS start after the functions: they invoke them (schedules today; SQS event source
- *   mappings and DynamoDB stream consumers later).
+ * - SERVICES start before the functions: they own resources of the template (tables, keys, queues;
+ *   later state machines) and contribute the AWS_ENDPOINT_URL_<SERVICE> variables every function
+ *   receives.
+ * - TRIGGERS start after the functions: they invoke them (schedules; event source mappings for SQS
+ *   queues and DynamoDB streams).
  *
  * Adding one = a module exporting a ServiceModule or TriggerModule, listed below.
  */
@@ -53,9 +55,16 @@ export interface TriggerContext {
   stack: LocalStack;
   runtime: LambdaRuntime;
   control: ControlPlane;
-  /** Whether timers run by themselves (tests turn them off and trigger by hand). */
+  /** Every running service's endpoints (AWS_ENDPOINT_URL_SQS…), for triggers that read a service. */
+  endpoints: Record<string, string>;
+  /** Whether schedule timers run by themselves (tests turn them off and trigger by hand). */
   autoStart: boolean;
+  /** Whether event source mappings poll by themselves. */
+  pollEventSources: boolean;
   scheduleSpeedup: number;
+  inMemory: boolean;
+  /** .payplane/ (persistent state lives under it). */
+  dataDir: string;
   log: (line: string) => void;
 }
 
@@ -121,6 +130,23 @@ const kmsService: ServiceModule = {
   },
 };
 
+/** The SQS emulator for the template's AWS::SQS::Queue resources (Ref = the local queue URL). */
+const sqsService: ServiceModule = {
+  name: 'sqs',
+  async start(ctx) {
+    if (ctx.stack.resourcesOfType('AWS::SQS::Queue').length === 0) return undefined;
+    const started = performance.now();
+    const sqs = await startSqs(ctx.stack, { stateFile: ctx.inMemory ? undefined : join(ctx.dataDir, 'sqs', 'messages.json'), log: ctx.log });
+    return {
+      name: 'sqs',
+      endpoints: { AWS_ENDPOINT_URL_SQS: sqs.url },
+      startMs: performance.now() - started,
+      stats: () => ({ ...sqs.sqs.stats(), queueUrls: sqs.queueUrls }),
+      stop: sqs.stop,
+    };
+  },
+};
+
 /** EventBridge schedule rules → Lambda targets. */
 const scheduleTrigger: TriggerModule = {
   name: 'schedules',
@@ -152,5 +178,30 @@ const scheduleTrigger: TriggerModule = {
   },
 };
 
-export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService];
-export const TRIGGERS: TriggerModule[] = [scheduleTrigger];
+/** AWS::Lambda::EventSourceMapping: SQS queues and DynamoDB streams → Lambda (local/event-sources.ts). */
+const eventSourceTrigger: TriggerModule = {
+  name: 'event-sources',
+  async start(ctx) {
+    const running = await startEventSources({
+      stack: ctx.stack,
+      runtime: ctx.runtime,
+      endpoints: ctx.endpoints,
+      log: ctx.log,
+      autoStart: ctx.pollEventSources,
+      checkpoints: ctx.inMemory ? undefined : new CheckpointStore(join(ctx.dataDir, 'event-sources', 'checkpoints.json')),
+    });
+    if (!running) return undefined;
+    ctx.control.route('GET', '/__event-sources', async () => ({ status: 200, body: running.stats() }));
+    ctx.control.route('POST', '/__event-sources/{mapping}/poll', async (_req, p) => {
+      try {
+        return { status: 200, body: await running.trigger(p.mapping!) };
+      } catch (error) {
+        return { status: 404, body: { message: (error as Error).message } };
+      }
+    });
+    return { name: 'event-sources', trigger: running.trigger, owns: running.owns, stats: running.stats, stop: running.stop };
+  },
+};
+
+export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService];
+export const TRIGGERS: TriggerModule[] = [scheduleTrigger, eventSourceTrigger];

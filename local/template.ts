@@ -57,6 +57,8 @@ export class LocalStack {
   readonly account: string;
   /** Attributes known only at run time (e.g. a table's StreamArn from DynamoDB Local). */
   private readonly lateAttributes = new Map<string, string>();
+  /** `Ref` values known only at run time (e.g. a queue URL, which names the local SQS port). */
+  private readonly lateRefs = new Map<string, string>();
   private readonly conditionCache = new Map<string, boolean>();
 
   constructor(
@@ -92,6 +94,11 @@ export class LocalStack {
   /** Records an attribute only known at run time, e.g. `setAttribute('Table', 'StreamArn', arn)`. */
   setAttribute(logicalId: string, attribute: string, value: string): void {
     this.lateAttributes.set(`${logicalId}.${attribute}`, value);
+  }
+
+  /** Records what `Ref` returns for a resource once a service knows it, e.g. `setRef('Queue', url)`. */
+  setRef(logicalId: string, value: string): void {
+    this.lateRefs.set(logicalId, value);
   }
 
   // ---- local identities -------------------------------------------------------------------
@@ -278,6 +285,8 @@ export class LocalStack {
 
   /** What `Ref` returns for each resource type (per the CloudFormation resource reference). */
   private physicalRef(id: string, r: CfnResource): string {
+    const late = this.lateRefs.get(id);
+    if (late !== undefined) return late;
     switch (r.Type) {
       case 'AWS::DynamoDB::Table':
       case 'AWS::DynamoDB::GlobalTable':
@@ -303,6 +312,7 @@ export class LocalStack {
       case 'AWS::Logs::LogGroup':
         return this.explicitName(id, 'LogGroupName') ?? this.generatedName(id);
       case 'AWS::SQS::Queue':
+        // Until the local SQS listens and sets the real URL (setRef): a loopback name, never AWS.
         return `http://sqs.${this.region}.localhost/${this.account}/${this.queueName(id)}`;
       case 'AWS::SNS::Topic':
       case 'AWS::StepFunctions::StateMachine':
@@ -320,7 +330,8 @@ export class LocalStack {
   queueName(logicalId: string): string {
     const p = this.resource(logicalId).Properties ?? {};
     if (p.QueueName !== undefined) return this.resolveString(p.QueueName, `${logicalId}.QueueName`);
-    return this.generatedName(logicalId, 80) + (p.FifoQueue ? '.fifo' : '');
+    const fifo = p.FifoQueue === true || p.FifoQueue === 'true';
+    return fifo ? `${this.generatedName(logicalId, 75)}.fifo` : this.generatedName(logicalId, 80);
   }
 
   getAtt(id: string, attribute: string, where: string): unknown {

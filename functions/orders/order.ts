@@ -18,7 +18,8 @@ export type OrderStatus = (typeof ORDER_STATUSES)[number];
 const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
   requires_payment: ['processing', 'requires_action', 'requires_capture', 'succeeded', 'closed'],
   requires_action: ['processing', 'requires_capture', 'succeeded', 'requires_payment', 'closed'],
-  processing: ['requires_capture', 'succeeded', 'failed', 'requires_payment'],
+  // requires_action: confirm claims the order (→ processing) before the channel answers "3-D Secure".
+  processing: ['requires_action', 'requires_capture', 'succeeded', 'failed', 'requires_payment'],
   requires_capture: ['succeeded', 'closed'],
   succeeded: [],
   failed: [],

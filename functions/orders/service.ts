@@ -73,16 +73,28 @@ export class OrderService {
 
   /** Closing is idempotent: an order that is already closed (or has expired) is returned as it is. */
   async close(caller: Caller, id: string): Promise<ApiOrder> {
+    return this.present(caller, await this.closeUnpaid(caller, id));
+  }
+
+  /**
+   * Closes an order no payment has reached (`requires_payment`) and returns it as stored; a closed or
+   * expired one is returned as it is. Any other status is a 409 naming it: an authorization or a 3-D Secure
+   * attempt must be voided first, which `PaymentService.close` (the route's operation) does.
+   */
+  async closeUnpaid(caller: Caller, id: string): Promise<Order> {
     const order = await this.load(caller, id);
-    const current = effective(order, caller.now);
-    if (current.status === 'closed') return this.present(caller, order);
-    const result = await this.orders.transition(caller.merchantId, order.id, 'closed', caller.now, {
-      closed_at: caller.now.toISOString(),
-      close_reason: 'merchant',
-    });
-    if (result.ok) return this.present(caller, result.order);
+    if (effective(order, caller.now).status === 'closed') return order;
+    const result = await this.orders.transition(
+      caller.merchantId,
+      order.id,
+      'closed',
+      caller.now,
+      { closed_at: caller.now.toISOString(), close_reason: 'merchant' },
+      ['requires_payment'],
+    );
+    if (result.ok) return result.order;
     if (!result.current) throw new NotFoundError('order', id);
-    if (result.current.status === 'closed') return this.present(caller, result.current);
+    if (effective(result.current, caller.now).status === 'closed') return result.current;
     throw transitionConflict(id, result.current.status, 'closed');
   }
 

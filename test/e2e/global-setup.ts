@@ -5,8 +5,10 @@ import { startLocalCloud } from '../../local/cloud';
 
 /**
  * End-to-end tier: the whole local cloud from the synthesized (bundled) template, in memory, on a
- * random port, schedules off (tests fire them with POST {admin}/__schedules/{rule}/trigger). Function
- * output goes to .payplane/logs/e2e-functions.log. Tests read it with `inject('localCloud')`.
+ * random port, schedules off (tests fire them with POST {admin}/__schedules/{rule}/trigger). Event
+ * source mappings (SQS queues, DynamoDB streams → Lambda) poll by themselves, as deployed: asynchronous
+ * flows (e.g. the sandbox channel's delayed callbacks) complete on their own. Function output goes to
+ * .payplane/logs/e2e-functions.log. Tests read it with `inject('localCloud')`.
  */
 export interface E2eCloud {
   /** API base URL, stage included: http://127.0.0.1:<port>/<stage> */
@@ -14,8 +16,11 @@ export interface E2eCloud {
   region: string;
   stage: string;
   restApiId: string;
-  endpoints: { api: string; dynamodb: string; kms?: string; apigateway: string; admin: string };
+  /** admin: local routes (/__stats, /__schedules, /__event-sources/{mapping}/poll). */
+  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string };
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
+  /** Queue URLs by logical id (what `Ref` gives the functions). */
+  queues: Record<string, string>;
   kmsKeyArn?: string;
   /** The seeded demo merchant and its test key. */
   demo?: { merchantId: string; keyId: string; secretKey: string };
@@ -49,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     restApiId: cloud.restApiId,
     endpoints: cloud.endpoints,
     tables: cloud.tables,
+    queues: cloud.queues,
     kmsKeyArn: cloud.kmsKeyArn,
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },
   });

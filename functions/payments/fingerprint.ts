@@ -1,0 +1,61 @@
+import { createHmac } from 'node:crypto';
+import { GenerateMacCommand, KMSClient } from '@aws-sdk/client-kms';
+import { Secret } from '../commons/secret';
+
+/**
+ * Card fingerprints: HMAC-SHA256 of the PAN under a key only the platform holds, so the same card
+ * always gives the same value (merchants match cards with it) and the value cannot be reversed or
+ * recomputed by anyone without the key (a plain hash of a 16-digit PAN could be brute-forced).
+ *
+ * - `KmsFingerprinter` (FINGERPRINT_KEY_ARN set): KMS GenerateMac with an HMAC_256 key; the key never
+ *   leaves KMS. One KMS call per card payment: see the note in README.md about cost.
+ * - `HmacFingerprinter`: node:crypto with a key held in a Secret (tests, and the local cloud without the key).
+ * The two give different values for the same card: a stage uses one of them for its whole life.
+ */
+export interface Fingerprinter {
+  fingerprint(pan: Secret<string>): Promise<string>;
+}
+
+const encode = (mac: Uint8Array) => Buffer.from(mac).subarray(0, 16).toString('base64url');
+
+export class KmsFingerprinter implements Fingerprinter {
+  constructor(
+    private readonly keyId: string,
+    private readonly client: () => KMSClient = defaultKms,
+  ) {}
+
+  async fingerprint(pan: Secret<string>): Promise<string> {
+    const out = await this.client().send(
+      new GenerateMacCommand({ KeyId: this.keyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from(pan.reveal(), 'utf8') }),
+    );
+    if (!out.Mac) throw new Error(`KMS GenerateMac returned no MAC for ${this.keyId}`);
+    return encode(out.Mac);
+  }
+}
+
+export class HmacFingerprinter implements Fingerprinter {
+  constructor(private readonly key: Secret<Uint8Array>) {
+    if (key.reveal().length < 32) throw new RangeError('HmacFingerprinter needs a key of at least 32 bytes');
+  }
+
+  async fingerprint(pan: Secret<string>): Promise<string> {
+    return encode(createHmac('sha256', this.key.reveal()).update(pan.reveal(), 'utf8').digest());
+  }
+}
+
+let kms: KMSClient | undefined;
+const defaultKms = () => (kms ??= new KMSClient({}));
+
+/**
+ * From the environment: FINGERPRINT_KEY_ARN → KMS; else FINGERPRINT_KEY (base64, ≥ 32 bytes) → in
+ * process. Neither set is a configuration error, thrown when the first card is fingerprinted.
+ */
+export function fingerprinterFromEnv(env: NodeJS.ProcessEnv = process.env): Fingerprinter {
+  if (env.FINGERPRINT_KEY_ARN) return new KmsFingerprinter(env.FINGERPRINT_KEY_ARN);
+  if (env.FINGERPRINT_KEY) return new HmacFingerprinter(new Secret(Buffer.from(env.FINGERPRINT_KEY, 'base64')));
+  return {
+    fingerprint: async () => {
+      throw new Error('Set FINGERPRINT_KEY_ARN (a KMS HMAC_256 key) or FINGERPRINT_KEY (base64, at least 32 bytes) to fingerprint cards');
+    },
+  };
+}

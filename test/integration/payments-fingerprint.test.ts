@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Secret } from '../../functions/commons/secret';
+import { HmacFingerprinter, KmsFingerprinter, fingerprinterFromEnv } from '../../functions/payments/fingerprint';
+import { OPERATIONS, startKms, type KmsEndpoint } from '../../local/kms';
+import { LocalStack } from '../../local/template';
+
+/**
+ * Card fingerprints: the KMS GenerateMac implementation against the local KMS emulator with an
+ * HMAC_256 key (skipped until the emulator implements GenerateMac), and the in-process one.
+ */
+const HAS_MAC = 'GenerateMac' in OPERATIONS;
+const stack = new LocalStack(
+  {
+    Resources: {
+      FingerprintKey: { Type: 'AWS::KMS::Key', Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } },
+      OtherKey: { Type: 'AWS::KMS::Key', Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } },
+    },
+  },
+  { stackName: 'Payplane-payments-fingerprint' },
+);
+
+let endpoint: KmsEndpoint;
+let client: KMSClient;
+
+beforeAll(async () => {
+  if (!HAS_MAC) return;
+  endpoint = await startKms(stack, { inMemory: true });
+  client = new KMSClient({ endpoint: endpoint.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+});
+afterAll(async () => {
+  client?.destroy();
+  await endpoint?.stop();
+});
+
+const pan = (n: string) => new Secret(n);
+
+describe.skipIf(!HAS_MAC)('KmsFingerprinter (KMS GenerateMac)', () => {
+  it('gives the same value for the same card, another for another card or key, and never the PAN', async () => {
+    const fp = new KmsFingerprinter(stack.kmsKeyArn('FingerprintKey'), () => client);
+    const other = new KmsFingerprinter(stack.kmsKeyArn('OtherKey'), () => client);
+    const a = await fp.fingerprint(pan('4242424242424242'));
+    expect(await fp.fingerprint(pan('4242424242424242'))).toBe(a);
+    expect(await fp.fingerprint(pan('4000000000000002'))).not.toBe(a);
+    expect(await other.fingerprint(pan('4242424242424242'))).not.toBe(a);
+    expect(a).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(a).not.toContain('4242');
+  });
+});
+
+describe('HmacFingerprinter', () => {
+  it('is deterministic per key and refuses short keys', async () => {
+    const key = randomBytes(32);
+    const a = new HmacFingerprinter(new Secret(key));
+    const b = new HmacFingerprinter(new Secret(Buffer.from(key)));
+    expect(await a.fingerprint(pan('4242424242424242'))).toBe(await b.fingerprint(pan('4242424242424242')));
+    expect(await new HmacFingerprinter(new Secret(randomBytes(32))).fingerprint(pan('4242424242424242'))).not.toBe(await a.fingerprint(pan('4242424242424242')));
+    expect(() => new HmacFingerprinter(new Secret(randomBytes(16)))).toThrow(/32 bytes/);
+  });
+
+  it('fingerprinterFromEnv: KMS when FINGERPRINT_KEY_ARN is set, else FINGERPRINT_KEY, else a clear error', async () => {
+    expect(fingerprinterFromEnv({ FINGERPRINT_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/x' })).toBeInstanceOf(KmsFingerprinter);
+    expect(fingerprinterFromEnv({ FINGERPRINT_KEY: randomBytes(32).toString('base64') })).toBeInstanceOf(HmacFingerprinter);
+    await expect(fingerprinterFromEnv({}).fingerprint(pan('4242424242424242'))).rejects.toThrow(/FINGERPRINT_KEY_ARN/);
+  });
+});
