@@ -2,7 +2,8 @@ import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { AttributeType, ProjectionType, StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, type PayplaneFunctionProps } from './constructs/payplane-function';
@@ -15,17 +16,42 @@ export interface PayplaneStackProps extends StackProps {
 }
 
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
-export type FunctionId = 'Authorizer' | 'CreateOrder' | 'ListOrders' | 'GetOrder' | 'CloseOrder' | 'ExpireOrders';
+export type FunctionId =
+  | 'Authorizer'
+  | 'CreateOrder'
+  | 'ListOrders'
+  | 'GetOrder'
+  | 'CloseOrder'
+  | 'ExpireOrders'
+  | 'ConfirmOrder'
+  | 'CaptureOrder'
+  | 'CreateRefund'
+  | 'GetRefund'
+  | 'ListRefunds'
+  | 'GetBalance'
+  | 'SandboxNotify'
+  | 'SandboxNotifier';
+
+/** The sandbox notifier's timeout: a batch of POSTs of at most 10 s each, in parallel. */
+const NOTIFIER_TIMEOUT = Duration.seconds(30);
 
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
- * API with its Lambda authorizer and one function per route, and the order-expiry schedule.
+ * API with its Lambda authorizer and one function per route, the order-expiry schedule, and the sandbox
+ * payment channel's callback pipeline (queue → notifier → POST /channels/sandbox/notify) with its HMAC keys.
  */
 export class PayplaneStack extends Stack {
   readonly stage: Stage;
   readonly key: Key;
   readonly mainTable: PayplaneTable;
   readonly idempotencyTable: PayplaneTable;
+  /** HMAC_256: the sandbox channel signs its notifications with it (notifier) and the platform verifies them. */
+  readonly sandboxSigningKey: Key;
+  /** HMAC_256: card fingerprints. Fingerprints change with the key, so a stage keeps it for life. */
+  readonly fingerprintKey: Key;
+  /** The sandbox channel's delayed callback jobs (consumed by SandboxNotifier). */
+  readonly sandboxCallbacks: Queue;
+  readonly sandboxCallbacksDlq: Queue;
   readonly api: PayplaneApi;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
@@ -83,37 +109,119 @@ export class PayplaneStack extends Stack {
       timeToLiveAttribute: 'expiration',
     });
 
+    // HMAC keys cannot rotate automatically (KMS rotates symmetric encryption keys only), and a new key would
+    // change every MAC: these two live as long as the stage. (cdk-nag's KMS5 applies to symmetric keys only.)
+    const hmacKey = (id: string, description: string) =>
+      new Key(this, id, {
+        description,
+        keySpec: KeySpec.HMAC_256,
+        keyUsage: KeyUsage.GENERATE_VERIFY_MAC,
+        removalPolicy: settings.removalPolicy,
+        pendingWindow: settings.keyPendingWindow,
+      });
+    this.sandboxSigningKey = hmacKey('SandboxSigningKey', `Payplane ${stage}: the sandbox channel signs its notifications (GenerateMac) and the platform verifies them (VerifyMac)`);
+    this.fingerprintKey = hmacKey('FingerprintKey', `Payplane ${stage}: card fingerprints, HMAC-SHA256 of the PAN (kept for the life of the stage)`);
+
+    // ── Sandbox channel callbacks ─────────────────────────────────────────────────────────────────────
+    this.sandboxCallbacksDlq = new Queue(this, 'SandboxCallbacksDlq', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.sandboxCallbacks = new Queue(this, 'SandboxCallbacks', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS's advice for an SQS event source: at least 6× the function's timeout.
+      visibilityTimeout: Duration.seconds(NOTIFIER_TIMEOUT.toSeconds() * 6),
+      // Ten deliveries, a visibility timeout apart, then the job waits in the DLQ for an operator.
+      deadLetterQueue: { queue: this.sandboxCallbacksDlq, maxReceiveCount: 10 },
+    });
+
     // ── Functions ─────────────────────────────────────────────────────────────────────────────────────
-    const environment = {
-      TABLE_NAME: this.mainTable.tableName,
-      IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName,
-      KMS_KEY_ARN: this.key.keyArn,
+    // Each function gets the variables of what it uses, and nothing more.
+    const env = {
+      table: { TABLE_NAME: this.mainTable.tableName },
+      idempotency: { IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
+      key: { KMS_KEY_ARN: this.key.keyArn },
+      signingKey: { SANDBOX_SIGNING_KEY_ARN: this.sandboxSigningKey.keyArn },
+      fingerprintKey: { FINGERPRINT_KEY_ARN: this.fingerprintKey.keyArn },
+      callbacks: { SANDBOX_CALLBACK_QUEUE_URL: this.sandboxCallbacks.queueUrl },
     };
-    const fn = (id: FunctionId, entry: string, description: string, extra: Partial<PayplaneFunctionProps> = {}) =>
+    /** Routes that write through `api()` (idempotent POSTs, sealed stored responses, payer shown). */
+    const postEnv = { ...env.table, ...env.idempotency, ...env.key };
+    const fn = (id: FunctionId, entry: string, description: string, environment: Record<string, string>, extra: Partial<PayplaneFunctionProps> = {}) =>
       new PayplaneFunction(this, id, { stage, entry, description, environment, ...extra });
 
-    const authorizer = fn('Authorizer', 'functions/handlers/authorizer.ts', 'API key REQUEST authorizer') //
+    const authorizer = fn('Authorizer', 'functions/handlers/authorizer.ts', 'API key REQUEST authorizer', env.table) //
       .bindTable(this.mainTable, 'RO');
-    const createOrder = fn('CreateOrder', 'functions/handlers/create-order.ts', 'POST /v1/orders')
+    const createOrder = fn('CreateOrder', 'functions/handlers/create-order.ts', 'POST /v1/orders', postEnv)
       .bindTable(this.mainTable, 'RW')
       .bindTable(this.idempotencyTable, 'RW')
       .bindKey(this.key, 'both');
-    const listOrders = fn('ListOrders', 'functions/handlers/list-orders.ts', 'GET /v1/orders')
+    const listOrders = fn('ListOrders', 'functions/handlers/list-orders.ts', 'GET /v1/orders', { ...env.table, ...env.key })
       .bindTable(this.mainTable, 'RO')
       .bindKey(this.key, 'decrypt');
-    const getOrder = fn('GetOrder', 'functions/handlers/get-order.ts', 'GET /v1/orders/{id}')
+    const getOrder = fn('GetOrder', 'functions/handlers/get-order.ts', 'GET /v1/orders/{id}', { ...env.table, ...env.key })
       .bindTable(this.mainTable, 'RO')
       .bindKey(this.key, 'decrypt');
-    const closeOrder = fn('CloseOrder', 'functions/handlers/close-order.ts', 'POST /v1/orders/{id}/close')
+    // Closing an authorized order voids it at the channel (the sandbox's trades live in the main table).
+    const closeOrder = fn('CloseOrder', 'functions/handlers/close-order.ts', 'POST /v1/orders/{id}/close', postEnv)
       .bindTable(this.mainTable, 'RW')
       .bindTable(this.idempotencyTable, 'RW')
       .bindKey(this.key, 'both'); // seals idempotent responses
-    const expireOrders = fn('ExpireOrders', 'functions/handlers/expire-orders.ts', 'Expires unpaid orders every minute', {
+    const expireOrders = fn('ExpireOrders', 'functions/handlers/expire-orders.ts', 'Expires unpaid orders every minute', env.table, {
       // Must finish before the next tick; a failed run is simply redone by the next one.
       timeout: Duration.seconds(50),
       retryAttempts: 0,
     }).bindTable(this.mainTable, 'RW');
-    this.functions = { Authorizer: authorizer, CreateOrder: createOrder, ListOrders: listOrders, GetOrder: getOrder, CloseOrder: closeOrder, ExpireOrders: expireOrders };
+    const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', {
+      ...postEnv,
+      ...env.fingerprintKey,
+      ...env.callbacks,
+    })
+      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.idempotencyTable, 'RW')
+      .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
+      .bindMacKey(this.fingerprintKey, 'generate')
+      .bindQueue(this.sandboxCallbacks, 'send'); // the sandbox schedules its asynchronous results
+    const captureOrder = fn('CaptureOrder', 'functions/handlers/capture-order.ts', 'POST /v1/orders/{id}/capture', postEnv)
+      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.idempotencyTable, 'RW')
+      .bindKey(this.key, 'both');
+    const createRefund = fn('CreateRefund', 'functions/handlers/create-refund.ts', 'POST /v1/refunds', postEnv)
+      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.idempotencyTable, 'RW')
+      .bindKey(this.key, 'both'); // seals idempotent responses
+    const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}', env.table).bindTable(this.mainTable, 'RO');
+    const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table).bindTable(this.mainTable, 'RO');
+    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, 'RO');
+    // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only.
+    const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey })
+      .bindTable(this.mainTable, 'RW')
+      .bindMacKey(this.sandboxSigningKey, 'verify');
+    // The sandbox PSP's side: settles its trades (main table), signs, POSTs to the order's notify URL.
+    const sandboxNotifier = fn('SandboxNotifier', 'functions/handlers/sandbox-notifier.ts', 'Delivers the sandbox channel\'s signed callbacks', { ...env.table, ...env.signingKey }, {
+      timeout: NOTIFIER_TIMEOUT,
+    })
+      .bindTable(this.mainTable, 'RW')
+      .bindMacKey(this.sandboxSigningKey, 'generate')
+      .consumeQueue(this.sandboxCallbacks);
+    this.functions = {
+      Authorizer: authorizer,
+      CreateOrder: createOrder,
+      ListOrders: listOrders,
+      GetOrder: getOrder,
+      CloseOrder: closeOrder,
+      ExpireOrders: expireOrders,
+      ConfirmOrder: confirmOrder,
+      CaptureOrder: captureOrder,
+      CreateRefund: createRefund,
+      GetRefund: getRefund,
+      ListRefunds: listRefunds,
+      GetBalance: getBalance,
+      SandboxNotify: sandboxNotify,
+      SandboxNotifier: sandboxNotifier,
+    };
 
     // ── API ───────────────────────────────────────────────────────────────────────────────────────────
     this.api = new PayplaneApi(this, 'Api', { stage, authorizer });
@@ -121,6 +229,20 @@ export class PayplaneStack extends Stack {
     this.api.addRoute('GET', '/v1/orders', listOrders);
     this.api.addRoute('GET', '/v1/orders/{id}', getOrder);
     this.api.addRoute('POST', '/v1/orders/{id}/close', closeOrder);
+    this.api.addRoute('POST', '/v1/orders/{id}/confirm', confirmOrder);
+    this.api.addRoute('POST', '/v1/orders/{id}/capture', captureOrder);
+    this.api.addRoute('GET', '/v1/orders/{id}/refunds', listRefunds);
+    this.api.addRoute('POST', '/v1/refunds', createRefund);
+    this.api.addRoute('GET', '/v1/refunds/{id}', getRefund);
+    this.api.addRoute('GET', '/v1/balance', getBalance);
+    this.api.addPublicRoute(
+      'POST',
+      '/channels/sandbox/notify',
+      sandboxNotify,
+      'The payment channel calls this route, not a merchant: it has no API key. Each notification is ' +
+        'authenticated by its HMAC-SHA256 signature (KMS VerifyMac on the sandbox signing key) and its ' +
+        'notify_time freshness; anything that does not verify is answered "fail" and changes nothing.',
+    );
 
     // ── Schedules ─────────────────────────────────────────────────────────────────────────────────────
     new Rule(this, 'ExpireOrdersSchedule', {

@@ -1,5 +1,5 @@
 import { api } from '../http/api';
-import { orders } from '../orders';
+import { payments } from '../payments';
 
-/** GET /v1/orders/{id} */
-export const handler = api(async (req) => ({ status: 200, body: await orders().get(req, req.params.id ?? '') }));
+/** GET /v1/orders/{id}, with its payment fields. */
+export const handler = api(async (req) => ({ status: 200, body: await payments().getOrder(req, req.params.id ?? '') }));

@@ -3,7 +3,8 @@ import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
 import { parseInput } from '../http/validation';
-import { effective, toApi, transitionConflict, type ApiOrder, type Order, type Payer } from './order';
+import { orderToApi, type ApiPaymentOrder } from '../payments/payment';
+import { effective, transitionConflict, type Order, type Payer } from './order';
 import { EXPIRY_SHARDS, OrderRepository } from './repository';
 import { createOrderSchema, listOrdersSchema, orderIdSchema } from './schemas';
 
@@ -22,7 +23,7 @@ const livemode = false;
 export class OrderService {
   constructor(private readonly orders: OrderRepository) {}
 
-  async create(caller: Caller, body: unknown): Promise<ApiOrder> {
+  async create(caller: Caller, body: unknown): Promise<ApiPaymentOrder> {
     const input = parseInput(createOrderSchema(livemode), body);
     const id = newId('ord');
     const now = caller.now.toISOString();
@@ -45,10 +46,10 @@ export class OrderService {
       updated_at: now,
     };
     await this.orders.insert(order);
-    return toApi(order, input.payer, caller.baseUrl);
+    return orderToApi(order, input.payer, caller.baseUrl, caller.now);
   }
 
-  async get(caller: Caller, id: string): Promise<ApiOrder> {
+  async get(caller: Caller, id: string): Promise<ApiPaymentOrder> {
     return this.present(caller, await this.load(caller, id));
   }
 
@@ -72,7 +73,7 @@ export class OrderService {
   }
 
   /** Closing is idempotent: an order that is already closed (or has expired) is returned as it is. */
-  async close(caller: Caller, id: string): Promise<ApiOrder> {
+  async close(caller: Caller, id: string): Promise<ApiPaymentOrder> {
     return this.present(caller, await this.closeUnpaid(caller, id));
   }
 
@@ -121,11 +122,12 @@ export class OrderService {
     return order;
   }
 
-  private async present(caller: Caller, order: Order): Promise<ApiOrder> {
+  private async present(caller: Caller, order: Order): Promise<ApiPaymentOrder> {
     const payer = order.payer_ciphertext
       ? (await open<Payer>(order.payer_ciphertext, payerContext(order))).reveal()
       : undefined;
-    return toApi(effective(order, caller.now), payer, caller.baseUrl);
+    // One shape for every order response: the payment fields are there (null / 0) before the first payment too.
+    return orderToApi(order, payer, caller.baseUrl, caller.now);
   }
 }
 

@@ -194,8 +194,10 @@ export class PayplaneApi extends Construct {
     acknowledge(
       this.restApi,
       'AwsSolutions-COG4',
-      'Callers are merchant servers authenticating with secret API keys, not Cognito users: every method uses ' +
-        'the Lambda REQUEST authorizer, which checks the sha256 of the key against the main table.',
+      'Callers are merchant servers authenticating with secret API keys, not Cognito users: every method added ' +
+        'with addRoute uses the Lambda REQUEST authorizer, which checks the sha256 of the key against the main ' +
+        'table. Public routes (addPublicRoute: the payment channel\'s signed notifications) have no Cognito ' +
+        'equivalent either; each carries an AwsSolutions-APIG4 acknowledgement naming what authenticates it.',
     );
     acknowledge(
       this.restApi,
@@ -207,9 +209,10 @@ export class PayplaneApi extends Construct {
     acknowledge(
       this.restApi,
       'AwsSolutions-APIG3',
-      'No WAFv2 web ACL in the foundation stage: every method requires a secret API key checked by the ' +
-        'authorizer, and stage-wide throttling caps the request rate. A web ACL (AWS managed rules and a ' +
-        'rate-based rule) is a planned follow-up before live traffic.',
+      'No WAFv2 web ACL in the foundation stage: every merchant method requires a secret API key checked by ' +
+        'the authorizer, the public channel-notification route acts only on an HMAC-verified body, and ' +
+        'stage-wide throttling caps the request rate. A web ACL (AWS managed rules and a rate-based rule) is a ' +
+        'planned follow-up before live traffic.',
     );
     acknowledge(
       this.restApi,
@@ -225,11 +228,28 @@ export class PayplaneApi extends Construct {
    * path parameters, checked by the request validator. Returns the method.
    */
   addRoute(method: HttpMethod, path: string, fn: PayplaneFunction): apigw.Method {
+    return this.route(method, path, fn, {
+      authorizer: this.authorizer,
+      authorizationType: apigw.AuthorizationType.CUSTOM,
+    });
+  }
+
+  /**
+   * Adds a route without the API key authorizer (authorizationType NONE), for callers that authenticate
+   * inside the request, e.g. a payment channel's signed notification. `reason` says what authenticates the
+   * caller instead; it becomes the route's cdk-nag acknowledgement (AwsSolutions-APIG4).
+   */
+  addPublicRoute(method: HttpMethod, path: string, fn: PayplaneFunction, reason: string): apigw.Method {
+    const route = this.route(method, path, fn, { authorizationType: apigw.AuthorizationType.NONE });
+    acknowledge(route, 'AwsSolutions-APIG4', reason);
+    return route;
+  }
+
+  private route(method: HttpMethod, path: string, fn: PayplaneFunction, auth: Pick<apigw.MethodOptions, 'authorizer' | 'authorizationType'>): apigw.Method {
     const resource = this.restApi.root.resourceForPath(path);
     const pathParameters = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     return resource.addMethod(method, new apigw.LambdaIntegration(fn.fn, { allowTestInvoke: false }), {
-      authorizer: this.authorizer,
-      authorizationType: apigw.AuthorizationType.CUSTOM,
+      ...auth,
       requestValidator: this.validator,
       requestParameters: Object.fromEntries(pathParameters.map((p) => [`method.request.path.${p}`, true])),
       operationName: fn.node.id,

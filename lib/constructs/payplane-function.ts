@@ -4,8 +4,10 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { STAGE_SETTINGS, type Stage } from '../stage-config';
 import { acknowledge } from './acknowledge';
@@ -60,6 +62,28 @@ const KEY_ACTIONS: Record<KeyUsage, string[]> = {
   both: ['kms:GenerateDataKey', 'kms:Decrypt'],
 };
 
+/** How a function may use an HMAC KMS key (GENERATE_VERIFY_MAC): `generate` signs, `verify` only checks. */
+export type MacUsage = 'generate' | 'verify';
+
+const MAC_ACTIONS: Record<MacUsage, string[]> = {
+  generate: ['kms:GenerateMac'],
+  verify: ['kms:VerifyMac'],
+};
+
+/** Options of `consumeQueue` (the SQS event source). */
+export interface ConsumeQueueOptions {
+  /**
+   * Messages per invocation.
+   * @default 10
+   */
+  readonly batchSize?: number;
+  /**
+   * Concurrent pollers (invocations) for this source, 2–1000.
+   * @default 2
+   */
+  readonly maxConcurrency?: number;
+}
+
 /** Repository root: `lib/constructs/` → `../..`. */
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -71,7 +95,8 @@ export interface PayplaneFunctionProps {
   /**
    * Environment variables added to the ones every function gets (`STAGE`, `POWERTOOLS_SERVICE_NAME`,
    * `POWERTOOLS_LOG_LEVEL`, `NODE_OPTIONS`), which they cannot override. The stack passes `TABLE_NAME`,
-   * `IDEMPOTENCY_TABLE_NAME` and `KMS_KEY_ARN` here.
+   * `IDEMPOTENCY_TABLE_NAME`, `KMS_KEY_ARN` and the keys' and queues' ARNs and URLs here, each only to the
+   * functions that use them.
    * @default - only the common variables
    */
   readonly environment?: Record<string, string>;
@@ -231,6 +256,48 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
    */
   bindKey(key: IKey, usage: KeyUsage): this {
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: KEY_ACTIONS[usage], resources: [key.keyArn] }));
+    return this;
+  }
+
+  /**
+   * Grants one side of an HMAC key: `generate` → kms:GenerateMac, `verify` → kms:VerifyMac. Splitting them
+   * keeps a verifier from ever minting a valid MAC.
+   */
+  bindMacKey(key: IKey, usage: MacUsage): this {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: MAC_ACTIONS[usage], resources: [key.keyArn] }));
+    return this;
+  }
+
+  /**
+   * Grants sending to a queue (sqs:SendMessage only). The queue must use SQS-managed encryption: a queue
+   * under a KMS key would also need kms:GenerateDataKey on it, which this does not grant.
+   */
+  bindQueue(queue: IQueue, access: 'send'): this {
+    if (queue.encryptionMasterKey) {
+      throw new Error(
+        `${this.node.path}: bindQueue(${queue.node.path}) supports SQS-managed encryption only; the queue uses a KMS key. ` +
+          `Use encryption: QueueEncryption.SQS_MANAGED, or grant kms:GenerateDataKey on its key explicitly.`,
+      );
+    }
+    const actions = { send: ['sqs:SendMessage'] }[access];
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [queue.queueArn] }));
+    return this;
+  }
+
+  /**
+   * Makes the queue this function's event source, with partial batch responses (ReportBatchItemFailures):
+   * the handler returns `{ batchItemFailures }` and only those messages come back. Grants what Lambda's
+   * poller needs on the queue (receive, delete, change visibility, attributes). The queue's visibility
+   * timeout should be at least 6× the function's timeout (AWS's advice).
+   */
+  consumeQueue(queue: IQueue, options: ConsumeQueueOptions = {}): this {
+    this.fn.addEventSource(
+      new SqsEventSource(queue, {
+        batchSize: options.batchSize ?? 10,
+        maxConcurrency: options.maxConcurrency ?? 2,
+        reportBatchItemFailures: true,
+      }),
+    );
     return this;
   }
 }

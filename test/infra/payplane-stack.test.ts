@@ -13,6 +13,14 @@ const FUNCTIONS: Record<FunctionId, string> = {
   GetOrder: 'functions/handlers/get-order.ts',
   CloseOrder: 'functions/handlers/close-order.ts',
   ExpireOrders: 'functions/handlers/expire-orders.ts',
+  ConfirmOrder: 'functions/handlers/confirm-order.ts',
+  CaptureOrder: 'functions/handlers/capture-order.ts',
+  CreateRefund: 'functions/handlers/create-refund.ts',
+  GetRefund: 'functions/handlers/get-refund.ts',
+  ListRefunds: 'functions/handlers/list-refunds.ts',
+  GetBalance: 'functions/handlers/get-balance.ts',
+  SandboxNotify: 'functions/handlers/sandbox-notify.ts',
+  SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -22,17 +30,54 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['GET', '/v1/orders', 'ListOrders'],
   ['GET', '/v1/orders/{id}', 'GetOrder'],
   ['POST', '/v1/orders/{id}/close', 'CloseOrder'],
+  ['POST', '/v1/orders/{id}/confirm', 'ConfirmOrder'],
+  ['POST', '/v1/orders/{id}/capture', 'CaptureOrder'],
+  ['GET', '/v1/orders/{id}/refunds', 'ListRefunds'],
+  ['POST', '/v1/refunds', 'CreateRefund'],
+  ['GET', '/v1/refunds/{id}', 'GetRefund'],
+  ['GET', '/v1/balance', 'GetBalance'],
 ];
+/** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
+const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [['POST', '/channels/sandbox/notify', 'SandboxNotify']];
+
+/** The environment variables each function needs, and nothing more (beyond the common four). */
+type EnvVar = 'TABLE_NAME' | 'IDEMPOTENCY_TABLE_NAME' | 'KMS_KEY_ARN' | 'FINGERPRINT_KEY_ARN' | 'SANDBOX_SIGNING_KEY_ARN' | 'SANDBOX_CALLBACK_QUEUE_URL';
+const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN'];
+const ENV: Record<FunctionId, EnvVar[]> = {
+  Authorizer: ['TABLE_NAME'],
+  CreateOrder: API_POST,
+  ListOrders: ['TABLE_NAME', 'KMS_KEY_ARN'],
+  GetOrder: ['TABLE_NAME', 'KMS_KEY_ARN'],
+  CloseOrder: API_POST,
+  ExpireOrders: ['TABLE_NAME'],
+  ConfirmOrder: [...API_POST, 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL'],
+  CaptureOrder: API_POST,
+  CreateRefund: API_POST,
+  GetRefund: ['TABLE_NAME'],
+  ListRefunds: ['TABLE_NAME'],
+  GetBalance: ['TABLE_NAME'],
+  SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
+  SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
+};
 
 describe.each(STAGES)('stage %s', (stage) => {
   const s = () => synth(stage);
 
-  describe('encryption key', () => {
-    it('is a symmetric CMK with rotation and the alias alias/payplane-<stage>', () => {
+  describe('keys', () => {
+    it('three keys: the symmetric CMK and two HMAC_256 keys (sandbox signatures, card fingerprints)', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::KMS::Key', 3);
+      const resources = template.toJSON().Resources;
+      expect(resources[logicalId(stack.key)].Properties.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
+      for (const key of [stack.sandboxSigningKey, stack.fingerprintKey]) {
+        expect(resources[logicalId(key)].Properties).toMatchObject({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
+      }
+    });
+
+    it('the CMK rotates and has the alias alias/payplane-<stage>', () => {
       // Prepare / Act
       const { template } = s();
       // Assess
-      template.resourceCountIs('AWS::KMS::Key', 1);
       template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
       template.hasResourceProperties('AWS::KMS::Alias', {
         AliasName: `alias/payplane-${stage}`,
@@ -96,7 +141,7 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('functions', () => {
-    it('has exactly the six functions of the contract', () => {
+    it('has exactly the functions of the contract', () => {
       const { template, stack } = s();
       template.resourceCountIs('AWS::Lambda::Function', FUNCTION_IDS.length);
       expect(Object.keys(stack.functions).sort()).toEqual([...FUNCTION_IDS].sort());
@@ -112,15 +157,21 @@ describe.each(STAGES)('stage %s', (stage) => {
         Architectures: ['arm64'],
         Handler: 'index.handler',
         MemorySize: 512,
-        Timeout: id === 'ExpireOrders' ? 50 : 10,
+        Timeout: id === 'ExpireOrders' ? 50 : id === 'SandboxNotifier' ? 30 : 10,
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
       });
-      expect(props.Environment.Variables).toEqual({
+      const values: Record<EnvVar, unknown> = {
         TABLE_NAME: { Ref: logicalId(stack.mainTable) },
         IDEMPOTENCY_TABLE_NAME: { Ref: logicalId(stack.idempotencyTable) },
         KMS_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] },
+        FINGERPRINT_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.fingerprintKey), 'Arn'] },
+        SANDBOX_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.sandboxSigningKey), 'Arn'] },
+        SANDBOX_CALLBACK_QUEUE_URL: { Ref: logicalId(stack.sandboxCallbacks) },
+      };
+      expect(props.Environment.Variables).toEqual({
+        ...Object.fromEntries(ENV[id].map((name) => [name, values[name]])),
         STAGE: stage,
         POWERTOOLS_SERVICE_NAME: 'payplane',
         POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -189,8 +240,10 @@ describe.each(STAGES)('stage %s', (stage) => {
     it('routes exactly the contract table, each to its own function, all behind the authorizer', () => {
       const { template, stack } = s();
       const methods = stack.api.restApi.methods.map((m) => [m.httpMethod, m.resource.path, m] as const);
-      expect(methods.map(([verb, path]) => `${verb} ${path}`).sort()).toEqual(ROUTES.map(([v, p]) => `${v} ${p}`).sort());
-      template.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length);
+      expect(methods.map(([verb, path]) => `${verb} ${path}`).sort()).toEqual(
+        [...ROUTES, ...PUBLIC_ROUTES].map(([v, p]) => `${v} ${p}`).sort(),
+      );
+      template.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length + PUBLIC_ROUTES.length);
 
       const resources = template.toJSON().Resources;
       const authorizerId = logicalId(stack.api.authorizer);
@@ -209,6 +262,18 @@ describe.each(STAGES)('stage %s', (stage) => {
         if (path.includes('{id}')) expect(props.RequestParameters).toEqual({ 'method.request.path.id': true });
       }
       expect(targets.size).toBe(ROUTES.length);
+    });
+
+    it('the sandbox notify route is public (no authorizer) and goes to SandboxNotify', () => {
+      const { template, stack } = s();
+      for (const [verb, path, fnId] of PUBLIC_ROUTES) {
+        const method = stack.api.restApi.methods.find((m) => m.httpMethod === verb && m.resource.path === path)!;
+        const props = template.toJSON().Resources[logicalId(method)].Properties;
+        expect(props.AuthorizationType, `${verb} ${path}`).toBe('NONE');
+        expect(props.AuthorizerId, `${verb} ${path}`).toBeUndefined();
+        expect(props.Integration).toMatchObject({ Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' });
+        expect(JSON.stringify(props.Integration.Uri)).toContain(`"${logicalId(stack.functions[fnId].fn)}"`);
+      }
     });
 
     it.each([
@@ -262,6 +327,48 @@ describe.each(STAGES)('stage %s', (stage) => {
       template.hasResourceProperties('AWS::Lambda::Permission', {
         FunctionName: { 'Fn::GetAtt': [logicalId(stack.functions.ExpireOrders.fn), 'Arn'] },
         Principal: 'events.amazonaws.com',
+      });
+    });
+  });
+
+  describe('sandbox callbacks queue', () => {
+    it('SQS-managed SSE, a DLQ after 10 receives, visibility 6× the notifier timeout', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::SQS::Queue', 2);
+      const resources = template.toJSON().Resources;
+      const queue = resources[logicalId(stack.sandboxCallbacks)].Properties;
+      expect(queue).toMatchObject({
+        SqsManagedSseEnabled: true,
+        VisibilityTimeout: 180,
+        RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(stack.sandboxCallbacksDlq), 'Arn'] }, maxReceiveCount: 10 },
+      });
+      expect(resources[logicalId(stack.sandboxCallbacksDlq)].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+      const notifierTimeout = resources[logicalId(stack.functions.SandboxNotifier.fn)].Properties.Timeout;
+      expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * notifierTimeout);
+    });
+
+    it('both queues refuse requests without TLS', () => {
+      const { template, stack } = s();
+      for (const q of [stack.sandboxCallbacks, stack.sandboxCallbacksDlq]) {
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: logicalId(q) }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it('SandboxNotifier consumes it with partial batch responses', () => {
+      const { template, stack } = s();
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [logicalId(stack.sandboxCallbacks), 'Arn'] },
+        FunctionName: { Ref: logicalId(stack.functions.SandboxNotifier.fn) },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: 10,
       });
     });
   });
@@ -363,6 +470,63 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect([...dynamoActions('ExpireOrders', main())]).toEqual(expect.arrayContaining(WRITES));
       expect(dynamoActions('ExpireOrders', idem()).size).toBe(0);
       expect(directKms('ExpireOrders').size).toBe(0);
+    });
+
+    /** Functions allowed an action on a resource (by logical id). */
+    const holders = (action: string, resource: string) =>
+      FUNCTION_IDS.filter((id) => roleStatements(s(), id).some((st) => actionsOf(st).includes(action) && references(st, resource)));
+    const signing = () => logicalId(s().stack.sandboxSigningKey);
+    const fingerprint = () => logicalId(s().stack.fingerprintKey);
+    const callbacks = () => logicalId(s().stack.sandboxCallbacks);
+
+    it('sandbox signing key: only SandboxNotifier may GenerateMac, only SandboxNotify may VerifyMac', () => {
+      expect(holders('kms:GenerateMac', signing())).toEqual(['SandboxNotifier']);
+      expect(holders('kms:VerifyMac', signing())).toEqual(['SandboxNotify']);
+    });
+
+    it('fingerprint key: only ConfirmOrder may GenerateMac, nobody may VerifyMac', () => {
+      expect(holders('kms:GenerateMac', fingerprint())).toEqual(['ConfirmOrder']);
+      expect(holders('kms:VerifyMac', fingerprint())).toEqual([]);
+    });
+
+    it('HMAC keys are granted nothing but their MAC action', () => {
+      for (const id of FUNCTION_IDS) {
+        for (const st of roleStatements(s(), id).filter((st) => references(st, signing()) || references(st, fingerprint()))) {
+          expect(actionsOf(st).every((a) => a === 'kms:GenerateMac' || a === 'kms:VerifyMac'), id).toBe(true);
+        }
+      }
+    });
+
+    it('callbacks queue: only ConfirmOrder sends (SendMessage only), only SandboxNotifier receives and deletes', () => {
+      expect(holders('sqs:SendMessage', callbacks())).toEqual(['ConfirmOrder']);
+      expect(holders('sqs:ReceiveMessage', callbacks())).toEqual(['SandboxNotifier']);
+      expect(holders('sqs:DeleteMessage', callbacks())).toEqual(['SandboxNotifier']);
+      const send = roleStatements(s(), 'ConfirmOrder').filter((st) => references(st, callbacks()));
+      expect(send.flatMap(actionsOf)).toEqual(['sqs:SendMessage']);
+    });
+
+    it('SandboxNotify (public): main table, VerifyMac; no idempotency table, no data keys, no queue', () => {
+      expect([...dynamoActions('SandboxNotify', main())]).toEqual(expect.arrayContaining(WRITES));
+      expect(dynamoActions('SandboxNotify', idem()).size).toBe(0);
+      expect(directKms('SandboxNotify')).toEqual(new Set(['kms:VerifyMac']));
+      expect(roleStatements(s(), 'SandboxNotify').flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
+    });
+
+    it('SandboxNotifier: main table, GenerateMac; no idempotency table, no data keys', () => {
+      expect([...dynamoActions('SandboxNotifier', main())]).toEqual(expect.arrayContaining(WRITES));
+      expect(dynamoActions('SandboxNotifier', idem()).size).toBe(0);
+      expect(directKms('SandboxNotifier')).toEqual(new Set(['kms:GenerateMac']));
+    });
+
+    it.each(['ConfirmOrder', 'CaptureOrder', 'CreateRefund'] as const)('%s: main RW, idempotency RW, envelope encrypt and decrypt', (id) => {
+      for (const table of [main(), idem()]) expect([...dynamoActions(id, table)]).toEqual(expect.arrayContaining(WRITES));
+      expect(directKms(id)).toEqual(new Set(id === 'ConfirmOrder' ? ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:GenerateMac'] : ['kms:GenerateDataKey', 'kms:Decrypt']));
+    });
+
+    it.each(['GetRefund', 'ListRefunds', 'GetBalance'] as const)('%s: main RO, nothing else', (id) => {
+      expect(dynamoActions(id, main())).toEqual(new Set(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']));
+      expect(dynamoActions(id, idem()).size).toBe(0);
+      expect(directKms(id).size).toBe(0);
     });
 
     it('each function writes only to its own log group', () => {
