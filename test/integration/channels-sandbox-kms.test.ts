@@ -1,43 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SandboxChannel } from '../../functions/channels/sandbox';
 import { SandboxBank } from '../../functions/channels/sandbox/bank';
 import { KmsMacSigner } from '../../functions/channels/sandbox/signer';
 import { TradeStore } from '../../functions/channels/sandbox/store';
 import { notificationParams, signedNotificationBody, type WireTrade } from '../../functions/channels/sandbox/transformers';
-import { OPERATIONS, startKms, type KmsEndpoint } from '../../local/kms';
-import { LocalStack } from '../../local/template';
+import { useHmacKeys } from './hmac-keys';
 
 /**
  * The production signer (KMS GenerateMac / VerifyMac with an HMAC_256 key) against the local KMS
- * emulator, with a key declared as the stack will declare it. Runs once the emulator implements the MAC
- * operations; until then it is skipped and the HMAC signer stands in (same MacSigner contract).
+ * emulator, with keys declared as the stack declares them.
  */
-const HAS_MAC = 'GenerateMac' in OPERATIONS && 'VerifyMac' in OPERATIONS;
-
-const stack = new LocalStack(
-  {
-    Resources: {
-      SigningKey: { Type: 'AWS::KMS::Key', Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } },
-      OtherKey: { Type: 'AWS::KMS::Key', Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } },
-    },
-  },
-  { stackName: 'Payplane-channels-kms' },
-);
-
-let endpoint: KmsEndpoint;
-let client: KMSClient;
-
-beforeAll(async () => {
-  if (!HAS_MAC) return;
-  endpoint = await startKms(stack, { inMemory: true });
-  client = new KMSClient({ endpoint: endpoint.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-});
-afterAll(async () => {
-  client?.destroy();
-  await endpoint?.stop();
-});
+const keys = useHmacKeys('Payplane-channels-kms', ['SigningKey', 'OtherKey']);
 
 const trade: WireTrade = {
   trade_no: 'SB20300301abcdefghijklmnopqrst',
@@ -53,10 +27,10 @@ const trade: WireTrade = {
   gmt_modified: new Date().toISOString(),
 };
 
-describe.skipIf(!HAS_MAC)('the KMS signer (local KMS with GenerateMac / VerifyMac)', () => {
+describe('the KMS signer (local KMS with GenerateMac / VerifyMac)', () => {
   it('signs and verifies; a changed message or another key does not verify', async () => {
-    const signer = new KmsMacSigner(stack.kmsKeyArn('SigningKey'), () => client);
-    const other = new KmsMacSigner(stack.kmsKeyArn('OtherKey'), () => client);
+    const signer = new KmsMacSigner(keys.arn('SigningKey'), keys.client);
+    const other = new KmsMacSigner(keys.arn('OtherKey'), keys.client);
     const message = randomBytes(100);
     const mac = await signer.sign(message);
     expect(mac).toHaveLength(32);
@@ -66,7 +40,7 @@ describe.skipIf(!HAS_MAC)('the KMS signer (local KMS with GenerateMac / VerifyMa
   });
 
   it('a notification signed through KMS is verified by the channel through KMS', async () => {
-    const signer = new KmsMacSigner(stack.kmsKeyArn('SigningKey'), () => client);
+    const signer = new KmsMacSigner(keys.arn('SigningKey'), keys.client);
     const channel = new SandboxChannel({
       bank: new SandboxBank({ store: new TradeStore(() => 'unused'), queue: { enqueue: async () => {} } }),
       signer,

@@ -1,45 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Secret } from '../../functions/commons/secret';
 import { HmacFingerprinter, KmsFingerprinter, fingerprinterFromEnv } from '../../functions/payments/fingerprint';
-import { OPERATIONS, startKms, type KmsEndpoint } from '../../local/kms';
-import { LocalStack } from '../../local/template';
+import { useHmacKeys } from './hmac-keys';
 
 /**
  * Card fingerprints: the KMS GenerateMac implementation against the local KMS emulator with an
- * HMAC_256 key (skipped until the emulator implements GenerateMac), and the in-process one.
+ * HMAC_256 key, and the in-process one.
  */
-const HAS_MAC = 'GenerateMac' in OPERATIONS;
-const stack = new LocalStack(
-  {
-    Resources: {
-      FingerprintKey: { Type: 'AWS::KMS::Key', Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } },
-      OtherKey: { Type: 'AWS::KMS::Key', Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } },
-    },
-  },
-  { stackName: 'Payplane-payments-fingerprint' },
-);
-
-let endpoint: KmsEndpoint;
-let client: KMSClient;
-
-beforeAll(async () => {
-  if (!HAS_MAC) return;
-  endpoint = await startKms(stack, { inMemory: true });
-  client = new KMSClient({ endpoint: endpoint.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-});
-afterAll(async () => {
-  client?.destroy();
-  await endpoint?.stop();
-});
+const keys = useHmacKeys('Payplane-payments-fingerprint', ['FingerprintKey', 'OtherKey']);
 
 const pan = (n: string) => new Secret(n);
 
-describe.skipIf(!HAS_MAC)('KmsFingerprinter (KMS GenerateMac)', () => {
+describe('KmsFingerprinter (KMS GenerateMac)', () => {
   it('gives the same value for the same card, another for another card or key, and never the PAN', async () => {
-    const fp = new KmsFingerprinter(stack.kmsKeyArn('FingerprintKey'), () => client);
-    const other = new KmsFingerprinter(stack.kmsKeyArn('OtherKey'), () => client);
+    const fp = new KmsFingerprinter(keys.arn('FingerprintKey'), keys.client);
+    const other = new KmsFingerprinter(keys.arn('OtherKey'), keys.client);
     const a = await fp.fingerprint(pan('4242424242424242'));
     expect(await fp.fingerprint(pan('4242424242424242'))).toBe(a);
     expect(await fp.fingerprint(pan('4000000000000002'))).not.toBe(a);
