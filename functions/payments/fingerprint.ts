@@ -7,8 +7,11 @@ import { Secret } from '../commons/secret';
  * always gives the same value (merchants match cards with it) and the value cannot be reversed or
  * recomputed by anyone without the key (a plain hash of a 16-digit PAN could be brute-forced).
  *
- * - `KmsFingerprinter` (FINGERPRINT_KEY_ARN set): KMS GenerateMac with an HMAC_256 key; the key never
- *   leaves KMS. One KMS call per card payment: see the note in README.md about cost.
+ * - `KmsFingerprinter` (FINGERPRINT_KEY_ARN set): the fingerprint key is derived once per cold start as
+ *   KMS GenerateMac(HMAC_256 key, a fixed label), then used in process. KMS MACs are deterministic, so
+ *   every execution environment derives the same key and the same card gets the same fingerprint
+ *   everywhere, at one KMS call per cold start instead of one per payment. The derived key lives only in
+ *   memory, in functions already allowed to call GenerateMac on that key.
  * - `HmacFingerprinter`: node:crypto with a key held in a Secret (tests, and the local cloud without the key).
  * The two give different values for the same card: a stage uses one of them for its whole life.
  */
@@ -18,18 +21,31 @@ export interface Fingerprinter {
 
 const encode = (mac: Uint8Array) => Buffer.from(mac).subarray(0, 16).toString('base64url');
 
+/** Changing it changes every fingerprint: a new label is a new fingerprint space. */
+const DERIVATION_LABEL = 'payplane/card-fingerprint/v1';
+
 export class KmsFingerprinter implements Fingerprinter {
+  #derived?: Promise<HmacFingerprinter>;
+
   constructor(
     private readonly keyId: string,
     private readonly client: () => KMSClient = defaultKms,
   ) {}
 
   async fingerprint(pan: Secret<string>): Promise<string> {
+    this.#derived ??= this.derive().catch((error: unknown) => {
+      this.#derived = undefined; // a failed derivation is retried by the next payment
+      throw error;
+    });
+    return (await this.#derived).fingerprint(pan);
+  }
+
+  private async derive(): Promise<HmacFingerprinter> {
     const out = await this.client().send(
-      new GenerateMacCommand({ KeyId: this.keyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from(pan.reveal(), 'utf8') }),
+      new GenerateMacCommand({ KeyId: this.keyId, MacAlgorithm: 'HMAC_SHA_256', Message: Buffer.from(DERIVATION_LABEL, 'utf8') }),
     );
     if (!out.Mac) throw new Error(`KMS GenerateMac returned no MAC for ${this.keyId}`);
-    return encode(out.Mac);
+    return new HmacFingerprinter(new Secret(out.Mac));
   }
 }
 

@@ -2,6 +2,7 @@ import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { call, cloud, newMerchant, orderBody } from './support';
 
+const PAN = '4242424242424242';
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z.]{2,}/;
 
 /** Every item of a table as text, binary attributes included (as the raw bytes they hold). */
@@ -18,12 +19,21 @@ async function dump(table: string): Promise<string[]> {
 }
 
 describe('data at rest', () => {
-  it('holds no payer email, name or phone in plaintext in any table, idempotent responses included', async () => {
+  it('holds no card number, payer email, name or phone in plaintext in any table, idempotent responses included', async () => {
     const { key } = await newMerchant();
     const payer = { name: 'Plaintext Canary', email: 'canary.payer@example.com', phone: '+8613912345678' };
     const created = await call('POST', '/v1/orders', { key, body: orderBody({ payer }), idempotencyKey: `at-rest-${Date.now()}` });
     expect(created.body.payer).toEqual(payer);
     await call('POST', `/v1/orders/${created.body.id}/close`, { key, idempotencyKey: `at-rest-close-${Date.now()}` });
+    // A paid order too: card data must not rest in plaintext either.
+    const paid = (await call('POST', '/v1/orders', { key, body: orderBody({ payer }) })).body;
+    const confirm = await call('POST', `/v1/orders/${paid.id}/confirm`, {
+      key,
+      idempotencyKey: `at-rest-pay-${Date.now()}`,
+      body: { payment_method: { type: 'card', card: { number: PAN, exp_month: 12, exp_year: 2034, cvc: '123' } } },
+    });
+    expect(confirm.body.status).toBe('succeeded');
+    expect(confirm.text).not.toContain(PAN);
 
     const c = cloud();
     for (const table of [c.tables.main!, c.tables.idempotency!]) {
@@ -33,6 +43,7 @@ describe('data at rest', () => {
         expect(item).not.toMatch(EMAIL);
         expect(item).not.toContain(payer.name);
         expect(item).not.toContain(payer.phone);
+        expect(item).not.toContain(PAN);
       }
     }
   });

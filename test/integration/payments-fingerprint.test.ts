@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../functions/commons/secret';
 import { HmacFingerprinter, KmsFingerprinter, fingerprinterFromEnv } from '../../functions/payments/fingerprint';
@@ -22,6 +23,19 @@ describe('KmsFingerprinter (KMS GenerateMac)', () => {
     expect(await other.fingerprint(pan('4242424242424242'))).not.toBe(a);
     expect(a).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(a).not.toContain('4242');
+  });
+
+  it('calls KMS once per cold start, not once per payment', async () => {
+    let calls = 0;
+    const client = keys.client();
+    const counting = { send: (command: unknown) => (calls++, client.send(command as never)) } as unknown as KMSClient;
+    const fp = new KmsFingerprinter(keys.arn('FingerprintKey'), () => counting);
+    const again = new KmsFingerprinter(keys.arn('FingerprintKey'), keys.client);
+    const values = await Promise.all(['4242424242424242', '4000000000000002', '4242424242424242'].map((n) => fp.fingerprint(pan(n))));
+    expect(calls).toBe(1);
+    expect(values[0]).toBe(values[2]);
+    // Another execution environment derives the same key: fingerprints match across containers.
+    expect(await again.fingerprint(pan('4242424242424242'))).toBe(values[0]);
   });
 });
 
