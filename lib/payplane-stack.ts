@@ -30,7 +30,8 @@ export type FunctionId =
   | 'ListRefunds'
   | 'GetBalance'
   | 'SandboxNotify'
-  | 'SandboxNotifier';
+  | 'SandboxNotifier'
+  | 'Checkout';
 
 /** The sandbox notifier's timeout: a batch of POSTs of at most 10 s each, in parallel. */
 const NOTIFIER_TIMEOUT = Duration.seconds(30);
@@ -49,6 +50,11 @@ export class PayplaneStack extends Stack {
   readonly sandboxSigningKey: Key;
   /** HMAC_256: card fingerprints. Fingerprints change with the key, so a stage keeps it for life. */
   readonly fingerprintKey: Key;
+  /**
+   * ECC_NIST_P256 SIGN_VERIFY: the hosted checkout signs the parameters of its redirect to the merchant's
+   * return_url (ECDSA_SHA_256); merchants verify with its public key (GetPublicKey, output CheckoutSigningKeyArn).
+   */
+  readonly checkoutSigningKey: Key;
   /** The sandbox channel's delayed callback jobs (consumed by SandboxNotifier). */
   readonly sandboxCallbacks: Queue;
   readonly sandboxCallbacksDlq: Queue;
@@ -122,6 +128,16 @@ export class PayplaneStack extends Stack {
     this.sandboxSigningKey = hmacKey('SandboxSigningKey', `Payplane ${stage}: the sandbox channel signs its notifications (GenerateMac) and the platform verifies them (VerifyMac)`);
     this.fingerprintKey = hmacKey('FingerprintKey', `Payplane ${stage}: card fingerprints, HMAC-SHA256 of the PAN (kept for the life of the stage)`);
 
+    // Asymmetric keys cannot rotate automatically either (and merchants pin the public key): kept for life.
+    this.checkoutSigningKey = new Key(this, 'CheckoutSigningKey', {
+      alias: `alias/payplane-${stage}-checkout-signing`,
+      description: `Payplane ${stage}: signs the hosted checkout's redirect parameters (ECDSA P-256); merchants verify with the public key`,
+      keySpec: KeySpec.ECC_NIST_P256,
+      keyUsage: KeyUsage.SIGN_VERIFY,
+      removalPolicy: settings.removalPolicy,
+      pendingWindow: settings.keyPendingWindow,
+    });
+
     // ── Sandbox channel callbacks ─────────────────────────────────────────────────────────────────────
     this.sandboxCallbacksDlq = new Queue(this, 'SandboxCallbacksDlq', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -146,6 +162,7 @@ export class PayplaneStack extends Stack {
       signingKey: { SANDBOX_SIGNING_KEY_ARN: this.sandboxSigningKey.keyArn },
       fingerprintKey: { FINGERPRINT_KEY_ARN: this.fingerprintKey.keyArn },
       callbacks: { SANDBOX_CALLBACK_QUEUE_URL: this.sandboxCallbacks.queueUrl },
+      checkoutKey: { CHECKOUT_SIGNING_KEY_ARN: this.checkoutSigningKey.keyArn },
     };
     /** Routes that write through `api()` (idempotent POSTs, sealed stored responses, payer shown). */
     const postEnv = { ...env.table, ...env.idempotency, ...env.key };
@@ -206,6 +223,20 @@ export class PayplaneStack extends Stack {
       .bindTable(this.mainTable, 'RW')
       .bindMacKey(this.sandboxSigningKey, 'generate')
       .consumeQueue(this.sandboxCallbacks);
+    // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
+    // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
+    const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', {
+      ...env.table,
+      ...env.key,
+      ...env.fingerprintKey,
+      ...env.callbacks,
+      ...env.checkoutKey,
+    })
+      .bindTable(this.mainTable, 'RW')
+      .bindKey(this.key, 'both') // seals the card summary; opens the payer (the service presents the order)
+      .bindMacKey(this.fingerprintKey, 'generate')
+      .bindQueue(this.sandboxCallbacks, 'send')
+      .bindSignKey(this.checkoutSigningKey);
     this.functions = {
       Authorizer: authorizer,
       CreateOrder: createOrder,
@@ -221,6 +252,7 @@ export class PayplaneStack extends Stack {
       GetBalance: getBalance,
       SandboxNotify: sandboxNotify,
       SandboxNotifier: sandboxNotifier,
+      Checkout: checkout,
     };
 
     // ── API ───────────────────────────────────────────────────────────────────────────────────────────
@@ -244,6 +276,16 @@ export class PayplaneStack extends Stack {
         'notify_time freshness; anything that does not verify is answered "fail" and changes nothing.',
     );
 
+    const checkoutReason =
+      'The hosted checkout is opened by the payer\'s browser, which has no API key. The order id in the path is ' +
+      'an unguessable 143-bit token that the merchant hands only to its payer (checkout_url); the routes show ' +
+      'and pay that one order only (card data goes straight to the channel, nothing else of the merchant is ' +
+      'readable), and the redirect to return_url is signed with the checkout KMS key.';
+    this.api.addPublicRoute('GET', '/checkout/{id}', checkout, checkoutReason);
+    this.api.addPublicRoute('POST', '/checkout/{id}', checkout, checkoutReason);
+    this.api.addPublicRoute('GET', '/checkout/{id}/3ds', checkout, checkoutReason);
+    this.api.addPublicRoute('POST', '/checkout/{id}/3ds', checkout, checkoutReason);
+
     // ── Schedules ─────────────────────────────────────────────────────────────────────────────────────
     new Rule(this, 'ExpireOrdersSchedule', {
       description: 'Runs ExpireOrders every minute',
@@ -257,6 +299,10 @@ export class PayplaneStack extends Stack {
     new CfnOutput(this, 'StageName', { value: this.api.restApi.deploymentStage.stageName, description: 'API stage name' });
     new CfnOutput(this, 'TableName', { value: this.mainTable.tableName, description: 'Main table' });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.idempotencyTable.tableName, description: 'Idempotency table' });
+    new CfnOutput(this, 'CheckoutSigningKeyArn', {
+      value: this.checkoutSigningKey.keyArn,
+      description: 'Checkout redirect signing key (ECC_NIST_P256): merchants verify return_url signatures with its public key (kms get-public-key)',
+    });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'Customer-managed KMS key' });
   }
 }

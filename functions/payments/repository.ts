@@ -46,6 +46,18 @@ export class PaymentRepository {
     return Item && Item.merchant_id === merchantId ? strip<PaymentOrder>(Item) : undefined;
   }
 
+  /**
+   * The merchant that owns an order, by order id alone: the one unscoped read, for the hosted checkout, whose
+   * caller (the payer's browser) is identified by the unguessable order id itself. Everything after this goes
+   * through the service scoped by the merchant it returns.
+   */
+  async merchantOfOrder(id: string): Promise<string | undefined> {
+    const { Item } = await dynamo().send(
+      new GetCommand({ TableName: this.table, Key: orderKey(id), ProjectionExpression: 'merchant_id', ConsistentRead: true }),
+    );
+    return typeof Item?.merchant_id === 'string' ? Item.merchant_id : undefined;
+  }
+
   async getAttempt(id: string): Promise<PaymentAttempt | undefined> {
     const { Item } = await dynamo().send(new GetCommand({ TableName: this.table, Key: attemptKey(id), ConsistentRead: true }));
     return Item ? strip<PaymentAttempt>(Item) : undefined;

@@ -196,7 +196,8 @@ export class PayplaneApi extends Construct {
       'AwsSolutions-COG4',
       'Callers are merchant servers authenticating with secret API keys, not Cognito users: every method added ' +
         'with addRoute uses the Lambda REQUEST authorizer, which checks the sha256 of the key against the main ' +
-        'table. Public routes (addPublicRoute: the payment channel\'s signed notifications) have no Cognito ' +
+        'table. Public routes (addPublicRoute: the payment channel\'s signed notifications, the payer\'s hosted ' +
+        'checkout reached through its unguessable order id) have no Cognito ' +
         'equivalent either; each carries an AwsSolutions-APIG4 acknowledgement naming what authenticates it.',
     );
     acknowledge(
@@ -210,7 +211,8 @@ export class PayplaneApi extends Construct {
       this.restApi,
       'AwsSolutions-APIG3',
       'No WAFv2 web ACL in the foundation stage: every merchant method requires a secret API key checked by ' +
-        'the authorizer, the public channel-notification route acts only on an HMAC-verified body, and ' +
+        'the authorizer, the public channel-notification route acts only on an HMAC-verified body, the public ' +
+        'checkout routes act only on the one order named by their unguessable id, and ' +
         'stage-wide throttling caps the request rate. A web ACL (AWS managed rules and a rate-based rule) is a ' +
         'planned follow-up before live traffic.',
     );

@@ -269,6 +269,15 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
   }
 
   /**
+   * Grants signing with an asymmetric SIGN_VERIFY key (kms:Sign only). Verifiers use the public key
+   * (GetPublicKey, published once), so nobody else needs anything on the key.
+   */
+  bindSignKey(key: IKey): this {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Sign'], resources: [key.keyArn] }));
+    return this;
+  }
+
+  /**
    * Grants sending to a queue (sqs:SendMessage only). The queue must use SQS-managed encryption: a queue
    * under a KMS key would also need kms:GenerateDataKey on it, which this does not grant.
    */

@@ -21,6 +21,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   GetBalance: 'functions/handlers/get-balance.ts',
   SandboxNotify: 'functions/handlers/sandbox-notify.ts',
   SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
+  Checkout: 'functions/handlers/checkout.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -38,10 +39,24 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['GET', '/v1/balance', 'GetBalance'],
 ];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
-const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [['POST', '/channels/sandbox/notify', 'SandboxNotify']];
+const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
+  ['POST', '/channels/sandbox/notify', 'SandboxNotify'],
+  // The hosted checkout: the payer's browser, identified by the unguessable order id in the path.
+  ['GET', '/checkout/{id}', 'Checkout'],
+  ['POST', '/checkout/{id}', 'Checkout'],
+  ['GET', '/checkout/{id}/3ds', 'Checkout'],
+  ['POST', '/checkout/{id}/3ds', 'Checkout'],
+];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
-type EnvVar = 'TABLE_NAME' | 'IDEMPOTENCY_TABLE_NAME' | 'KMS_KEY_ARN' | 'FINGERPRINT_KEY_ARN' | 'SANDBOX_SIGNING_KEY_ARN' | 'SANDBOX_CALLBACK_QUEUE_URL';
+type EnvVar =
+  | 'TABLE_NAME'
+  | 'IDEMPOTENCY_TABLE_NAME'
+  | 'KMS_KEY_ARN'
+  | 'FINGERPRINT_KEY_ARN'
+  | 'SANDBOX_SIGNING_KEY_ARN'
+  | 'SANDBOX_CALLBACK_QUEUE_URL'
+  | 'CHECKOUT_SIGNING_KEY_ARN';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -58,15 +73,22 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   GetBalance: ['TABLE_NAME'],
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
+  Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
   const s = () => synth(stage);
 
   describe('keys', () => {
-    it('three keys: the symmetric CMK and two HMAC_256 keys (sandbox signatures, card fingerprints)', () => {
+    it('four keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout ECC signing key', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::KMS::Key', 3);
+      template.resourceCountIs('AWS::KMS::Key', 4);
+      expect(template.toJSON().Resources[logicalId(stack.checkoutSigningKey)].Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+      template.hasResourceProperties('AWS::KMS::Alias', {
+        AliasName: `alias/payplane-${stage}-checkout-signing`,
+        TargetKeyId: { 'Fn::GetAtt': [logicalId(stack.checkoutSigningKey), 'Arn'] },
+      });
+      expect(template.toJSON().Outputs.CheckoutSigningKeyArn.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.checkoutSigningKey), 'Arn'] });
       const resources = template.toJSON().Resources;
       expect(resources[logicalId(stack.key)].Properties.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
       for (const key of [stack.sandboxSigningKey, stack.fingerprintKey]) {
@@ -168,6 +190,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         KMS_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] },
         FINGERPRINT_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.fingerprintKey), 'Arn'] },
         SANDBOX_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.sandboxSigningKey), 'Arn'] },
+        CHECKOUT_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.checkoutSigningKey), 'Arn'] },
         SANDBOX_CALLBACK_QUEUE_URL: { Ref: logicalId(stack.sandboxCallbacks) },
       };
       expect(props.Environment.Variables).toEqual({
@@ -264,7 +287,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(targets.size).toBe(ROUTES.length);
     });
 
-    it('the sandbox notify route is public (no authorizer) and goes to SandboxNotify', () => {
+    it('the public routes (sandbox notify, hosted checkout) have no authorizer and go to their function', () => {
       const { template, stack } = s();
       for (const [verb, path, fnId] of PUBLIC_ROUTES) {
         const method = stack.api.restApi.methods.find((m) => m.httpMethod === verb && m.resource.path === path)!;
@@ -374,11 +397,11 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('outputs (read by the operator CLI)', () => {
-    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn', () => {
+    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn', () => {
       const { template, stack } = s();
       const outputs = template.toJSON().Outputs;
       expect(Object.keys(outputs).sort()).toEqual(
-        ['ApiUrl', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'StageName', 'TableName'].sort(),
+        ['ApiUrl', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'StageName', 'TableName'].sort(),
       );
       expect(outputs.TableName.Value).toEqual({ Ref: logicalId(stack.mainTable) });
       expect(outputs.IdempotencyTableName.Value).toEqual({ Ref: logicalId(stack.idempotencyTable) });
@@ -485,7 +508,7 @@ describe.each(STAGES)('stage %s', (stage) => {
     });
 
     it('fingerprint key: only ConfirmOrder may GenerateMac, nobody may VerifyMac', () => {
-      expect(holders('kms:GenerateMac', fingerprint())).toEqual(['ConfirmOrder']);
+      expect(holders('kms:GenerateMac', fingerprint())).toEqual(['ConfirmOrder', 'Checkout']);
       expect(holders('kms:VerifyMac', fingerprint())).toEqual([]);
     });
 
@@ -498,7 +521,7 @@ describe.each(STAGES)('stage %s', (stage) => {
     });
 
     it('callbacks queue: only ConfirmOrder sends (SendMessage only), only SandboxNotifier receives and deletes', () => {
-      expect(holders('sqs:SendMessage', callbacks())).toEqual(['ConfirmOrder']);
+      expect(holders('sqs:SendMessage', callbacks())).toEqual(['ConfirmOrder', 'Checkout']);
       expect(holders('sqs:ReceiveMessage', callbacks())).toEqual(['SandboxNotifier']);
       expect(holders('sqs:DeleteMessage', callbacks())).toEqual(['SandboxNotifier']);
       const send = roleStatements(s(), 'ConfirmOrder').filter((st) => references(st, callbacks()));
@@ -510,6 +533,22 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(dynamoActions('SandboxNotify', idem()).size).toBe(0);
       expect(directKms('SandboxNotify')).toEqual(new Set(['kms:VerifyMac']));
       expect(roleStatements(s(), 'SandboxNotify').flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
+    });
+
+    it('checkout signing key: only Checkout may Sign; nobody may Verify or GetPublicKey (merchants verify offline)', () => {
+      const checkoutKey = logicalId(s().stack.checkoutSigningKey);
+      expect(holders('kms:Sign', checkoutKey)).toEqual(['Checkout']);
+      for (const id of FUNCTION_IDS) {
+        for (const st of roleStatements(s(), id).filter((st) => references(st, checkoutKey))) expect(actionsOf(st), id).toEqual(['kms:Sign']);
+      }
+    });
+
+    it('Checkout (public): main RW, no idempotency table; seals/opens, fingerprints, schedules callbacks, signs', () => {
+      expect([...dynamoActions('Checkout', main())]).toEqual(expect.arrayContaining(WRITES));
+      expect(dynamoActions('Checkout', idem()).size).toBe(0);
+      expect(directKms('Checkout')).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt', 'kms:GenerateMac', 'kms:Sign']));
+      const send = roleStatements(s(), 'Checkout').filter((st) => references(st, callbacks()));
+      expect(send.flatMap(actionsOf)).toEqual(['sqs:SendMessage']);
     });
 
     it('SandboxNotifier: main table, GenerateMac; no idempotency table, no data keys', () => {

@@ -1,0 +1,113 @@
+import { currency, toMajorString } from '../commons/money';
+
+/** The checkout's languages. */
+export type Lang = 'en' | 'zh-CN';
+export const LANGS: readonly Lang[] = ['en', 'zh-CN'];
+
+/** `?lang=` wins; otherwise the first Accept-Language range we speak (any `zh*` → zh-CN); otherwise en. */
+export function chooseLang(query: string | undefined, acceptLanguage: string | undefined): Lang {
+  if (query === 'en' || query === 'zh-CN') return query;
+  const ranges = (acceptLanguage ?? '')
+    .split(',')
+    .map((part) => {
+      const [tag = '', ...params] = part.trim().split(';');
+      const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+      return { tag: tag.toLowerCase(), q: q ? Number(q.slice(2)) || 0 : 1 };
+    })
+    .filter((r) => r.tag && r.q > 0)
+    .sort((a, b) => b.q - a.q);
+  for (const { tag } of ranges) {
+    if (tag.startsWith('zh')) return 'zh-CN';
+    if (tag.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+/**
+ * The amount for people: minor units → exact decimal string (toMajorString, no float arithmetic) → the locale's
+ * format with the ISO 4217 exponent as the fraction digits. Intl parses the decimal string exactly
+ * (Intl.NumberFormat accepts strings as exact decimals), so large amounts do not round.
+ */
+export function formatAmount(amount: number, code: string, lang: Lang): string {
+  const exponent = currency(code)?.exponent ?? 2;
+  const major = toMajorString(amount, code);
+  const nf = new Intl.NumberFormat(lang, { style: 'currency', currency: code, minimumFractionDigits: exponent, maximumFractionDigits: exponent });
+  return nf.format(major as unknown as number); // a decimal string: formatted exactly (ES2023 Intl.NumberFormat v3)
+}
+
+const en = {
+  title: 'Checkout',
+  pay: 'Pay',
+  payTo: 'Pay to',
+  amount: 'Amount',
+  description: 'Description',
+  cardNumber: 'Card number',
+  expiry: 'Expiry (MM/YY)',
+  cvc: 'Security code (CVC)',
+  cardholder: 'Name on card',
+  language: 'Language',
+  errNumber: 'Enter a valid card number (the check digit is wrong or it is too short).',
+  errExpiry: 'Enter a valid expiry date MM/YY that is not in the past.',
+  errCvc: 'Enter the 3 or 4 digit security code.',
+  fixErrors: 'Please correct the highlighted fields.',
+  declined: 'Your payment was declined.',
+  tryAnother: 'Try again or use another card.',
+  threeDsTitle: 'Verify your payment (3-D Secure)',
+  threeDsText: 'Your bank asks you to confirm this payment. (Sandbox: choose the outcome.)',
+  approve: 'Approve',
+  fail: 'Fail authentication',
+  threeDsFailed: 'Authentication failed.',
+  succeeded: 'Payment successful',
+  succeededText: 'Thank you. Your payment has been received.',
+  returnToMerchant: 'Return to the merchant',
+  processing: 'Payment processing',
+  processingText: 'Your payment is being processed. You can close this page; the merchant will be notified.',
+  closed: 'This order is closed',
+  closedText: 'This order can no longer be paid. Contact the merchant for a new link.',
+  notFound: 'Order not found',
+  notFoundText: 'Check the link you were given.',
+  error: 'Something went wrong',
+  errorText: 'Please try again in a moment.',
+  order: 'Order',
+  secure: 'Card details go straight to the payment channel and are never stored.',
+};
+export type Messages = typeof en;
+
+const zh: Messages = {
+  title: '收银台',
+  pay: '支付',
+  payTo: '收款方',
+  amount: '金额',
+  description: '商品描述',
+  cardNumber: '卡号',
+  expiry: '有效期 (MM/YY)',
+  cvc: '安全码 (CVC)',
+  cardholder: '持卡人姓名',
+  language: '语言',
+  errNumber: '请输入有效的卡号（校验位错误或位数不足）。',
+  errExpiry: '请输入未过期的有效期，格式为 MM/YY。',
+  errCvc: '请输入 3 或 4 位安全码。',
+  fixErrors: '请更正标出的字段。',
+  declined: '支付被拒绝。',
+  tryAnother: '请重试或更换一张卡。',
+  threeDsTitle: '验证您的支付 (3-D Secure)',
+  threeDsText: '您的银行要求确认此笔支付。（沙箱：请选择结果。）',
+  approve: '确认',
+  fail: '拒绝验证',
+  threeDsFailed: '验证失败。',
+  succeeded: '支付成功',
+  succeededText: '谢谢，您的付款已收到。',
+  returnToMerchant: '返回商户',
+  processing: '支付处理中',
+  processingText: '您的支付正在处理中，可以关闭此页面，商户会收到通知。',
+  closed: '订单已关闭',
+  closedText: '此订单已无法支付，请联系商户获取新的链接。',
+  notFound: '未找到订单',
+  notFoundText: '请检查您收到的链接。',
+  error: '出错了',
+  errorText: '请稍后重试。',
+  order: '订单',
+  secure: '卡信息直接发送给支付通道，不会被存储。',
+};
+
+export const MESSAGES: Record<Lang, Messages> = { en, 'zh-CN': zh };
