@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     accessLog: values['access-log'],
     localFile: LOCAL_FILE,
   });
-  printBanner(cloud);
+  printBanner(cloud, cloud.demo ? await demoCheckout(cloud) : undefined);
 
   // tsx relays the signal the terminal already sent to the whole process group: a repeat within
   // 2 s is that echo. A later one forces the exit (DynamoDB Local's guard still stops Java).
@@ -85,7 +85,21 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => shutdown('SIGHUP'));
 }
 
-function printBanner(cloud: LocalCloud): void {
+/** A payable demo order, created through the API like any merchant's, so the banner can link its checkout page. */
+async function demoCheckout(cloud: LocalCloud): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${cloud.apiUrl}/v1/orders`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${cloud.demo!.secretKey}`, 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID() },
+      body: JSON.stringify({ merchant_order_no: `demo-${Date.now()}`, amount: 1999, currency: 'USD', description: 'Demo order', expires_in: 86_400 }),
+    });
+    return ((await res.json()) as { checkout_url?: string }).checkout_url;
+  } catch {
+    return undefined;
+  }
+}
+
+function printBanner(cloud: LocalCloud, checkoutUrl: string | undefined): void {
   const t = cloud.timings;
   const sinceProcessStart = performance.now();
   const lines = [
@@ -112,6 +126,7 @@ function printBanner(cloud: LocalCloud): void {
       '  Create an order:',
       `  curl -sS -X POST '${cloud.apiUrl}/v1/orders' -H 'Authorization: Bearer ${cloud.demo.secretKey}' -H 'Idempotency-Key: ${randomUUID()}' -H 'Content-Type: application/json' -d '${body}'`,
       '',
+      ...(checkoutUrl ? ['  Pay a demo order in your browser (test card 4242 4242 4242 4242, any future expiry, any CVC):', `  ${checkoutUrl}`, ''] : []),
     );
   } else {
     lines.push('  No demo merchant (seeding unavailable).', '');
