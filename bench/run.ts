@@ -68,16 +68,49 @@ async function putItemFloor(endpoint: string, region: string, table: string, amo
   return { throughput: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-/** Create + confirm with 4242…, 16 payers at a time; KMS calls and Lambda invocations per successful payment. */
-async function payments(cloud: Awaited<ReturnType<typeof startLocalCloud>>, key: string, amount: number) {
+type Cloud = Awaited<ReturnType<typeof startLocalCloud>>;
+
+/**
+ * What the platform spent, from the local cloud's counters: KMS calls (the emulator counts them),
+ * Lambda invocations, and the DynamoDB calls and capacity units every function reported through the
+ * SDK's ReturnConsumedCapacity, published as EMF metrics (functions/commons/metrics.ts).
+ */
+function usage(cloud: Cloud) {
+  const stats = cloud.stats();
+  const functions = Object.values(stats.lambda);
+  const metric = (name: string) => functions.reduce((sum, f) => sum + (f.metrics[`Payplane/${name}`] ?? 0), 0);
+  return {
+    kms: Object.values(stats.kms).reduce((a, b) => a + b, 0),
+    invocations: functions.reduce((a, f) => a + f.invocations, 0),
+    dynamodbCalls: metric('DynamoDBCalls'),
+    readUnits: metric('DynamoDBReadUnits'),
+    writeUnits: metric('DynamoDBWriteUnits'),
+  };
+}
+
+/** Metrics are log lines, written just after the response; give the last ones time to arrive. */
+async function settledUsage(cloud: Cloud) {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return usage(cloud);
+}
+
+function perUnit(before: ReturnType<typeof usage>, after: ReturnType<typeof usage>, count: number) {
+  const per = (k: keyof ReturnType<typeof usage>, digits = 2) => round((after[k] - before[k]) / count, digits);
+  return {
+    dynamodb_calls: per('dynamodbCalls'),
+    dynamodb_read_units: per('readUnits'),
+    dynamodb_write_units: per('writeUnits'),
+    kms_calls: per('kms', 4),
+    lambda_invocations: per('invocations'),
+  };
+}
+
+/** Create + confirm with 4242…, 16 payers at a time; what each successful payment cost (see `usage`). */
+async function payments(cloud: Cloud, key: string, amount: number) {
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const post = (path: string, body: unknown) =>
     fetch(`${cloud.url}${path}`, { method: 'POST', headers: { ...headers, 'idempotency-key': randomUUID() }, body: JSON.stringify(body) });
-  const count = (stats: ReturnType<typeof cloud.stats>) => ({
-    kms: Object.values(stats.kms).reduce((a, b) => a + b, 0),
-    invocations: Object.values(stats.lambda).reduce((a, f) => a + f.invocations, 0),
-  });
-  const before = count(cloud.stats());
+  const before = usage(cloud);
   const latencies: number[] = [];
   let next = 0;
   let ok = 0;
@@ -96,7 +129,7 @@ async function payments(cloud: Awaited<ReturnType<typeof startLocalCloud>>, key:
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const after = count(cloud.stats());
+  const after = await settledUsage(cloud);
   latencies.sort((a, b) => a - b);
   return {
     payments: amount,
@@ -104,12 +137,11 @@ async function payments(cloud: Awaited<ReturnType<typeof startLocalCloud>>, key:
     throughput_per_s: round(ok / seconds),
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
-    kms_calls_per_payment: round((after.kms - before.kms) / ok, 4),
-    lambda_invocations_per_payment: round((after.invocations - before.invocations) / ok, 2),
+    per_payment: perUnit(before, after, ok),
   };
 }
 
-function bundleSizes(cloud: Awaited<ReturnType<typeof startLocalCloud>>) {
+function bundleSizes(cloud: Cloud) {
   const sizes: Record<string, { bytes: number; gzipBytes: number }> = {};
   for (const fn of cloud.runtime.functions.values()) {
     const dir = fn.definition.taskRoot;
@@ -141,8 +173,10 @@ async function main() {
     }
 
     await createOrders(cloud.url, key, WARMUP);
+    const beforeOrders = await settledUsage(cloud);
     const api = await createOrders(cloud.url, key, REQUESTS);
     const ok = api['2xx'];
+    const perOrder = perUnit(beforeOrders, await settledUsage(cloud), ok);
     await payments(cloud, key, 100);
     const payment = await payments(cloud, key, Number(process.env.BENCH_PAYMENTS ?? 1000));
     const floor = await putItemFloor(cloud.endpoints.dynamodb, cloud.region, cloud.tables.main!, REQUESTS);
@@ -160,6 +194,7 @@ async function main() {
         throughput_rps: round(api.requests.average),
         p50_ms: api.latency.p50,
         p99_ms: api.latency.p99,
+        per_order: perOrder,
       },
       payment_create_and_confirm: payment,
       dynamodb_local_put_item: { throughput_ops: round(floor.throughput), p50_ms: round(floor.p50, 2), p99_ms: round(floor.p99, 2) },

@@ -65,6 +65,11 @@ export interface FunctionStats {
   /** Init duration of each cold start, ms. */
   initDurationsMs: number[];
   totalDurationMs: number;
+  /**
+   * Sums of the metrics the function published in the Embedded Metric Format, keyed
+   * `<namespace>/<name>`: what CloudWatch would chart, e.g. `Payplane/DynamoDBWriteUnits`.
+   */
+  metrics: Record<string, number>;
 }
 
 export interface InvokeOptions {
@@ -324,6 +329,7 @@ export class LocalFunction {
   private readonly waiting: (() => void)[] = [];
   private counters = { invocations: 0, errors: 0, coldStarts: 0, totalDurationMs: 0 };
   private readonly initDurations: number[] = [];
+  private readonly metrics: Record<string, number> = {};
   private stopped = false;
 
   constructor(
@@ -340,7 +346,25 @@ export class LocalFunction {
   }
 
   logLine(line: string): void {
+    if (line.startsWith('{"_aws":')) this.collectMetrics(line);
     this.log(this.label, line);
+  }
+
+  /** CloudWatch's side of EMF: each metric named in a directive is read from the line and summed. */
+  private collectMetrics(line: string): void {
+    let record: { _aws?: { CloudWatchMetrics?: { Namespace: string; Metrics: { Name: string }[] }[] } } & Record<string, unknown>;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      return; // not EMF after all: CloudWatch keeps it as a plain log line
+    }
+    for (const directive of record._aws?.CloudWatchMetrics ?? []) {
+      for (const { Name } of directive.Metrics) {
+        const values = [record[Name]].flat().filter((v): v is number => typeof v === 'number');
+        const key = `${directive.Namespace}/${Name}`;
+        this.metrics[key] = values.reduce((sum, v) => sum + v, this.metrics[key] ?? 0);
+      }
+    }
   }
 
   reportStart(requestId: string): void {
@@ -422,7 +446,7 @@ export class LocalFunction {
   }
 
   stats(): FunctionStats {
-    return { ...this.counters, environments: this.environments.length, initDurationsMs: [...this.initDurations] };
+    return { ...this.counters, environments: this.environments.length, initDurationsMs: [...this.initDurations], metrics: { ...this.metrics } };
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { recordDynamoDbCall } from './metrics';
 
 /**
  * SDK clients are created once per cold start. Endpoints come from the standard
@@ -8,7 +9,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 let doc: DynamoDBDocumentClient | undefined;
 
 export function dynamo(): DynamoDBDocumentClient {
-  doc ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  doc ??= DynamoDBDocumentClient.from(withConsumedCapacity(new DynamoDBClient({})), {
     marshallOptions: { removeUndefinedValues: true },
   });
   return doc;
@@ -17,4 +18,44 @@ export function dynamo(): DynamoDBDocumentClient {
 /** Tests that point one process at several endpoints reset the cached client. */
 export function resetClients(): void {
   doc = undefined;
+}
+
+const KIND: Record<string, 'read' | 'write'> = {
+  GetItemCommand: 'read',
+  QueryCommand: 'read',
+  ScanCommand: 'read',
+  BatchGetItemCommand: 'read',
+  TransactGetItemsCommand: 'read',
+  PutItemCommand: 'write',
+  UpdateItemCommand: 'write',
+  DeleteItemCommand: 'write',
+  BatchWriteItemCommand: 'write',
+  TransactWriteItemsCommand: 'write',
+};
+
+type Capacity = { CapacityUnits?: number } | { CapacityUnits?: number }[] | undefined;
+
+/**
+ * Every data-plane call asks for its consumed capacity (free; the answer grows by a few bytes) and
+ * records it with the call, so units per request are measured, not estimated (commons/metrics.ts).
+ */
+function withConsumedCapacity(client: DynamoDBClient): DynamoDBClient {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const kind = KIND[context.commandName ?? ''];
+      const input = args.input as { ReturnConsumedCapacity?: string };
+      if (kind) input.ReturnConsumedCapacity ??= 'TOTAL';
+      let units = 0;
+      try {
+        const result = await next(args);
+        const consumed = (result.output as { ConsumedCapacity?: Capacity }).ConsumedCapacity;
+        for (const c of [consumed ?? []].flat()) units += c.CapacityUnits ?? 0;
+        return result;
+      } finally {
+        recordDynamoDbCall(kind ?? 'other', units);
+      }
+    },
+    { step: 'initialize', name: 'payplaneConsumedCapacity' },
+  );
+  return client;
 }

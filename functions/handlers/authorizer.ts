@@ -1,5 +1,6 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { AuthenticationError } from '../commons/errors';
+import { lambda } from '../commons/lambda';
 import { logger } from '../commons/logger';
 import { merchantDepsFromEnv } from '../merchants/deps';
 import { parseBearer } from '../merchants/keys';
@@ -9,7 +10,7 @@ import { authenticate } from '../merchants/service';
 /** REQUEST authorizer: `Authorization: Bearer sk_test_…` → Allow for the whole API, cached 300 s by API Gateway. */
 const deps = merchantDepsFromEnv(); // SDK client and config once per cold start
 
-export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+export const handler = lambda<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>().handler(async (event) => {
   const header = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
   try {
     const auth = await authenticate(deps, parseBearer(header));
@@ -23,4 +24,4 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
     }
     throw error; // anything else (e.g. DynamoDB unavailable) is a 500, never a cached deny
   }
-};
+});

@@ -1,10 +1,10 @@
-import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { normalizePan } from '../channels/cards';
 import { CardDeclinedError } from '../channels/errors';
 import { dynamo } from '../commons/clients';
 import { required } from '../commons/config';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../commons/errors';
+import { lambda } from '../commons/lambda';
 import { logger } from '../commons/logger';
 import { chooseLang, MESSAGES, type Lang } from '../checkout/i18n';
 import { challengePage, formPage, messagePage, resultPage, securityHeaders, newNonce, type CheckoutOrder, type PageContext } from '../checkout/page';
@@ -76,7 +76,7 @@ function fieldMessage(lang: Lang, param: string | undefined, fallback: string): 
   return lang === 'en' ? fallback : m.errorText;
 }
 
-export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().handler(async (event) => {
+export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().handler(async (event) => {
   const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
   const form = event.httpMethod === 'POST' ? formOf(event) : {};
   const lang = chooseLang(event.queryStringParameters?.lang ?? form.lang, headers['accept-language']);

@@ -1,4 +1,4 @@
-import middy from '@middy/core';
+import { lambda } from '../commons/lambda';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { channel, ChannelSignatureError } from '../channels';
 import { logger } from '../commons/logger';
@@ -9,7 +9,7 @@ import { payments } from '../payments';
  * notification, applies it idempotently and answers in the channel's words. Anything that did not
  * verify or apply is answered `fail` (the channel resends); details stay in the log, never in the answer.
  */
-export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().handler(async (event) => {
+export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().handler(async (event) => {
   const sandbox = channel('sandbox');
   const ack = (ok: boolean) => sandbox.notificationAck(ok);
   const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64') : (event.body ?? '');

@@ -1,7 +1,7 @@
-import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
+import { lambda } from '../commons/lambda';
 import { errorResponse, json } from './errors';
 import { fingerprint, idempotent, validateKey } from './idempotency';
 
@@ -30,7 +30,7 @@ export interface ApiResult {
  * its domain operation.
  */
 export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
-  return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>()
+  return lambda<APIGatewayProxyEvent, APIGatewayProxyResult>()
     .use(httpHeaderNormalizer())
     .use({
       after: (request) => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { APIGatewayClient, FlushStageAuthorizersCacheCommand, NotFoundException } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 
 /**
@@ -152,6 +152,17 @@ describe('proxy event and Lambda environment', () => {
     const stats = cloud.stats().lambda.EchoFunctionA1B2C3D4!;
     expect(stats.coldStarts).toBe(Math.max(before, 1));
     expect(stats.initDurationsMs.every((ms) => ms > 0)).toBe(true);
+  });
+
+  it('sums the metrics functions publish in the Embedded Metric Format, as CloudWatch would', async () => {
+    // Prepare
+    const units = () => cloud.stats().lambda.EchoFunctionA1B2C3D4!.metrics['Fixture/Units'] ?? 0;
+    const before = units();
+    // Act: a single value, then an array of values (EMF allows both)
+    await call('/v1/orders', { method: 'POST', headers: bearer('good-write'), body: '{"emf":1.5}' });
+    await call('/v1/orders', { method: 'POST', headers: bearer('good-write'), body: '{"emf":[2,3]}' });
+    // Assess: log lines arrive after the response, so wait for them
+    await vi.waitFor(() => expect(units() - before).toBe(6.5));
   });
 
   it('serves a route without authorizer to callers without credentials', async () => {

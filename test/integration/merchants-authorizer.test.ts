@@ -1,4 +1,4 @@
-import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMerchant, rollKey, type CreatedMerchant } from '../../functions/merchants/service';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
@@ -23,7 +23,8 @@ beforeAll(async () => {
   });
   vi.resetModules();
   (await import('../../functions/commons/clients')).resetClients();
-  ({ handler } = await import('../../functions/handlers/authorizer'));
+  const fn = (await import('../../functions/handlers/authorizer')).handler;
+  handler = (e) => fn(e, {} as Context);
   merchant = await createMerchant(ddb.deps, { name: 'Authorizer test' });
 }, 60_000);
 afterAll(() => ddb?.stop());
@@ -89,6 +90,18 @@ describe('authorizer', () => {
     const logged = logs.join('');
     expect(logged).toContain(merchant.keyId);
     expect(logged).not.toContain(merchant.secretKey.reveal().slice(8));
+  });
+
+  it('publishes the DynamoDB calls and read units it consumed as a CloudWatch (EMF) metric', async () => {
+    // Act
+    await handler(event({ authorization: `Bearer ${merchant.secretKey.reveal()}` }));
+    // Assess: one EMF line for the invocation, with the capacity DynamoDB reported
+    const emf = logs.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('{"_aws":')).map((l) => JSON.parse(l));
+    expect(emf).toHaveLength(1);
+    expect(emf[0]._aws.CloudWatchMetrics[0].Namespace).toBe('Payplane');
+    expect(emf[0].DynamoDBCalls).toBeGreaterThanOrEqual(1);
+    expect(emf[0].DynamoDBReadUnits).toBeGreaterThan(0);
+    expect(emf[0].DynamoDBWriteUnits).toBe(0);
   });
 
   it('reads the header whatever its case', async () => {
