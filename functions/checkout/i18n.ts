@@ -1,3 +1,4 @@
+import type { DeclineCode } from '../channels/errors';
 import { currency, toMajorString } from '../commons/money';
 
 /** The checkout's languages. */
@@ -70,6 +71,19 @@ const en = {
   errorText: 'Please try again in a moment.',
   order: 'Order',
   secure: 'Card details go straight to the payment channel and are never stored.',
+  /** Why an attempt failed, by decline code (failureText). */
+  failures: {
+    card_declined: 'Your card was declined.',
+    insufficient_funds: 'Your card has insufficient funds.',
+    expired_card: 'Your card has expired. Check the expiry date.',
+    incorrect_cvc: "Your card's security code is incorrect.",
+    incorrect_number: 'Your card number is incorrect.',
+    invalid_expiry_month: "Your card's expiry month is invalid.",
+    invalid_cvc: "Your card's security code is invalid.",
+    authentication_failed: 'Your bank could not verify this payment (3-D Secure).',
+    processing_error: 'An error occurred while processing your card.',
+    generic: 'The payment could not be completed.',
+  } satisfies Record<DeclineCode | 'generic', string>,
 };
 export type Messages = typeof en;
 
@@ -108,6 +122,28 @@ const zh: Messages = {
   errorText: '请稍后重试。',
   order: '订单',
   secure: '卡信息直接发送给支付通道，不会被存储。',
+  failures: {
+    card_declined: '您的卡被拒绝。',
+    insufficient_funds: '您的卡余额不足。',
+    expired_card: '您的卡已过期，请检查有效期。',
+    incorrect_cvc: '安全码不正确。',
+    incorrect_number: '卡号不正确。',
+    invalid_expiry_month: '有效期月份无效。',
+    invalid_cvc: '安全码无效。',
+    authentication_failed: '您的银行未能验证此笔支付 (3-D Secure)。',
+    processing_error: '处理您的卡时出错。',
+    generic: '支付未能完成。',
+  },
 };
 
 export const MESSAGES: Record<Lang, Messages> = { en, 'zh-CN': zh };
+
+/**
+ * What the payer reads about a failed attempt, by decline code, then the retry hint. The channel's own message is
+ * English and written for the merchant, so it never reaches the page; a code without words here gets the generic text.
+ */
+export function failureText(lang: Lang, code: string | undefined): string {
+  const m = MESSAGES[lang];
+  const reason = code && Object.hasOwn(m.failures, code) ? m.failures[code as DeclineCode] : m.failures.generic;
+  return `${reason}${lang === 'en' ? ' ' : ''}${m.tryAnother}`;
+}

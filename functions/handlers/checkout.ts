@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { normalizePan } from '../channels/cards';
-import { CardDeclinedError } from '../channels/errors';
+import { CardDeclinedError, ChannelError } from '../channels/errors';
 import { dynamo } from '../commons/clients';
 import { required } from '../commons/config';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { lambda } from '../commons/lambda';
 import { logger } from '../commons/logger';
-import { chooseLang, MESSAGES, type Lang } from '../checkout/i18n';
+import { chooseLang, failureText, MESSAGES, type Lang } from '../checkout/i18n';
 import { challengePage, formPage, messagePage, resultPage, securityHeaders, newNonce, type CheckoutOrder, type PageContext } from '../checkout/page';
 import { signedReturnUrl } from '../checkout/sign';
 import { getMerchant } from '../merchants/repository';
@@ -107,8 +107,8 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
           return redirect(`${self}/3ds?lang=${lang}`);
         case 'requires_payment': {
           const e = order.last_payment_error;
-          const detail = lang === 'en' && e ? `${e.message} ${m.tryAnother}` : m.tryAnother;
-          return formPage(ctx(), { title: threeDs ? m.threeDsFailed : m.declined, text: threeDs ? m.tryAnother : detail }, 402);
+          const title = threeDs ? m.threeDsFailed : e?.type === 'api_error' ? m.error : m.declined;
+          return formPage(ctx(), { title, text: failureText(lang, e?.decline_code) }, 402);
         }
         default:
           return redirect(here);
@@ -144,10 +144,11 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
           },
         });
       } catch (error) {
-        if (error instanceof CardDeclinedError) {
+        // A decline, or a channel failure (processing_error), is recorded on the order before it is thrown.
+        if (error instanceof ChannelError) {
+          if (!(error instanceof CardDeclinedError)) logger.warn('checkout: channel error', { orderId: id, error });
           order = await payments().getOrder(caller, id);
-          const detail = lang === 'en' ? `${error.message} ${m.tryAnother}` : `（${error.declineCode}）${m.tryAnother}`;
-          return formPage(ctx(), { title: m.declined, text: detail }, 402);
+          return after();
         }
         if (error instanceof InvalidRequestError) return formPage(ctx(), { title: m.fixErrors, text: fieldMessage(lang, error.param, error.message) }, 400);
         if (error instanceof ConflictError) return redirect(here); // a concurrent submit won: show its result

@@ -1,4 +1,5 @@
 import type { ChannelId, DeclineCode } from '../channels';
+import type { PaymentFeeRate } from '../ledger';
 import { toApi, type Order, type Payer } from '../orders/order';
 import { effective } from '../orders/order';
 
@@ -48,6 +49,8 @@ export interface PaymentOrder extends Order {
   /** amount_captured − amount_refunded (pending refunds included): what a refund's condition checks. */
   amount_refundable?: number;
   paid_at?: string;
+  /** The fee rate in force at the current attempt's confirm; captures charge it (absent on older orders). */
+  fee_rate?: PaymentFeeRate;
 }
 
 export type PaymentStatus = 'processing' | 'requires_action' | 'requires_capture' | 'succeeded' | 'failed' | 'canceled';
@@ -93,15 +96,25 @@ export interface Refund {
 export const REFUND_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'] as const;
 export type RefundReason = (typeof REFUND_REASONS)[number];
 
+/**
+ * Stripe's `redirect_to_url`: a merchant who confirms server-side sends the payer to the hosted challenge, which
+ * returns to `return_url` signed like any checkout. The channel's challenge id stays inside: only the page needs it.
+ */
+const redirectToUrl = (order: { checkout_url: string; return_url: string | null }) => ({
+  type: 'redirect_to_url' as const,
+  redirect_to_url: { url: `${order.checkout_url}/3ds`, return_url: order.return_url },
+});
+
 export function orderToApi(order: PaymentOrder, payer: Payer | undefined, baseUrl: string, now: Date) {
+  const api = toApi(effective(order, now), payer, baseUrl);
   return {
-    ...toApi(effective(order, now), payer, baseUrl),
+    ...api,
     amount_authorized: order.amount_authorized ?? 0,
     amount_captured: order.amount_captured ?? 0,
     payment_id: order.payment_id ?? null,
     payment_method_details: order.payment_method_details ?? null,
     last_payment_error: order.last_payment_error ?? null,
-    next_action: order.next_action ?? null,
+    next_action: order.next_action ? redirectToUrl(api) : null,
     paid_at: order.paid_at ?? null,
   };
 }

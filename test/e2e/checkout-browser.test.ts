@@ -170,15 +170,18 @@ describe('hosted checkout (browser)', () => {
     }
   });
 
-  it('3-D Secure in zh-CN (Accept-Language): challenge, approve, back to return_url', async () => {
+  it('zh-CN (Accept-Language): a decline in Chinese only, then 3-D Secure challenge, approve, back to return_url', async () => {
     const order = await newOrder({ currency: 'CNY', amount: 8800, description: '两杯咖啡' });
     const context = await browser.newContext({ locale: 'zh-CN', extraHTTPHeaders: { 'Accept-Language': 'zh-CN,zh;q=0.9,en;q=0.5' } });
     const page = await context.newPage();
+    const labels = { number: '卡号', exp: '有效期 (MM/YY)', cvc: '安全码 (CVC)' };
     try {
       await page.goto(order.checkout_url);
       await expect.poll(() => page.locator('html').getAttribute('lang')).toBe('zh-CN');
       expect(await page.locator('#amount').textContent()).toBe('¥88.00');
-      await pay(page, '4000000000003220', { number: '卡号', exp: '有效期 (MM/YY)', cvc: '安全码 (CVC)' });
+      await pay(page, '4000000000009995', labels);
+      await expect.poll(() => page.getByRole('alert').textContent()).toBe('支付被拒绝。 您的卡余额不足。请重试或更换一张卡。');
+      await pay(page, '4000000000003220', labels);
       await page.waitForURL(`${order.checkout_url}/3ds?lang=zh-CN`);
       expect(await page.locator('h1').textContent()).toContain('3-D Secure');
       await screenshot(page, 'checkout-3ds-challenge-zh-CN');

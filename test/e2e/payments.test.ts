@@ -55,12 +55,67 @@ describe('POST /v1/orders/{id}/confirm', () => {
     expect((await balanceOf(key)).available).toBe(2500 - cardFee(2500));
   });
 
-  it('3-D Secure card: requires_action with a challenge; close abandons it', async () => {
+  it('3-D Secure card: requires_action, next_action redirects the payer to the hosted challenge; approving it pays and returns signed', async () => {
+    // Prepare
+    const { key } = await newMerchant();
+    const returnUrl = 'https://merchant.example/thanks?cart=7';
+    const id = await newOrder(key, { return_url: returnUrl });
+    // Act: the server-side confirm
+    const res = await confirm(key, id, CARDS.threeDSecure);
+    // Assess: Stripe's redirect_to_url, no channel internals
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({
+      status: 'requires_action',
+      next_action: { type: 'redirect_to_url', redirect_to_url: { url: `${res.body.checkout_url}/3ds`, return_url: returnUrl } },
+    });
+    expect(res.text).not.toContain('chl_');
+
+    // Act: the payer's browser follows the URL and approves, as the page's form does
+    const challenge = await fetch(res.body.next_action.redirect_to_url.url, { headers: { 'Accept-Language': 'en' } });
+    const html = await challenge.text();
+    expect(challenge.status, html).toBe(200);
+    expect(html).toContain('Verify your payment (3-D Secure)');
+    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+    expect(action).toBe(`${res.body.checkout_url}/3ds?lang=en`);
+    const approved = await fetch(action!, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'lang=en&outcome=approve',
+    });
+    // Assess: back to return_url with the signed result; the order is paid
+    expect(approved.status, await approved.text()).toBe(303);
+    const back = new URL(approved.headers.get('location')!);
+    expect(`${back.origin}${back.pathname}`).toBe('https://merchant.example/thanks');
+    expect(Object.fromEntries(back.searchParams)).toMatchObject({ cart: '7', order_id: id, status: 'succeeded', amount: '2500', sign: expect.any(String) });
+    expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', amount_captured: 2500, next_action: null });
+    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+  });
+
+  it('3-D Secure card, manual capture without return_url: approving the challenge leaves requires_capture', async () => {
+    const { key } = await newMerchant();
+    const id = await newOrder(key, { capture_method: 'manual' });
+    const res = await confirm(key, id, CARDS.threeDSecure);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ status: 'requires_action', next_action: { type: 'redirect_to_url', redirect_to_url: { url: `${res.body.checkout_url}/3ds`, return_url: null } } });
+
+    const approved = await fetch(res.body.next_action.redirect_to_url.url, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'outcome=approve',
+    });
+    expect(approved.status).toBe(303);
+    expect(approved.headers.get('location')).toBe(`${res.body.checkout_url}?lang=en`);
+    expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'requires_capture', amount_authorized: 2500, next_action: null });
+  });
+
+  it('3-D Secure card: close abandons the challenge', async () => {
     const { key } = await newMerchant();
     const id = await newOrder(key);
     const res = await confirm(key, id, CARDS.threeDSecure);
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ status: 'requires_action', next_action: { type: 'three_d_secure', challenge_id: expect.any(String) } });
+    expect(res.body.status).toBe('requires_action');
 
     const closed = await call('POST', `/v1/orders/${id}/close`, { key });
     expect(closed.status, closed.text).toBe(200);

@@ -206,7 +206,7 @@ describe('confirm with a card', () => {
     const w = world();
     const [a, b] = await Promise.all([w.order(), w.order()]);
     const challenged = await w.service.confirm(w.caller(), a.id, card(CARDS.threeDS));
-    expect(challenged).toMatchObject({ status: 'requires_action', next_action: { type: 'three_d_secure', challenge_id: expect.stringMatching(/^chl_/) } });
+    expect(challenged).toMatchObject({ status: 'requires_action', next_action: { type: 'redirect_to_url', redirect_to_url: { url: `${challenged.checkout_url}/3ds`, return_url: null } } });
     expect(await w.balance()).toEqual({ available: 0, pending: 0 });
 
     const approved = await w.service.completeThreeDSecure(w.caller(), a.id, 'approve');

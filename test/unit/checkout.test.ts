@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseLang, formatAmount } from '../../functions/checkout/i18n';
+import { DECLINE_CODES } from '../../functions/channels/errors';
+import { chooseLang, failureText, formatAmount } from '../../functions/checkout/i18n';
 import { securityHeaders } from '../../functions/checkout/page';
 import { canonicalString } from '../../functions/checkout/sign';
 
@@ -46,5 +47,31 @@ describe('checkout: security headers', () => {
     expect(h['Content-Security-Policy']).toContain("frame-ancestors 'none'");
     expect(h['X-Frame-Options']).toBe('DENY');
     expect(h['Cache-Control']).toBe('no-store');
+  });
+});
+
+describe("checkout: failure messages by decline code (the channel's English text never reaches the page)", () => {
+  it.each([
+    ['en', 'insufficient_funds', 'Your card has insufficient funds. Try again or use another card.'],
+    ['zh-CN', 'insufficient_funds', '您的卡余额不足。请重试或更换一张卡。'],
+    ['zh-CN', 'card_declined', '您的卡被拒绝。请重试或更换一张卡。'],
+    ['zh-CN', 'expired_card', '您的卡已过期，请检查有效期。请重试或更换一张卡。'],
+    ['zh-CN', 'incorrect_cvc', '安全码不正确。请重试或更换一张卡。'],
+    ['zh-CN', 'processing_error', '处理您的卡时出错。请重试或更换一张卡。'],
+    ['zh-CN', 'authentication_failed', '您的银行未能验证此笔支付 (3-D Secure)。请重试或更换一张卡。'],
+    ['en', 'do_not_honor', 'The payment could not be completed. Try again or use another card.'],
+    ['zh-CN', 'do_not_honor', '支付未能完成。请重试或更换一张卡。'],
+    ['zh-CN', 'toString', '支付未能完成。请重试或更换一张卡。'],
+    ['zh-CN', undefined, '支付未能完成。请重试或更换一张卡。'],
+  ] as const)('%s, %s → %s', (lang, code, text) => {
+    expect(failureText(lang, code)).toBe(text);
+  });
+
+  it('every decline code has its own words in both languages, and zh-CN has no English in them', () => {
+    for (const code of DECLINE_CODES) {
+      expect(failureText('en', code)).not.toBe(failureText('en', undefined));
+      expect(failureText('zh-CN', code)).not.toBe(failureText('zh-CN', undefined));
+      expect(failureText('zh-CN', code).replace('3-D Secure', '')).not.toMatch(/[A-Za-z]/);
+    }
   });
 });
