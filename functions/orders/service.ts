@@ -49,10 +49,6 @@ export class OrderService {
     return orderToApi(order, input.payer, caller.baseUrl, caller.now);
   }
 
-  async get(caller: Caller, id: string): Promise<ApiPaymentOrder> {
-    return this.present(caller, await this.load(caller, id));
-  }
-
   async list(caller: Caller, query: unknown) {
     const input = parseInput(listOrdersSchema, query);
     const after = input.starting_after ? await this.load(caller, input.starting_after, 'starting_after') : undefined;
@@ -70,11 +66,6 @@ export class OrderService {
       has_more: page.hasMore,
       data: await Promise.all(page.orders.map((order) => this.present(caller, order))),
     };
-  }
-
-  /** Closing is idempotent: an order that is already closed (or has expired) is returned as it is. */
-  async close(caller: Caller, id: string): Promise<ApiPaymentOrder> {
-    return this.present(caller, await this.closeUnpaid(caller, id));
   }
 
   /**

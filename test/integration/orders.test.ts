@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
@@ -5,16 +6,23 @@ import { ConflictError, NotFoundError } from '../../functions/commons/errors';
 import { newId } from '../../functions/commons/ids';
 import { OrderRepository } from '../../functions/orders/repository';
 import { OrderService, type Caller } from '../../functions/orders/service';
+import { Secret } from '../../functions/commons/secret';
+import { HmacFingerprinter } from '../../functions/payments/fingerprint';
+import { PaymentRepository } from '../../functions/payments/repository';
+import { PaymentService } from '../../functions/payments/service';
 import { useLocalServices } from './env';
 
 let table: string;
 let service: OrderService;
+/** GET /v1/orders/{id} and POST …/close are payment operations: an order may carry a payment. */
+let payments: PaymentService;
 let repo: OrderRepository;
 
 beforeAll(() => {
   table = useLocalServices().tables.main;
   repo = new OrderRepository(table);
   service = new OrderService(repo);
+  payments = new PaymentService({ repository: new PaymentRepository(table), fingerprinter: new HmacFingerprinter(new Secret(randomBytes(32))) });
 });
 
 const caller = (merchantId = newId('mch'), now = new Date()): Caller => ({ merchantId, baseUrl: 'https://api.test', now });
@@ -27,7 +35,7 @@ describe('creating and reading orders', () => {
     expect(created).toMatchObject({ object: 'order', status: 'requires_payment', amount: 1999, amount_refunded: 0, currency: 'USD' });
     expect(created.checkout_url).toBe(`https://api.test/checkout/${created.id}`);
 
-    const read = await service.get(me, created.id);
+    const read = await payments.getOrder(me, created.id);
     expect(read).toEqual(created);
     expect(read.payer).toEqual({ name: 'Li Lei', email: 'li.lei@example.com', phone: '+8613800138000' });
   });
@@ -57,14 +65,14 @@ describe('creating and reading orders', () => {
         ExpressionAttributeValues: { ':c': Item!.payer_ciphertext },
       }),
     );
-    await expect(service.get(them, b.id)).rejects.toThrow(/another record/);
+    await expect(payments.getOrder(them, b.id)).rejects.toThrow(/another record/);
   });
 
   it("answers another merchant's order exactly like an unknown one", async () => {
     const owner = caller();
     const created = await service.create(owner, body());
-    const theirs = await service.get(caller(), created.id).catch((e: unknown) => e);
-    const unknown = await service.get(caller(), 'ord_doesnotexist').catch((e: unknown) => e);
+    const theirs = await payments.getOrder(caller(), created.id).catch((e: unknown) => e);
+    const unknown = await payments.getOrder(caller(), 'ord_doesnotexist').catch((e: unknown) => e);
     expect(theirs).toBeInstanceOf(NotFoundError);
     expect(unknown).toBeInstanceOf(NotFoundError);
     expect((theirs as NotFoundError).code).toBe((unknown as NotFoundError).code);
@@ -122,7 +130,7 @@ describe('listing orders', () => {
     const jan = await service.create(at('2026-01-15T00:00:00Z'), body());
     const feb = await service.create(at('2026-02-15T00:00:00Z'), body({ merchant_order_no: 'FEB-1', expires_in: 15 * 86400 }));
     const closed = await service.create(at('2026-02-20T00:00:00Z'), body({ expires_in: 15 * 86400 }));
-    await service.close(me, closed.id);
+    await payments.close(me, closed.id);
     const expired = await service.create(at('2026-02-25T00:00:00Z'), body({ expires_in: 60 }));
 
     const february = await service.list(me, { 'created[gte]': '2026-02-01T00:00:00Z', 'created[lt]': '2026-03-01T00:00:00Z' });
@@ -157,9 +165,9 @@ describe('closing orders', () => {
   it('closes an unpaid order and returns it again when closed twice', async () => {
     const me = caller();
     const order = await service.create(me, body());
-    const closed = await service.close(me, order.id);
+    const closed = await payments.close(me, order.id);
     expect(closed).toMatchObject({ status: 'closed', close_reason: 'merchant' });
-    const again = await service.close(me, order.id);
+    const again = await payments.close(me, order.id);
     expect(again).toEqual(closed);
   });
 
@@ -167,13 +175,13 @@ describe('closing orders', () => {
     const me = caller();
     const order = await service.create(me, body());
     await repo.transition(me.merchantId, order.id, 'succeeded', new Date());
-    await expect(service.close(me, order.id)).rejects.toMatchObject({ status: 409, code: 'order_status_succeeded' });
+    await expect(payments.close(me, order.id)).rejects.toMatchObject({ status: 409, code: 'order_status_succeeded' });
   });
 
   it("cannot close another merchant's order", async () => {
     const order = await service.create(caller(), body());
-    await expect(service.close(caller(), order.id)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(service.get({ ...caller(), merchantId: 'x' }, order.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(payments.close(caller(), order.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(payments.getOrder({ ...caller(), merchantId: 'x' }, order.id)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
