@@ -1,4 +1,5 @@
-import { createMerchant, rollKey } from '../functions/merchants/service';
+import type { FeeScheduleOverride } from '../functions/ledger/fees';
+import { createMerchant, rollKey, setMerchantFees } from '../functions/merchants/service';
 import type { Target } from './target';
 
 /**
@@ -13,9 +14,11 @@ export interface MerchantCreated {
   livemode: false;
   key_id: string;
   secret_key: string;
+  /** Only when created with --fees. */
+  fee_schedule?: FeeScheduleOverride;
 }
 
-export async function merchantsCreate(target: Target, input: { name: unknown }): Promise<MerchantCreated> {
+export async function merchantsCreate(target: Target, input: { name: unknown; fees?: unknown }): Promise<MerchantCreated> {
   const created = await createMerchant(target.merchants, input);
   return {
     object: 'merchant',
@@ -24,6 +27,20 @@ export async function merchantsCreate(target: Target, input: { name: unknown }):
     key_id: created.keyId,
     secret_key: created.secretKey.reveal(),
   };
+}
+
+export interface MerchantFees {
+  object: 'merchant';
+  id: string;
+  name: string;
+  created_at: string;
+  /** null: no override, the platform default applies. */
+  fee_schedule: FeeScheduleOverride | null;
+}
+
+export async function merchantsFeesSet(target: Target, input: { merchantId: unknown; fees: unknown }): Promise<MerchantFees> {
+  const merchant = await setMerchantFees(target.merchants, input);
+  return { object: 'merchant', ...merchant, fee_schedule: merchant.fee_schedule ?? null };
 }
 
 export interface KeyRolled {

@@ -1,12 +1,18 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { keysRoll, merchantsCreate } from './commands';
+import { keysRoll, merchantsCreate, merchantsFeesSet } from './commands';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
 export const USAGE = `Usage: payplane <command> [options]
 
 Commands:
-  merchants create --name <name>    Create a merchant and its first secret key (sk_test_…)
+  merchants create --name <name> [--fees <json>]
+                                    Create a merchant and its first secret key (sk_test_…)
+  merchants fees set --merchant <mch_id> --fees <json>
+                                    Replace the merchant's fee override; '{}' removes it (the
+                                    platform default applies). JSON, per method, any part:
+                                    '{"card":{"percent_bps":250,"fixed":30},"wallet":{"percent_bps":150}}'
+                                    (percent_bps 250 = 2.50 %; fixed 30 = 0.30, scaled per currency)
   keys roll --merchant <mch_id>     Issue a new secret key, revoke every active one, and flush
                                     the API's authorizer cache so revoked keys get 401 at once
 
@@ -40,6 +46,7 @@ const usage = (message: string) => new InvalidRequestError('cli_usage', message)
 const OPTIONS = {
   name: { type: 'string' },
   merchant: { type: 'string' },
+  fees: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -50,9 +57,11 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 type Option = keyof typeof OPTIONS;
-const COMMANDS: Record<string, { required: Option; hint: string; run: (t: Target, v: Values, io: Io) => Promise<number> }> = {
-  'merchants create': { required: 'name', hint: '--name "Acme Coffee"', run: runMerchantsCreate },
-  'keys roll': { required: 'merchant', hint: '--merchant mch_…', run: runKeysRoll },
+const FEES_HINT = `--fees '{"card":{"percent_bps":250,"fixed":30}}'`;
+const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: string; run: (t: Target, v: Values, io: Io) => Promise<number> }> = {
+  'merchants create': { required: ['name'], optional: ['fees'], hint: '--name "Acme Coffee"', run: runMerchantsCreate },
+  'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
+  'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -79,11 +88,13 @@ export async function main(
     const command = COMMANDS[name];
     if (!command) throw usage(`Unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`);
     for (const [option, value] of Object.entries(values)) {
-      if (value !== undefined && !COMMON.includes(option as Option) && option !== command.required) {
+      const allowed = [...COMMON, ...command.required, ...(command.optional ?? [])];
+      if (value !== undefined && !allowed.includes(option as Option)) {
         throw usage(`Option --${option} does not apply to '${name}'.`);
       }
     }
-    if (values[command.required] === undefined) throw usage(`'${name}' needs --${command.required}, e.g. ${command.hint}.`);
+    const missing = command.required.filter((option) => values[option] === undefined);
+    if (missing.length) throw usage(`'${name}' needs ${missing.map((o) => `--${o}`).join(' and ')}, e.g. ${command.hint}.`);
     const targetOptions = parseTarget(values);
     target = await resolve(targetOptions, io.env);
     return await command.run(target, values, io);
@@ -112,19 +123,52 @@ function parseTarget(values: Values): TargetOptions {
   return { stage: values.stage, region: values.region, profile: values.profile };
 }
 
+/** `--fees` is JSON; the schedule itself is validated by the operation, which names the field. */
+function feesOption(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InvalidRequestError(
+      'parameter_invalid',
+      `Invalid --fees: got ${JSON.stringify(text)}, which is not JSON. Quote the whole object for your shell, e.g. ${FEES_HINT}.`,
+      { param: 'fees' },
+    );
+  }
+}
+
 async function runMerchantsCreate(target: Target, values: Values, io: Io): Promise<number> {
-  const created = await merchantsCreate(target, { name: values.name });
+  const created = await merchantsCreate(target, { name: values.name, fees: feesOption(values.fees) });
   if (values.json) {
     io.out(JSON.stringify(created, null, 2));
   } else {
     io.out(
       [
         `Created merchant ${created.id} ("${created.name}") on the ${target.label}.`,
+        ...(created.fee_schedule ? [`  Fee override: ${JSON.stringify(created.fee_schedule)}`] : []),
         '',
         `  Secret key (${created.key_id}):  ${created.secret_key}`,
         '',
         'This key is shown once and cannot be retrieved again: store it in your secret manager now.',
         `If it is lost or leaked, issue a new one with: payplane keys roll --merchant ${created.id}`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runMerchantsFeesSet(target: Target, values: Values, io: Io): Promise<number> {
+  const merchant = await merchantsFeesSet(target, { merchantId: values.merchant, fees: feesOption(values.fees) });
+  if (values.json) {
+    io.out(JSON.stringify(merchant, null, 2));
+  } else {
+    io.out(
+      [
+        merchant.fee_schedule
+          ? `Set the fee override of merchant ${merchant.id} ("${merchant.name}") on the ${target.label}:\n\n  ${JSON.stringify(merchant.fee_schedule)}\n\nMethods and fields it does not list keep the platform default.`
+          : `Removed the fee override of merchant ${merchant.id} ("${merchant.name}") on the ${target.label}: the platform default applies.`,
+        'Payments confirmed from now on are charged this (running functions pick it up within 60 s);',
+        'payments already confirmed keep the rate they were confirmed with.',
       ].join('\n'),
     );
   }

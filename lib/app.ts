@@ -2,7 +2,8 @@ import { App, Validations } from 'aws-cdk-lib';
 import { BUNDLING_STACKS, VALIDATE_AGAINST_DEFAULT_RULES } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PayplaneStack } from './payplane-stack';
-import { parseStage, type Stage } from './stage-config';
+import { parseFeeScheduleSetting, parseStage, type Stage } from './stage-config';
+import type { FeeScheduleOverride } from '../functions/ledger/fees';
 
 export { parseStage, STAGES, type Stage } from './stage-config';
 
@@ -34,6 +35,11 @@ export interface BuildAppOptions {
    * @default 'us-east-1'
    */
   region?: string;
+  /**
+   * The platform fee schedule's changes to the default (context `feeSchedule`).
+   * @default - the stage's `feeSchedule` setting, if any
+   */
+  feeSchedule?: FeeScheduleOverride;
 }
 
 /**
@@ -51,6 +57,7 @@ export function buildApp(opts: BuildAppOptions): { app: App; stack: PayplaneStac
   });
   const stack = new PayplaneStack(app, `Payplane-${stage}`, {
     stage,
+    feeSchedule: opts.feeSchedule,
     env: { account: opts.account ?? PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION },
   });
   return { app, stack };
@@ -69,7 +76,7 @@ export function addComplianceChecks(app: App): AwsSolutionsChecks {
 }
 
 /**
- * Resolves `buildApp` options from CDK context (`-c stage=prod -c account=… -c region=…`) and the
+ * Resolves `buildApp` options from CDK context (`-c stage=prod -c account=… -c region=… -c feeSchedule='{…}'`) and the
  * environment: stage defaults to `dev` (anything but dev|prod is refused); account and region fall back to
  * `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` (set by the CLI from the current credentials), then to the
  * placeholders so that an offline synth works.
@@ -77,7 +84,7 @@ export function addComplianceChecks(app: App): AwsSolutionsChecks {
 export function optionsFromContext(
   context: Readonly<Record<string, unknown>>,
   env: Readonly<Record<string, string | undefined>> = process.env,
-): Required<Pick<BuildAppOptions, 'stage' | 'account' | 'region'>> {
+): Required<Pick<BuildAppOptions, 'stage' | 'account' | 'region'>> & Pick<BuildAppOptions, 'feeSchedule'> {
   const text = (key: string): string | undefined => {
     const value = context[key];
     if (value === undefined || value === null || value === '') return undefined;
@@ -86,9 +93,11 @@ export function optionsFromContext(
     }
     return value;
   };
+  const feeSchedule = parseFeeScheduleSetting(context.feeSchedule, "Context 'feeSchedule'");
   return {
     stage: parseStage(text('stage') ?? 'dev'),
     account: text('account') ?? env.CDK_DEFAULT_ACCOUNT ?? PLACEHOLDER_ACCOUNT,
     region: text('region') ?? env.CDK_DEFAULT_REGION ?? PLACEHOLDER_REGION,
+    ...(feeSchedule ? { feeSchedule } : {}),
   };
 }

@@ -8,11 +8,18 @@ import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, type PayplaneFunctionProps } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
-import { STAGE_SETTINGS, type Stage } from './stage-config';
+import type { FeeScheduleOverride } from '../functions/ledger/fees';
+import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
 
 export interface PayplaneStackProps extends StackProps {
   /** The stage this stack deploys. */
   readonly stage: Stage;
+  /**
+   * The platform fee schedule's changes to DEFAULT_FEE_SCHEDULE, passed as FEE_SCHEDULE to the functions
+   * that charge fees.
+   * @default - the stage's `feeSchedule` setting; with neither, no FEE_SCHEDULE variable
+   */
+  readonly feeSchedule?: FeeScheduleOverride;
 }
 
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
@@ -23,6 +30,7 @@ export type FunctionId =
   | 'GetOrder'
   | 'CloseOrder'
   | 'ExpireOrders'
+  | 'ReconcilePayments'
   | 'ConfirmOrder'
   | 'CaptureOrder'
   | 'CreateRefund'
@@ -99,11 +107,14 @@ export class PayplaneStack extends Stack {
           projectionType: ProjectionType.ALL,
         },
         {
-          // Sparse: only orders awaiting payment, sharded by expiry, for ExpireOrders.
+          // Sparse and sharded: orders awaiting payment by expiry (ExpireOrders), and orders and refunds
+          // waiting for the channel (ReconcilePayments). The sweeps read ids only, so the index copies only
+          // those: every write to a full-size order would otherwise be paid a second time here.
           indexName: 'gsi2',
           partitionKey: { name: 'gsi2pk', type: AttributeType.STRING },
           sortKey: { name: 'gsi2sk', type: AttributeType.STRING },
-          projectionType: ProjectionType.ALL,
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: ['type', 'id', 'merchant_id', 'expires_at'],
         },
       ],
     });
@@ -155,6 +166,10 @@ export class PayplaneStack extends Stack {
 
     // ── Functions ─────────────────────────────────────────────────────────────────────────────────────
     // Each function gets the variables of what it uses, and nothing more.
+    const feeSchedule = parseFeeScheduleSetting(
+      props.feeSchedule ?? settings.feeSchedule,
+      props.feeSchedule ? "Context 'feeSchedule'" : `STAGE_SETTINGS.${stage}.feeSchedule`,
+    );
     const env = {
       table: { TABLE_NAME: this.mainTable.tableName },
       idempotency: { IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
@@ -163,6 +178,8 @@ export class PayplaneStack extends Stack {
       fingerprintKey: { FINGERPRINT_KEY_ARN: this.fingerprintKey.keyArn },
       callbacks: { SANDBOX_CALLBACK_QUEUE_URL: this.sandboxCallbacks.queueUrl },
       checkoutKey: { CHECKOUT_SIGNING_KEY_ARN: this.checkoutSigningKey.keyArn },
+      /** For whoever charges fees: confirm snapshots the rate; capture and channel results use it (or resolve it for older orders). */
+      fees: (feeSchedule ? { FEE_SCHEDULE: JSON.stringify(feeSchedule) } : {}) as Record<string, string>,
     };
     /** Routes that write through `api()` (idempotent POSTs, sealed stored responses, payer shown). */
     const postEnv = { ...env.table, ...env.idempotency, ...env.key };
@@ -191,17 +208,24 @@ export class PayplaneStack extends Stack {
       timeout: Duration.seconds(50),
       retryAttempts: 0,
     }).bindTable(this.mainTable, 'RW');
+    // Queries and refunds at the channel (the sandbox's trades live in the main table): no queue, no KMS of its own.
+    const reconcilePayments = fn('ReconcilePayments', 'functions/handlers/reconcile-payments.ts', 'Asks the channel about payments and refunds left unanswered', { ...env.table, ...env.fees }, {
+      // A run is bounded (25 items per shard) and well inside the 5-minute period; the next run redoes a failed one.
+      timeout: Duration.seconds(60),
+      retryAttempts: 0,
+    }).bindTable(this.mainTable, 'RW');
     const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', {
       ...postEnv,
       ...env.fingerprintKey,
       ...env.callbacks,
+      ...env.fees,
     })
       .bindTable(this.mainTable, 'RW')
       .bindTable(this.idempotencyTable, 'RW')
       .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send'); // the sandbox schedules its asynchronous results
-    const captureOrder = fn('CaptureOrder', 'functions/handlers/capture-order.ts', 'POST /v1/orders/{id}/capture', postEnv)
+    const captureOrder = fn('CaptureOrder', 'functions/handlers/capture-order.ts', 'POST /v1/orders/{id}/capture', { ...postEnv, ...env.fees })
       .bindTable(this.mainTable, 'RW')
       .bindTable(this.idempotencyTable, 'RW')
       .bindKey(this.key, 'both');
@@ -213,7 +237,7 @@ export class PayplaneStack extends Stack {
     const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table).bindTable(this.mainTable, 'RO');
     const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, 'RO');
     // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only.
-    const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey })
+    const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey, ...env.fees })
       .bindTable(this.mainTable, 'RW')
       .bindMacKey(this.sandboxSigningKey, 'verify');
     // The sandbox PSP's side: settles its trades (main table), signs, POSTs to the order's notify URL.
@@ -231,6 +255,7 @@ export class PayplaneStack extends Stack {
       ...env.fingerprintKey,
       ...env.callbacks,
       ...env.checkoutKey,
+      ...env.fees,
     })
       .bindTable(this.mainTable, 'RW')
       .bindKey(this.key, 'both') // seals the card summary; opens the payer (the service presents the order)
@@ -244,6 +269,7 @@ export class PayplaneStack extends Stack {
       GetOrder: getOrder,
       CloseOrder: closeOrder,
       ExpireOrders: expireOrders,
+      ReconcilePayments: reconcilePayments,
       ConfirmOrder: confirmOrder,
       CaptureOrder: captureOrder,
       CreateRefund: createRefund,
@@ -291,6 +317,11 @@ export class PayplaneStack extends Stack {
       description: 'Runs ExpireOrders every minute',
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(expireOrders.fn, { retryAttempts: 0 })],
+    });
+    new Rule(this, 'ReconcilePaymentsSchedule', {
+      description: 'Runs ReconcilePayments every 5 minutes',
+      schedule: Schedule.rate(Duration.minutes(5)),
+      targets: [new LambdaFunction(reconcilePayments.fn, { retryAttempts: 0 })],
     });
 
     // ── Outputs (read by the operator CLI through DescribeStacks) ────────────────────────────────────

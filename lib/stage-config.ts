@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { parseFeeSchedule, type FeeScheduleOverride } from '../functions/ledger/fees';
 
 /** The deployable stages. A stage is one stack (`Payplane-<stage>`) with its own tables, key and API. */
 export const STAGES = ['dev', 'prod'] as const;
@@ -36,6 +37,12 @@ export interface StageSettings {
   readonly logLevel: 'INFO' | 'DEBUG' | 'WARN' | 'ERROR';
   /** CloudFormation termination protection of the stack. */
   readonly terminationProtection: boolean;
+  /**
+   * The platform fee schedule's changes to DEFAULT_FEE_SCHEDULE (functions/ledger/fees.ts), given to the
+   * functions that charge fees as FEE_SCHEDULE. The context value `feeSchedule` wins over this.
+   * @default - DEFAULT_FEE_SCHEDULE as is (no FEE_SCHEDULE variable)
+   */
+  readonly feeSchedule?: FeeScheduleOverride;
 }
 
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
@@ -58,3 +65,28 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     terminationProtection: true,
   },
 };
+
+/**
+ * Validates a platform fee schedule at synth: a bad one fails the synth naming where it came from, not
+ * the first capture after the deploy. Takes the JSON text of `-c feeSchedule='…'` or an object
+ * (cdk.json, stage settings); nothing or `{}` means no change to the default.
+ */
+export function parseFeeScheduleSetting(value: unknown, source: string): FeeScheduleOverride | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const example = `e.g. -c feeSchedule='{"card":{"percent_bps":250,"fixed":30}}'`;
+  let input = value;
+  if (typeof value === 'string') {
+    try {
+      input = JSON.parse(value);
+    } catch {
+      throw new Error(`${source} is not JSON: got ${JSON.stringify(value)}. Pass a JSON object in single quotes, ${example}.`);
+    }
+  }
+  try {
+    const parsed = parseFeeSchedule(input);
+    return Object.keys(parsed).length ? parsed : undefined;
+  } catch (error) {
+    const shown = typeof value === 'string' ? value : JSON.stringify(value);
+    throw new Error(`${source} ${shown} is not a valid fee schedule. ${(error as Error).message} Fix it, ${example}.`, { cause: error });
+  }
+}

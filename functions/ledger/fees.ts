@@ -57,9 +57,10 @@ export function parseFeeSchedule(input: unknown): FeeScheduleOverride {
   if (result.success) return result.data as FeeScheduleOverride;
   const issue = result.error.issues[0]!;
   const param = issue.path.join('.');
+  const got = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], input);
   throw new InvalidRequestError(
     'invalid_fee_schedule',
-    `Fee schedule field '${param || '(root)'}' is invalid: ${issue.message}. ` +
+    `Fee schedule field '${param || '(root)'}' is invalid: ${issue.message} (got ${describe(got)}). ` +
       'Use {"card"|"wallet": {"percent_bps": 0-10000, "fixed": minor units of a 2-decimal currency, "fixed_by_currency": {"JPY": 30}}}.',
     { param: param || undefined },
   );
@@ -108,17 +109,35 @@ export function fixedFee(rate: FeeRate, currencyCode: string): number {
   return Number(divRoundHalfUp(fixed, 10n ** BigInt(2 - exponent)));
 }
 
-/** The fee on a payment of `amount` minor units: integer, 0 ≤ fee ≤ amount. */
-export function computeFee(input: { amount: number; currency: string; method: PaymentMethodType }, schedule: FeeSchedule): number {
-  const { amount, method } = input;
+/**
+ * One payment's rate, taken from the schedule when the payer pays and stored on the order, so that a
+ * later capture charges what was in force then. `fixed` is already in the payment currency's minor units.
+ */
+export interface PaymentFeeRate {
+  method: PaymentMethodType;
+  percent_bps: number;
+  fixed: number;
+}
+
+export function paymentFeeRate(schedule: FeeSchedule, method: PaymentMethodType, currencyCode: string): PaymentFeeRate {
+  const rate = schedule[method];
+  if (!rate) throw new InternalError('ledger_invalid_method', `No fee rate for payment method '${method}'; expected one of ${PAYMENT_METHODS.join(', ')}.`);
+  return { method, percent_bps: rate.percent_bps, fixed: fixedFee(rate, currencyCode) };
+}
+
+/** The fee on `amount` minor units at a payment's rate: integer, 0 ≤ fee ≤ amount. */
+export function feeAt(amount: number, rate: PaymentFeeRate): number {
   if (!Number.isSafeInteger(amount) || amount < 0) {
     throw new InternalError('ledger_invalid_amount', `Fee asked for amount ${amount}; amounts are non-negative integers of minor units.`);
   }
-  const rate = schedule[method];
-  if (!rate) throw new InternalError('ledger_invalid_method', `No fee rate for payment method '${method}'; expected one of ${PAYMENT_METHODS.join(', ')}.`);
   const percent = divRoundHalfUp(BigInt(amount) * BigInt(rate.percent_bps), 10_000n);
-  const fee = percent + BigInt(fixedFee(rate, input.currency));
+  const fee = percent + BigInt(rate.fixed);
   return Number(fee < BigInt(amount) ? fee : BigInt(amount));
+}
+
+/** The fee on a payment of `amount` minor units: integer, 0 ≤ fee ≤ amount. */
+export function computeFee(input: { amount: number; currency: string; method: PaymentMethodType }, schedule: FeeSchedule): number {
+  return feeAt(input.amount, paymentFeeRate(schedule, input.method, input.currency));
 }
 
 /** ⌊n / d + ½⌋ for n ≥ 0, d > 0: halves round up. */
@@ -130,4 +149,9 @@ function exponentOf(code: string): number {
   const cur = currency(code);
   if (!cur) throw new InternalError('ledger_invalid_currency', `Currency '${code}' is not a payable ISO 4217 code.`);
   return cur.exponent;
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -3,9 +3,11 @@ import {
   GetCommand,
   QueryCommand,
   TransactWriteCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { FeeScheduleOverride } from '../ledger/fees';
 
 /**
  * Merchants and API keys in the main table (item shapes: docs/CONTRACT-draft.md § Tables).
@@ -34,6 +36,8 @@ export interface MerchantItem {
   active_key_hash?: string;
   /** Absent on items written without it (fixtures): the first roll then relies on gsi1 and sets it. */
   key_version?: number;
+  /** The operator's override of the platform fee schedule (ledger/fees.ts); absent: the platform default. */
+  fee_schedule?: FeeScheduleOverride;
 }
 
 export type ApiKeyStatus = 'active' | 'revoked';
@@ -65,7 +69,8 @@ export function merchantItem(m: {
   createdAt: string;
   keyId: string;
   keyHash: string;
-}): Required<MerchantItem> {
+  feeSchedule?: FeeScheduleOverride;
+}): MerchantItem {
   return {
     ...merchantKey(m.id),
     type: 'merchant',
@@ -75,6 +80,7 @@ export function merchantItem(m: {
     active_key_id: m.keyId,
     active_key_hash: m.keyHash,
     key_version: 1,
+    ...(m.feeSchedule ? { fee_schedule: m.feeSchedule } : {}),
   };
 }
 
@@ -97,6 +103,41 @@ export async function getMerchant(deps: MerchantDeps, merchantId: string): Promi
     new GetCommand({ TableName: deps.tableName, Key: merchantKey(merchantId), ConsistentRead: true }),
   );
   return Item as MerchantItem | undefined;
+}
+
+/**
+ * A merchant's fee override alone (the key hash stays in the table). Eventually consistent: overrides change
+ * rarely, and the payments' cache in front of this read already accepts a minute of lag.
+ */
+export async function getMerchantFees(deps: MerchantDeps, merchantId: string): Promise<FeeScheduleOverride | undefined> {
+  const { Item } = await deps.db.send(
+    new GetCommand({ TableName: deps.tableName, Key: merchantKey(merchantId), ProjectionExpression: 'fee_schedule' }),
+  );
+  return Item?.fee_schedule as FeeScheduleOverride | undefined;
+}
+
+/** Sets (or, with none, removes) a merchant's fee override; undefined when the merchant does not exist. */
+export async function updateMerchantFees(
+  deps: MerchantDeps,
+  merchantId: string,
+  fees: FeeScheduleOverride | undefined,
+): Promise<MerchantItem | undefined> {
+  try {
+    const { Attributes } = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: merchantKey(merchantId),
+        UpdateExpression: fees ? 'SET fee_schedule = :fees' : 'REMOVE fee_schedule',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: fees ? { ':fees': fees } : undefined,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as MerchantItem;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
+    throw error;
+  }
 }
 
 /** Eventually consistent on purpose: the authorizer's hot path, and keys change rarely. */

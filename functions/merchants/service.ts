@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthenticationError, ConflictError, InternalError, NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { Secret } from '../commons/secret';
+import { parseFeeSchedule, type FeeScheduleOverride } from '../ledger/fees';
 import { generateSecretKey, hashSecretKey, isSecretKey, keyHint, newKeyId } from './keys';
 import {
   apiKeyItem,
@@ -13,6 +14,7 @@ import {
   listActiveKeys,
   merchantItem,
   merchantKey,
+  updateMerchantFees,
   type MerchantDeps,
   type MerchantItem,
   type TransactItems,
@@ -29,6 +31,8 @@ export interface Merchant {
   id: string;
   name: string;
   created_at: string;
+  /** Only when the merchant has an override of the platform fee schedule. */
+  fee_schedule?: FeeScheduleOverride;
 }
 
 export interface IssuedKey {
@@ -60,14 +64,18 @@ const ROLL_ATTEMPTS = 8;
 
 const timestamp = (deps: MerchantDeps) => (deps.now?.() ?? new Date()).toISOString();
 
-/** Creates a merchant and its first secret key in one transaction. `options.id` is for fixed ids (the demo). */
+/**
+ * Creates a merchant and its first secret key in one transaction, with an optional fee override
+ * (`fees`, see ledger/fees.ts). `options.id` is for fixed ids (the demo).
+ */
 export async function createMerchant(
   deps: MerchantDeps,
-  input: { name: unknown },
+  input: { name: unknown; fees?: unknown },
   options: { id?: string } = {},
 ): Promise<CreatedMerchant> {
   // validate
   const name = validateMerchantName(input.name);
+  const feeSchedule = input.fees === undefined ? undefined : feeOverride(input.fees);
   const id = options.id === undefined ? newId('mch') : validateMerchantId(options.id, 'id');
   // decide
   const createdAt = timestamp(deps);
@@ -79,7 +87,7 @@ export async function createMerchant(
     {
       Put: {
         TableName: deps.tableName,
-        Item: merchantItem({ id, name, createdAt, keyId, keyHash }),
+        Item: merchantItem({ id, name, createdAt, keyId, keyHash, feeSchedule }),
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     },
@@ -99,7 +107,28 @@ export async function createMerchant(
     }
     throw new InternalError('merchant_create_failed', `Creating merchant ${id} was cancelled: ${result.reasons.join(', ')}`);
   }
-  return { merchant: { id, name, created_at: createdAt }, merchantId: id, keyId, secretKey };
+  return { merchant: { id, name, created_at: createdAt, ...(feeSchedule ? { fee_schedule: feeSchedule } : {}) }, merchantId: id, keyId, secretKey };
+}
+
+/**
+ * Replaces a merchant's fee override as a whole (`{}` removes it: the platform default applies). Payments
+ * confirmed before keep the rate they were confirmed with; payment functions see the change within their
+ * cache TTL (payments/service.ts).
+ */
+export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: unknown; fees: unknown }): Promise<Merchant> {
+  // validate
+  const merchantId = validateMerchantId(input.merchantId);
+  const feeSchedule = feeOverride(input.fees);
+  // persist (conditioned on the merchant existing: an unknown id is refused, never created)
+  const merchant = await updateMerchantFees(deps, merchantId, feeSchedule);
+  if (!merchant) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  return { id: merchant.id, name: merchant.name, created_at: merchant.created_at, ...(merchant.fee_schedule ? { fee_schedule: merchant.fee_schedule } : {}) };
+}
+
+/** A validated override; an empty one is no override. */
+function feeOverride(input: unknown): FeeScheduleOverride | undefined {
+  const parsed = parseFeeSchedule(input);
+  return Object.keys(parsed).length ? parsed : undefined;
 }
 
 /**

@@ -11,7 +11,7 @@ export function payments(): PaymentService {
   return service;
 }
 
-export { PaymentService, type PaymentServiceDeps, type ChannelEventOutcome } from './service';
+export { PaymentService, type PaymentServiceDeps, type ChannelEventOutcome, type ReconcileSummary } from './service';
 export { PaymentRepository } from './repository';
 export { HmacFingerprinter, KmsFingerprinter, fingerprinterFromEnv, type Fingerprinter } from './fingerprint';
 export * from './payment';

@@ -1,6 +1,6 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../commons/clients';
-import { expiryShard } from '../orders/repository';
+import { EXPIRY_SHARDS, expiryShard } from '../orders/repository';
 import { sourcesOf, type OrderStatus } from '../orders/order';
 import type { TransactItem } from '../ledger';
 import type { PaymentAttempt, PaymentOrder, Refund } from './payment';
@@ -14,6 +14,8 @@ import type { PaymentAttempt, PaymentOrder, Refund } from './payment';
  *   attempt        pk PAYMENT#<pay>                   sk PAYMENT    channel paymentId → order; last applied sequence
  *   channel event  pk CHANNELEVENT#<channel>#<event>  sk EVENT      dedupe of notifications (TTL 30 days)
  *   refund         pk REFUND#<re>                     sk REFUND     gsi1 MERCHANT#<mch> / REFUND#<ord>#<created_at>#<re>
+ *   in flight      gsi2 INFLIGHT#<shard> / <since>#<id> on an order while processing / requires_action and on a
+ *                  refund while pending (sparse, like the expiry index): what the reconciler asks the channel about
  */
 const orderKey = (id: string) => ({ pk: `ORDER#${id}`, sk: 'ORDER' });
 const attemptKey = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
@@ -21,6 +23,18 @@ const eventKey = (channel: string, id: string) => ({ pk: `CHANNELEVENT#${channel
 const refundKey = (id: string) => ({ pk: `REFUND#${id}`, sk: 'REFUND' });
 
 const EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
+
+/** Order and refund ids end in random base62, so the expiry index's shard function spreads these too. */
+export const INFLIGHT_SHARDS = EXPIRY_SHARDS;
+const inFlightKey = (id: string, since: Date) => ({ gsi2pk: `INFLIGHT#${expiryShard(id)}`, gsi2sk: `${since.toISOString()}#${id}` });
+
+/** An entry of the in-flight index, as the reconciler reads it. */
+export interface InFlightItem {
+  type: 'order' | 'refund';
+  id: string;
+  merchant_id: string;
+  gsi2sk: string;
+}
 
 export interface OrderChange {
   /** The target status; omit for a change that keeps the status (e.g. a refund). */
@@ -98,11 +112,13 @@ export class PaymentRepository {
     const remove = [...(change.remove ?? [])];
     if (change.to) {
       set.status = change.to;
-      // The sparse expiry index holds exactly the payable orders (orders/repository.ts).
+      // gsi2 holds a payable order in the expiry index (orders/repository.ts), one waiting for the channel
+      // in the in-flight index; an order is never both, so they share the attributes.
       if (change.to === 'requires_payment') {
         set.gsi2pk = `EXPIRY#${expiryShard(order.id)}`;
         set.gsi2sk = `${order.expires_at}#${order.id}`;
-      } else remove.push('gsi2pk', 'gsi2sk');
+      } else if (change.to === 'processing' || change.to === 'requires_action') Object.assign(set, inFlightKey(order.id, now));
+      else remove.push('gsi2pk', 'gsi2sk');
     }
     let n = 0;
     const name = (field: string) => {
@@ -202,6 +218,7 @@ export class PaymentRepository {
           type: 'refund',
           gsi1pk: `MERCHANT#${refund.merchant_id}`,
           gsi1sk: `REFUND#${refund.order_id}#${refund.created_at}#${refund.id}`,
+          ...inFlightKey(refund.id, new Date(refund.created_at)),
           ...refund,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
@@ -209,7 +226,7 @@ export class PaymentRepository {
     };
   }
 
-  /** Moves a refund out of `pending`, once. */
+  /** Moves a refund out of `pending`, once (and out of the in-flight index with it). */
   refundUpdate(id: string, set: Partial<Refund>, now: Date): TransactItem {
     const entries = Object.entries({ ...set, updated_at: now.toISOString() });
     const names: Record<string, string> = { '#status': 'status' };
@@ -223,12 +240,44 @@ export class PaymentRepository {
       Update: {
         TableName: this.table,
         Key: refundKey(id),
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: `SET ${sets.join(', ')}${set.status && set.status !== 'pending' ? ' REMOVE gsi2pk, gsi2sk' : ''}`,
         ConditionExpression: '#status = :pending',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       },
     };
+  }
+
+  /** In-flight orders and refunds of one shard that entered (or were last looked at) before `before`, oldest first. */
+  async dueForReconciliation(shard: number, before: Date, limit: number): Promise<InFlightItem[]> {
+    const { Items = [] } = await dynamo().send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'gsi2',
+        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk < :before',
+        ExpressionAttributeNames: { '#type': 'type' },
+        ExpressionAttributeValues: { ':pk': `INFLIGHT#${shard}`, ':before': before.toISOString() },
+        ProjectionExpression: '#type, id, merchant_id, gsi2sk',
+        Limit: limit,
+      }),
+    );
+    return Items as InFlightItem[];
+  }
+
+  /**
+   * Moves an entry the channel could not settle to the back of its shard, so a run's `limit` reaches the newer
+   * ones too. Conditioned on the entry as read: one that settled or moved meanwhile is left alone.
+   */
+  async requeue(item: InFlightItem, now: Date): Promise<void> {
+    await this.send({
+      Update: {
+        TableName: this.table,
+        Key: item.type === 'order' ? orderKey(item.id) : refundKey(item.id),
+        UpdateExpression: 'SET gsi2sk = :next',
+        ConditionExpression: 'gsi2sk = :seen',
+        ExpressionAttributeValues: { ':seen': item.gsi2sk, ':next': inFlightKey(item.id, now).gsi2sk },
+      },
+    });
   }
 
   /** A single item's update sent on its own (no ledger transfer involved). True if its condition held. */

@@ -1,3 +1,4 @@
+import { dynamo } from '../commons/clients';
 import { newId } from '../commons/ids';
 import { ConflictError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { open, seal } from '../commons/crypto';
@@ -21,14 +22,17 @@ import {
   authorizationTransfer,
   captureTransfers,
   commitTransfers,
-  computeFee,
+  feeAt,
   getBalances,
+  paymentFeeRate,
   refundTransfer,
   refusalError,
   resolveFeeSchedule,
   voidTransfer,
   type Balance,
   type FeeSchedule,
+  type FeeScheduleOverride,
+  type PaymentFeeRate,
   type PaymentRef,
   type TransactItem,
   type Transfer,
@@ -37,6 +41,8 @@ import { effective, transitionConflict, type OrderStatus, type Payer } from '../
 import { OrderRepository } from '../orders/repository';
 import { OrderService, type Caller } from '../orders/service';
 import type { Fingerprinter } from './fingerprint';
+import { getMerchantFees } from '../merchants/repository';
+import { cachedMerchantFees } from './merchant-fees';
 import {
   orderToApi,
   refundToApi,
@@ -48,7 +54,7 @@ import {
   type PaymentOrder,
   type Refund,
 } from './payment';
-import type { PaymentRepository } from './repository';
+import { INFLIGHT_SHARDS, type InFlightItem, type PaymentRepository } from './repository';
 import { captureSchema, orderIdSchema, parseConfirm, refundIdSchema, refundSchema, type ConfirmInput } from './schemas';
 
 /**
@@ -65,8 +71,10 @@ export interface PaymentServiceDeps {
   channel?: (id: ChannelId) => PaymentChannel;
   /** Closes unpaid orders (`close`). @default an OrderService on the same table */
   orders?: OrderService;
-  /** @default resolveFeeSchedule() (the platform default with FEE_SCHEDULE) */
+  /** The platform schedule merchants' overrides apply to. @default resolveFeeSchedule() (the platform default with FEE_SCHEDULE) */
   feeSchedule?: FeeSchedule;
+  /** A merchant's fee override, read at confirm. @default the merchant item's, cached per container (merchant-fees.ts) */
+  merchantFees?: (merchantId: string) => Promise<FeeScheduleOverride | undefined>;
   /**
    * Names of the ledger's platform-side accounts. Tests give each case its own, so its accounts'
    * debits and credits can be summed in isolation. @default channel id / the ledger's DEFAULT_PLATFORM
@@ -92,11 +100,22 @@ export type ChannelEventOutcome =
 
 const CHANNEL: ChannelId = 'sandbox';
 const MAX_APPLY_ROUNDS = 4;
+/** Waiting for the channel: what the reconciler settles. */
+const IN_FLIGHT: OrderStatus[] = ['processing', 'requires_action'];
+/** Callbacks usually arrive within seconds; the reconciler leaves younger items to them. */
+export const RECONCILE_GRACE_MS = 2 * 60_000;
+
+export interface ReconcileSummary {
+  settled: number;
+  unresolved: number;
+  failed: Array<{ id: string; error: string }>;
+}
 
 export class PaymentService {
   private readonly repo: PaymentRepository;
   private readonly channelOf: (id: ChannelId) => PaymentChannel;
   private readonly fees: () => FeeSchedule;
+  private readonly merchantFees: (merchantId: string) => Promise<FeeScheduleOverride | undefined>;
   private readonly orders: OrderService;
 
   constructor(private readonly deps: PaymentServiceDeps) {
@@ -104,6 +123,7 @@ export class PaymentService {
     this.orders = deps.orders ?? new OrderService(new OrderRepository(deps.repository.table));
     this.channelOf = deps.channel ?? channelRegistry;
     this.fees = () => deps.feeSchedule ?? resolveFeeSchedule();
+    this.merchantFees = deps.merchantFees ?? cachedMerchantFees((id) => getMerchantFees({ db: dynamo(), tableName: deps.repository.table }, id));
   }
 
   // ---- confirm ----------------------------------------------------------------------------------
@@ -123,6 +143,8 @@ export class PaymentService {
 
     const paymentId = newId('pay');
     const { method, details, cardCiphertext } = await this.paymentMethod(input, order);
+    // The rate in force when the payer pays: whichever path captures later charges this one.
+    const feeRate = await this.feeRate(order, input.payment_method.type);
     const attempt: PaymentAttempt = {
       id: paymentId,
       order_id: order.id,
@@ -149,7 +171,7 @@ export class PaymentService {
             to: 'processing',
             from: ['requires_payment'],
             notExpiredAt: caller.now,
-            set: { payment_id: paymentId, channel: CHANNEL, payment_method_details: details, ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}) },
+            set: { payment_id: paymentId, channel: CHANNEL, payment_method_details: details, fee_rate: feeRate, ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}) },
             remove: ['last_payment_error', 'next_action', 'channel_ref', ...(cardCiphertext ? [] : ['card_ciphertext'])],
           },
           caller.now,
@@ -217,11 +239,50 @@ export class PaymentService {
    * path for orders left `processing` (or `requires_action`). Safe to call any time.
    */
   async syncPayment(caller: Caller, orderId: string): Promise<ApiPaymentOrder> {
-    const order = await this.loadOrder(caller, orderId);
-    if (!order.payment_id || !['processing', 'requires_action'].includes(order.status)) return this.present(caller, order);
+    return this.present(caller, await this.sync(await this.loadOrder(caller, orderId)));
+  }
+
+  private async sync(order: PaymentOrder): Promise<PaymentOrder> {
+    if (!order.payment_id || !IN_FLIGHT.includes(order.status)) return order;
     const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), order.payment_id);
-    if (!outcome || outcome.status === 'processing') return this.present(caller, order);
-    return this.present(caller, await this.apply(caller.merchantId, order.id, order.payment_id, outcome));
+    if (!outcome || outcome.status === 'processing') return order;
+    return this.apply(order.merchant_id, order.id, order.payment_id, outcome);
+  }
+
+  // ---- reconciliation ---------------------------------------------------------------------------
+
+  /**
+   * The scheduled sweep (ReconcilePayments): orders left `processing` / `requires_action` and refunds left
+   * `pending` for longer than `graceMs` (callbacks usually come first) are settled by asking the channel, and
+   * its answer goes through the same conditional writes as a callback's, so a callback racing the sweep
+   * moves money once. What the channel still cannot settle waits for the next run. One item's failure does
+   * not stop the others: it is returned, and the item stays in the index.
+   */
+  async reconcileDue(now: Date, { graceMs = RECONCILE_GRACE_MS, perShard = 25 } = {}): Promise<ReconcileSummary> {
+    const summary: ReconcileSummary = { settled: 0, unresolved: 0, failed: [] };
+    for (let shard = 0; shard < INFLIGHT_SHARDS; shard++) {
+      const due = await this.repo.dueForReconciliation(shard, new Date(now.getTime() - graceMs), perShard);
+      const results = await Promise.allSettled(due.map((item) => this.reconcile(item, now)));
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') summary[r.value]++;
+        else summary.failed.push({ id: due[i]!.id, error: r.reason instanceof Error ? `${r.reason.name}: ${r.reason.message}` : String(r.reason) });
+      });
+    }
+    return summary;
+  }
+
+  private async reconcile(item: InFlightItem, now: Date): Promise<'settled' | 'unresolved'> {
+    let inFlight: boolean;
+    if (item.type === 'order') {
+      const order = await this.repo.getOrder(item.merchant_id, item.id);
+      inFlight = !!order && IN_FLIGHT.includes((await this.sync(order)).status);
+    } else {
+      const refund = await this.repo.getRefund(item.merchant_id, item.id);
+      const order = refund?.status === 'pending' ? await this.repo.getOrder(item.merchant_id, refund.order_id) : undefined;
+      inFlight = !!refund && !!order && (await this.retryRefund(order, refund, now)).status === 'pending';
+    }
+    if (inFlight) await this.repo.requeue(item, now);
+    return inFlight ? 'unresolved' : 'settled';
   }
 
   // ---- asynchronous results ---------------------------------------------------------------------
@@ -244,7 +305,7 @@ export class PaymentService {
     for (let round = 0; round < MAX_APPLY_ROUNDS; round++) {
       const order = await this.repo.getOrder(attempt.merchant_id, attempt.order_id);
       if (!order) return { outcome: 'ignored', reason: 'unknown_payment' };
-      const plan = this.plan(order, attempt.id, outcome, now);
+      const plan = await this.plan(order, attempt.id, outcome, now);
       const items: TransactItem[] = [
         this.repo.eventPut(attempt.channel, event, now),
         this.repo.attemptUpdate(attempt.id, { ...plan.attempt, channel_ref: event.channelRef }, now, event.sequence),
@@ -279,8 +340,9 @@ export class PaymentService {
         { param: 'amount' },
       );
     }
+    // Before the channel call: nothing that can fail may sit between the channel capturing and the write.
+    const fee = feeAt(amount, order.fee_rate ?? (await this.feeRate(order)));
     await this.channelOf(order.channel ?? CHANNEL).capture(order.channel_ref, amount);
-    const fee = computeFee({ amount, currency: order.currency, method: methodOf(order) }, this.fees());
     const result = await commitTransfers({
       table: this.repo.table,
       now: caller.now,
@@ -408,18 +470,38 @@ export class PaymentService {
       throw new ConflictError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
     }
 
-    const ch = this.channelOf(order.channel ?? CHANNEL);
+    return refundToApi(await this.askRefund(order, refund, transfer, caller.now));
+  }
+
+  /**
+   * Asks the channel for a reserved refund and applies the answer: succeeded → `succeeded`; refused →
+   * compensated (reverseRefund) and the error thrown; no answer → stays `pending`. Safe to repeat: the channel
+   * is idempotent on the refund id, and each write is conditioned on the refund still being `pending`.
+   */
+  private async askRefund(order: PaymentOrder, refund: Refund, transfer: Transfer, now: Date): Promise<Refund> {
     try {
-      const result = await ch.refund(order.channel_ref, refund.id, amount);
+      const result = await this.channelOf(order.channel ?? CHANNEL).refund(order.channel_ref!, refund.id, refund.amount);
       if (result.status === 'failed') throw new ChannelRejectedError(CHANNEL, 'refund_failed', result.message ?? 'The channel declined the refund.');
       const status = result.status === 'succeeded' ? 'succeeded' : 'pending';
-      await this.repo.send(this.repo.refundUpdate(refund.id, { status, channel_refund_ref: result.refundRef }, caller.now));
-      return refundToApi({ ...refund, status, channel_refund_ref: result.refundRef });
+      await this.repo.send(this.repo.refundUpdate(refund.id, { status, channel_refund_ref: result.refundRef }, now));
+      return { ...refund, status, channel_refund_ref: result.refundRef };
     } catch (error) {
-      if (error instanceof ChannelUnavailableError) return refundToApi(refund); // pending: retry/reconcile with the same refund id
+      if (error instanceof ChannelUnavailableError) return refund; // pending: retry/reconcile with the same refund id
       if (error instanceof ChannelRejectedError) {
-        await this.reverseRefund(order, refund, transfer, error.message, caller.now);
+        await this.reverseRefund(order, refund, transfer, error.message, now);
       }
+      throw error;
+    }
+  }
+
+  /** The reconciler's retry of a `pending` refund: a refusal is compensated, then reported as `failed`. */
+  private async retryRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
+    // The same accounts and amount as the reservation's transfer: its reversal mirrors it.
+    const transfer = refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now);
+    try {
+      return await this.askRefund(order, refund, transfer, now);
+    } catch (error) {
+      if (error instanceof ChannelRejectedError) return { ...refund, status: 'failed' };
       throw error;
     }
   }
@@ -475,7 +557,7 @@ export class PaymentService {
       const now = new Date();
       const order = await this.repo.getOrder(merchantId, orderId);
       if (!order) throw new NotFoundError('order', orderId);
-      const plan = this.plan(order, paymentId, outcome, now);
+      const plan = await this.plan(order, paymentId, outcome, now);
       if (!plan.order) {
         if (outcome.channelRef) await this.repo.send(this.repo.attemptUpdate(paymentId, { channel_ref: outcome.channelRef }, now));
         return order;
@@ -494,7 +576,7 @@ export class PaymentService {
   }
 
   /** What an outcome does to an order in its current state: the order's write, the attempt's fields, the transfers. */
-  private plan(order: PaymentOrder, paymentId: string, o: ChannelOutcome, now: Date) {
+  private async plan(order: PaymentOrder, paymentId: string, o: ChannelOutcome, now: Date) {
     const none = { order: undefined, to: undefined as OrderStatus | undefined, transfers: [] as Transfer[], attempt: attemptStatus(o) };
     // Only the current attempt of an order still waiting for its result moves it.
     if (order.payment_id !== paymentId || !['processing', 'requires_action'].includes(order.status)) return none;
@@ -519,7 +601,7 @@ export class PaymentService {
           transfers: [authorizationTransfer(this.ref(order), order.amount, now)],
         };
       case 'succeeded': {
-        const fee = computeFee({ amount: order.amount, currency: order.currency, method: methodOf(order) }, this.fees());
+        const fee = feeAt(order.amount, order.fee_rate ?? (await this.feeRate(order)));
         return {
           ...none,
           to: 'succeeded' as const,
@@ -554,6 +636,14 @@ export class PaymentService {
         };
       }
     }
+  }
+
+  /**
+   * The merchant's current rate for a payment of `order` by `method`. Orders confirmed before rates were
+   * snapshotted (no `fee_rate`) are charged this at capture.
+   */
+  private async feeRate(order: PaymentOrder, method = methodOf(order)): Promise<PaymentFeeRate> {
+    return paymentFeeRate(resolveFeeSchedule(await this.merchantFees(order.merchant_id), this.fees()), method, order.currency);
   }
 
   private ref(order: PaymentOrder): PaymentRef {

@@ -13,6 +13,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   GetOrder: 'functions/handlers/get-order.ts',
   CloseOrder: 'functions/handlers/close-order.ts',
   ExpireOrders: 'functions/handlers/expire-orders.ts',
+  ReconcilePayments: 'functions/handlers/reconcile-payments.ts',
   ConfirmOrder: 'functions/handlers/confirm-order.ts',
   CaptureOrder: 'functions/handlers/capture-order.ts',
   CreateRefund: 'functions/handlers/create-refund.ts',
@@ -65,6 +66,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   GetOrder: ['TABLE_NAME', 'KMS_KEY_ARN'],
   CloseOrder: API_POST,
   ExpireOrders: ['TABLE_NAME'],
+  ReconcilePayments: ['TABLE_NAME'],
   ConfirmOrder: [...API_POST, 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL'],
   CaptureOrder: API_POST,
   CreateRefund: API_POST,
@@ -109,16 +111,16 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('tables', () => {
-    it('main table: pk/sk, gsi1, sparse gsi2, TTL ttl, NEW_AND_OLD_IMAGES stream, on-demand, PITR, CMK', () => {
+    it('main table: pk/sk, gsi1 (full items for lists), sparse gsi2 (ids for the sweeps), TTL ttl, NEW_AND_OLD_IMAGES stream, on-demand, PITR, CMK', () => {
       const { template, stack } = s();
       template.resourceCountIs('AWS::DynamoDB::GlobalTable', 2);
-      const gsi = (n: string) => ({
+      const gsi = (n: string, Projection: object) => ({
         IndexName: n,
         KeySchema: [
           { AttributeName: `${n}pk`, KeyType: 'HASH' },
           { AttributeName: `${n}sk`, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection,
       });
       const props = template.toJSON().Resources[logicalId(stack.mainTable)].Properties;
       expect(props).toMatchObject({
@@ -130,7 +132,10 @@ describe.each(STAGES)('stage %s', (stage) => {
         StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
         SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
-        GlobalSecondaryIndexes: [gsi('gsi1'), gsi('gsi2')],
+        GlobalSecondaryIndexes: [
+          gsi('gsi1', { ProjectionType: 'ALL' }),
+          gsi('gsi2', { ProjectionType: 'INCLUDE', NonKeyAttributes: ['type', 'id', 'merchant_id', 'expires_at'] }),
+        ],
       });
       expect(props.AttributeDefinitions).toEqual(
         expect.arrayContaining(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'].map((n) => ({ AttributeName: n, AttributeType: 'S' }))),
@@ -179,7 +184,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         Architectures: ['arm64'],
         Handler: 'index.handler',
         MemorySize: 512,
-        Timeout: id === 'ExpireOrders' ? 50 : id === 'SandboxNotifier' ? 30 : 10,
+        Timeout: { ExpireOrders: 50, ReconcilePayments: 60, SandboxNotifier: 30 }[id as string] ?? 10,
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
@@ -211,9 +216,9 @@ describe.each(STAGES)('stage %s', (stage) => {
       }
     });
 
-    it('ExpireOrders does not retry failed runs (the next tick redoes the work)', () => {
+    it.each(['ExpireOrders', 'ReconcilePayments'] as const)('%s does not retry failed runs (the next tick redoes the work)', (id) => {
       s().template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-        FunctionName: { Ref: logicalId(s().stack.functions.ExpireOrders.fn) },
+        FunctionName: { Ref: logicalId(s().stack.functions[id].fn) },
         MaximumRetryAttempts: 0,
       });
     });
@@ -334,21 +339,27 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('schedule', () => {
-    it('runs ExpireOrders every minute', () => {
+    it('has the two rules: ExpireOrders and ReconcilePayments', () => {
+      s().template.resourceCountIs('AWS::Events::Rule', 2);
+    });
+
+    it.each([
+      ['ExpireOrders', 'rate(1 minute)'],
+      ['ReconcilePayments', 'rate(5 minutes)'],
+    ] as const)('runs %s on %s, without retries, invoked by EventBridge only', (id, rate) => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::Events::Rule', 1);
       template.hasResourceProperties('AWS::Events::Rule', {
-        ScheduleExpression: 'rate(1 minute)',
+        ScheduleExpression: rate,
         State: 'ENABLED',
         Targets: [
           Match.objectLike({
-            Arn: { 'Fn::GetAtt': [logicalId(stack.functions.ExpireOrders.fn), 'Arn'] },
+            Arn: { 'Fn::GetAtt': [logicalId(stack.functions[id].fn), 'Arn'] },
             RetryPolicy: { MaximumRetryAttempts: 0 },
           }),
         ],
       });
       template.hasResourceProperties('AWS::Lambda::Permission', {
-        FunctionName: { 'Fn::GetAtt': [logicalId(stack.functions.ExpireOrders.fn), 'Arn'] },
+        FunctionName: { 'Fn::GetAtt': [logicalId(stack.functions[id].fn), 'Arn'] },
         Principal: 'events.amazonaws.com',
       });
     });
@@ -489,10 +500,11 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(directKms('CloseOrder')).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt']));
     });
 
-    it('ExpireOrders: main RW, no idempotency table, never calls KMS itself', () => {
-      expect([...dynamoActions('ExpireOrders', main())]).toEqual(expect.arrayContaining(WRITES));
-      expect(dynamoActions('ExpireOrders', idem()).size).toBe(0);
-      expect(directKms('ExpireOrders').size).toBe(0);
+    it.each(['ExpireOrders', 'ReconcilePayments'] as const)('%s: main RW, no idempotency table, never calls KMS itself, no queue', (id) => {
+      expect([...dynamoActions(id, main())]).toEqual(expect.arrayContaining(WRITES));
+      expect(dynamoActions(id, idem()).size).toBe(0);
+      expect(directKms(id).size).toBe(0);
+      expect(roleStatements(s(), id).flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
     });
 
     /** Functions allowed an action on a resource (by logical id). */

@@ -52,7 +52,7 @@ describe('tables from the template', () => {
     const gsis = Object.fromEntries((main.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
     expect(Object.keys(gsis).sort()).toEqual(['gsi1', 'gsi2']);
     expect(gsis.gsi1!.KeySchema!.map((k: { AttributeName?: string }) => k.AttributeName)).toEqual(['gsi1pk', 'gsi1sk']);
-    expect(gsis.gsi2!.Projection!.ProjectionType).toBe('ALL');
+    expect(gsis.gsi2!.Projection).toEqual({ ProjectionType: 'INCLUDE', NonKeyAttributes: ['type', 'id', 'merchant_id', 'expires_at'] });
     expect(main.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
     expect(main.LatestStreamArn).toContain(`table/${tables.main}/stream/`);
     const mainTtl = await db.send(new DescribeTimeToLiveCommand({ TableName: tables.main }));

@@ -8,6 +8,7 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../../cli/main';
 import { LOCAL_FILE_ENV, resolveTarget } from '../../cli/target';
+import { getMerchant } from '../../functions/merchants/repository';
 import { authenticate } from '../../functions/merchants/service';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
 
@@ -142,10 +143,71 @@ describe('payplane keys roll', () => {
   });
 });
 
+describe('payplane merchants fees', () => {
+  const FEES = '{"card":{"percent_bps":250,"fixed":25},"wallet":{"percent_bps":150}}';
+
+  it('create --fees stores the override on the merchant', async () => {
+    // Act
+    const { code, stdout } = await run(['merchants', 'create', '--name', 'Custom fees', '--fees', FEES, '--json']);
+    // Assess
+    expect(code).toBe(0);
+    const created = JSON.parse(stdout);
+    expect(created.fee_schedule).toEqual(JSON.parse(FEES));
+    expect((await getMerchant(ddb.deps, created.id))?.fee_schedule).toEqual(JSON.parse(FEES));
+  });
+
+  it('fees set replaces the whole override; {} removes it', async () => {
+    // Prepare
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Fees later', '--fees', FEES, '--json'])).stdout);
+    // Act
+    const set = await run(['merchants', 'fees', 'set', '--merchant', created.id, '--fees', '{"wallet":{"fixed":5}}', '--json']);
+    // Assess
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ object: 'merchant', id: created.id, name: 'Fees later', created_at: created.created_at, fee_schedule: { wallet: { fixed: 5 } } });
+    expect((await getMerchant(ddb.deps, created.id))?.fee_schedule).toEqual({ wallet: { fixed: 5 } });
+    // Act: remove, in text form
+    const removed = await run(['merchants', 'fees', 'set', '--merchant', created.id, '--fees', '{}']);
+    // Assess
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain(`Removed the fee override of merchant ${created.id}`);
+    expect(removed.stdout).toContain('keep the rate they were confirmed with');
+    expect((await getMerchant(ddb.deps, created.id))?.fee_schedule).toBeUndefined();
+  });
+
+  it.each([
+    ['{"card":{"percent_bps":2.5}}', ["field 'card.percent_bps'", '(got 2.5)', '"percent_bps": 0-10000']],
+    ['{"card":{"fixed_by_currency":{"YEN":30}}}', ["field 'card.fixed_by_currency.YEN'", 'ISO 4217']],
+    ['{"crypto":{}}', ['crypto']],
+    ['card=250', ['Invalid --fees: got "card=250", which is not JSON', `--fees '{"card":`]],
+  ])('exits 2 naming the field, the value and the fix for --fees %s, and changes nothing', async (fees, messages) => {
+    // Prepare
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Bad fees', '--json'])).stdout);
+    // Act
+    const set = await run(['merchants', 'fees', 'set', '--merchant', created.id, '--fees', fees]);
+    const create = await run(['merchants', 'create', '--name', 'Bad fees', '--fees', fees]);
+    // Assess
+    for (const { code, stderr } of [set, create]) {
+      expect(code).toBe(2);
+      for (const m of messages) expect(stderr).toContain(m);
+    }
+    expect((await getMerchant(ddb.deps, created.id))?.fee_schedule).toBeUndefined();
+  });
+
+  it('refuses an unknown merchant instead of creating it', async () => {
+    const { code, stderr } = await run(['merchants', 'fees', 'set', '--merchant', 'mch_nobody', '--fees', FEES]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("No such merchant: 'mch_nobody'");
+    expect(await getMerchant(ddb.deps, 'mch_nobody')).toBeUndefined();
+  });
+});
+
 describe('arguments and targets', () => {
   it.each([
     [['merchants', 'create'], "'merchants create' needs --name"],
     [['keys', 'roll'], "'keys roll' needs --merchant"],
+    [['merchants', 'fees', 'set'], "'merchants fees set' needs --merchant and --fees, e.g. --merchant mch_… --fees '{"],
+    [['merchants', 'fees', 'set', '--merchant', 'mch_x'], "'merchants fees set' needs --fees"],
+    [['keys', 'roll', '--merchant', 'mch_x', '--fees', '{}'], "Option --fees does not apply to 'keys roll'"],
     [['merchants', 'delete'], "Unknown command 'merchants delete'"],
     [['keys', 'roll', '--merchant', 'mch_x', '--name', 'x'], "Option --name does not apply to 'keys roll'"],
     [['keys', 'roll', '--merchant', 'mch_x', '--bogus'], "Unknown option '--bogus'"],
