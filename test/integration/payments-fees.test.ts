@@ -1,25 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
-import { newId, randomBase62 } from '../../functions/commons/ids';
-import { Secret } from '../../functions/commons/secret';
-import type { ChannelEvent } from '../../functions/channels/channel';
-import { SandboxChannel } from '../../functions/channels/sandbox';
-import { SandboxBank } from '../../functions/channels/sandbox/bank';
-import { deliverSandboxCallbacks } from '../../functions/channels/sandbox/notifier';
-import type { CallbackJob, CallbackQueue } from '../../functions/channels/sandbox/queue';
-import { HmacSigner } from '../../functions/channels/sandbox/signer';
-import { TradeStore } from '../../functions/channels/sandbox/store';
-import { allShards, getAccounts, merchantAccount, type FeeScheduleOverride } from '../../functions/ledger';
+import type { FeeScheduleOverride } from '../../functions/ledger';
 import { createMerchant, setMerchantFees, type MerchantDeps } from '../../functions/merchants/service';
-import { OrderRepository } from '../../functions/orders/repository';
-import { OrderService, type Caller } from '../../functions/orders/service';
-import { HmacFingerprinter } from '../../functions/payments/fingerprint';
-import { PaymentRepository } from '../../functions/payments/repository';
-import { PaymentService, type PaymentServiceDeps } from '../../functions/payments/service';
+import type { PaymentServiceDeps } from '../../functions/payments/service';
 import { useLocalServices } from './env';
+import { CARDS, card, paymentCase, sandboxWorld } from './payments-world';
 
 /**
  * Fee schedules end to end against DynamoDB Local: merchants' overrides stored on the merchant item
@@ -27,31 +13,16 @@ import { useLocalServices } from './env';
  * at confirm so that a later capture (API or channel callback) charges the rate the payer paid under.
  */
 
-class MemoryQueue implements CallbackQueue {
-  jobs: CallbackJob[] = [];
-  async enqueue(job: CallbackJob): Promise<void> {
-    this.jobs.push(job);
-  }
-}
-
 let table: string;
 let merchants: MerchantDeps;
-let orders: OrderService;
-const queue = new MemoryQueue();
-const signer = new HmacSigner(randomBytes(32));
-let bank: SandboxBank;
-let sandbox: SandboxChannel;
-const fingerprinter = new HmacFingerprinter(new Secret(randomBytes(32)));
+const { sandbox, callbacks } = sandboxWorld();
 
 beforeAll(() => {
   table = useLocalServices().tables.main;
   merchants = { db: dynamo(), tableName: table };
-  orders = new OrderService(new OrderRepository(table));
-  bank = new SandboxBank({ store: new TradeStore(), queue, callbackDelaySeconds: () => 0 });
-  sandbox = new SandboxChannel({ bank, signer });
 });
 
-const CARD = { payment_method: { type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' } } };
+const CARD = card(CARDS.success);
 const WALLET = { payment_method: { type: 'wallet' } };
 
 /** Every read of a merchant's fees fails: proves a path charges the snapshot without reading the merchant. */
@@ -62,40 +33,20 @@ const noMerchantRead: PaymentServiceDeps['merchantFees'] = async (id) => {
 /** A merchant (optionally with a fee override) with its own ledger accounts, and services as separate containers would build them. */
 async function merchant(fees?: FeeScheduleOverride) {
   const { merchantId } = await createMerchant(merchants, { name: 'Fees test', fees });
-  const ledger = { receivableOwner: `rcv_${randomBase62(12)}`, platform: `pf_${randomBase62(12)}` };
-  /** A fresh service is a fresh container: nothing cached. */
-  const service = (deps: Partial<PaymentServiceDeps> = {}) =>
-    new PaymentService({ repository: new PaymentRepository(table), fingerprinter, channel: () => sandbox, ledger, ...deps });
-  const caller = (): Caller => ({ merchantId, baseUrl: 'http://127.0.0.1:3000/dev', now: new Date() });
-  const order = (over: Record<string, unknown> = {}) =>
-    orders.create(caller(), { merchant_order_no: newId('no'), amount: 10_000, currency: 'USD', payer: { email: 'payer@example.com' }, ...over });
+  const m = paymentCase(table, merchantId, sandbox);
+  const order = (over: Record<string, unknown> = {}) => m.order({ payer: { email: 'payer@example.com' }, ...over });
   /** Fees charged (the platform's fee accounts), with debits = credits checked over this merchant's accounts. */
   const feesCharged = async () => {
-    const ids = [merchantAccount(merchantId, 'USD'), ...allShards('receivable', ledger.receivableOwner, 'USD'), ...allShards('fees', ledger.platform, 'USD')];
-    const accounts = [...(await getAccounts(ids, table)).entries()];
+    const accounts = [...(await m.accounts()).entries()];
     const sum = (k: 'debits_posted' | 'credits_posted', kind = '') => accounts.filter(([id]) => id.startsWith(kind)).reduce((s, [, a]) => s + a[k], 0);
     expect(sum('debits_posted')).toBe(sum('credits_posted'));
     return sum('credits_posted', 'fees:');
   };
-  return { merchantId, service, caller, order, feesCharged };
+  return { merchantId, service: m.newService, caller: m.caller, order, feesCharged };
 }
 
 async function storedOrder(id: string) {
   return (await dynamo().send(new GetCommand({ TableName: table, Key: { pk: `ORDER#${id}`, sk: 'ORDER' }, ConsistentRead: true }))).Item!;
-}
-
-/** The sandbox's queued callbacks of a payment, delivered and verified as the notify handler does. */
-async function callbacks(paymentId: string): Promise<ChannelEvent[]> {
-  const mine = queue.jobs.filter((j) => j.out_trade_no === paymentId);
-  queue.jobs = queue.jobs.filter((j) => j.out_trade_no !== paymentId);
-  const bodies: string[] = [];
-  const fetchStub = (async (_url: string, init: RequestInit) => {
-    bodies.push(String(init.body));
-    return new Response('success', { status: 200 });
-  }) as unknown as typeof fetch;
-  const event = { Records: mine.map((job, i) => ({ messageId: `m${i}`, body: JSON.stringify(job), attributes: { ApproximateReceiveCount: '1' } })) } as unknown as SQSEvent;
-  await deliverSandboxCallbacks(event, { bank, signer, fetch: fetchStub, now: () => new Date() });
-  return Promise.all(bodies.map((b) => sandbox.parseNotification({ 'content-type': 'application/x-www-form-urlencoded' }, b)));
 }
 
 describe('who pays which fee', () => {

@@ -1,26 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { CreateTableCommand, DescribeTableCommand, type GlobalSecondaryIndexDescription } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
 import { newId, randomBase62 } from '../../functions/commons/ids';
-import { Secret } from '../../functions/commons/secret';
 import type { ChannelEvent, PaymentChannel } from '../../functions/channels/channel';
 import { ChannelRejectedError, ChannelTimeoutError, ChannelUnavailableError } from '../../functions/channels/errors';
-import { SandboxChannel } from '../../functions/channels/sandbox';
-import { SandboxBank } from '../../functions/channels/sandbox/bank';
-import { deliverSandboxCallbacks } from '../../functions/channels/sandbox/notifier';
-import type { CallbackJob, CallbackQueue } from '../../functions/channels/sandbox/queue';
-import { HmacSigner } from '../../functions/channels/sandbox/signer';
 import { TradeStore } from '../../functions/channels/sandbox/store';
-import { allShards, computeFee, getAccounts, merchantAccount, resolveFeeSchedule } from '../../functions/ledger';
-import { OrderRepository } from '../../functions/orders/repository';
-import { OrderService, type Caller } from '../../functions/orders/service';
-import { HmacFingerprinter } from '../../functions/payments/fingerprint';
-import { PaymentRepository } from '../../functions/payments/repository';
-import { PaymentService } from '../../functions/payments/service';
 import { useLocalServices } from './env';
+import { CARDS, card, fee, paymentCase, sandboxWorld } from './payments-world';
 
 /**
  * The reconciliation sweep (PaymentService.reconcileDue) against DynamoDB Local, through the real sandbox
@@ -30,25 +17,13 @@ import { useLocalServices } from './env';
  */
 
 let template: { main: string };
-const signer = new HmacSigner(randomBytes(32));
-const fingerprinter = new HmacFingerprinter(new Secret(randomBytes(32)));
 
 beforeAll(() => {
   template = { main: useLocalServices().tables.main };
 });
 
-const CARDS = { success: '4242424242424242', threeDS: '4000000000003220', asyncSuccess: '4000000000000259', asyncFailure: '4000000000000341', timeout: '4000000000000119' };
-const card = (number: string) => ({ payment_method: { type: 'card', card: { number, exp_month: 12, exp_year: 2034, cvc: '123' } } });
-const fee = (amount: number, method: 'card' | 'wallet' = 'card') => computeFee({ amount, currency: 'USD', method }, resolveFeeSchedule());
 /** Past the grace period (2 minutes) of anything written now. */
 const later = (minutes = 3) => new Date(Date.now() + minutes * 60_000);
-
-class MemoryQueue implements CallbackQueue {
-  jobs: CallbackJob[] = [];
-  async enqueue(job: CallbackJob): Promise<void> {
-    this.jobs.push(job);
-  }
-}
 
 /** What the channel does wrong, switchable mid-case. */
 interface Faults {
@@ -76,9 +51,7 @@ async function copyOfMainTable(): Promise<string> {
 /** One case's world: its own table, sandbox bank and merchant; a channel with switchable faults. */
 async function world() {
   const table = await copyOfMainTable();
-  const queue = new MemoryQueue();
-  const bank = new SandboxBank({ store: new TradeStore(() => table), queue, callbackDelaySeconds: () => 0 });
-  const sandbox = new SandboxChannel({ bank, signer });
+  const { sandbox, queue, callbacks } = sandboxWorld({ store: new TradeStore(() => table) });
   const faults: Faults = {};
   const channel: PaymentChannel = Object.assign(Object.create(sandbox) as PaymentChannel, {
     id: 'sandbox' as const,
@@ -94,41 +67,12 @@ async function world() {
       return result;
     },
   });
-  const merchantId = newId('mch');
-  const ledger = { receivableOwner: `rcv_${randomBase62(12)}`, platform: `pf_${randomBase62(12)}` };
-  const service = new PaymentService({ repository: new PaymentRepository(table), fingerprinter, channel: () => channel, ledger });
-  const orders = new OrderService(new OrderRepository(table));
-  const caller = (): Caller => ({ merchantId, baseUrl: 'http://127.0.0.1:3000/dev', now: new Date() });
-  const order = (amount = 10_000) => orders.create(caller(), { merchant_order_no: newId('no'), amount, currency: 'USD' });
-  const status = async (id: string) => (await service.getOrder(caller(), id)).status;
+  const w = paymentCase(table, newId('mch'), channel);
+  const order = (amount = 10_000) => w.order({ amount });
+  const status = async (id: string) => (await w.service.getOrder(w.caller(), id)).status;
   const stored = async (pk: string, sk: string) => (await dynamo().send(new GetCommand({ TableName: table, Key: { pk, sk }, ConsistentRead: true }))).Item!;
-  const balance = async () => {
-    const b = await service.balance(caller());
-    return { available: b.available.find((x) => x.currency === 'USD')?.amount ?? 0, pending: b.pending.find((x) => x.currency === 'USD')?.amount ?? 0 };
-  };
-  /** Debits equal credits over this case's accounts, pending and posted. */
-  const assertBalanced = async () => {
-    const ids = [merchantAccount(merchantId, 'USD'), ...allShards('receivable', ledger.receivableOwner, 'USD'), ...allShards('fees', ledger.platform, 'USD')];
-    const accounts = [...(await getAccounts(ids, table)).values()];
-    const sum = (k: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted') => accounts.reduce((s, a) => s + a[k], 0);
-    expect(sum('debits_posted')).toBe(sum('credits_posted'));
-    expect(sum('debits_pending')).toBe(sum('credits_pending'));
-  };
-  /** The verified callbacks the channel queued for `paymentId`, taken off the queue (undelivered = lost). */
-  const callbacks = async (paymentId: string): Promise<ChannelEvent[]> => {
-    const mine = queue.jobs.filter((j) => j.out_trade_no === paymentId);
-    queue.jobs = queue.jobs.filter((j) => j.out_trade_no !== paymentId);
-    const bodies: string[] = [];
-    const fetchStub = (async (_url: string, init: RequestInit) => {
-      bodies.push(String(init.body));
-      return new Response('success', { status: 200 });
-    }) as unknown as typeof fetch;
-    const event = { Records: mine.map((job, i) => ({ messageId: `m${i}`, body: JSON.stringify(job), attributes: { ApproximateReceiveCount: '1' } })) } as unknown as SQSEvent;
-    await deliverSandboxCallbacks(event, { bank, signer, fetch: fetchStub, now: () => new Date() });
-    return Promise.all(bodies.map((b) => sandbox.parseNotification({ 'content-type': 'application/x-www-form-urlencoded' }, b)));
-  };
   const dropCallbacks = () => (queue.jobs = []);
-  return { table, sandbox, faults, service, caller, order, status, stored, balance, assertBalanced, callbacks, dropCallbacks };
+  return { ...w, table, sandbox, faults, order, status, stored, callbacks, dropCallbacks };
 }
 
 describe('orders the platform never heard back about', () => {

@@ -1,26 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
-import { newId, randomBase62 } from '../../functions/commons/ids';
-import { Secret } from '../../functions/commons/secret';
+import { newId } from '../../functions/commons/ids';
 import type { ChannelEvent, PaymentChannel } from '../../functions/channels/channel';
 import { ChannelRejectedError, ChannelTimeoutError, ChannelUnavailableError } from '../../functions/channels/errors';
-import { SandboxChannel } from '../../functions/channels/sandbox';
 import { SandboxBank } from '../../functions/channels/sandbox/bank';
-import { deliverSandboxCallbacks } from '../../functions/channels/sandbox/notifier';
-import type { CallbackJob, CallbackQueue } from '../../functions/channels/sandbox/queue';
-import { HmacSigner } from '../../functions/channels/sandbox/signer';
-import { TradeStore } from '../../functions/channels/sandbox/store';
+import type { CallbackJob } from '../../functions/channels/sandbox/queue';
 import type { WireRequest, WireResponse } from '../../functions/channels/sandbox/transformers';
-import { allShards, computeFee, getAccounts, merchantAccount, resolveFeeSchedule } from '../../functions/ledger';
-import { OrderRepository } from '../../functions/orders/repository';
-import { OrderService, type Caller } from '../../functions/orders/service';
-import { HmacFingerprinter } from '../../functions/payments/fingerprint';
-import { PaymentRepository } from '../../functions/payments/repository';
-import { PaymentService } from '../../functions/payments/service';
 import { useLocalServices } from './env';
+import { CARDS, card, fee, paymentCase, sandboxWorld } from './payments-world';
 
 /**
  * Payments against DynamoDB Local and the KMS emulator, through the real sandbox channel (its bank
@@ -29,14 +17,6 @@ import { useLocalServices } from './env';
  * notify handler will. Each case has its own merchant and its own platform-side ledger accounts, so
  * "debits equal credits" is checked over exactly the accounts the case touched.
  */
-
-/** The callback queue, kept in memory: the test decides when (and how often) callbacks are delivered. */
-class MemoryQueue implements CallbackQueue {
-  jobs: CallbackJob[] = [];
-  async enqueue(job: CallbackJob): Promise<void> {
-    this.jobs.push(job);
-  }
-}
 
 /** Counts the authorizations (`sandbox.trade.pay`) that reach the bank, per payment id. */
 class CountingBank extends SandboxBank {
@@ -48,76 +28,29 @@ class CountingBank extends SandboxBank {
 }
 
 let table: string;
-let orders: OrderService;
-const queue = new MemoryQueue();
-const signer = new HmacSigner(randomBytes(32));
-let bank: CountingBank;
-let sandbox: SandboxChannel;
-const fingerprinter = new HmacFingerprinter(new Secret(randomBytes(32)));
+const sandboxes = sandboxWorld({ Bank: CountingBank });
+const { bank, sandbox } = sandboxes;
 
 beforeAll(() => {
   table = useLocalServices().tables.main;
-  orders = new OrderService(new OrderRepository(table));
-  bank = new CountingBank({ store: new TradeStore(), queue, callbackDelaySeconds: () => 0 });
-  sandbox = new SandboxChannel({ bank, signer });
 });
-
-const CARDS = {
-  success: '4242424242424242',
-  declined: '4000000000000002',
-  insufficient: '4000000000009995',
-  expired: '4000000000000069',
-  cvc: '4000000000000127',
-  threeDS: '4000000000003220',
-  asyncSuccess: '4000000000000259',
-  asyncFailure: '4000000000000341',
-  timeout: '4000000000000119',
-};
-const card = (number: string) => ({ payment_method: { type: 'card', card: { number, exp_month: 12, exp_year: 2034, cvc: '123' } } });
 
 /** One case's world: a merchant, a service whose ledger accounts nobody else uses, helpers. */
 function world(channel?: PaymentChannel) {
-  const merchantId = newId('mch');
-  const ledger = { receivableOwner: `rcv_${randomBase62(12)}`, platform: `pf_${randomBase62(12)}` };
-  const service = new PaymentService({ repository: new PaymentRepository(table), fingerprinter, channel: () => channel ?? sandbox, ledger });
-  const caller = (): Caller => ({ merchantId, baseUrl: 'http://127.0.0.1:3000/dev', now: new Date() });
-  const order = (amount = 10_000, over: Record<string, unknown> = {}) =>
-    orders.create(caller(), { merchant_order_no: newId('no'), amount, currency: 'USD', payer: { email: 'payer@example.com' }, ...over });
-  /** Sum of debits and credits over this case's accounts: they must be equal, pending and posted. */
-  const assertBalanced = async (currency = 'USD') => {
-    const ids = [merchantAccount(merchantId, currency), ...allShards('receivable', ledger.receivableOwner, currency), ...allShards('fees', ledger.platform, currency)];
-    const accounts = [...(await getAccounts(ids, table)).values()];
-    const sum = (k: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted') => accounts.reduce((s, a) => s + a[k], 0);
-    expect(sum('debits_posted')).toBe(sum('credits_posted'));
-    expect(sum('debits_pending')).toBe(sum('credits_pending'));
-    return accounts;
-  };
-  const balance = async () => {
-    const b = await service.balance(caller());
-    return { available: b.available.find((x) => x.currency === 'USD')?.amount ?? 0, pending: b.pending.find((x) => x.currency === 'USD')?.amount ?? 0 };
-  };
-  return { merchantId, service, caller, order, assertBalanced, balance };
+  const w = paymentCase(table, newId('mch'), channel ?? sandbox);
+  const order = (amount = 10_000, over: Record<string, unknown> = {}) => w.order({ amount, payer: { email: 'payer@example.com' }, ...over });
+  return { ...w, order };
 }
-
-const fee = (amount: number, method: 'card' | 'wallet' = 'card') => computeFee({ amount, currency: 'USD', method }, resolveFeeSchedule());
 
 /** Runs the sandbox notifier for the queued callbacks of `paymentId` and returns the verified events it POSTed. */
 async function callbacks(paymentId: string): Promise<ChannelEvent[]> {
-  const mine = queue.jobs.filter((j) => j.out_trade_no === paymentId);
-  queue.jobs = queue.jobs.filter((j) => j.out_trade_no !== paymentId);
-  return deliver(mine);
+  return deliver(sandboxes.take(paymentId));
 }
 
 async function deliver(jobs: CallbackJob[]): Promise<ChannelEvent[]> {
-  const bodies: string[] = [];
-  const fetchStub = (async (_url: string, init: RequestInit) => {
-    bodies.push(String(init.body));
-    return new Response('success', { status: 200 });
-  }) as unknown as typeof fetch;
-  const event = { Records: jobs.map((job, i) => ({ messageId: `m${i}`, body: JSON.stringify(job), attributes: { ApproximateReceiveCount: '1' } })) } as unknown as SQSEvent;
-  const result = await deliverSandboxCallbacks(event, { bank, signer, fetch: fetchStub, now: () => new Date() });
-  expect(result.batchItemFailures).toEqual([]);
-  return Promise.all(bodies.map((b) => sandbox.parseNotification({ 'content-type': 'application/x-www-form-urlencoded' }, b)));
+  const { events, failures } = await sandboxes.deliver(jobs);
+  expect(failures).toEqual([]);
+  return events;
 }
 
 async function storedOrder(id: string) {
@@ -337,7 +270,7 @@ describe('lost answers', () => {
     expect(await rejection(w.service.confirm(w.caller(), o.id, card(CARDS.success)))).toMatchObject({ status: 409, code: 'order_status_processing' });
     expect(bank.pays.get(stuck.payment_id!)).toBe(1);
 
-    const healed = new PaymentService({ repository: new PaymentRepository(table), fingerprinter, channel: () => sandbox, ledger: (w.service as unknown as { deps: { ledger: object } }).deps.ledger });
+    const healed = w.newService({ channel: () => sandbox });
     expect(await healed.syncPayment(w.caller(), o.id)).toMatchObject({ status: 'succeeded' });
     await w.assertBalanced();
   });
