@@ -144,6 +144,17 @@ export class ChannelRejectedError extends ChannelError {
   readonly retryable = false;
 }
 
+/**
+ * 502: a verified channel result (a notification or a query answer) for another amount or currency than the
+ * attempt's. Nothing in it is applied: booking it would move money the payment does not carry.
+ */
+export class ChannelResultMismatchError extends ChannelError {
+  readonly status = 502;
+  readonly type = 'api_error';
+  readonly retryable = false;
+  override readonly expose = false;
+}
+
 /** 400: a notification whose signature, timestamp or content does not verify. */
 export class ChannelSignatureError extends ChannelError {
   readonly status = 400;

@@ -3,12 +3,15 @@ import { newId } from '../commons/ids';
 import { ConflictError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
+import { logger } from '../commons/logger';
+import { ALARM_METRICS, countAlarmMetric } from '../commons/metrics';
 import { toMajorString } from '../commons/money';
 import { parseInput } from '../http/validation';
 import { cardBrand, last4 } from '../channels/cards';
 import {
   CardDeclinedError,
   ChannelRejectedError,
+  ChannelResultMismatchError,
   ChannelUnavailableError,
   DECLINE_MESSAGES,
   type AuthorizeResult,
@@ -207,7 +210,7 @@ export class PaymentService {
         }
         throw error;
       }
-      if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, paymentId);
+      if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, attempt);
       else {
         await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: DECLINE_MESSAGES.processing_error });
         throw error;
@@ -244,7 +247,8 @@ export class PaymentService {
 
   private async sync(order: PaymentOrder): Promise<PaymentOrder> {
     if (!order.payment_id || !IN_FLIGHT.includes(order.status)) return order;
-    const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), order.payment_id);
+    // The attempt's amount and currency are the order's: confirm copies them, and an order's never change.
+    const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), { id: order.payment_id, amount: order.amount, currency: order.currency });
     if (!outcome || outcome.status === 'processing') return order;
     return this.apply(order.merchant_id, order.id, order.payment_id, outcome);
   }
@@ -290,11 +294,15 @@ export class PaymentService {
   /**
    * Applies a verified channel notification (the notify handler verified it with
    * `channel.parseNotification`). Idempotent: a redelivered event (same eventId) and a stale one (a
-   * sequence at or below one already applied) change nothing. Every outcome means "acknowledge".
+   * sequence at or below one already applied) change nothing. Every outcome means "acknowledge". An event for
+   * another amount or currency than the attempt's is refused (ChannelResultMismatchError) and changes nothing.
    */
   async applyChannelEvent(event: ChannelEvent, now: Date = new Date()): Promise<ChannelEventOutcome> {
     const attempt = await this.repo.getAttempt(event.paymentId);
     if (!attempt) return { outcome: 'ignored', reason: 'unknown_payment' };
+    if (!carriesAttempt(attempt, event, 'notification')) {
+      throw new ChannelResultMismatchError(attempt.channel, 'result_mismatch', `Event ${event.eventId} of attempt ${attempt.id} is not for the attempt's amount and currency; refused.`);
+    }
     const outcome: ChannelOutcome = {
       status: event.status,
       channelRef: event.channelRef,
@@ -657,12 +665,13 @@ export class PaymentService {
     };
   }
 
-  private async queryQuietly(ch: PaymentChannel, paymentId: string): Promise<ChannelOutcome | undefined> {
+  /** The channel's answer about `attempt`; undefined when it has none, or none that carries the attempt's amount and currency. */
+  private async queryQuietly(ch: PaymentChannel, attempt: Pick<PaymentAttempt, 'id' | 'amount' | 'currency'>): Promise<ChannelOutcome | undefined> {
     try {
-      const found = await ch.query(paymentId);
+      const found = await ch.query(attempt.id);
       // No record at the channel: it never acted on the request. Left `processing` all the same,
       // since a request still in flight could yet arrive; syncPayment settles it later.
-      if (!found) return undefined;
+      if (!found || !carriesAttempt(attempt, found, 'query')) return undefined;
       return {
         status: found.status,
         channelRef: found.channelRef,
@@ -712,6 +721,23 @@ export class PaymentService {
 
 function fromAuthorize(r: AuthorizeResult): ChannelOutcome {
   return { status: r.status, channelRef: r.channelRef, declineCode: r.declineCode, message: r.message, challengeId: r.action?.challengeId };
+}
+
+/**
+ * Whether a channel result is for the attempt's amount and currency. The signature only says the channel sent
+ * it: a correctly signed success for 0.01 USD, or for 50.00 EUR, must not capture a 50.00 USD order. A result
+ * that is not is counted (the ChannelResultMismatch alarm) and logged with the amounts, never applied.
+ */
+function carriesAttempt(attempt: Pick<PaymentAttempt, 'id' | 'amount' | 'currency'>, result: { amount: number; currency: string }, source: 'notification' | 'query'): boolean {
+  if (result.amount === attempt.amount && result.currency === attempt.currency) return true;
+  countAlarmMetric(ALARM_METRICS.channelResultMismatch);
+  logger.error('channel result refused: amount or currency differs from the attempt', {
+    source,
+    paymentId: attempt.id,
+    expected: { amount: attempt.amount, currency: attempt.currency },
+    got: { amount: result.amount, currency: result.currency },
+  });
+  return false;
 }
 
 function attemptStatus(o: ChannelOutcome): Partial<PaymentAttempt> {
