@@ -42,6 +42,8 @@ export const DECLINE_CODES = [
   'invalid_cvc',
   'authentication_failed',
   'processing_error',
+  /** The platform's card-testing limit (payments/velocity.ts): the channel never saw the attempt. */
+  'card_velocity_exceeded',
 ] as const;
 export type DeclineCode = (typeof DECLINE_CODES)[number];
 
@@ -92,6 +94,7 @@ export const DECLINE_MESSAGES: Record<DeclineCode, string> = {
   invalid_cvc: "Your card's security code is invalid. Enter the 3 or 4 digits on the card.",
   authentication_failed: 'The card could not be authenticated (3-D Secure). Try again or use another card.',
   processing_error: 'An error occurred while processing your card. Try again in a little while.',
+  card_velocity_exceeded: 'This card was declined too many times in the last hour, so it is not accepted for now (a defence against card testing). Use another card, or try again in an hour.',
 };
 
 function paramOf(code: DeclineCode): string | undefined {

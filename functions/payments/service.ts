@@ -44,6 +44,7 @@ import { effective, transitionConflict, type OrderStatus, type Payer } from '../
 import { OrderRepository } from '../orders/repository';
 import { OrderService, type Caller } from '../orders/service';
 import type { Fingerprinter } from './fingerprint';
+import { CARD_DECLINE_LIMIT, cardCounter, cardVelocityExceeded, ORDER_DECLINE_LIMIT, orderAttemptsExhausted } from './velocity';
 import { getMerchantFees } from '../merchants/repository';
 import { cachedMerchantFees } from './merchant-fees';
 import {
@@ -143,9 +144,10 @@ export class PaymentService {
     const order = await this.loadOrder(caller, orderId);
     const current = effective(order, caller.now);
     if (current.status !== 'requires_payment') throw transitionConflict(order.id, current.status, 'processing');
+    if ((order.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
 
     const paymentId = newId('pay');
-    const { method, details, cardCiphertext } = await this.paymentMethod(input, order);
+    const { method, details, cardCiphertext, velocity } = await this.paymentMethod(input, order, caller.now);
     // The rate in force when the payer pays: whichever path captures later charges this one.
     const feeRate = await this.feeRate(order, input.payment_method.type);
     const attempt: PaymentAttempt = {
@@ -162,11 +164,13 @@ export class PaymentService {
       created_at: caller.now.toISOString(),
       updated_at: caller.now.toISOString(),
     };
-    // Claim: exactly one confirm of an order gets past this write.
+    // Claim: exactly one confirm of an order gets past this write, and only while the order and the card are
+    // below their decline limits (velocity.ts).
     const claim = await commitTransfers({
       table: this.repo.table,
       now: caller.now,
       transfers: [],
+      maxAttempts: 30, // a card under attack makes its velocity counter a hot item
       items: [
         this.repo.orderUpdate(
           order,
@@ -174,17 +178,28 @@ export class PaymentService {
             to: 'processing',
             from: ['requires_payment'],
             notExpiredAt: caller.now,
-            set: { payment_id: paymentId, channel: CHANNEL, payment_method_details: details, fee_rate: feeRate, ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}) },
-            remove: ['last_payment_error', 'next_action', 'channel_ref', ...(cardCiphertext ? [] : ['card_ciphertext'])],
+            below: { declined_attempts: ORDER_DECLINE_LIMIT },
+            set: {
+              payment_id: paymentId,
+              channel: CHANNEL,
+              payment_method_details: details,
+              fee_rate: feeRate,
+              ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}),
+              ...(velocity ? { card_velocity: velocity.pk } : {}),
+            },
+            remove: ['last_payment_error', 'next_action', 'channel_ref', ...(cardCiphertext ? [] : ['card_ciphertext']), ...(velocity ? [] : ['card_velocity'])],
           },
           caller.now,
         ),
         this.repo.attemptPut(attempt),
+        ...(velocity ? [this.repo.cardSlotTake(velocity, CARD_DECLINE_LIMIT)] : []),
       ],
     });
     if (!claim.committed) {
       const now = await this.loadOrder(caller, orderId);
       const status = effective(now, caller.now).status;
+      if (claim.reasons[0] === 'ConditionalCheckFailed' && status === 'requires_payment' && (now.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
+      if (claim.reasons[0] !== 'ConditionalCheckFailed' && claim.reasons[2] === 'ConditionalCheckFailed') throw cardVelocityExceeded();
       if (claim.callerRefused) throw transitionConflict(order.id, status === 'requires_payment' ? 'processing' : status, 'processing');
       throw new InternalError('confirm_claim_failed', `Claiming order ${order.id} failed: ${claim.reasons.join(', ')}`);
     }
@@ -317,7 +332,7 @@ export class PaymentService {
       const items: TransactItem[] = [
         this.repo.eventPut(attempt.channel, event, now),
         this.repo.attemptUpdate(attempt.id, { ...plan.attempt, channel_ref: event.channelRef }, now, event.sequence),
-        ...(plan.order ? [plan.order] : []),
+        ...(plan.order ? [plan.order, ...plan.items] : []),
       ];
       const result = await commitTransfers({ table: this.repo.table, now, transfers: plan.transfers, items });
       if (result.committed) {
@@ -574,7 +589,7 @@ export class PaymentService {
         table: this.repo.table,
         now,
         transfers: plan.transfers,
-        items: [plan.order, this.repo.attemptUpdate(paymentId, { ...plan.attempt, ...(outcome.channelRef ? { channel_ref: outcome.channelRef } : {}) }, now, outcome.sequence)],
+        items: [plan.order, this.repo.attemptUpdate(paymentId, { ...plan.attempt, ...(outcome.channelRef ? { channel_ref: outcome.channelRef } : {}) }, now, outcome.sequence), ...plan.items],
       });
       if (result.committed) return (await this.repo.getOrder(merchantId, orderId))!;
       if (result.reasons[1] === 'ConditionalCheckFailed') return (await this.repo.getOrder(merchantId, orderId))!; // a newer result already applied
@@ -583,12 +598,18 @@ export class PaymentService {
     throw new InternalError('payment_contended', `Applying attempt ${paymentId} lost ${MAX_APPLY_ROUNDS} races on order ${orderId}.`);
   }
 
-  /** What an outcome does to an order in its current state: the order's write, the attempt's fields, the transfers. */
+  /**
+   * What an outcome does to an order in its current state: the order's write, the attempt's fields, the
+   * transfers, and other items of the same transaction (the card's velocity slot: velocity.ts).
+   */
   private async plan(order: PaymentOrder, paymentId: string, o: ChannelOutcome, now: Date) {
-    const none = { order: undefined, to: undefined as OrderStatus | undefined, transfers: [] as Transfer[], attempt: attemptStatus(o) };
+    const none = { order: undefined, to: undefined as OrderStatus | undefined, transfers: [] as Transfer[], attempt: attemptStatus(o), items: [] as TransactItem[] };
     // Only the current attempt of an order still waiting for its result moves it.
     if (order.payment_id !== paymentId || !['processing', 'requires_action'].includes(order.status)) return none;
     const from: OrderStatus[] = [order.status];
+    // A final result settles the card's velocity slot: a decline keeps it (counted), anything else gives it back.
+    const isDecline = o.status === 'failed' && o.declineCode !== 'processing_error';
+    const slot = order.card_velocity ? { remove: ['card_velocity'], items: isDecline ? [] : [this.repo.cardSlotRelease(order.card_velocity, now)] } : { remove: [], items: [] };
     const base = { from, paymentId };
     const at = now.toISOString();
     switch (o.status) {
@@ -605,8 +626,9 @@ export class PaymentService {
         return {
           ...none,
           to: 'requires_capture' as const,
-          order: this.repo.orderUpdate(order, { ...base, to: 'requires_capture', set: { channel_ref: o.channelRef, amount_authorized: order.amount }, remove: ['next_action'] }, now),
+          order: this.repo.orderUpdate(order, { ...base, to: 'requires_capture', set: { channel_ref: o.channelRef, amount_authorized: order.amount }, remove: ['next_action', ...slot.remove] }, now),
           transfers: [authorizationTransfer(this.ref(order), order.amount, now)],
+          items: slot.items,
         };
       case 'succeeded': {
         const fee = feeAt(order.amount, order.fee_rate ?? (await this.feeRate(order)));
@@ -619,11 +641,12 @@ export class PaymentService {
               ...base,
               to: 'succeeded',
               set: { channel_ref: o.channelRef, amount_authorized: order.amount, amount_captured: order.amount, amount_refundable: order.amount, paid_at: at },
-              remove: ['next_action'],
+              remove: ['next_action', ...slot.remove],
             },
             now,
           ),
           transfers: captureTransfers(this.ref(order), { amount: order.amount, fee }, now),
+          items: slot.items,
         };
       }
       case 'failed':
@@ -640,7 +663,12 @@ export class PaymentService {
         return {
           ...none,
           to: 'requires_payment' as const,
-          order: this.repo.orderUpdate(order, { ...base, to: 'requires_payment', set: { last_payment_error: error }, remove: ['next_action', 'channel_ref'] }, now),
+          order: this.repo.orderUpdate(
+            order,
+            { ...base, to: 'requires_payment', set: { last_payment_error: error }, remove: ['next_action', 'channel_ref', ...slot.remove], ...(isDecline ? { add: { declined_attempts: 1 } } : {}) },
+            now,
+          ),
+          items: slot.items,
         };
       }
     }
@@ -686,22 +714,28 @@ export class PaymentService {
     }
   }
 
-  private async paymentMethod(input: ConfirmInput, order: PaymentOrder): Promise<{ method: PaymentMethod; details: PaymentMethodDetails; cardCiphertext?: Uint8Array }> {
+  private async paymentMethod(
+    input: ConfirmInput,
+    order: PaymentOrder,
+    now: Date,
+  ): Promise<{ method: PaymentMethod; details: PaymentMethodDetails; cardCiphertext?: Uint8Array; velocity?: { pk: string; ttl: number } }> {
     const pm = input.payment_method;
     if (pm.type === 'wallet') return { method: { type: 'wallet' }, details: { type: 'wallet' } };
     const pan = new Secret(pm.card.number);
+    const fingerprints = await this.deps.fingerprinter.fingerprint(pan, order.merchant_id);
     const card = {
       brand: cardBrand(pan.reveal()),
       last4: last4(pan.reveal()),
       exp_month: pm.card.exp_month,
       exp_year: pm.card.exp_year,
-      fingerprint: await this.deps.fingerprinter.fingerprint(pan),
+      fingerprint: fingerprints.merchant,
     };
     const cardCiphertext = await seal(new Secret(card), { purpose: 'card', merchantId: order.merchant_id, recordId: order.id });
     return {
       method: { type: 'card', card: new Secret({ number: pm.card.number, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year, cvc: pm.card.cvc }) },
       details: { type: 'card', card },
       cardCiphertext,
+      velocity: cardCounter(fingerprints.platform, now),
     };
   }
 
