@@ -22,6 +22,11 @@ export abstract class PayplaneError extends Error {
   abstract readonly status: number;
   abstract readonly type: ErrorType;
   readonly expose: boolean = true;
+  /**
+   * Whether the same request may succeed if sent again: a retryable error is never stored as an
+   * Idempotency-Key's answer (functions/http/idempotency.ts), so the merchant's retry runs again.
+   */
+  readonly retryable: boolean = false;
   readonly param?: string;
   readonly extra?: Record<string, string | number | boolean>;
 
@@ -64,6 +69,11 @@ export class NotFoundError extends PayplaneError {
 export class ConflictError extends PayplaneError {
   readonly status = 409;
   readonly type = 'invalid_request_error';
+}
+
+/** 409: lost a race with concurrent requests on the same resource; the same request may succeed when retried. */
+export class ContendedError extends ConflictError {
+  override readonly retryable = true;
 }
 
 /** 400: an Idempotency-Key reused with different parameters. */
