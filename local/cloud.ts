@@ -23,8 +23,8 @@ export interface LocalCloudOptions {
   inMemory?: boolean;
   /** No progress lines; function logs off unless `functionLogs` says otherwise. @default false */
   quiet?: boolean;
-  /** @default 'dev' */
-  stage?: 'dev' | 'prod';
+  /** A stage of lib/stage-config.ts (`test`: the e2e tier's, short API timeouts). @default 'dev' */
+  stage?: string;
   /** Repository root. @default the repository local/ belongs to */
   root?: string;
   /** Run this cloud assembly as is (e.g. a test fixture) instead of synthesizing the app. */

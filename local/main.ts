@@ -2,7 +2,7 @@
  * `npm start`: the whole platform offline, from the synthesized CDK template.
  *
  *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log]
- *             [--assembly <cloud assembly dir>] [--stage dev|prod]
+ *             [--assembly <cloud assembly dir>] [--stage dev|prod|test]
  *
  * Ctrl-C stops everything (DynamoDB Local's JVM included). Endpoints go to .payplane/local.json for
  * the operator CLI. Programmatic use: `startLocalCloud()` (re-exported here).
@@ -44,7 +44,6 @@ async function main(): Promise<void> {
       stage: { type: 'string', default: 'dev' },
     },
   });
-  if (values.stage !== 'dev' && values.stage !== 'prod') throw new Error(`--stage must be dev or prod, got '${values.stage}'.`);
 
   const cloud = await startLocalCloud({
     port: values.port !== undefined ? Number(values.port) : undefined,
