@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole platform offline, from the synthesized CDK template.
  *
- *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log]
+ *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log] [--faults]
  *             [--assembly <cloud assembly dir>] [--stage dev|prod|test]
  *
  * Ctrl-C stops everything (DynamoDB Local's JVM included). Endpoints go to .payplane/local.json for
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       'no-event-sources': { type: 'boolean', default: false },
       prewarm: { type: 'boolean', default: false },
       'access-log': { type: 'boolean', default: false },
+      faults: { type: 'boolean', default: false },
       assembly: { type: 'string' },
       stage: { type: 'string', default: 'dev' },
     },
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
     eventSources: !values['no-event-sources'],
     prewarm: values.prewarm,
     accessLog: values['access-log'],
+    faults: values.faults,
     localFile: LOCAL_FILE,
   });
   printBanner(cloud, cloud.demo ? await demoCheckout(cloud) : undefined);

@@ -86,6 +86,7 @@ export class IdempotencyMismatchError extends PayplaneError {
 export class IdempotencyInProgressError extends PayplaneError {
   readonly status = 409;
   readonly type = 'idempotency_error';
+  override readonly retryable = true;
 }
 
 /** 413: the body is over the API's limit. */
