@@ -537,19 +537,22 @@ export class PaymentService {
   private async resumeRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
     if (refund.status === 'failed') throw new ChannelRejectedError(CHANNEL, 'refund_failed', refund.failure_reason ?? 'The channel declined the refund.');
     if (refund.status !== 'pending') return refund;
-    return this.askRefund(order, refund, refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now), now);
+    return this.askAgain(order, refund, now);
   }
 
   /** The reconciler's retry of a `pending` refund: a refusal is compensated, then reported as `failed`. */
   private async retryRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
-    // The same accounts and amount as the reservation's transfer: its reversal mirrors it.
-    const transfer = refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now);
     try {
-      return await this.askRefund(order, refund, transfer, now);
+      return await this.askAgain(order, refund, now);
     } catch (error) {
       if (error instanceof ChannelRejectedError) return { ...refund, status: 'failed' };
       throw error;
     }
+  }
+
+  /** askRefund for a refund reserved earlier: the same accounts and amount as the reservation's transfer, so a reversal mirrors it. */
+  private askAgain(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
+    return this.askRefund(order, refund, refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now), now);
   }
 
   /** The compensation of a refund the channel refused: reservation, transfer and refund reversed together. */
