@@ -54,17 +54,19 @@ export interface StageSettings {
   readonly feeSchedule?: FeeScheduleOverride;
 }
 
+const DEV: StageSettings = {
+  removalPolicy: RemovalPolicy.DESTROY,
+  deletionProtection: false,
+  logRetention: RetentionDays.ONE_WEEK,
+  keyPendingWindow: Duration.days(7),
+  throttling: { rateLimit: 50, burstLimit: 100 },
+  logLevel: 'INFO',
+  terminationProtection: false,
+  apiTimeout: Duration.seconds(10),
+};
+
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
-  dev: {
-    removalPolicy: RemovalPolicy.DESTROY,
-    deletionProtection: false,
-    logRetention: RetentionDays.ONE_WEEK,
-    keyPendingWindow: Duration.days(7),
-    throttling: { rateLimit: 50, burstLimit: 100 },
-    logLevel: 'INFO',
-    terminationProtection: false,
-    apiTimeout: Duration.seconds(10),
-  },
+  dev: DEV,
   prod: {
     removalPolicy: RemovalPolicy.RETAIN,
     deletionProtection: true,
@@ -75,18 +77,9 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     terminationProtection: true,
     apiTimeout: Duration.seconds(10),
   },
-  test: {
-    removalPolicy: RemovalPolicy.DESTROY,
-    deletionProtection: false,
-    logRetention: RetentionDays.ONE_WEEK,
-    keyPendingWindow: Duration.days(7),
-    throttling: { rateLimit: 50, burstLimit: 100 },
-    logLevel: 'INFO',
-    terminationProtection: false,
-    // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
-    // that a dead run's claim is taken over in seconds.
-    apiTimeout: Duration.seconds(5),
-  },
+  // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
+  // that a dead run's claim is taken over in seconds.
+  test: { ...DEV, apiTimeout: Duration.seconds(5) },
 };
 
 /**
