@@ -16,8 +16,6 @@ import { PayplaneError, type ErrorDetails } from '../commons/errors';
  * - `ChannelSignatureError`: a notification that does not verify; nothing in it may be trusted.
  */
 export abstract class ChannelError extends PayplaneError {
-  /** Whether sending the same request again (same paymentId / refundId) may succeed. */
-  abstract readonly retryable: boolean;
   /** True when the channel may have acted although no answer came back: query before deciding. */
   readonly outcomeUnknown: boolean = false;
 
@@ -61,7 +59,7 @@ const OWN_CODE: ReadonlySet<DeclineCode> = new Set([
 export class CardDeclinedError extends ChannelError {
   readonly status = 402;
   readonly type = 'card_error';
-  readonly retryable = false;
+  override readonly retryable = false;
 
   constructor(
     channel: string,
@@ -120,7 +118,7 @@ function paramOf(code: DeclineCode): string | undefined {
 export class ChannelUnavailableError extends ChannelError {
   readonly status = 503;
   readonly type = 'api_error';
-  readonly retryable = true;
+  override readonly retryable = true;
   override readonly outcomeUnknown: boolean;
   override readonly expose = false;
 
@@ -144,7 +142,7 @@ export class ChannelTimeoutError extends ChannelUnavailableError {
 export class ChannelRejectedError extends ChannelError {
   readonly status = 409;
   readonly type = 'invalid_request_error';
-  readonly retryable = false;
+  override readonly retryable = false;
 }
 
 /**
@@ -154,7 +152,7 @@ export class ChannelRejectedError extends ChannelError {
 export class ChannelResultMismatchError extends ChannelError {
   readonly status = 502;
   readonly type = 'api_error';
-  readonly retryable = false;
+  override readonly retryable = false;
   override readonly expose = false;
 }
 
@@ -162,5 +160,5 @@ export class ChannelResultMismatchError extends ChannelError {
 export class ChannelSignatureError extends ChannelError {
   readonly status = 400;
   readonly type = 'invalid_request_error';
-  readonly retryable = false;
+  override readonly retryable = false;
 }

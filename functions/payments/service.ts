@@ -1,6 +1,6 @@
 import { dynamo } from '../commons/clients';
 import { newId } from '../commons/ids';
-import { ConflictError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
+import { ConflictError, ContendedError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
 import { logger } from '../commons/logger';
@@ -142,11 +142,13 @@ export class PaymentService {
   async confirm(caller: Caller, orderId: string, body: unknown): Promise<ApiPaymentOrder> {
     const input = parseConfirm(body);
     const order = await this.loadOrder(caller, orderId);
+    const paymentId = caller.newId?.('pay') ?? newId('pay');
+    // The attempt is this request's own: a run of it died after claiming the order. Finish that attempt.
+    if (order.payment_id === paymentId) return this.resumeConfirm(caller, order, paymentId, input);
     const current = effective(order, caller.now);
     if (current.status !== 'requires_payment') throw transitionConflict(order.id, current.status, 'processing');
     if ((order.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
 
-    const paymentId = newId('pay');
     const { method, details, cardCiphertext, velocity } = await this.paymentMethod(input, order, caller.now);
     // The rate in force when the payer pays: whichever path captures later charges this one.
     const feeRate = await this.feeRate(order, input.payment_method.type);
@@ -204,6 +206,30 @@ export class PaymentService {
       throw new InternalError('confirm_claim_failed', `Claiming order ${order.id} failed: ${claim.reasons.join(', ')}`);
     }
 
+    return this.authorize(caller, order, paymentId, method);
+  }
+
+  /**
+   * Resumes a confirm whose run died after claiming the order for `paymentId`: the channel is asked
+   * first, since the dead run may have reached it; only an attempt the channel never saw is sent (again,
+   * with the same paymentId, on which the channel is idempotent). A settled attempt is answered as the
+   * first run would have: the order, or its decline.
+   */
+  private async resumeConfirm(caller: Caller, order: PaymentOrder, paymentId: string, input: ConfirmInput): Promise<ApiPaymentOrder> {
+    if (order.status === 'processing') {
+      const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), { id: paymentId, amount: order.amount, currency: order.currency });
+      if (!outcome) return this.authorize(caller, order, paymentId, (await this.paymentMethod(input, order, caller.now)).method);
+      return this.settleConfirm(caller, order.id, paymentId, outcome);
+    }
+    const declined = order.last_payment_error;
+    if (order.status === 'requires_payment' && declined?.payment_id === paymentId) {
+      throw CardDeclinedError.of(CHANNEL, { declineCode: declined.decline_code, message: declined.message });
+    }
+    return this.present(caller, order);
+  }
+
+  /** Sends a claimed attempt to the channel and applies its answer (confirm's second half). */
+  private async authorize(caller: Caller, order: PaymentOrder, paymentId: string, method: PaymentMethod): Promise<ApiPaymentOrder> {
     const ch = this.channelOf(CHANNEL);
     let outcome: ChannelOutcome | undefined;
     try {
@@ -211,7 +237,7 @@ export class PaymentService {
         paymentId,
         amount: order.amount,
         currency: order.currency,
-        capture: attempt.capture,
+        capture: order.capture_method === 'automatic',
         method,
         notifyUrl: `${caller.baseUrl}/channels/${CHANNEL}/notify`,
         returnUrl: order.return_url,
@@ -225,15 +251,18 @@ export class PaymentService {
         }
         throw error;
       }
-      if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, attempt);
+      if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, { id: paymentId, amount: order.amount, currency: order.currency });
       else {
         await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: DECLINE_MESSAGES.processing_error });
         throw error;
       }
     }
-    if (!outcome) return this.present(caller, await this.loadOrder(caller, orderId)); // still unknown: stays processing
+    if (!outcome) return this.present(caller, await this.loadOrder(caller, order.id)); // still unknown: stays processing
+    return this.settleConfirm(caller, order.id, paymentId, outcome);
+  }
 
-    const applied = await this.apply(caller.merchantId, order.id, paymentId, outcome);
+  private async settleConfirm(caller: Caller, orderId: string, paymentId: string, outcome: ChannelOutcome): Promise<ApiPaymentOrder> {
+    const applied = await this.apply(caller.merchantId, orderId, paymentId, outcome);
     if (outcome.status === 'failed' && applied.last_payment_error?.payment_id === paymentId) {
       throw CardDeclinedError.of(CHANNEL, { declineCode: outcome.declineCode, message: outcome.message });
     }
@@ -353,9 +382,11 @@ export class PaymentService {
   async capture(caller: Caller, orderId: string, body: unknown = {}): Promise<ApiPaymentOrder> {
     const input = parseInput(captureSchema, body ?? {});
     const order = await this.loadOrder(caller, orderId);
-    if (order.status !== 'requires_capture' || !order.channel_ref || !order.payment_id) throw transitionConflict(order.id, order.status, 'succeeded');
     const authorized = order.amount_authorized ?? order.amount;
     const amount = input.amount ?? authorized;
+    // A run of this request that died after its write: answer as it would have.
+    if (caller.resumed && order.status === 'succeeded' && order.amount_captured === amount) return this.present(caller, order);
+    if (order.status !== 'requires_capture' || !order.channel_ref || !order.payment_id) throw transitionConflict(order.id, order.status, 'succeeded');
     if (amount > authorized) {
       throw new InvalidRequestError(
         'amount_too_large',
@@ -446,6 +477,10 @@ export class PaymentService {
   async refund(caller: Caller, body: unknown): Promise<ApiRefund> {
     const input = parseInput(refundSchema, body);
     const order = await this.loadOrder(caller, input.order_id, 'order_id');
+    const refundId = caller.newId?.('re') ?? newId('re');
+    // The run that died may have reserved this refund already: finish that one, never start a second.
+    const earlier = caller.resumed ? await this.repo.getRefund(caller.merchantId, refundId) : undefined;
+    if (earlier) return refundToApi(await this.resumeRefund(order, earlier, caller.now));
     if (order.status !== 'succeeded' || !order.channel_ref || !order.payment_id) {
       throw new ConflictError(
         `order_status_${effective(order, caller.now).status}`,
@@ -461,7 +496,7 @@ export class PaymentService {
     if (amount > refundable) throw tooLarge(order, amount, refundable);
 
     const refund: Refund = {
-      id: newId('re'),
+      id: refundId,
       order_id: order.id,
       merchant_id: order.merchant_id,
       payment_id: order.payment_id,
@@ -490,7 +525,7 @@ export class PaymentService {
         throw tooLarge(now, amount, now.amount_refundable ?? 0);
       }
       if (reserved.ledger) throw refusalError(reserved.ledger, amount);
-      throw new ConflictError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
+      throw new ContendedError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
     }
 
     return refundToApi(await this.askRefund(order, refund, transfer, caller.now));
@@ -517,16 +552,30 @@ export class PaymentService {
     }
   }
 
+  /**
+   * A refund a dead run reserved, finished as its first run would have: a pending one asks the channel
+   * (idempotent on the refund id: a refund the channel made is answered, not made again); a settled one is
+   * answered as it is, a failed one with the channel's refusal.
+   */
+  private async resumeRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
+    if (refund.status === 'failed') throw new ChannelRejectedError(CHANNEL, 'refund_failed', refund.failure_reason ?? 'The channel declined the refund.');
+    if (refund.status !== 'pending') return refund;
+    return this.askAgain(order, refund, now);
+  }
+
   /** The reconciler's retry of a `pending` refund: a refusal is compensated, then reported as `failed`. */
   private async retryRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
-    // The same accounts and amount as the reservation's transfer: its reversal mirrors it.
-    const transfer = refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now);
     try {
-      return await this.askRefund(order, refund, transfer, now);
+      return await this.askAgain(order, refund, now);
     } catch (error) {
       if (error instanceof ChannelRejectedError) return { ...refund, status: 'failed' };
       throw error;
     }
+  }
+
+  /** askRefund for a refund reserved earlier: the same accounts and amount as the reservation's transfer, so a reversal mirrors it. */
+  private askAgain(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
+    return this.askRefund(order, refund, refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now), now);
   }
 
   /** The compensation of a refund the channel refused: reservation, transfer and refund reversed together. */
