@@ -94,6 +94,22 @@ describe('issue 7 findings, over HTTP', () => {
     expect((await call('GET', `/v1/orders/${created.body.id}`, { key })).body.metadata).toEqual(metadata);
   });
 
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('finding 8: a field named %s anywhere else gets 400 naming it, never a 500', async (name) => {
+    const id = await newOrder(key);
+    for (const [path, raw] of [
+      ['/v1/orders', JSON.stringify(orderBody()).replace(/}$/, `,"${name}":{"x":1}}`)],
+      ['/v1/orders', JSON.stringify(orderBody({ payer: { name: 'P' } })).replace('"name":"P"', `"name":"P","${name}":"x"`)],
+      [`/v1/orders/${id}/confirm`, `{"payment_method":{"type":"wallet","${name}":"x"}}`],
+      [`/v1/orders/${id}/capture`, `{"${name}":1}`],
+      ['/v1/refunds', `{"order_id":"${id}","${name}":"x"}`],
+    ] as const) {
+      const res = await call('POST', path, { key, raw, idempotencyKey: randomUUID(), headers: { 'Content-Type': 'application/json' } });
+      expect(res.status, `${path} ${raw} → ${res.text}`).toBe(400);
+      expect(res.body.error.code).toBe('parameter_unknown');
+      expect(res.body.error.param).toMatch(new RegExp(`${name}$`));
+    }
+  });
+
   it.each([
     ['description', { description: `Card ${PAN.match(/.{4}/g)!.join(' ')}` }],
     ['metadata.card', { metadata: { card: PAN } }],
