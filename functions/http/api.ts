@@ -9,6 +9,9 @@ import { fingerprint, idempotent, validateKey, type Claim } from './idempotency'
 /** Bodies above this are refused before parsing; orders are small and the limit bounds the work per request. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/** Our deepest body is 3 levels (payment_method.card.number); the limit keeps every later walk over it shallow. */
+export const MAX_BODY_DEPTH = 32;
+
 export interface ApiRequest {
   merchantId: string;
   requestId: string;
@@ -97,6 +100,12 @@ function parseBody(event: APIGatewayProxyEvent): Record<string, unknown> {
       `The request body is ${size} bytes; the limit is ${MAX_BODY_BYTES} bytes. Send less data, e.g. shorter metadata values.`,
     );
   }
+  if (nestedDeeperThan(raw, MAX_BODY_DEPTH)) {
+    throw new InvalidRequestError(
+      'body_too_deep',
+      `The request body nests objects and arrays more than ${MAX_BODY_DEPTH} levels deep. Send a flatter body: no parameter of this API is nested more than 3 levels.`,
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -104,9 +113,29 @@ function parseBody(event: APIGatewayProxyEvent): Record<string, unknown> {
     throw new InvalidRequestError('body_not_json', `The request body is not valid JSON (${(error as Error).message}). Send a JSON object with Content-Type: application/json.`, { cause: error });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new InvalidRequestError('body_not_object', `The request body must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}. Wrap the parameters in {...}.`);
+    throw new InvalidRequestError('body_not_object', `The request body must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}. Wrap the parameters in {...}.`);
   }
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * Whether `[` and `{` nest deeper than `limit` in JSON text, found in one pass without parsing (so
+ * without recursion). Brackets inside strings do not count; malformed text is left to JSON.parse.
+ */
+export function nestedDeeperThan(raw: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (inString) {
+      if (c === '\\') i++; // skip the escaped character
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') {
+      if (++depth > limit) return true;
+    } else if (c === '}' || c === ']') depth--;
+  }
+  return false;
 }
 
 function queryOf(event: APIGatewayProxyEvent): Record<string, string> {

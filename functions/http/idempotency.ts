@@ -216,12 +216,39 @@ export function fingerprint(method: string, resource: string, params: Record<str
   return createHash('sha256').update(`${method} ${resource}\n${canonicalJson(params)}\n${canonicalJson(body)}`).digest('hex');
 }
 
-/** JSON with sorted object keys, so field order in the request body does not matter. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+/**
+ * JSON with sorted object keys, so field order in the request body does not matter. Iterative, with
+ * an explicit stack: a body is input, and nothing on the request path recurses over input.
+ */
+export function canonicalJson(value: unknown): string {
+  let out = '';
+  // Pending work, last first: a value still to write, or text that closes or separates one.
+  const stack: ({ text: string } | { value: unknown })[] = [{ value }];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    if ('text' in item) {
+      out += item.text;
+      continue;
+    }
+    const v = item.value;
+    if (Array.isArray(v)) {
+      out += '[';
+      stack.push({ text: ']' });
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i] });
+        if (i > 0) stack.push({ text: ',' });
+      }
+    } else if (v && typeof v === 'object') {
+      out += '{';
+      stack.push({ text: '}' });
+      const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, inner] = entries[i]!;
+        stack.push({ value: inner });
+        stack.push({ text: `${i > 0 ? ',' : ''}${JSON.stringify(k)}:` });
+      }
+    } else {
+      out += JSON.stringify(v) ?? 'null';
+    }
   }
-  return JSON.stringify(value) ?? 'null';
+  return out;
 }

@@ -22,6 +22,8 @@ export interface E2eCloud {
   /** Queue URLs by logical id (what `Ref` gives the functions). */
   queues: Record<string, string>;
   kmsKeyArn?: string;
+  /** Every route of the template, e.g. `{ method: 'POST', path: '/v1/orders/{id}/confirm' }` (tests that must cover them all). */
+  routes: { method: string; path: string }[];
   /** The seeded demo merchant and its test key. */
   demo?: { merchantId: string; keyId: string; secretKey: string };
 }
@@ -61,6 +63,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     tables: cloud.tables,
     queues: cloud.queues,
     kmsKeyArn: cloud.kmsKeyArn,
+    routes: cloud.routes.map(({ method, path }) => ({ method, path })),
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },
   });
   return () => cloud.stop();
