@@ -372,7 +372,7 @@ export function buildUsagePlans(
     for (const m of (p.MethodSettings ?? []) as Record<string, any>[]) {
       if (m.ThrottlingRateLimit === undefined && m.ThrottlingBurstLimit === undefined) continue;
       methodSettings.push({
-        resourcePath: m.ResourcePath === '/*' ? '/*' : `/${String(m.ResourcePath).slice(1).replaceAll('~1', '/')}`,
+        resourcePath: m.ResourcePath === '/*' ? '/*' : String(m.ResourcePath).slice(1).replaceAll('~1', '/'),
         httpMethod: String(m.HttpMethod ?? '*').toUpperCase(),
         // CloudFormation's "unset" is -1 for each; unset means the account's limits, i.e. no local bucket.
         throttle: { rateLimit: Number(m.ThrottlingRateLimit ?? 10_000), burstLimit: Number(m.ThrottlingBurstLimit ?? 5_000) },
