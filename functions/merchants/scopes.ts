@@ -55,7 +55,7 @@ export function requireScope(granted: string, method: string, resource: string):
     'missing_scope',
     needed
       ? `This restricted key lacks the scope '${needed}', which ${method} ${resource} needs (it has: ${granted || 'none'}). ` +
-          `Create a key with it (payplane keys create --scope ${needed}) or use the secret key.`
+          `Use a restricted key that has '${needed}', or the secret key.`
       : `${method} ${resource} is not open to restricted keys. Use the secret key.`,
     { param: scope },
   );
