@@ -277,12 +277,12 @@ export async function authenticate(deps: MerchantDeps, secretKey: Secret<string>
   }
   const item = await getApiKey(deps, hashSecretKey(key));
   if (!item) {
-    throw new AuthenticationError('api_key_unknown', `Invalid API key provided: sk_test_${keyHint(key)}. Check that you copied the whole key.`);
+    throw new AuthenticationError('api_key_unknown', `Invalid API key provided: ${key.slice(0, 8)}${keyHint(key)}. Check that you copied the whole key.`);
   }
   if (item.status !== 'active') {
     throw new AuthenticationError(
       'api_key_revoked',
-      `The API key sk_test_${keyHint(key)} has been rolled and no longer works. Use the merchant's current key.`,
+      `The API key ${key.slice(0, 8)}${keyHint(key)} has been rolled or revoked and no longer works. Use the merchant's current key.`,
       { extra: { key_id: item.key_id } },
     );
   }
