@@ -1,5 +1,7 @@
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
-import { createMerchant, rollKey, setMerchantFees } from '../functions/merchants/service';
+import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setRateLimits } from '../functions/merchants/service';
+import type { Scope } from '../functions/merchants/scopes';
+import type { MerchantLimits } from '../functions/merchants/usage';
 import type { Target } from './target';
 
 /**
@@ -55,19 +57,60 @@ export interface KeyRolled {
 
 export async function keysRoll(target: Target, input: { merchantId: unknown }): Promise<KeyRolled> {
   const rolled = await rollKey(target.merchants, input);
-  const result: KeyRolled = {
+  return flushed(target, {
     merchant_id: rolled.merchantId,
     key_id: rolled.keyId,
     secret_key: rolled.secretKey.reveal(),
     revoked_key_ids: rolled.revokedKeyIds,
-    authorizer_cache_flushed: true,
-  };
+  });
+}
+
+export interface RestrictedKeyCreated {
+  object: 'api_key';
+  merchant_id: string;
+  key_id: string;
+  /** rk_test_…, shown once. */
+  restricted_key: string;
+  scopes: Scope[];
+}
+
+export async function keysCreate(target: Target, input: { merchantId: unknown; scopes: unknown }): Promise<RestrictedKeyCreated> {
+  const created = await createRestrictedKey(target.merchants, input);
+  return { object: 'api_key', merchant_id: created.merchantId, key_id: created.keyId, restricted_key: created.secretKey.reveal(), scopes: created.scopes };
+}
+
+export interface KeyRevoked {
+  merchant_id: string;
+  key_id: string;
+  kind: 'secret' | 'restricted';
+  /** False: it was already revoked. */
+  revoked: boolean;
+  authorizer_cache_flushed: boolean;
+  authorizer_cache_error?: string;
+}
+
+export async function keysRevoke(target: Target, input: { keyId: unknown }): Promise<KeyRevoked> {
+  const revoked = await revokeKey(target.merchants, input);
+  return flushed(target, { merchant_id: revoked.merchantId, key_id: revoked.keyId, kind: revoked.kind, revoked: revoked.revoked });
+}
+
+/** Flushes the authorizer cache after a committed key change, so the revoked key gets 401 at once. */
+async function flushed<T extends object>(target: Target, result: T): Promise<T & { authorizer_cache_flushed: boolean; authorizer_cache_error?: string }> {
   try {
     await target.flushAuthorizerCache();
+    return { ...result, authorizer_cache_flushed: true };
   } catch (error) {
-    // The roll is committed and its key exists only in this result: report, never throw it away.
-    result.authorizer_cache_flushed = false;
-    result.authorizer_cache_error = (error as Error).message || (error as Error).name;
+    // The change is committed (a new key may exist only in this result): report, never throw it away.
+    return { ...result, authorizer_cache_flushed: false, authorizer_cache_error: (error as Error).message || (error as Error).name };
   }
-  return result;
+}
+
+export interface MerchantLimitsSet extends MerchantLimits {
+  merchant_id: string;
+  usage_plan_id: string;
+}
+
+export async function merchantsLimitsSet(target: Target, input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown }): Promise<MerchantLimitsSet> {
+  const set = await setRateLimits(target.merchants, input);
+  return { merchant_id: set.merchantId, rateLimit: set.rateLimit, burstLimit: set.burstLimit, usage_plan_id: set.usagePlanId };
 }

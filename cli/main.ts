@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { keysRoll, merchantsCreate, merchantsFeesSet } from './commands';
+import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet } from './commands';
+import { SCOPES } from '../functions/merchants/scopes';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
 export const USAGE = `Usage: payplane <command> [options]
@@ -13,8 +14,16 @@ Commands:
                                     platform default applies). JSON, per method, any part:
                                     '{"card":{"percent_bps":250,"fixed":30},"wallet":{"percent_bps":150}}'
                                     (percent_bps 250 = 2.50 %; fixed 30 = 0.30, scaled per currency)
-  keys roll --merchant <mch_id>     Issue a new secret key, revoke every active one, and flush
-                                    the API's authorizer cache so revoked keys get 401 at once
+  merchants limits set --merchant <mch_id> --rate <req/s> --burst <n>
+                                    Give the merchant its own rate limit (default: the stage's,
+                                    e.g. 100 req/s, burst 200); up to 10000 req/s, burst 5000
+  keys roll --merchant <mch_id>     Issue a new secret key, revoke every active secret key (restricted
+                                    keys stay), and flush the API's authorizer cache so revoked keys
+                                    get 401 at once
+  keys create --merchant <mch_id> --scope <scopes>
+                                    Issue a restricted key (rk_test_…) limited to comma-separated
+                                    scopes: ${SCOPES.join(', ')}
+  keys revoke --key <key_id>        Revoke one key, secret or restricted, and flush the authorizer cache
 
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
@@ -25,8 +34,8 @@ Options:
   --json                            Print the result as JSON
   -h, --help                        Show this help
 
-Secret keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll,
-also: new key printed but the authorizer cache not flushed); 2 bad arguments.`;
+Keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll and
+keys revoke, also: done but the authorizer cache not flushed); 2 bad arguments.`;
 
 export interface Io {
   out(text: string): void;
@@ -47,6 +56,10 @@ const OPTIONS = {
   name: { type: 'string' },
   merchant: { type: 'string' },
   fees: { type: 'string' },
+  scope: { type: 'string' },
+  key: { type: 'string' },
+  rate: { type: 'string' },
+  burst: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -61,7 +74,10 @@ const FEES_HINT = `--fees '{"card":{"percent_bps":250,"fixed":30}}'`;
 const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: string; run: (t: Target, v: Values, io: Io) => Promise<number> }> = {
   'merchants create': { required: ['name'], optional: ['fees'], hint: '--name "Acme Coffee"', run: runMerchantsCreate },
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
+  'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
+  'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
+  'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -175,6 +191,53 @@ async function runMerchantsFeesSet(target: Target, values: Values, io: Io): Prom
   return 0;
 }
 
+async function runMerchantsLimitsSet(target: Target, values: Values, io: Io): Promise<number> {
+  // Numbers from text; the operation checks the range and names the option.
+  const number = (text: string | undefined) => (text !== undefined && /^\d+$/.test(text) ? Number(text) : text);
+  const set = await merchantsLimitsSet(target, { merchantId: values.merchant, rateLimit: number(values.rate), burstLimit: number(values.burst) });
+  if (values.json) io.out(JSON.stringify(set, null, 2));
+  else {
+    io.out(
+      `Merchant ${set.merchant_id} on the ${target.label} is now limited to ${set.rateLimit} requests/s with bursts of ${set.burstLimit} ` +
+        `(usage plan ${set.usage_plan_id}), across all its keys. API Gateway applies it from the next request.`,
+    );
+  }
+  return 0;
+}
+
+async function runKeysCreate(target: Target, values: Values, io: Io): Promise<number> {
+  const created = await keysCreate(target, { merchantId: values.merchant, scopes: values.scope });
+  if (values.json) io.out(JSON.stringify(created, null, 2));
+  else {
+    io.out(
+      [
+        `Created a restricted key for merchant ${created.merchant_id} on the ${target.label}.`,
+        '',
+        `  Restricted key (${created.key_id}):  ${created.restricted_key}`,
+        `  Scopes: ${created.scopes.join(', ')}`,
+        '',
+        'This key is shown once and cannot be retrieved again: store it in your secret manager now.',
+        `Revoke it with: payplane keys revoke --key ${created.key_id}`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runKeysRevoke(target: Target, values: Values, io: Io): Promise<number> {
+  const revoked = await keysRevoke(target, { keyId: values.key });
+  if (values.json) io.out(JSON.stringify(revoked, null, 2));
+  else {
+    io.out(
+      revoked.revoked
+        ? `Revoked the ${revoked.kind} key ${revoked.key_id} of merchant ${revoked.merchant_id} on the ${target.label}.` +
+            (revoked.kind === 'secret' ? `\nThe merchant has no secret key now: issue one with payplane keys roll --merchant ${revoked.merchant_id}` : '')
+        : `The key ${revoked.key_id} of merchant ${revoked.merchant_id} was already revoked; nothing changed.`,
+    );
+  }
+  return cacheWarning(revoked, target, io, 'The revocation is committed');
+}
+
 async function runKeysRoll(target: Target, values: Values, io: Io): Promise<number> {
   const rolled = await keysRoll(target, { merchantId: values.merchant });
   if (values.json) {
@@ -192,12 +255,15 @@ async function runKeysRoll(target: Target, values: Values, io: Io): Promise<numb
       ].join('\n'),
     );
   }
-  if (!rolled.authorizer_cache_flushed) {
-    io.err(
-      `payplane: warning: the new key is above, but flushing the authorizer cache failed (${rolled.authorizer_cache_error}). ` +
-        `Revoked keys keep working for up to 300 s. Flush it now: ${target.flushHint}`,
-    );
-    return 1;
-  }
-  return 0;
+  return cacheWarning(rolled, target, io, 'The new key is above');
+}
+
+/** Exit 1 with a warning when the change is committed but the authorizer cache was not flushed. */
+function cacheWarning(result: { authorizer_cache_flushed: boolean; authorizer_cache_error?: string }, target: Target, io: Io, done: string): number {
+  if (result.authorizer_cache_flushed) return 0;
+  io.err(
+    `payplane: warning: ${done}, but flushing the authorizer cache failed (${result.authorizer_cache_error}). ` +
+      `Revoked keys keep working for up to 300 s. Flush it now: ${target.flushHint}`,
+  );
+  return 1;
 }

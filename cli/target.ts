@@ -80,7 +80,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
   return {
     kind: 'local',
     label: `local cloud (${local.apiUrl})`,
-    merchants: { db, tableName: local.tables.main },
+    merchants: { db, tableName: local.tables.main, usage: { apiGateway, restApiId: local.restApiId, stageName: local.stage } },
     restApiId: local.restApiId,
     stageName: local.stage,
     flushAuthorizerCache: async () => {
@@ -130,7 +130,7 @@ async function stageTarget(
   return {
     kind: 'stage',
     label: `stage ${options.stage} (stack ${stackName}${where})`,
-    merchants: { db, tableName },
+    merchants: { db, tableName, usage: { apiGateway, restApiId, stageName } },
     restApiId,
     stageName,
     flushAuthorizerCache: async () => {

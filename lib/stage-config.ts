@@ -34,8 +34,30 @@ export interface StageSettings {
   readonly logRetention: RetentionDays;
   /** Waiting period before a destroyed KMS key is deleted (7 days is the minimum KMS allows). */
   readonly keyPendingWindow: Duration;
-  /** Stage-wide API Gateway throttling (every method, all callers together). */
-  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+  /** API Gateway throttling (token buckets: `burstLimit` requests at once, refilled at `rateLimit` per second). */
+  readonly throttling: {
+    /**
+     * Each merchant, all its keys together: the default usage plan (`payplane-<stage>-merchants`). An operator
+     * raises one merchant's limits with `payplane merchants limits set` (its own usage plan).
+     */
+    readonly merchant: Throttle;
+    /**
+     * The stage's default per method (MethodSettings `/*` `*`): the ceiling of each merchant route, all
+     * merchants together. API Gateway applies it to every method separately, never to the stage as a whole.
+     */
+    readonly method: Throttle;
+    /**
+     * Each public (anonymous) method, all callers together, by its first path segment (`checkout`,
+     * `channels`): a flood of one of them spends its own bucket, never the merchants'.
+     */
+    readonly publicRoutes: Readonly<Record<string, Throttle>>;
+  };
+  /**
+   * The WAF web ACL's per-IP rate-based rules on the public routes: requests per IP per 5-minute window
+   * (WAF's minimum limit is 10; it counts over the window, so it stops a flood within a minute or so, not
+   * at once).
+   */
+  readonly waf: { readonly checkoutPerIp: number; readonly channelsPerIp: number };
   /** POWERTOOLS_LOG_LEVEL. DEBUG is never allowed in prod (it may log request bodies). */
   readonly logLevel: 'INFO' | 'DEBUG' | 'WARN' | 'ERROR';
   /** CloudFormation termination protection of the stack. */
@@ -54,12 +76,22 @@ export interface StageSettings {
   readonly feeSchedule?: FeeScheduleOverride;
 }
 
+export interface Throttle {
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
 const DEV: StageSettings = {
   removalPolicy: RemovalPolicy.DESTROY,
   deletionProtection: false,
   logRetention: RetentionDays.ONE_WEEK,
   keyPendingWindow: Duration.days(7),
-  throttling: { rateLimit: 50, burstLimit: 100 },
+  throttling: {
+    merchant: { rateLimit: 100, burstLimit: 200 },
+    method: { rateLimit: 500, burstLimit: 1000 },
+    publicRoutes: { checkout: { rateLimit: 50, burstLimit: 100 }, channels: { rateLimit: 50, burstLimit: 100 } },
+  },
+  waf: { checkoutPerIp: 300, channelsPerIp: 3000 },
   logLevel: 'INFO',
   terminationProtection: false,
   apiTimeout: Duration.seconds(10),
@@ -72,7 +104,12 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     deletionProtection: true,
     logRetention: RetentionDays.ONE_YEAR,
     keyPendingWindow: Duration.days(30),
-    throttling: { rateLimit: 500, burstLimit: 1000 },
+    throttling: {
+      merchant: { rateLimit: 100, burstLimit: 200 },
+      method: { rateLimit: 5000, burstLimit: 5000 },
+      publicRoutes: { checkout: { rateLimit: 200, burstLimit: 400 }, channels: { rateLimit: 200, burstLimit: 400 } },
+    },
+    waf: { checkoutPerIp: 300, channelsPerIp: 3000 },
     logLevel: 'INFO',
     terminationProtection: true,
     apiTimeout: Duration.seconds(10),

@@ -96,6 +96,8 @@ export const gatewayErrors = {
   lambdaFailure: () => new GatewayError('DEFAULT_5XX', 'Internal server error', 502, 'InternalServerErrorException'),
   integrationFailure: () => new GatewayError('INTEGRATION_FAILURE', 'Internal server error', 502),
   apiConfiguration: () => new GatewayError('API_CONFIGURATION_ERROR', 'Internal server error'),
+  throttled: () => new GatewayError('THROTTLED', 'Too Many Requests'),
+  invalidApiKey: () => new GatewayError('INVALID_API_KEY', 'Forbidden'),
 };
 
 export interface RenderContext {

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authorize, authorizerContext, AuthorizerCache } from './apigateway-authorizer';
 import { GatewayError, gatewayErrors, renderGatewayResponse } from './apigateway-responses';
 import { matchRoute, methodFor, type ApiMethod, type RestApiModel, type RouteMatch } from './apigateway-routes';
+import type { UsagePlans } from './apigateway-usage';
 import { BodyTooLargeError, listen, readBody, type LocalServer } from './http';
 import type { LambdaRuntime } from './lambda';
 
@@ -23,6 +24,8 @@ export interface ApiGatewayOptions {
   account: string;
   /** Prints one line per request. @default false */
   accessLog?: (line: string) => void;
+  /** Throttling, API keys and usage plans (apigateway-usage.ts). @default - none: nothing is throttled */
+  usage?: UsagePlans;
 }
 
 export interface ApiGatewayStats {
@@ -40,6 +43,7 @@ export class LocalApiGateway {
   private counters = { requests: 0, authorizerInvocations: 0 };
   private readonly byStatus = new Map<string, number>();
   private server?: LocalServer;
+  readonly usage?: UsagePlans;
 
   constructor(
     readonly model: RestApiModel,
@@ -47,6 +51,7 @@ export class LocalApiGateway {
     private readonly options: ApiGatewayOptions,
   ) {
     for (const id of model.authorizers.keys()) this.caches.set(id, new AuthorizerCache());
+    this.usage = options.usage;
   }
 
   async start(port: number): Promise<LocalServer> {
@@ -160,11 +165,17 @@ export class LocalApiGateway {
       };
 
       try {
+        this.usage?.admitMethod(match.resource.path, httpMethod);
+        let usageIdentifierKey: string | undefined;
         if (method.authorizationType === 'CUSTOM') {
-          requestContext.authorizer = await this.runAuthorizer(method, match, { httpMethod, path, headers, multiValueHeaders, query, requestContext });
+          const authorized = await this.runAuthorizer(method, match, { httpMethod, path, headers, multiValueHeaders, query, requestContext });
+          requestContext.authorizer = authorized.context;
+          usageIdentifierKey = authorized.usageIdentifierKey;
         }
-        if (method.apiKeyRequired) {
-          // Usage plans are not emulated; API keys would be checked here.
+        if (method.apiKeyRequired && this.usage) {
+          const key = this.usage.keySource === 'AUTHORIZER' ? usageIdentifierKey : headerValue(headers, 'x-api-key');
+          this.usage.admitKey(key, match.resource.path, httpMethod);
+          (requestContext.identity as Record<string, unknown>).apiKey = key;
         }
         await this.integrate(method, match, { httpMethod, path, headers, multiValueHeaders, query, requestContext, body, send });
       } catch (error) {
@@ -187,7 +198,11 @@ export class LocalApiGateway {
     return this.server?.port ?? 0;
   }
 
-  private async runAuthorizer(method: ApiMethod, match: RouteMatch, r: RequestParts): Promise<Record<string, unknown>> {
+  private async runAuthorizer(
+    method: ApiMethod,
+    match: RouteMatch,
+    r: RequestParts,
+  ): Promise<{ context: Record<string, unknown>; usageIdentifierKey?: string }> {
     const authorizer = method.authorizerLogicalId ? this.model.authorizers.get(method.authorizerLogicalId) : undefined;
     if (!authorizer) throw gatewayErrors.authorizerConfiguration();
     const methodArn = `arn:aws:execute-api:${this.options.region}:${this.options.account}:${this.model.id}/${this.model.stage}/${r.httpMethod}/${r.path.slice(1)}`;
@@ -224,7 +239,7 @@ export class LocalApiGateway {
         return out.ok ? { ok: true, payload: out.payload } : { ok: false, errorMessage: out.error.errorMessage };
       },
     );
-    return authorizerContext(result.output, result.latencyMs);
+    return { context: authorizerContext(result.output, result.latencyMs), usageIdentifierKey: result.output.usageIdentifierKey };
   }
 
   private async integrate(method: ApiMethod, match: RouteMatch, r: RequestParts & { body: Buffer; send: Sender }): Promise<void> {
@@ -388,6 +403,10 @@ function identity(req: IncomingMessage): Record<string, unknown> {
     userAgent: req.headers['user-agent'] ?? null,
     user: null,
   };
+}
+
+function headerValue(headers: Record<string, string>, name: string): string | undefined {
+  return headers[Object.keys(headers).find((k) => k.toLowerCase() === name) ?? ''];
 }
 
 function emptyToNull<T extends object>(value: T): T | null {

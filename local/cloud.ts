@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LocalApiGateway } from './apigateway';
 import { buildRestApi, listRoutes } from './apigateway-routes';
+import { buildUsagePlans } from './apigateway-usage';
 import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
 import { ControlPlane } from './control-plane';
 import { FaultInjector } from './faults';
@@ -197,6 +198,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       region: stack.region,
       account: stack.account,
       accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
+      usage: buildUsagePlans(stack, restApi, { stateFile: options.inMemory ? undefined : join(dataDir, 'apigateway-usage.json') }),
     });
     const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
     const apiServer = await api.start(port);
@@ -238,7 +240,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const seedStarted = performance.now();
     let demo: DemoMerchant | undefined;
     if (options.seed !== false && mainTable) {
-      demo = await seedDemoMerchant({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root });
+      demo = await seedDemoMerchant({
+        endpoint: info.endpoints.dynamodb,
+        region: stack.region,
+        tableName: mainTable,
+        root,
+        apiGateway: { endpoint: controlServer.url, restApiId: restApi.id, stageName: restApi.stage },
+      });
       if (!demo) log('TODO seedDemoMerchant: functions/merchants/service.ts has no ensureDemoMerchant yet; no demo merchant seeded.');
     }
     const seedMs = performance.now() - seedStarted;

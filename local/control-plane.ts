@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LocalApiGateway } from './apigateway';
+import { usageRoutes } from './apigateway-usage';
 import { listen, readBody, sendJson, type LocalServer } from './http';
 
 /**
@@ -9,7 +10,9 @@ import { listen, readBody, sendJson, type LocalServer } from './http';
  *
  * - API Gateway's REST control API, the part operators use: FlushStageAuthorizersCache
  *   (`DELETE /restapis/{id}/stages/{stage}/cache/authorizers`), FlushStageCache, GetRestApis,
- *   GetRestApi, GetStages, GetStage. The operator CLI revokes a key and flushes exactly as in AWS.
+ *   GetRestApi, GetStages, GetStage; API keys and usage plans (CreateApiKey, GetApiKeys, DeleteApiKey,
+ *   CreateUsagePlan, GetUsagePlans, UpdateUsagePlan, CreateUsagePlanKey, DeleteUsagePlanKey…). The operator
+ *   CLI revokes a key, flushes and provisions rate limits exactly as in AWS.
  * - Local-only admin routes under `/__` (stats, schedule triggers), registered by the modules that own them.
  * - Anything else answers 501 with an error that names the request, so an SDK call to a service
  *   with no local emulator fails loudly instead of reaching for AWS.
@@ -117,6 +120,13 @@ export class ControlPlane {
       checkStage(p.restapi_id!, p.stage_name!);
       return { status: 202 };
     });
+    // API keys and usage plans (CreateApiKey, CreateUsagePlanKey, …): apigateway-usage.ts serves them.
+    const usage = () => {
+      const u = api()?.usage;
+      if (!u) throw Object.assign(new Error('The local API has no usage plans (the API is not running yet)'), { status: 404, type: 'NotFoundException' });
+      return u;
+    };
+    for (const [method, path, handler] of usageRoutes(usage)) this.route(method, path, handler);
     this.route('GET', '/restapis', async () => ({ status: 200, body: { item: api() ? [restApi(api()!)] : [] } }));
     this.route('GET', '/restapis/{restapi_id}', async (_req, p) => ({ status: 200, body: restApi(checkApi(p.restapi_id!)) }));
     this.route('GET', '/restapis/{restapi_id}/stages', async (_req, p) => ({ status: 200, body: { item: [stage(checkApi(p.restapi_id!))] } }));

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PROJECT_ROOT } from './assembly';
@@ -21,7 +22,11 @@ export interface DemoMerchant {
 }
 
 interface MerchantsModule {
-  ensureDemoMerchant(deps: { db: DynamoDBDocumentClient; tableName: string }): Promise<{
+  ensureDemoMerchant(deps: {
+    db: DynamoDBDocumentClient;
+    tableName: string;
+    usage?: { apiGateway: APIGatewayClient; restApiId: string; stageName: string };
+  }): Promise<{
     merchantId: string;
     keyId: string;
     secretKey: { reveal(): string };
@@ -34,17 +39,23 @@ export async function seedDemoMerchant(options: {
   region: string;
   tableName: string;
   root?: string;
+  /** The control plane, so the demo merchant gets its usage-plan key (rate limits) like any merchant. */
+  apiGateway?: { endpoint: string; restApiId: string; stageName: string };
 }): Promise<DemoMerchant | undefined> {
   const file = join(options.root ?? PROJECT_ROOT, 'functions', 'merchants', 'service.ts');
   if (!existsSync(file)) return undefined;
   const merchants = (await import(pathToFileURL(file).href)) as Partial<MerchantsModule>;
   if (typeof merchants.ensureDemoMerchant !== 'function') return undefined;
   const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: LOCAL_CREDENTIALS });
+  const gw = options.apiGateway;
+  const apiGateway = gw && new APIGatewayClient({ endpoint: gw.endpoint, region: options.region, credentials: LOCAL_CREDENTIALS });
   try {
     const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    const demo = await merchants.ensureDemoMerchant({ db, tableName: options.tableName });
+    const usage = gw && apiGateway ? { apiGateway, restApiId: gw.restApiId, stageName: gw.stageName } : undefined;
+    const demo = await merchants.ensureDemoMerchant({ db, tableName: options.tableName, usage });
     return { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey.reveal(), created: demo.created };
   } finally {
     client.destroy();
+    apiGateway?.destroy();
   }
 }

@@ -8,6 +8,8 @@ export type ErrorType =
   | 'authentication_error'
   | 'idempotency_error'
   | 'card_error'
+  | 'permission_error'
+  | 'rate_limit_error'
   | 'api_error';
 
 export interface ErrorDetails {
@@ -53,6 +55,25 @@ export class AuthenticationError extends PayplaneError {
   readonly status = 401;
   readonly type = 'authentication_error';
 }
+
+/** 403: the key is valid but may not do this (a restricted key without the route's scope). */
+export class PermissionError extends PayplaneError {
+  readonly status = 403;
+  readonly type = 'permission_error';
+}
+
+/** 429: too many requests; `Retry-After` says when to try again. */
+export class RateLimitError extends PayplaneError {
+  readonly status = 429;
+  readonly type = 'rate_limit_error';
+}
+
+/**
+ * Seconds a throttled caller waits before retrying. Fixed, and the same as API Gateway's THROTTLED gateway
+ * response (lib/constructs/payplane-api.ts): a token bucket refills continuously, so one second always
+ * buys at least `rate` new requests.
+ */
+export const RETRY_AFTER_SECONDS = 1;
 
 /** 404: unknown resource, or one the caller may not see (the two are indistinguishable on purpose). */
 export class NotFoundError extends PayplaneError {

@@ -7,7 +7,10 @@ import { parseBearer } from '../merchants/keys';
 import { allowWholeApi } from '../merchants/policy';
 import { authenticate } from '../merchants/service';
 
-/** REQUEST authorizer: `Authorization: Bearer sk_test_…` → Allow for the whole API, cached 300 s by API Gateway. */
+/**
+ * REQUEST authorizer: `Authorization: Bearer sk_test_…` (or a restricted `rk_test_…`) → Allow for the whole API
+ * with the key's scopes in the context and the merchant's usage-plan key, cached 300 s by API Gateway per key.
+ */
 const deps = merchantDepsFromEnv(); // SDK client and config once per cold start
 
 export const handler = lambda<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>().handler(async (event) => {

@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
 import { idFromSeed, newId } from '../commons/ids';
 import { lambda } from '../commons/lambda';
+import { ALL_SCOPES, requireScope } from '../merchants/scopes';
 import { errorResponse, json } from './errors';
 import { fingerprint, idempotent, validateKey, type Claim } from './idempotency';
 
@@ -77,6 +78,9 @@ function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
   const merchantId = event.requestContext.authorizer?.merchantId as string | undefined;
   // The authorizer guarantees this; a route deployed without it must fail closed.
   if (!merchantId) throw new AuthenticationError('api_key_missing', 'No valid API key was provided. Send `Authorization: Bearer sk_test_...`.');
+  // Before the body is read: a key without the route's scope learns nothing from validation errors. Absent
+  // only in a decision cached by an authorizer older than restricted keys, which knew secret keys alone.
+  requireScope(String(event.requestContext.authorizer?.scopes ?? ALL_SCOPES), event.httpMethod, event.resource);
   return {
     merchantId,
     requestId: event.requestContext.requestId,

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { maskDigitRuns } from '../channels/card-numbers';
-import { InternalError, PayplaneError } from '../commons/errors';
+import { InternalError, PayplaneError, RateLimitError, RETRY_AFTER_SECONDS } from '../commons/errors';
 import { logger } from '../commons/logger';
 
 /**
@@ -21,9 +21,11 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
   const message = err.expose
     ? maskDigitRuns(err.message)
     : 'An unexpected error occurred on our side. Retry with the same Idempotency-Key; if it persists, contact support with the request id.';
-  return json(err.status, {
-    error: { type: err.type, code: err.code, message, param, ...err.extra, request_id: requestId },
-  });
+  return json(
+    err.status,
+    { error: { type: err.type, code: err.code, message, param, ...err.extra, request_id: requestId } },
+    err instanceof RateLimitError ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {},
+  );
 }
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {

@@ -9,17 +9,22 @@ import { Secret } from '../commons/secret';
  * item's partition key, so authenticating is one GetItem and a leaked table leaks no usable key.
  */
 export const SECRET_KEY_PREFIX = 'sk_test_';
+/** Restricted keys: the same format with `rk_test_`, limited to their scopes (scopes.ts). */
+export const RESTRICTED_KEY_PREFIX = 'rk_test_';
 export const SECRET_KEY_RANDOM_LENGTH = 32;
-const SECRET_KEY_PATTERN = /^sk_test_[A-Za-z0-9]{32}$/;
+const SECRET_KEY_PATTERN = /^[sr]k_test_[A-Za-z0-9]{32}$/;
 
-export function generateSecretKey(): Secret<string> {
-  return new Secret(SECRET_KEY_PREFIX + randomBase62(SECRET_KEY_RANDOM_LENGTH));
+export type KeyKind = 'secret' | 'restricted';
+
+export function generateSecretKey(kind: KeyKind = 'secret'): Secret<string> {
+  return new Secret((kind === 'secret' ? SECRET_KEY_PREFIX : RESTRICTED_KEY_PREFIX) + randomBase62(SECRET_KEY_RANDOM_LENGTH));
 }
 
 export function newKeyId(): string {
   return newId('key');
 }
 
+/** A secret or restricted key's format. */
 export function isSecretKey(value: string): boolean {
   return SECRET_KEY_PATTERN.test(value);
 }
@@ -58,8 +63,15 @@ export function parseBearer(header: string | undefined | null): Secret<string> {
   if (!isSecretKey(key)) {
     throw new AuthenticationError(
       'api_key_malformed',
-      `The API key provided is not a Payplane secret key: they are '${SECRET_KEY_PREFIX}' followed by ${SECRET_KEY_RANDOM_LENGTH} letters and digits. Copy the whole key.`,
+      `The API key provided is not a Payplane key: they are '${SECRET_KEY_PREFIX}' (secret) or '${RESTRICTED_KEY_PREFIX}' (restricted) followed by ${SECRET_KEY_RANDOM_LENGTH} letters and digits. Copy the whole key.`,
     );
   }
   return new Secret(key);
 }
+
+/**
+ * The value of the merchant's API Gateway key (usage.ts), which the authorizer returns as `usageIdentifierKey`.
+ * Clients cannot send it (the API's key source is the authorizer), so it identifies, never authenticates. Here,
+ * not in usage.ts, so the authorizer's bundle carries no API Gateway client. API Gateway wants ≥ 20 characters.
+ */
+export const usageKeyValue = (merchantId: string) => `payplane-usage-${merchantId}`;

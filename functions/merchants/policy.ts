@@ -1,5 +1,6 @@
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import type { AuthenticatedKey } from './service';
+import { usageKeyValue } from './keys';
 
 /**
  * `arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/<method>/<path>` →
@@ -23,7 +24,10 @@ export function allowWholeApi(methodArn: string, auth: AuthenticatedKey): APIGat
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: wholeApiResource(methodArn) }],
     },
-    // Context values reach handlers as strings in event.requestContext.authorizer.
-    context: { merchantId: auth.merchantId, keyId: auth.keyId, livemode: String(auth.livemode) },
+    // Context values reach handlers as strings in event.requestContext.authorizer. The decision is cached per
+    // Authorization header, so per key: `scopes` is this key's, and api() enforces it on each route.
+    context: { merchantId: auth.merchantId, keyId: auth.keyId, livemode: String(auth.livemode), scopes: auth.scopes },
+    // The merchant's usage-plan key: API Gateway throttles the merchant with its plan (usage.ts).
+    usageIdentifierKey: usageKeyValue(auth.merchantId),
   };
 }

@@ -8,6 +8,8 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { FeeScheduleOverride } from '../ledger/fees';
+import type { KeyKind } from './keys';
+import type { UsageDeps } from './usage';
 
 /**
  * Merchants and API keys in the main table (item shapes: docs/CONTRACT-draft.md § Tables).
@@ -18,6 +20,12 @@ export interface MerchantDeps {
   tableName: string;
   /** Clock, injectable for tests. @default () => new Date() */
   now?: () => Date;
+  /**
+   * API Gateway, to give a merchant its usage-plan key (usage.ts). The operator CLI and the local cloud's
+   * seeding pass it; the authorizer needs none.
+   * @default - no API Gateway calls (unit and integration tests of the table alone)
+   */
+  usage?: UsageDeps;
 }
 
 export interface MerchantItem {
@@ -49,6 +57,10 @@ export interface ApiKeyItem {
   key_id: string;
   merchant_id: string;
   status: ApiKeyStatus;
+  /** Absent on keys issued before restricted keys existed: those are secret keys. */
+  kind?: KeyKind;
+  /** A restricted key's scopes (scopes.ts). */
+  scopes?: string[];
   livemode: false;
   created_at: string;
   revoked_at?: string;
@@ -58,6 +70,16 @@ export interface ApiKeyItem {
 
 export const merchantKey = (merchantId: string) => ({ pk: `MERCHANT#${merchantId}`, sk: 'MERCHANT' as const });
 export const apiKeyKey = (keyHash: string) => ({ pk: `APIKEY#${keyHash}`, sk: 'APIKEY' as const });
+/** Key id → key hash, so `keys revoke --key <id>` finds a key by the id the operator sees. */
+export const keyIdKey = (keyId: string) => ({ pk: `KEYID#${keyId}`, sk: 'KEYID' as const });
+
+export interface KeyIdItem {
+  pk: string;
+  sk: 'KEYID';
+  type: 'api_key_id';
+  key_hash: string;
+  merchant_id: string;
+}
 
 export function hashOfApiKeyItem(item: Pick<ApiKeyItem, 'pk'>): string {
   return item.pk.slice('APIKEY#'.length);
@@ -84,18 +106,41 @@ export function merchantItem(m: {
   };
 }
 
-export function apiKeyItem(k: { keyId: string; keyHash: string; merchantId: string; createdAt: string }): ApiKeyItem {
+export function apiKeyItem(k: {
+  keyId: string;
+  keyHash: string;
+  merchantId: string;
+  createdAt: string;
+  kind?: KeyKind;
+  scopes?: string[];
+}): ApiKeyItem {
   return {
     ...apiKeyKey(k.keyHash),
     type: 'api_key',
     key_id: k.keyId,
     merchant_id: k.merchantId,
     status: 'active',
+    kind: k.kind ?? 'secret',
+    ...(k.scopes ? { scopes: k.scopes } : {}),
     livemode: false,
     created_at: k.createdAt,
     gsi1pk: `MERCHANT#${k.merchantId}`,
     gsi1sk: `APIKEY#${k.createdAt}#${k.keyId}`,
   };
+}
+
+export function keyIdItem(k: { keyId: string; keyHash: string; merchantId: string }): KeyIdItem {
+  return { ...keyIdKey(k.keyId), type: 'api_key_id', key_hash: k.keyHash, merchant_id: k.merchantId };
+}
+
+/** The key's record, by the id the operator sees; strongly consistent (revocation reads it then writes). */
+export async function getApiKeyById(deps: MerchantDeps, keyId: string): Promise<ApiKeyItem | undefined> {
+  const { Item } = await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: keyIdKey(keyId), ConsistentRead: true }));
+  if (!Item) return undefined;
+  const key = await deps.db.send(
+    new GetCommand({ TableName: deps.tableName, Key: apiKeyKey((Item as KeyIdItem).key_hash), ConsistentRead: true }),
+  );
+  return key.Item as ApiKeyItem | undefined;
 }
 
 export async function getMerchant(deps: MerchantDeps, merchantId: string): Promise<MerchantItem | undefined> {
@@ -146,8 +191,8 @@ export async function getApiKey(deps: MerchantDeps, keyHash: string): Promise<Ap
   return Item as ApiKeyItem | undefined;
 }
 
-/** Keys gsi1 lists as active (eventually consistent: may lag a concurrent write). */
-export async function listActiveKeys(deps: MerchantDeps, merchantId: string): Promise<ApiKeyItem[]> {
+/** Secret keys gsi1 lists as active (eventually consistent: may lag a concurrent write); never restricted ones. */
+export async function listActiveSecretKeys(deps: MerchantDeps, merchantId: string): Promise<ApiKeyItem[]> {
   const items: ApiKeyItem[] = [];
   let start: Record<string, unknown> | undefined;
   do {
@@ -156,9 +201,9 @@ export async function listActiveKeys(deps: MerchantDeps, merchantId: string): Pr
         TableName: deps.tableName,
         IndexName: 'gsi1',
         KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)',
-        FilterExpression: '#status = :active',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':prefix': 'APIKEY#', ':active': 'active' },
+        FilterExpression: '#status = :active AND (attribute_not_exists(#kind) OR #kind = :secret)',
+        ExpressionAttributeNames: { '#status': 'status', '#kind': 'kind' },
+        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':prefix': 'APIKEY#', ':active': 'active', ':secret': 'secret' },
         ExclusiveStartKey: start,
       }),
     );

@@ -1,17 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AuthenticationError, ConflictError, InternalError, NotFoundError } from '../commons/errors';
+import { AuthenticationError, ConflictError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { Secret } from '../commons/secret';
 import { parseFeeSchedule, type FeeScheduleOverride } from '../ledger/fees';
-import { generateSecretKey, hashSecretKey, isSecretKey, keyHint, newKeyId } from './keys';
+import { generateSecretKey, hashSecretKey, isSecretKey, keyHint, newKeyId, type KeyKind } from './keys';
 import {
   apiKeyItem,
   apiKeyKey,
   commit,
   getApiKey,
+  getApiKeyById,
   getMerchant,
   hashOfApiKeyItem,
-  listActiveKeys,
+  keyIdItem,
+  listActiveSecretKeys,
   merchantItem,
   merchantKey,
   updateMerchantFees,
@@ -19,6 +21,8 @@ import {
   type MerchantItem,
   type TransactItems,
 } from './repository';
+import { ALL_SCOPES, parseScopes, type Scope } from './scopes';
+import { ensureUsageKey, setMerchantLimits, type MerchantLimits } from './usage';
 import { validateMerchantId, validateMerchantName } from './validation';
 
 /**
@@ -50,10 +54,24 @@ export interface RolledKey extends IssuedKey {
   revokedKeyIds: string[];
 }
 
+export interface RestrictedKey extends IssuedKey {
+  scopes: Scope[];
+}
+
+export interface RevokedKey {
+  merchantId: string;
+  keyId: string;
+  kind: KeyKind;
+  /** False when the key was already revoked (nothing changed). */
+  revoked: boolean;
+}
+
 export interface AuthenticatedKey {
   merchantId: string;
   keyId: string;
   livemode: false;
+  /** `*` for a secret key; a restricted key's scopes, comma-separated (the authorizer's context is strings). */
+  scopes: string;
 }
 
 export const DEMO_MERCHANT_ID = 'mch_demo';
@@ -82,7 +100,8 @@ export async function createMerchant(
   const secretKey = generateSecretKey();
   const keyId = newKeyId();
   const keyHash = hashSecretKey(secretKey);
-  // persist
+  // persist: the API Gateway key first, so a merchant that exists can always call (an orphan key is harmless)
+  if (deps.usage) await ensureUsageKey(deps.usage, id);
   const result = await commit(deps, [
     {
       Put: {
@@ -98,6 +117,7 @@ export async function createMerchant(
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     },
+    { Put: { TableName: deps.tableName, Item: keyIdItem({ keyId, keyHash, merchantId: id }), ConditionExpression: 'attribute_not_exists(pk)' } },
   ]);
   if (!result.committed) {
     if (result.reasons[0] === 'ConditionalCheckFailed') {
@@ -125,6 +145,24 @@ export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: u
   return { id: merchant.id, name: merchant.name, created_at: merchant.created_at, ...(merchant.fee_schedule ? { fee_schedule: merchant.fee_schedule } : {}) };
 }
 
+/**
+ * Overrides a merchant's rate limit (its own usage plan, usage.ts), up to the account-region limits. The new
+ * limits apply to the merchant's next requests: API Gateway reads the plan per request, not per cached key.
+ */
+export async function setRateLimits(
+  deps: MerchantDeps,
+  input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown },
+): Promise<MerchantLimits & { merchantId: string; usagePlanId: string }> {
+  // validate
+  const merchantId = validateMerchantId(input.merchantId);
+  if (!deps.usage) throw new InternalError('usage_unavailable', 'Rate limits need API Gateway (deps.usage); this caller has none.');
+  // load
+  if (!(await getMerchant(deps, merchantId))) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  // persist (the limits live in API Gateway, which enforces them)
+  const set = await setMerchantLimits(deps.usage, merchantId, { rateLimit: input.rateLimit, burstLimit: input.burstLimit } as MerchantLimits);
+  return { merchantId, ...set };
+}
+
 /** A validated override; an empty one is no override. */
 function feeOverride(input: unknown): FeeScheduleOverride | undefined {
   const parsed = parseFeeSchedule(input);
@@ -147,6 +185,8 @@ function feeOverride(input: unknown): FeeScheduleOverride | undefined {
 export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }): Promise<RolledKey> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
+  // Merchants created before rate limits get their API Gateway key on their next roll.
+  if (deps.usage && (await getMerchant(deps, merchantId))) await ensureUsageKey(deps.usage, merchantId);
   let readVersion: number | undefined;
   for (let attempt = 1; ; attempt++) {
     // load
@@ -156,12 +196,12 @@ export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }
     const version = merchant.key_version ?? 0;
     readVersion ??= version;
     if (version !== readVersion) throw lostRoll(merchant);
-    const listed = await listActiveKeys(deps, merchantId);
+    const listed = await listActiveSecretKeys(deps, merchantId);
     // decide
     const revoke = new Map<string, string>(); // key hash → key id
     if (merchant.active_key_hash && merchant.active_key_id) revoke.set(merchant.active_key_hash, merchant.active_key_id);
     for (const key of listed) revoke.set(hashOfApiKeyItem(key), key.key_id);
-    if (revoke.size > 98) {
+    if (revoke.size > 97) {
       // 100 actions per transaction; the invariant keeps one active key, so this is a data bug.
       throw new InternalError('too_many_active_keys', `Merchant ${merchantId} has ${revoke.size} active keys`);
     }
@@ -192,6 +232,7 @@ export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
+      { Put: { TableName: deps.tableName, Item: keyIdItem({ keyId, keyHash, merchantId }), ConditionExpression: 'attribute_not_exists(pk)' } },
       ...[...revoke.keys()].map((hash) => ({
         Update: {
           TableName: deps.tableName,
@@ -236,16 +277,118 @@ export async function authenticate(deps: MerchantDeps, secretKey: Secret<string>
   }
   const item = await getApiKey(deps, hashSecretKey(key));
   if (!item) {
-    throw new AuthenticationError('api_key_unknown', `Invalid API key provided: sk_test_${keyHint(key)}. Check that you copied the whole key.`);
+    throw new AuthenticationError('api_key_unknown', `Invalid API key provided: ${key.slice(0, 8)}${keyHint(key)}. Check that you copied the whole key.`);
   }
   if (item.status !== 'active') {
     throw new AuthenticationError(
       'api_key_revoked',
-      `The API key sk_test_${keyHint(key)} has been rolled and no longer works. Use the merchant's current key.`,
+      `The API key ${key.slice(0, 8)}${keyHint(key)} has been rolled or revoked and no longer works. Use the merchant's current key.`,
       { extra: { key_id: item.key_id } },
     );
   }
-  return { merchantId: item.merchant_id, keyId: item.key_id, livemode: false };
+  return {
+    merchantId: item.merchant_id,
+    keyId: item.key_id,
+    livemode: false,
+    scopes: item.kind === 'restricted' ? (item.scopes ?? []).join(',') : ALL_SCOPES,
+  };
+}
+
+/**
+ * Issues a restricted key (`rk_test_…`) limited to `scopes`. The merchant's secret key and other restricted
+ * keys are untouched; `keys roll` never revokes it, `keys revoke` does.
+ */
+export async function createRestrictedKey(deps: MerchantDeps, input: { merchantId: unknown; scopes: unknown }): Promise<RestrictedKey> {
+  // validate
+  const merchantId = validateMerchantId(input.merchantId);
+  const scopes = parseScopes(input.scopes);
+  // load
+  if (!(await getMerchant(deps, merchantId))) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  if (deps.usage) await ensureUsageKey(deps.usage, merchantId);
+  // decide
+  const secretKey = generateSecretKey('restricted');
+  const keyId = newKeyId();
+  const keyHash = hashSecretKey(secretKey);
+  // persist
+  const result = await commit(deps, [
+    { ConditionCheck: { TableName: deps.tableName, Key: merchantKey(merchantId), ConditionExpression: 'attribute_exists(pk)' } },
+    {
+      Put: {
+        TableName: deps.tableName,
+        Item: apiKeyItem({ keyId, keyHash, merchantId, createdAt: timestamp(deps), kind: 'restricted', scopes }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
+    { Put: { TableName: deps.tableName, Item: keyIdItem({ keyId, keyHash, merchantId }), ConditionExpression: 'attribute_not_exists(pk)' } },
+  ]);
+  if (!result.committed) {
+    if (result.reasons[0] === 'ConditionalCheckFailed') throw new NotFoundError('merchant', merchantId, 'merchant_id');
+    throw new InternalError('key_create_failed', `Creating a restricted key for ${merchantId} was cancelled: ${result.reasons.join(', ')}`);
+  }
+  return { merchantId, keyId, secretKey, scopes };
+}
+
+/**
+ * Revokes one key, secret or restricted, by its id. Revoking the active secret key also clears it from the
+ * merchant (bumping key_version, so it cannot race a roll): the merchant then has no secret key until the
+ * next `keys roll`. Revoking a revoked key changes nothing.
+ */
+export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }): Promise<RevokedKey> {
+  // validate
+  const keyId = typeof input.keyId === 'string' && /^key_[A-Za-z0-9]{1,64}$/.test(input.keyId) ? input.keyId : undefined;
+  if (!keyId) {
+    throw new InvalidRequestError(
+      'parameter_invalid',
+      `Invalid 'key': got ${JSON.stringify(input.keyId ?? null)}. Key ids are 'key_' followed by letters and digits, as printed when the key was created (never the key itself).`,
+      { param: 'key' },
+    );
+  }
+  for (let attempt = 1; ; attempt++) {
+    // load
+    const key = await getApiKeyById(deps, keyId);
+    if (!key) throw new NotFoundError('API key', keyId, 'key');
+    const kind: KeyKind = key.kind ?? 'secret';
+    if (key.status !== 'active') return { merchantId: key.merchant_id, keyId, kind, revoked: false };
+    const merchant = await getMerchant(deps, key.merchant_id);
+    const hash = hashOfApiKeyItem(key);
+    // decide
+    const clearsActive = merchant?.active_key_hash === hash;
+    const now = timestamp(deps);
+    // persist
+    const result = await commit(deps, [
+      {
+        Update: {
+          TableName: deps.tableName,
+          Key: apiKeyKey(hash),
+          UpdateExpression: 'SET #status = :revoked, revoked_at = :now',
+          ConditionExpression: '#status = :active',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':revoked': 'revoked', ':active': 'active', ':now': now },
+        },
+      },
+      ...(clearsActive
+        ? [
+            {
+              Update: {
+                TableName: deps.tableName,
+                Key: merchantKey(key.merchant_id),
+                UpdateExpression: 'REMOVE active_key_id, active_key_hash SET key_version = :next',
+                ConditionExpression: merchant.key_version === undefined ? 'attribute_not_exists(key_version)' : 'key_version = :read',
+                ExpressionAttributeValues: {
+                  ':next': (merchant.key_version ?? 0) + 1,
+                  ...(merchant.key_version === undefined ? {} : { ':read': merchant.key_version }),
+                },
+              },
+            },
+          ]
+        : []),
+    ]);
+    if (result.committed) return { merchantId: key.merchant_id, keyId, kind, revoked: true };
+    // A concurrent roll or revoke changed the key or the merchant: read again and decide again.
+    if (attempt >= ROLL_ATTEMPTS) {
+      throw new InternalError('key_revoke_failed', `Revoking ${keyId} was cancelled ${attempt} times (last: ${result.reasons.join(', ')})`);
+    }
+  }
 }
 
 /**

@@ -1,8 +1,10 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { STAGE_SETTINGS, type Stage } from '../stage-config';
+import { RETRY_AFTER_SECONDS } from '../../functions/commons/errors';
+import { STAGE_SETTINGS, type Stage, type Throttle } from '../stage-config';
 import { acknowledge } from './acknowledge';
 import type { PayplaneFunction } from './payplane-function';
 
@@ -33,6 +35,8 @@ interface GatewayError {
   readonly code: string;
   /** A JSON string literal (already quoted) or `$context.error.messageString` (which API Gateway quotes). */
   readonly message: string;
+  /** Extra response headers: name → API Gateway mapping expression (`'literal'`). */
+  readonly headers?: Record<string, string>;
 }
 
 /**
@@ -57,6 +61,30 @@ const GATEWAY_ERRORS: GatewayError[] = [
     type: 'authentication_error',
     code: 'access_denied',
     message: JSON.stringify('This API key is not allowed to perform this request.'),
+  },
+  {
+    // The merchant's usage plan bucket (or a public method's own bucket) is empty.
+    id: 'Throttled',
+    responseType: apigw.ResponseType.THROTTLED,
+    statusCode: '429',
+    type: 'rate_limit_error',
+    code: 'rate_limited',
+    message: JSON.stringify(
+      `Too many requests. Retry after ${RETRY_AFTER_SECONDS} s with the same Idempotency-Key, and spread requests out; ` +
+        'if your steady traffic needs more, ask support to raise your limit.',
+    ),
+    headers: { 'Retry-After': `'${RETRY_AFTER_SECONDS}'` },
+  },
+  {
+    // The authorizer accepted the key, but its merchant has no API Gateway key in a usage plan of this stage.
+    id: 'InvalidApiKey',
+    responseType: apigw.ResponseType.INVALID_API_KEY,
+    statusCode: '403',
+    type: 'permission_error',
+    code: 'merchant_not_provisioned',
+    message: JSON.stringify(
+      'This API key is valid, but its merchant is not provisioned for API access on this stage. Contact support with the request_id.',
+    ),
   },
   {
     id: 'MissingAuthenticationToken',
@@ -94,19 +122,30 @@ const GATEWAY_ERRORS: GatewayError[] = [
 
 /**
  * The public REST API (API Gateway v1): regional endpoint, one stage named after the stage, JSON access
- * logs, execution logs at ERROR level (never request bodies), X-Ray tracing, stage-wide throttling, a
- * parameter request validator, gateway responses in our error shape, and a Lambda REQUEST authorizer on
- * every route (`addRoute`).
+ * logs, execution logs at ERROR level (never request bodies), X-Ray tracing, a parameter request validator,
+ * gateway responses in our error shape, and a Lambda REQUEST authorizer on every merchant route (`addRoute`).
+ *
+ * Rate limits (docs/operations.md, "Rate limits"): every merchant route needs an API key that the
+ * authorizer supplies (`apiKeySourceType: AUTHORIZER`, `usageIdentifierKey` = the merchant's API Gateway key),
+ * so each merchant spends its own usage-plan bucket; each public route has its own method-level bucket; a
+ * WAFv2 web ACL caps requests per IP on the public routes.
  */
 export class PayplaneApi extends Construct {
   readonly restApi: apigw.RestApi;
   readonly accessLogs: LogGroup;
   readonly authorizer: apigw.RequestAuthorizer;
+  /** The usage plan every merchant's API Gateway key joins unless an operator gives it its own. */
+  readonly merchantsPlan: apigw.UsagePlan;
+  readonly webAcl: wafv2.CfnWebACL;
   private readonly validator: apigw.RequestValidator;
+  private readonly settings: (typeof STAGE_SETTINGS)[Stage];
+  /** Method-level throttles of the public routes, rendered into the stage's MethodSettings. */
+  private readonly publicMethodSettings: apigw.CfnStage.MethodSettingProperty[] = [];
 
   constructor(scope: Construct, id: string, props: PayplaneApiProps) {
     super(scope, id);
     const settings = STAGE_SETTINGS[props.stage];
+    this.settings = settings;
 
     this.accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: settings.logRetention,
@@ -117,6 +156,8 @@ export class PayplaneApi extends Construct {
       restApiName: `payplane-${props.stage}`,
       description: `Payplane public API (${props.stage})`,
       endpointTypes: [apigw.EndpointType.REGIONAL],
+      // Clients cannot send an API Gateway key: the authorizer names the merchant's (usageIdentifierKey).
+      apiKeySourceType: apigw.ApiKeySourceType.AUTHORIZER,
       // Execution logging needs the account-level CloudWatch role (AWS::ApiGateway::Account). It is shared by
       // every REST API in the account and region, so it is kept when a stage is destroyed.
       cloudWatchRole: true,
@@ -151,10 +192,24 @@ export class PayplaneApi extends Construct {
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
         dataTraceEnabled: false, // full request/response logging would write card data and PII to CloudWatch
         metricsEnabled: true,
-        throttlingRateLimit: settings.throttling.rateLimit,
-        throttlingBurstLimit: settings.throttling.burstLimit,
+        throttlingRateLimit: settings.throttling.method.rateLimit,
+        throttlingBurstLimit: settings.throttling.method.burstLimit,
       },
     });
+    const cfnStage = this.restApi.deploymentStage.node.defaultChild as apigw.CfnStage;
+    const stageDefaults = cfnStage.methodSettings;
+    cfnStage.methodSettings = Lazy.any({
+      produce: () => [...(Array.isArray(stageDefaults) ? stageDefaults : []), ...this.publicMethodSettings],
+    });
+
+    this.merchantsPlan = this.restApi.addUsagePlan('MerchantsPlan', {
+      name: `payplane-${props.stage}-merchants`,
+      description: 'Default per-merchant rate limit: one API Gateway key per merchant, shared by all its API keys',
+      throttle: settings.throttling.merchant,
+      apiStages: [{ api: this.restApi, stage: this.restApi.deploymentStage }],
+    });
+
+    this.webAcl = this.webAclFor(props.stage);
 
     // The stack declares its own `ApiUrl` output; drop the duplicate one RestApi adds by itself.
     this.restApi.node.tryRemoveChild('Endpoint');
@@ -182,6 +237,7 @@ export class PayplaneApi extends Construct {
         responseHeaders: {
           'Request-Id': 'context.requestId',
           'Content-Type': "'application/json'",
+          ...error.headers,
         },
         templates: {
           'application/json':
@@ -209,15 +265,6 @@ export class PayplaneApi extends Construct {
     );
     acknowledge(
       this.restApi,
-      'AwsSolutions-APIG3',
-      'No WAFv2 web ACL in the foundation stage: every merchant method requires a secret API key checked by ' +
-        'the authorizer, the public channel-notification route acts only on an HMAC-verified body, the public ' +
-        'checkout routes act only on the one order named by their unguessable id, and ' +
-        'stage-wide throttling caps the request rate. A web ACL (AWS managed rules and a rate-based rule) is a ' +
-        'planned follow-up before live traffic.',
-    );
-    acknowledge(
-      this.restApi,
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       'This is the account-level role API Gateway uses to write execution logs for every REST API in the ' +
         'account and region; AWS documents this managed policy for it, and scoping it to this API would break ' +
@@ -233,6 +280,8 @@ export class PayplaneApi extends Construct {
     return this.route(method, path, fn, {
       authorizer: this.authorizer,
       authorizationType: apigw.AuthorizationType.CUSTOM,
+      // The merchant's usage plan throttles it; a merchant without an API Gateway key gets INVALID_API_KEY.
+      apiKeyRequired: true,
     });
   }
 
@@ -242,12 +291,114 @@ export class PayplaneApi extends Construct {
    * caller instead; it becomes the route's cdk-nag acknowledgement (AwsSolutions-APIG4).
    */
   addPublicRoute(method: HttpMethod, path: string, fn: PayplaneFunction, reason: string): apigw.Method {
+    const group = path.split('/')[1] ?? '';
+    const limit: Throttle | undefined = this.settings.throttling.publicRoutes[group];
+    if (!limit) {
+      throw new Error(
+        `Public route ${method} ${path} has no method-level throttle: add '${group}' to throttling.publicRoutes in ` +
+          'lib/stage-config.ts, so a flood of it cannot spend the limits of other routes.',
+      );
+    }
     const route = this.route(method, path, fn, { authorizationType: apigw.AuthorizationType.NONE });
+    this.publicMethodSettings.push({
+      resourcePath: `/${path.replaceAll('/', '~1')}`,
+      httpMethod: method,
+      throttlingRateLimit: limit.rateLimit,
+      throttlingBurstLimit: limit.burstLimit,
+    });
     acknowledge(route, 'AwsSolutions-APIG4', reason);
     return route;
   }
 
-  private route(method: HttpMethod, path: string, fn: PayplaneFunction, auth: Pick<apigw.MethodOptions, 'authorizer' | 'authorizationType'>): apigw.Method {
+  /**
+   * REGIONAL web ACL on the stage: AWS managed rule groups (common rules, known bad inputs, IP reputation) and
+   * per-IP rate-based rules on the public routes. Merchant routes are limited per merchant by the usage plan,
+   * not per IP (one merchant's servers often share a NAT address).
+   */
+  private webAclFor(stage: Stage): wafv2.CfnWebACL {
+    const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+      cloudWatchMetricsEnabled: true,
+      metricName,
+      sampledRequestsEnabled: true,
+    });
+    const managed = (priority: number, name: string, excluded: string[] = []): wafv2.CfnWebACL.RuleProperty => ({
+      name,
+      priority,
+      overrideAction: { none: {} },
+      statement: {
+        managedRuleGroupStatement: {
+          vendorName: 'AWS',
+          name,
+          ruleActionOverrides: excluded.length ? excluded.map((rule) => ({ name: rule, actionToUse: { count: {} } })) : undefined,
+        },
+      },
+      visibilityConfig: visibility(name),
+    });
+    const perIp = (priority: number, name: string, prefix: string, limit: number): wafv2.CfnWebACL.RuleProperty => ({
+      name,
+      priority,
+      action: {
+        block: {
+          customResponse: {
+            responseCode: 429,
+            customResponseBodyKey: 'rate_limited',
+            responseHeaders: [{ name: 'Retry-After', value: '60' }],
+          },
+        },
+      },
+      statement: {
+        rateBasedStatement: {
+          aggregateKeyType: 'IP',
+          evaluationWindowSec: 300,
+          limit,
+          scopeDownStatement: {
+            byteMatchStatement: {
+              fieldToMatch: { uriPath: {} },
+              positionalConstraint: 'STARTS_WITH',
+              searchString: `/${stage}${prefix}`,
+              textTransformations: [{ priority: 0, type: 'NONE' }],
+            },
+          },
+        },
+      },
+      visibilityConfig: visibility(name),
+    });
+    const { checkoutPerIp, channelsPerIp } = this.settings.waf;
+    const acl = new wafv2.CfnWebACL(this, 'WebAcl', {
+      name: `payplane-${stage}-api`,
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      visibilityConfig: visibility(`payplane-${stage}-api`),
+      customResponseBodies: {
+        rate_limited: {
+          contentType: 'APPLICATION_JSON',
+          content: JSON.stringify({
+            error: {
+              type: 'rate_limit_error',
+              code: 'rate_limited',
+              message: 'Too many requests from your network address. Wait a minute before retrying.',
+            },
+          }),
+        },
+      },
+      rules: [
+        perIp(0, 'CheckoutPerIp', '/checkout/', checkoutPerIp),
+        perIp(1, 'ChannelsPerIp', '/channels/', channelsPerIp),
+        managed(2, 'AWSManagedRulesAmazonIpReputationList'),
+        // Our own body limit is 64 KB (functions/http/api.ts); the group's 8 KB body rule would refuse larger orders.
+        managed(3, 'AWSManagedRulesCommonRuleSet', ['SizeRestrictions_BODY']),
+        managed(4, 'AWSManagedRulesKnownBadInputsRuleSet'),
+      ],
+    });
+    const association = new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+      resourceArn: this.restApi.deploymentStage.stageArn,
+      webAclArn: acl.attrArn,
+    });
+    association.node.addDependency(this.restApi.deploymentStage);
+    return acl;
+  }
+
+  private route(method: HttpMethod, path: string, fn: PayplaneFunction, auth: Pick<apigw.MethodOptions, 'authorizer' | 'authorizationType' | 'apiKeyRequired'>): apigw.Method {
     const resource = this.restApi.root.resourceForPath(path);
     const pathParameters = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     return resource.addMethod(method, new apigw.LambdaIntegration(fn.fn, { allowTestInvoke: false }), {

@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
-import { createMerchant } from '../../functions/merchants/service';
+import { main } from '../../cli/main';
+import { LOCAL_FILE_ENV } from '../../cli/target';
+import { createMerchant, type MerchantDeps } from '../../functions/merchants/service';
 
 export const cloud = () => inject('localCloud');
 
@@ -38,15 +44,23 @@ export async function call<T = any>(
   return { status: res.status, headers: res.headers, body: parsed as T, text };
 }
 
-let db: DynamoDBDocumentClient | undefined;
+let deps: MerchantDeps | undefined;
 
-/** A fresh merchant with its own test key, made the way the operator CLI makes one. */
-export async function newMerchant(name = 'E2E merchant'): Promise<{ id: string; key: string }> {
+/** What the operator CLI acts with: the main table and the API Gateway control API (usage plans). */
+export function merchantDeps(): MerchantDeps {
   const c = cloud();
-  db ??= DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  );
-  const created = await createMerchant({ db, tableName: c.tables.main! }, { name });
+  const local = { region: c.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  deps ??= {
+    db: DynamoDBDocumentClient.from(new DynamoDBClient({ ...local, endpoint: c.endpoints.dynamodb })),
+    tableName: c.tables.main!,
+    usage: { apiGateway: new APIGatewayClient({ ...local, endpoint: c.endpoints.apigateway }), restApiId: c.restApiId, stageName: c.stage },
+  };
+  return deps;
+}
+
+/** A fresh merchant with its own test key (and its usage-plan key), made the way the operator CLI makes one. */
+export async function newMerchant(name = 'E2E merchant'): Promise<{ id: string; key: string }> {
+  const created = await createMerchant(merchantDeps(), { name });
   return { id: created.merchantId, key: created.secretKey.reveal() };
 }
 
@@ -69,4 +83,20 @@ export async function dump(table: string): Promise<string[]> {
     }
   }
   return items;
+}
+
+let cliFile: string | undefined;
+
+/** Runs the operator CLI in-process against this local cloud (as `npx payplane …` would with .payplane/local.json). */
+export async function payplane(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const c = cloud();
+  if (!cliFile) {
+    cliFile = join(mkdtempSync(join(tmpdir(), 'payplane-e2e-cli-')), 'local.json');
+    const local = { apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables };
+    writeFileSync(cliFile, JSON.stringify(local));
+  }
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { [LOCAL_FILE_ENV]: cliFile } });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }

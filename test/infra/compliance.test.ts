@@ -19,7 +19,6 @@ afterAll(cleanUp);
  */
 const ACKNOWLEDGED = [
   'AwsSolutions-APIG2',
-  'AwsSolutions-APIG3',
   'AwsSolutions-APIG4',
   'AwsSolutions-COG4',
   'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',

@@ -246,9 +246,11 @@ describe.each(STAGES)('stage %s', (stage) => {
             LoggingLevel: 'ERROR',
             DataTraceEnabled: false,
             MetricsEnabled: true,
-            ThrottlingRateLimit: stage === 'prod' ? 500 : 50,
-            ThrottlingBurstLimit: stage === 'prod' ? 1000 : 100,
+            ThrottlingRateLimit: stage === 'prod' ? 5000 : 500,
+            ThrottlingBurstLimit: stage === 'prod' ? 5000 : 1000,
           }),
+          // then one per public method (test/infra/edge.test.ts)
+          ...PUBLIC_ROUTES.map(() => Match.objectLike({ ThrottlingRateLimit: Match.anyValue() })),
         ],
       });
       template.resourceCountIs('AWS::ApiGateway::Account', 1);
@@ -334,8 +336,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(body.error.message.length).toBeGreaterThan(10);
     });
 
-    it('has only the six gateway responses of the contract', () => {
-      s().template.resourceCountIs('AWS::ApiGateway::GatewayResponse', 6);
+    it('has only the eight gateway responses of the contract (THROTTLED and INVALID_API_KEY: test/infra/edge.test.ts)', () => {
+      s().template.resourceCountIs('AWS::ApiGateway::GatewayResponse', 8);
     });
   });
 

@@ -1,6 +1,6 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createMerchant, rollKey, type CreatedMerchant } from '../../functions/merchants/service';
+import { createMerchant, createRestrictedKey, rollKey, type CreatedMerchant } from '../../functions/merchants/service';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
 
 type Handler = (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>;
@@ -85,11 +85,22 @@ describe('authorizer', () => {
           { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/dev/*/*' },
         ],
       },
-      context: { merchantId: merchant.merchantId, keyId: merchant.keyId, livemode: 'false' },
+      context: { merchantId: merchant.merchantId, keyId: merchant.keyId, livemode: 'false', scopes: '*' },
+      usageIdentifierKey: `payplane-usage-${merchant.merchantId}`,
     });
     const logged = logs.join('');
     expect(logged).toContain(merchant.keyId);
     expect(logged).not.toContain(merchant.secretKey.reveal().slice(8));
+  });
+
+  it("allows a restricted key with its own scopes in the context, and the merchant's usage key", async () => {
+    // Prepare
+    const rk = await createRestrictedKey(ddb.deps, { merchantId: merchant.merchantId, scopes: 'orders:read,refunds:write' });
+    // Act
+    const result = await handler(event({ authorization: `Bearer ${rk.secretKey.reveal()}` }));
+    // Assess
+    expect(result.context).toEqual({ merchantId: merchant.merchantId, keyId: rk.keyId, livemode: 'false', scopes: 'orders:read,refunds:write' });
+    expect(result.usageIdentifierKey).toBe(`payplane-usage-${merchant.merchantId}`);
   });
 
   it('publishes the DynamoDB calls and read units it consumed as a CloudWatch (EMF) metric', async () => {

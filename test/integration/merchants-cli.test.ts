@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,25 +9,46 @@ import { main, type Io } from '../../cli/main';
 import { LOCAL_FILE_ENV, resolveTarget } from '../../cli/target';
 import { getMerchant } from '../../functions/merchants/repository';
 import { authenticate } from '../../functions/merchants/service';
+import { usageKeyValue } from '../../functions/merchants/keys';
+import { UsagePlans } from '../../local/apigateway-usage';
+import { ControlPlane } from '../../local/control-plane';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let ddb: MerchantsDb;
 let dir: string;
 let localFile: string;
-let apiGateway: Server;
+let control: ControlPlane;
 let apiGatewayStatus = 202;
 const flushes: string[] = [];
+/** The default plan, as the template declares it (payplane-<stage>-merchants). */
+const usage = new UsagePlans('localapi', 'local', 'AUTHORIZER', [], {
+  apiKeys: [],
+  usagePlans: [{ id: 'plan0', name: 'payplane-local-merchants', throttle: { rateLimit: 100, burstLimit: 200 }, apiStages: [{ apiId: 'localapi', stage: 'local' }], keys: [] }],
+});
 
-/** A stand-in for the local cloud's API Gateway endpoint: records authorizer-cache flushes. */
-function startApiGateway(): Promise<string> {
-  apiGateway = createServer((req, res) => {
-    flushes.push(`${req.method} ${req.url}`);
-    res.writeHead(apiGatewayStatus, { 'Content-Type': 'application/json' }).end(apiGatewayStatus === 202 ? '' : '{"message":"boom"}');
-  });
-  return new Promise((done) =>
-    apiGateway.listen(0, '127.0.0.1', () => done(`http://127.0.0.1:${(apiGateway.address() as { port: number }).port}`)),
-  );
+/**
+ * The local cloud's real control plane (API keys, usage plans, authorizer-cache flushes), in front of a stand-in
+ * for the API itself that records flushes and fails them on demand.
+ */
+async function startApiGateway(): Promise<string> {
+  const api = {
+    model: { id: 'localapi', stage: 'local', name: 'payplane-local', root: { id: 'root' }, binaryMediaTypes: [], stageVariables: {} },
+    usage,
+    flushAuthorizerCache: () => {
+      flushes.push('DELETE /restapis/localapi/stages/local/cache/authorizers');
+      if (apiGatewayStatus !== 202) throw Object.assign(new Error('boom'), { status: apiGatewayStatus });
+      return 0;
+    },
+  };
+  control = new ControlPlane(() => api as never, '000000000000');
+  return (await control.start(0)).url;
+}
+
+/** The usage plan holding the merchant's API Gateway key, as the API would find it for the authorizer's usageIdentifierKey. */
+function planOf(merchantId: string) {
+  const key = usage.state.apiKeys.find((k) => k.value === usageKeyValue(merchantId));
+  return key && usage.state.usagePlans.find((p) => p.keys.includes(key.id));
 }
 
 function writeLocalFile(path: string, dynamodb: string, apigateway: string) {
@@ -52,7 +72,7 @@ beforeAll(async () => {
   writeLocalFile(localFile, ddb.endpoint, await startApiGateway());
 }, 60_000);
 afterAll(async () => {
-  apiGateway?.close();
+  await control?.stop();
   rmSync(dir, { recursive: true, force: true });
   await ddb?.stop();
 });
@@ -140,6 +160,136 @@ describe('payplane keys roll', () => {
     const { code, stderr } = await run(['keys', 'roll', '--merchant', 'mch_nobody']);
     expect(code).toBe(1);
     expect(stderr).toContain("No such merchant: 'mch_nobody'");
+  });
+});
+
+describe('payplane merchants create: rate limits', () => {
+  it("gives the merchant an API Gateway key in the stage's default usage plan, through the control API", async () => {
+    // Act
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Plan me', '--json'])).stdout);
+    // Assess: the value the authorizer returns as usageIdentifierKey is a key of the default plan
+    expect(planOf(created.id)).toMatchObject({ name: 'payplane-local-merchants', throttle: { rateLimit: 100, burstLimit: 200 } });
+  });
+
+  it('a roll keeps the one API Gateway key (the merchant, not the secret, is what is limited)', async () => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Roll keeps plan', '--json'])).stdout);
+    const keysBefore = usage.state.apiKeys.length;
+    expect((await run(['keys', 'roll', '--merchant', created.id])).code).toBe(0);
+    expect(usage.state.apiKeys.length).toBe(keysBefore);
+    expect(planOf(created.id)?.name).toBe('payplane-local-merchants');
+  });
+});
+
+describe('payplane merchants limits set', () => {
+  it("moves the merchant's key into a plan of its own with the override; setting it again updates that plan", async () => {
+    // Prepare
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Big merchant', '--json'])).stdout);
+    // Act
+    const set = await run(['merchants', 'limits', 'set', '--merchant', created.id, '--rate', '2000', '--burst', '4000', '--json']);
+    // Assess
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ merchant_id: created.id, rateLimit: 2000, burstLimit: 4000, usage_plan_id: expect.any(String) });
+    expect(planOf(created.id)).toMatchObject({ name: `payplane-local-${created.id}`, throttle: { rateLimit: 2000, burstLimit: 4000 } });
+    // Act: again, lower
+    const again = await run(['merchants', 'limits', 'set', '--merchant', created.id, '--rate', '10', '--burst', '20']);
+    // Assess: the same plan, new limits, the key still in exactly one plan of the stage
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('limited to 10 requests/s with bursts of 20');
+    expect(planOf(created.id)).toMatchObject({ id: JSON.parse(set.stdout).usage_plan_id, throttle: { rateLimit: 10, burstLimit: 20 } });
+    const key = usage.state.apiKeys.find((k) => k.value === usageKeyValue(created.id))!;
+    expect(usage.state.usagePlans.filter((p) => p.keys.includes(key.id))).toHaveLength(1);
+  });
+
+  it.each([
+    [['--rate', '20000', '--burst', '100'], "Invalid 'rate': got 20000. Pass a whole number from 1 to 10000"],
+    [['--rate', '100', '--burst', '0'], "Invalid 'burst': got 0"],
+    [['--rate', 'fast', '--burst', '10'], `Invalid 'rate': got "fast"`],
+  ])('exits 2 naming the option and the range for %j', async (args, message) => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Bad limits', '--json'])).stdout);
+    const { code, stderr } = await run(['merchants', 'limits', 'set', '--merchant', created.id, ...args]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+    expect(planOf(created.id)?.name).toBe('payplane-local-merchants');
+  });
+
+  it('refuses an unknown merchant', async () => {
+    const { code, stderr } = await run(['merchants', 'limits', 'set', '--merchant', 'mch_nobody', '--rate', '1', '--burst', '1']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("No such merchant: 'mch_nobody'");
+  });
+});
+
+describe('payplane keys create / revoke (restricted keys)', () => {
+  it('creates an rk_test_ key with its scopes; keys roll leaves it alone; keys revoke --key revokes it and flushes', async () => {
+    // Prepare
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Restricted', '--json'])).stdout);
+    // Act
+    const made = await run(['keys', 'create', '--merchant', created.id, '--scope', 'orders:read,refunds:write', '--json']);
+    // Assess
+    expect(made.code).toBe(0);
+    const rk = JSON.parse(made.stdout);
+    expect(rk).toEqual({
+      object: 'api_key',
+      merchant_id: created.id,
+      key_id: expect.stringMatching(/^key_/),
+      restricted_key: expect.stringMatching(/^rk_test_[A-Za-z0-9]{32}$/),
+      scopes: ['orders:read', 'refunds:write'],
+    });
+    expect(await authenticate(ddb.deps, rk.restricted_key)).toMatchObject({ merchantId: created.id, keyId: rk.key_id, scopes: 'orders:read,refunds:write' });
+    expect(await authenticate(ddb.deps, created.secret_key)).toMatchObject({ scopes: '*' });
+
+    // Act: roll the secret key
+    const rolled = JSON.parse((await run(['keys', 'roll', '--merchant', created.id, '--json'])).stdout);
+    // Assess: only the secret key was revoked
+    expect(rolled.revoked_key_ids).toEqual([created.key_id]);
+    await expect(authenticate(ddb.deps, rk.restricted_key)).resolves.toMatchObject({ keyId: rk.key_id });
+
+    // Act: revoke the restricted key
+    flushes.length = 0;
+    const revoked = await run(['keys', 'revoke', '--key', rk.key_id, '--json']);
+    // Assess
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual({
+      merchant_id: created.id,
+      key_id: rk.key_id,
+      kind: 'restricted',
+      revoked: true,
+      authorizer_cache_flushed: true,
+    });
+    expect(flushes).toEqual(['DELETE /restapis/localapi/stages/local/cache/authorizers']);
+    await expect(authenticate(ddb.deps, rk.restricted_key)).rejects.toMatchObject({ code: 'api_key_revoked' });
+    await expect(authenticate(ddb.deps, rolled.secret_key)).resolves.toMatchObject({ keyId: rolled.key_id });
+    // Again: nothing to do
+    expect((await run(['keys', 'revoke', '--key', rk.key_id])).stdout).toContain('was already revoked; nothing changed');
+  });
+
+  it('revoking the secret key leaves the merchant without one until the next roll, which works', async () => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Revoke secret', '--json'])).stdout);
+    const revoked = await run(['keys', 'revoke', '--key', created.key_id]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`no secret key now: issue one with payplane keys roll --merchant ${created.id}`);
+    await expect(authenticate(ddb.deps, created.secret_key)).rejects.toMatchObject({ code: 'api_key_revoked' });
+    expect(await getMerchant(ddb.deps, created.id)).not.toHaveProperty('active_key_id');
+    const rolled = JSON.parse((await run(['keys', 'roll', '--merchant', created.id, '--json'])).stdout);
+    expect(rolled.revoked_key_ids).toEqual([]);
+    await expect(authenticate(ddb.deps, rolled.secret_key)).resolves.toMatchObject({ keyId: rolled.key_id });
+  });
+
+  it.each([
+    [['keys', 'create', '--merchant', 'mch_x', '--scope', 'orders:delete'], "Invalid 'scope': got \"orders:delete\" (unknown: orders:delete)"],
+    [['keys', 'create', '--merchant', 'mch_x', '--scope', ''], "Invalid 'scope'"],
+    [['keys', 'create', '--merchant', 'mch_x'], "'keys create' needs --scope"],
+    [['keys', 'revoke'], "'keys revoke' needs --key"],
+    [['keys', 'revoke', '--key', 'sk_test_x'], "Invalid 'key': got \"sk_test_x\". Key ids are 'key_'"],
+  ])('exits 2 naming the fix for %j', async (argv, message) => {
+    const { code, stderr } = await run(argv);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+  });
+
+  it('reports an unknown key id and an unknown merchant', async () => {
+    expect((await run(['keys', 'revoke', '--key', 'key_nobody'])).stderr).toContain("No such API key: 'key_nobody'");
+    expect((await run(['keys', 'create', '--merchant', 'mch_nobody', '--scope', 'orders:read'])).stderr).toContain("No such merchant: 'mch_nobody'");
   });
 });
 

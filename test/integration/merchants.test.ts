@@ -50,7 +50,7 @@ describe('create a merchant', () => {
     // Assess
     expect(created.merchant).toEqual({ id: expect.stringMatching(/^mch_[A-Za-z0-9]{24}$/), name: 'Acme Coffee', created_at: expect.any(String) });
     expect(created.secretKey.reveal()).toMatch(/^sk_test_[A-Za-z0-9]{32}$/);
-    expect(await authenticate(deps, created.secretKey)).toEqual({ merchantId: created.merchant.id, keyId: created.keyId, livemode: false });
+    expect(await authenticate(deps, created.secretKey)).toEqual({ merchantId: created.merchant.id, keyId: created.keyId, livemode: false, scopes: '*' });
   });
 
   it('stores the items of the contract, and no plaintext key anywhere', async () => {
@@ -70,6 +70,7 @@ describe('create a merchant', () => {
       key_id: created.keyId,
       merchant_id: created.merchantId,
       status: 'active',
+      kind: 'secret',
       livemode: false,
       created_at: created.merchant.created_at,
       gsi1pk: `MERCHANT#${created.merchantId}`,
@@ -115,7 +116,7 @@ describe('roll a key', () => {
     // Assess
     expect(rolled.revokedKeyIds).toEqual([created.keyId]);
     expect(await authCode(created.secretKey.reveal())).toBe('api_key_revoked');
-    expect(await authenticate(deps, rolled.secretKey)).toEqual({ merchantId: created.merchantId, keyId: rolled.keyId, livemode: false });
+    expect(await authenticate(deps, rolled.secretKey)).toEqual({ merchantId: created.merchantId, keyId: rolled.keyId, livemode: false, scopes: '*' });
     const keys = await keysOf(created.merchantId);
     expect(keys.map((k) => [k.key_id, k.status])).toEqual(
       expect.arrayContaining([

@@ -156,10 +156,11 @@ describe('authorizer policy', () => {
     expect(wholeApiResource(methodArn)).toBe('arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/dev/*/*');
   });
 
-  it('carries the merchant as principal and string context', () => {
-    const result = allowWholeApi(methodArn, { merchantId: 'mch_1', keyId: 'key_1', livemode: false });
+  it('carries the merchant as principal, string context with the key\'s scopes, and the merchant\'s usage key', () => {
+    const result = allowWholeApi(methodArn, { merchantId: 'mch_1', keyId: 'key_1', livemode: false, scopes: 'orders:read' });
     expect(result.principalId).toBe('mch_1');
-    expect(result.context).toEqual({ merchantId: 'mch_1', keyId: 'key_1', livemode: 'false' });
+    expect(result.context).toEqual({ merchantId: 'mch_1', keyId: 'key_1', livemode: 'false', scopes: 'orders:read' });
+    expect(result.usageIdentifierKey).toBe('payplane-usage-mch_1');
     expect(result.policyDocument.Statement).toEqual([
       { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/dev/*/*' },
     ]);

@@ -1,0 +1,62 @@
+import { InvalidRequestError, PermissionError } from '../commons/errors';
+
+/**
+ * What a restricted key (`rk_test_…`) may do. Secret keys may do everything. Each merchant route needs one
+ * scope, named in ROUTE_SCOPES (the one place: the API wrapper looks the route up there, and the infra tier
+ * checks that every route of the template is listed). `<resource>:write` includes `<resource>:read`.
+ */
+export const SCOPES = ['orders:read', 'orders:write', 'refunds:read', 'refunds:write', 'balance:read'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** `<METHOD> <resource path>` (API Gateway's `event.resource`) → the scope a restricted key needs. */
+export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
+  'POST /v1/orders': 'orders:write',
+  'GET /v1/orders': 'orders:read',
+  'GET /v1/orders/{id}': 'orders:read',
+  'POST /v1/orders/{id}/close': 'orders:write',
+  'POST /v1/orders/{id}/confirm': 'orders:write',
+  'POST /v1/orders/{id}/capture': 'orders:write',
+  'GET /v1/orders/{id}/refunds': 'refunds:read',
+  'POST /v1/refunds': 'refunds:write',
+  'GET /v1/refunds/{id}': 'refunds:read',
+  'GET /v1/balance': 'balance:read',
+};
+
+/** The authorizer's context value for a secret key: every scope. */
+export const ALL_SCOPES = '*';
+
+/** Parses `orders:read,refunds:write` (the CLI's --scope): known scopes, at least one, no repeats. */
+export function parseScopes(input: unknown): Scope[] {
+  const text = typeof input === 'string' ? input : '';
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = parts.filter((p) => !(SCOPES as readonly string[]).includes(p));
+  if (parts.length === 0 || unknown.length) {
+    throw new InvalidRequestError(
+      'parameter_invalid',
+      `Invalid 'scope': got ${JSON.stringify(input ?? null)}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}. ` +
+        `Pass a comma-separated list of ${SCOPES.join(', ')}, e.g. --scope orders:read,refunds:write.`,
+      { param: 'scope' },
+    );
+  }
+  return [...new Set(parts)] as Scope[];
+}
+
+/**
+ * Refuses a call whose key lacks the route's scope. `granted` is the authorizer's context value: `*` for a
+ * secret key, else the restricted key's scopes, comma-separated.
+ */
+export function requireScope(granted: string, method: string, resource: string): void {
+  if (granted === ALL_SCOPES) return;
+  const needed = ROUTE_SCOPES[`${method} ${resource}`];
+  const held = new Set(granted.split(','));
+  if (needed && (held.has(needed) || held.has(needed.replace(/:read$/, ':write')))) return;
+  const scope = needed ?? `${method} ${resource}`;
+  throw new PermissionError(
+    'missing_scope',
+    needed
+      ? `This restricted key lacks the scope '${needed}', which ${method} ${resource} needs (it has: ${granted || 'none'}). ` +
+          `Use a restricted key that has '${needed}', or the secret key.`
+      : `${method} ${resource} is not open to restricted keys. Use the secret key.`,
+    { param: scope },
+  );
+}
