@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authorize, authorizerContext, AuthorizerCache } from './apigateway-authorizer';
 import { GatewayError, gatewayErrors, renderGatewayResponse } from './apigateway-responses';
 import { matchRoute, methodFor, type ApiMethod, type RestApiModel, type RouteMatch } from './apigateway-routes';
-import { BodyTooLargeError, listen, readBody, type LocalServer } from './http';
+import { BodyTooLargeError, listen, readBody, requestRecord, type LocalServer } from './http';
 import type { LambdaRuntime } from './lambda';
 
 /**
@@ -50,7 +50,7 @@ export class LocalApiGateway {
   }
 
   async start(port: number): Promise<LocalServer> {
-    this.server = await listen((req, res) => void this.handle(req, res), port);
+    this.server = await listen((req, res) => this.handle(req, res), port);
     return this.server;
   }
 
@@ -99,7 +99,8 @@ export class LocalApiGateway {
       apiId: this.model.id,
       httpMethod,
       path: fullPath,
-      domainName: req.headers.host ?? `127.0.0.1:${this.serverPort()}`,
+      // Its own address, never the Host header: handlers must not build public URLs from request data.
+      domainName: `127.0.0.1:${this.serverPort()}`,
       identity: { sourceIp: sourceIp(req) },
     };
     const send = (status: number, outHeaders: Record<string, string | string[]>, body: Buffer | string) => {
@@ -328,8 +329,8 @@ export function proxyResponse(payload: unknown): { statusCode: number; headers: 
 
 /** Headers of the proxy event: as sent (last value wins in `headers`), plus what API Gateway adds. */
 export function eventHeaders(req: IncomingMessage, traceId: string, port: number): { headers: Record<string, string>; multiValueHeaders: Record<string, string[]> } {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = requestRecord<string>();
+  const multiValueHeaders = requestRecord<string[]>();
   const add = (name: string, value: string) => {
     const key = Object.keys(multiValueHeaders).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
     headers[key] = value;
@@ -360,8 +361,8 @@ export function eventHeaders(req: IncomingMessage, traceId: string, port: number
 }
 
 function queryParameters(url: URL): { single: Record<string, string>; multi: Record<string, string[]> } {
-  const single: Record<string, string> = {};
-  const multi: Record<string, string[]> = {};
+  const single = requestRecord<string>();
+  const multi = requestRecord<string[]>();
   for (const [k, v] of url.searchParams) {
     single[k] = v;
     (multi[k] ??= []).push(v);
