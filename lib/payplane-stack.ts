@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { AttributeType, ProjectionType, StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -311,6 +311,14 @@ export class PayplaneStack extends Stack {
     this.api.addPublicRoute('POST', '/checkout/{id}', checkout, checkoutReason);
     this.api.addPublicRoute('GET', '/checkout/{id}/3ds', checkout, checkoutReason);
     this.api.addPublicRoute('POST', '/checkout/{id}/3ds', checkout, checkoutReason);
+
+    // Public URLs (checkout_url, the channel's notify URL, 3-D Secure redirects) come from configuration,
+    // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.
+    const publicBaseUrl =
+      settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout]) {
+      f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
+    }
 
     // ── Schedules ─────────────────────────────────────────────────────────────────────────────────────
     new Rule(this, 'ExpireOrdersSchedule', {

@@ -43,7 +43,7 @@ export class LocalApiGateway {
 
   constructor(
     readonly model: RestApiModel,
-    private readonly runtime: LambdaRuntime,
+    private readonly runtime: Pick<LambdaRuntime, 'invoke'>,
     private readonly options: ApiGatewayOptions,
   ) {
     for (const id of model.authorizers.keys()) this.caches.set(id, new AuthorizerCache());
@@ -355,7 +355,7 @@ export function eventHeaders(req: IncomingMessage, traceId: string, port: number
   add('X-Amzn-Trace-Id', traceId);
   add('X-Forwarded-For', forwardedFor);
   add('X-Forwarded-Port', String(port));
-  // API Gateway says https; the local cloud is plain http, and handlers build absolute URLs from this.
+  // API Gateway says https; the local cloud is plain http.
   add('X-Forwarded-Proto', 'http');
   return { headers, multiValueHeaders };
 }

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { normalizePan } from '../channels/cards';
 import { CardDeclinedError, ChannelError } from '../channels/errors';
 import { dynamo } from '../commons/clients';
-import { required } from '../commons/config';
+import { publicBaseUrl, required } from '../commons/config';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { lambda } from '../commons/lambda';
 import { logger } from '../commons/logger';
@@ -27,14 +27,6 @@ import { payments, PaymentRepository, type ApiPaymentOrder } from '../payments';
 
 let repo: PaymentRepository | undefined;
 const orders = () => (repo ??= new PaymentRepository(required('TABLE_NAME')));
-
-/** Same rule as the API wrapper: API Gateway's X-Forwarded-Proto and the stage prefix of requestContext.path. */
-function baseUrlOf(event: APIGatewayProxyEvent, headers: Record<string, string>): string {
-  const proto = headers['x-forwarded-proto'] ?? 'https';
-  const fullPath = event.requestContext.path ?? event.path;
-  const prefix = fullPath.endsWith(event.path) ? fullPath.slice(0, fullPath.length - event.path.length) : '';
-  return `${proto}://${event.requestContext.domainName}${prefix}`;
-}
 
 function formOf(event: APIGatewayProxyEvent): Record<string, string> {
   if (!event.body) return {};
@@ -84,7 +76,7 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
   const id = event.pathParameters?.id ?? '';
   const threeDs = event.path.endsWith('/3ds');
   const now = new Date();
-  const baseUrl = baseUrlOf(event, headers);
+  const baseUrl = publicBaseUrl();
   const self = `${baseUrl}/checkout/${id}`;
   const here = `${self}?lang=${lang}`;
 
