@@ -22,7 +22,7 @@ import { payments, PaymentRepository, type ApiPaymentOrder } from '../payments';
  *   POST /checkout/{id}/3ds   → payments().completeThreeDSecure
  *
  * Success → 303 to return_url with signed parameters (checkout/sign.ts), or to the result page without one.
- * Every answer is server-rendered HTML with a nonce CSP, X-Frame-Options DENY and Cache-Control no-store.
+ * Every answer is server-rendered HTML with a nonce CSP, HSTS, X-Frame-Options DENY and Cache-Control no-store.
  */
 
 let repo: PaymentRepository | undefined;
@@ -94,7 +94,7 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
       switch (order.status) {
         case 'succeeded':
         case 'requires_capture':
-          return redirect(order.return_url ? await signedReturnUrl(order.return_url, order, now) : here);
+          return redirect(order.return_url ? await signedReturnUrl(order.return_url, merchantId, order, now) : here);
         case 'requires_action':
           return redirect(`${self}/3ds?lang=${lang}`);
         case 'requires_payment': {
@@ -117,7 +117,7 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
           return resultPage(ctx(), 'processing');
         case 'succeeded':
         case 'requires_capture':
-          return resultPage(ctx(), 'succeeded', order.return_url ? await signedReturnUrl(order.return_url, order, now) : undefined);
+          return resultPage(ctx(), 'succeeded', order.return_url ? await signedReturnUrl(order.return_url, merchantId, order, now) : undefined);
         default:
           return resultPage(ctx(), 'closed');
       }
