@@ -1,3 +1,4 @@
+import { isLoopbackUrl } from '../commons/addresses';
 import { NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
@@ -24,7 +25,8 @@ export class OrderService {
   constructor(private readonly orders: OrderRepository) {}
 
   async create(caller: Caller, body: unknown): Promise<ApiPaymentOrder> {
-    const input = parseInput(createOrderSchema(livemode), body);
+    // The stage's own base URL (configuration) decides: only a stage served on loopback calls loopback URLs.
+    const input = parseInput(createOrderSchema(livemode, isLoopbackUrl(caller.baseUrl)), body);
     const id = newId('ord');
     const now = caller.now.toISOString();
     const order: Order = {

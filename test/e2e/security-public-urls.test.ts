@@ -76,3 +76,27 @@ describe('a forged Host header builds no public URL', () => {
     expect(heard).toEqual([]);
   });
 });
+
+describe('callback URLs into a private network (finding 15b)', () => {
+  it('refuses notify_url and return_url to the metadata service or a private address, even in the local cloud', async () => {
+    const { key } = await newMerchant('Private callbacks');
+    for (const [field, url] of <[string, string][]>[
+      ['notify_url', 'https://169.254.169.254/latest/meta-data/'],
+      ['return_url', 'https://0xa9fea9fe/'],
+      ['notify_url', 'https://10.0.0.1/notify'],
+      ['return_url', 'https://[::ffff:192.168.0.1]/'],
+    ]) {
+      const res = await withHost('127.0.0.1', 'POST', '/v1/orders', key, orderBody({ [field]: url }));
+      expect(res.status, url).toBe(400);
+      expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'parameter_invalid', param: field });
+      expect(res.body.error.message).toContain(url);
+      expect(res.body.error.message).toMatch(/is a (link-local|private) address/);
+    }
+  });
+
+  it('accepts loopback callbacks in the local cloud, whose own base URL is on loopback', async () => {
+    const { key } = await newMerchant('Loopback callbacks');
+    const res = await withHost('127.0.0.1', 'POST', '/v1/orders', key, orderBody({ notify_url: 'http://127.0.0.1:8080/n', return_url: 'http://localhost:8080/done' }));
+    expect(res.status).toBe(201);
+  });
+});
