@@ -183,6 +183,12 @@ export class PayplaneStack extends Stack {
     };
     /** Routes that write through `api()` (idempotent POSTs, sealed stored responses, payer shown). */
     const postEnv = { ...env.table, ...env.idempotency, ...env.key };
+    /**
+     * The public functions (no API key in front of them) never touch the API key records: a hole in one of them
+     * must not mint or read a key. An allow-list of partitions does not fit: one payment writes the order, the
+     * merchant's and the platform's ledger accounts, a transfer and the sandbox's trade.
+     */
+    const publicTableAccess = { excludePartitions: ['APIKEY#*'] };
     const fn = (id: FunctionId, entry: string, description: string, environment: Record<string, string>, extra: Partial<PayplaneFunctionProps> = {}) =>
       new PayplaneFunction(this, id, { stage, entry, description, environment, ...extra });
 
@@ -236,15 +242,16 @@ export class PayplaneStack extends Stack {
     const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}', env.table).bindTable(this.mainTable, 'RO');
     const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table).bindTable(this.mainTable, 'RO');
     const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, 'RO');
-    // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only.
+    // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only,
+    // never deleting, never near the API keys.
     const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey, ...env.fees })
-      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.mainTable, 'RU', publicTableAccess)
       .bindMacKey(this.sandboxSigningKey, 'verify');
     // The sandbox PSP's side: settles its trades (main table), signs, POSTs to the order's notify URL.
     const sandboxNotifier = fn('SandboxNotifier', 'functions/handlers/sandbox-notifier.ts', 'Delivers the sandbox channel\'s signed callbacks', { ...env.table, ...env.signingKey }, {
       timeout: NOTIFIER_TIMEOUT,
     })
-      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.mainTable, 'RU', publicTableAccess) // it POSTs to URLs merchants choose: as little as the public routes
       .bindMacKey(this.sandboxSigningKey, 'generate')
       .consumeQueue(this.sandboxCallbacks);
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
@@ -257,8 +264,9 @@ export class PayplaneStack extends Stack {
       ...env.checkoutKey,
       ...env.fees,
     })
-      .bindTable(this.mainTable, 'RW')
-      .bindKey(this.key, 'both') // seals the card summary; opens the payer (the service presents the order)
+      .bindTable(this.mainTable, 'RU', publicTableAccess)
+      // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
+      .bindKey(this.key, 'encrypt', ['card'])
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send')
       .bindSignKey(this.checkoutSigningKey);

@@ -84,7 +84,8 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
     if (!orderIdSchema.safeParse(id).success) return messagePage(lang, 404, 'notFound');
     const merchantId = await orders().merchantOfOrder(id);
     if (!merchantId) return messagePage(lang, 404, 'notFound');
-    const caller = { merchantId, baseUrl, now };
+    // The page shows no payer data, and this function may not decrypt it.
+    const caller = { merchantId, baseUrl, now, payer: false as const };
     const merchant = await getMerchant({ db: dynamo(), tableName: required('TABLE_NAME') }, merchantId);
     let order = await payments().getOrder(caller, id);
     const ctx = (): PageContext => ({ lang, self, merchantName: merchant?.name ?? '', order: view(order) });

@@ -17,6 +17,11 @@ export interface Caller {
   merchantId: string;
   baseUrl: string;
   now: Date;
+  /**
+   * `false`: present orders without their payer, never decrypting it. The hosted checkout shows no payer
+   * data and holds no kms:Decrypt for it (lib/payplane-stack.ts).
+   */
+  payer?: false;
 }
 
 const livemode = false;

@@ -1,5 +1,7 @@
 import { createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalString } from '../../functions/checkout/sign';
 import { call, cloud, newMerchant, orderBody } from './support';
@@ -65,5 +67,27 @@ describe('HSTS on the checkout (finding 15c)', () => {
       expect(hsts, r.url).toMatch(/^max-age=(\d+); includeSubDomains/);
       expect(Number(/max-age=(\d+)/.exec(hsts)![1])).toBeGreaterThanOrEqual(31536000);
     }
+  });
+});
+
+describe('the checkout never decrypts the payer (finding 13)', () => {
+  it('serves and pays an order whose payer cannot be opened, which the API cannot present', async () => {
+    const o = await order(alice.key, { payer: { name: 'Li Lei', email: 'li.lei@example.com' } });
+    // A payer ciphertext nobody can open: any attempt to decrypt it fails the request.
+    const c = cloud();
+    const db = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    );
+    await db.send(
+      new UpdateCommand({ TableName: c.tables.main!, Key: { pk: `ORDER#${o.id}`, sk: 'ORDER' }, UpdateExpression: 'SET payer_ciphertext = :x', ExpressionAttributeValues: { ':x': new Uint8Array(64).fill(7) } }),
+    );
+    expect((await call('GET', `/v1/orders/${o.id}`, { key: alice.key })).status).toBe(500);
+
+    const page = await fetch(o.checkout_url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).not.toContain('Li Lei');
+    const paid = await submit(o.checkout_url, { number: '4242424242424242', exp: '12/34', cvc: '123' });
+    expect(paid.status).toBe(303);
+    expect(paid.headers.get('location')).toContain('status=succeeded');
   });
 });
