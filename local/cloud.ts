@@ -4,6 +4,7 @@ import { LocalApiGateway } from './apigateway';
 import { buildRestApi, listRoutes } from './apigateway-routes';
 import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
 import { ControlPlane } from './control-plane';
+import { FaultInjector } from './faults';
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
 import { seedDemoMerchant, type DemoMerchant } from './seed';
@@ -22,8 +23,8 @@ export interface LocalCloudOptions {
   inMemory?: boolean;
   /** No progress lines; function logs off unless `functionLogs` says otherwise. @default false */
   quiet?: boolean;
-  /** @default 'dev' */
-  stage?: 'dev' | 'prod';
+  /** A stage of lib/stage-config.ts (`test`: the e2e tier's, short API timeouts). @default 'dev' */
+  stage?: string;
   /** Repository root. @default the repository local/ belongs to */
   root?: string;
   /** Run this cloud assembly as is (e.g. a test fixture) instead of synthesizing the app. */
@@ -52,6 +53,11 @@ export interface LocalCloudOptions {
   dataDir?: string;
   /** Create the tables in this running DynamoDB (Local) instead of starting one. */
   dynamodbEndpoint?: string;
+  /**
+   * Let tests kill functions at chosen AWS SDK calls through `<admin>/__faults` (local/faults.ts). Off, the
+   * workers carry no hook at all. @default false
+   */
+  faults?: boolean;
 }
 
 /** The endpoints file (.payplane/local.json) the operator CLI and tools read. */
@@ -183,7 +189,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const apiServer = await api.start(port);
     cleanup.push(() => api!.stop());
     stack.serveRestApi(restApi.logicalId, apiServer.url);
+    const faults = options.faults ? new FaultInjector() : undefined;
+    faults?.routes(control);
     runtime = new LambdaRuntime(stack, assembly.dir, {
+      faults,
       endpoints: {
         // Any SDK client without a local emulator lands on the control plane and fails loudly.
         AWS_ENDPOINT_URL: controlServer.url,

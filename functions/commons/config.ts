@@ -10,7 +10,8 @@ const schema = z.object({
   KMS_KEY_ARN: z.string().startsWith('arn:').optional(),
   /** The stage's public base URL (no trailing slash), set by the stack: every public URL starts with it. */
   PUBLIC_BASE_URL: z.url().optional(),
-  STAGE: z.enum(['dev', 'prod']).default('dev'),
+  // lib/stage-config.ts STAGES (not imported: it pulls in aws-cdk-lib).
+  STAGE: z.enum(['dev', 'prod', 'test']).default('dev'),
 });
 
 export type Config = z.infer<typeof schema>;

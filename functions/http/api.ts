@@ -2,9 +2,10 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
 import { publicBaseUrl } from '../commons/config';
+import { idFromSeed, newId } from '../commons/ids';
 import { lambda } from '../commons/lambda';
 import { errorResponse, json } from './errors';
-import { fingerprint, idempotent, validateKey } from './idempotency';
+import { fingerprint, idempotent, validateKey, type Claim } from './idempotency';
 
 /** Bodies above this are refused before parsing; orders are small and the limit bounds the work per request. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -18,6 +19,13 @@ export interface ApiRequest {
   /** The stage's public base URL (configuration, not the request), e.g. `https://api.example.com/prod`. */
   baseUrl: string;
   now: Date;
+  /**
+   * The id of the `prefix` object this request creates. With an Idempotency-Key it is fixed by the key's
+   * claim before the operation runs, so a retry that takes over a dead run finishes the same object.
+   */
+  newId(prefix: string): string;
+  /** True when this run took over the Idempotency-Key of a run that died: what it creates may exist already. */
+  resumed: boolean;
 }
 
 export interface ApiResult {
@@ -43,8 +51,9 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
     })
     .handler(async (event, context) => {
       const request = toApiRequest(event);
-      const run = async () => {
-        const result = await operation(request);
+      const run = async (claim?: Claim) => {
+        const fixed = claim && { newId: (prefix: string) => idFromSeed(prefix, claim.seed), resumed: claim.resumed };
+        const result = await operation({ ...request, ...fixed });
         return json(result.status, result.body);
       };
       const key = event.headers['idempotency-key'];
@@ -53,7 +62,7 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
         {
           merchantId: request.merchantId,
           key: validateKey(key),
-          fingerprint: fingerprint(event.httpMethod, event.resource, request.body),
+          fingerprint: fingerprint(event.httpMethod, event.resource, request.params, request.body),
           requestId: request.requestId,
           lockMillis: context.getRemainingTimeInMillis(),
         },
@@ -74,6 +83,8 @@ function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
     params: (event.pathParameters ?? {}) as Record<string, string>,
     baseUrl: publicBaseUrl(),
     now: new Date(),
+    newId,
+    resumed: false,
   };
 }
 

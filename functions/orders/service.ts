@@ -22,6 +22,10 @@ export interface Caller {
    * data and holds no kms:Decrypt for it (lib/payplane-stack.ts).
    */
   payer?: false;
+  /** The id of the `prefix` object the request creates (ApiRequest.newId: fixed by its Idempotency-Key). @default a new random id */
+  newId?(prefix: string): string;
+  /** The request resumes a run that died (ApiRequest.resumed): what it creates may exist already. */
+  resumed?: boolean;
 }
 
 const livemode = false;
@@ -32,7 +36,10 @@ export class OrderService {
   async create(caller: Caller, body: unknown): Promise<ApiPaymentOrder> {
     // The stage's own base URL (configuration) decides: only a stage served on loopback calls loopback URLs.
     const input = parseInput(createOrderSchema(livemode, isLoopbackUrl(caller.baseUrl)), body);
-    const id = newId('ord');
+    const id = caller.newId?.('ord') ?? newId('ord');
+    // The run that died may have written the order already: answer with it, never create a second one.
+    const written = caller.resumed ? await this.orders.get(caller.merchantId, id) : undefined;
+    if (written) return this.present(caller, written);
     const now = caller.now.toISOString();
     const order: Order = {
       id,

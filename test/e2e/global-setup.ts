@@ -4,11 +4,11 @@ import { PROJECT_ROOT } from '../../local/assembly';
 import { startLocalCloud } from '../../local/cloud';
 
 /**
- * End-to-end tier: the whole local cloud from the synthesized (bundled) template, in memory, on a
+ * End-to-end tier: the whole local cloud from the synthesized (bundled) template of the `test` stage, in memory, on a
  * random port, schedules off (tests fire them with POST {admin}/__schedules/{rule}/trigger). Event
  * source mappings (SQS queues, DynamoDB streams → Lambda) poll by themselves, as deployed: asynchronous
  * flows (e.g. the sandbox channel's delayed callbacks) complete on their own. Function output goes to
- * .payplane/logs/e2e-functions.log. Tests read it with `inject('localCloud')`.
+ * .payplane/logs/e2e-functions.log. Fault injection is on (`<admin>/__faults`). Tests read it with `inject('localCloud')`.
  */
 export interface E2eCloud {
   /** API base URL, stage included: http://127.0.0.1:<port>/<stage> */
@@ -42,6 +42,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     schedules: false,
     functionLogs: join(PROJECT_ROOT, '.payplane', 'logs', 'e2e-functions.log'),
     localFile: false,
+    // dev with 5 s API timeouts: a crash-and-retry test waits out one dead run's claim (its lock is the
+    // function's remaining time), so shorter timeouts make those tests fast (lib/stage-config.ts).
+    stage: 'test',
+    // The crash-and-retry tests kill functions mid-request (test/e2e/faults.ts).
+    faults: true,
   });
   console.log(
     `[e2e] local cloud ready in ${(cloud.timings.totalMs / 1000).toFixed(1)} s at ${cloud.url} ` +

@@ -130,7 +130,7 @@ describe('app options', () => {
 
   it('refuses an unknown stage with a message naming the value and the fix', () => {
     expect(() => optionsFromContext({ stage: 'staging' }, {})).toThrow(
-      'Unknown stage "staging": expected one of dev, prod. Pass it as CDK context, e.g. `npx cdk synth -c stage=dev`.',
+      'Unknown stage "staging": expected one of dev, prod, test. Pass it as CDK context, e.g. `npx cdk synth -c stage=dev`.',
     );
     expect(() => buildApp({ stage: 'Prod' as never })).toThrow(/Unknown stage "Prod"/);
   });
