@@ -128,7 +128,7 @@ function loopbackLauncher(installDir: string, jar: string): string {
     rmSync(tmp, { recursive: true, force: true });
     if (!existsSync(join(dir, 'DynamoDbLoopback.class'))) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-      throw new Error(`Could not compile ${source} (needs a JDK's javac, 17 or later): ${stderr || (error as Error).message}`);
+      throw new Error(`Could not compile ${source}: ${stderr || (error as Error).message}. It needs a JDK's javac, 17 or later (apt-get install openjdk-17-jdk-headless).`);
     }
   }
   return dir;
