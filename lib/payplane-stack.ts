@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, ProjectionType, StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -185,6 +185,12 @@ export class PayplaneStack extends Stack {
     };
     /** Routes that write through `api()` (idempotent POSTs, sealed stored responses, payer shown). */
     const postEnv = { ...env.table, ...env.idempotency, ...env.key };
+    /**
+     * The public functions (no API key in front of them) never touch the API key records: a hole in one of them
+     * must not mint or read a key. An allow-list of partitions does not fit: one payment writes the order, the
+     * merchant's and the platform's ledger accounts, a transfer and the sandbox's trade.
+     */
+    const publicTableAccess = { excludePartitions: ['APIKEY#*'] };
     const fn = (id: FunctionId, entry: string, description: string, environment: Record<string, string>, extra: Partial<PayplaneFunctionProps> = {}) =>
       new PayplaneFunction(this, id, { stage, entry, description, environment, ...extra });
 
@@ -238,15 +244,16 @@ export class PayplaneStack extends Stack {
     const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}', env.table).bindTable(this.mainTable, 'RO');
     const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table).bindTable(this.mainTable, 'RO');
     const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, 'RO');
-    // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only.
+    // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only,
+    // never deleting, never near the API keys.
     const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey, ...env.fees })
-      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.mainTable, 'RU', publicTableAccess)
       .bindMacKey(this.sandboxSigningKey, 'verify');
     // The sandbox PSP's side: settles its trades (main table), signs, POSTs to the order's notify URL.
     const sandboxNotifier = fn('SandboxNotifier', 'functions/handlers/sandbox-notifier.ts', 'Delivers the sandbox channel\'s signed callbacks', { ...env.table, ...env.signingKey }, {
       timeout: NOTIFIER_TIMEOUT,
     })
-      .bindTable(this.mainTable, 'RW')
+      .bindTable(this.mainTable, 'RU', publicTableAccess) // it POSTs to URLs merchants choose: as little as the public routes
       .bindMacKey(this.sandboxSigningKey, 'generate')
       .consumeQueue(this.sandboxCallbacks);
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
@@ -259,8 +266,9 @@ export class PayplaneStack extends Stack {
       ...env.checkoutKey,
       ...env.fees,
     })
-      .bindTable(this.mainTable, 'RW')
-      .bindKey(this.key, 'both') // seals the card summary; opens the payer (the service presents the order)
+      .bindTable(this.mainTable, 'RU', publicTableAccess)
+      // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
+      .bindKey(this.key, 'encrypt', ['card'])
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send')
       .bindSignKey(this.checkoutSigningKey);
@@ -313,6 +321,14 @@ export class PayplaneStack extends Stack {
     this.api.addPublicRoute('POST', '/checkout/{id}', checkout, checkoutReason);
     this.api.addPublicRoute('GET', '/checkout/{id}/3ds', checkout, checkoutReason);
     this.api.addPublicRoute('POST', '/checkout/{id}/3ds', checkout, checkoutReason);
+
+    // Public URLs (checkout_url, the channel's notify URL, 3-D Secure redirects) come from configuration,
+    // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.
+    const publicBaseUrl =
+      settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout]) {
+      f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
+    }
 
     // ── Schedules ─────────────────────────────────────────────────────────────────────────────────────
     new Rule(this, 'ExpireOrdersSchedule', {

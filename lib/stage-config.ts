@@ -74,6 +74,13 @@ export interface StageSettings {
    * @default - DEFAULT_FEE_SCHEDULE as is (no FEE_SCHEDULE variable)
    */
   readonly feeSchedule?: FeeScheduleOverride;
+  /**
+   * The stage's public base URL when it is served on a custom domain (API Gateway domain name + base path
+   * mapping), e.g. `https://api.payplane.example/v1-prod`; no trailing slash. Functions build every public URL
+   * (checkout_url, the channel's notify URL, 3-D Secure redirects) from it, never from a request's Host.
+   * @default - the RestApi's invoke URL, `https://<restApiId>.execute-api.<region>.amazonaws.com/<stage>`
+   */
+  readonly publicBaseUrl?: string;
 }
 
 export interface Throttle {

@@ -4,7 +4,7 @@ import { authorize, authorizerContext, AuthorizerCache } from './apigateway-auth
 import { GatewayError, gatewayErrors, renderGatewayResponse } from './apigateway-responses';
 import { matchRoute, methodFor, type ApiMethod, type RestApiModel, type RouteMatch } from './apigateway-routes';
 import type { UsagePlans } from './apigateway-usage';
-import { BodyTooLargeError, listen, readBody, type LocalServer } from './http';
+import { BodyTooLargeError, listen, readBody, requestRecord, type LocalServer } from './http';
 import type { LambdaRuntime } from './lambda';
 
 /**
@@ -47,7 +47,7 @@ export class LocalApiGateway {
 
   constructor(
     readonly model: RestApiModel,
-    private readonly runtime: LambdaRuntime,
+    private readonly runtime: Pick<LambdaRuntime, 'invoke'>,
     private readonly options: ApiGatewayOptions,
   ) {
     for (const id of model.authorizers.keys()) this.caches.set(id, new AuthorizerCache());
@@ -55,7 +55,7 @@ export class LocalApiGateway {
   }
 
   async start(port: number): Promise<LocalServer> {
-    this.server = await listen((req, res) => void this.handle(req, res), port);
+    this.server = await listen((req, res) => this.handle(req, res), port);
     return this.server;
   }
 
@@ -104,7 +104,8 @@ export class LocalApiGateway {
       apiId: this.model.id,
       httpMethod,
       path: fullPath,
-      domainName: req.headers.host ?? `127.0.0.1:${this.serverPort()}`,
+      // Its own address, never the Host header: handlers must not build public URLs from request data.
+      domainName: `127.0.0.1:${this.serverPort()}`,
       identity: { sourceIp: sourceIp(req) },
     };
     const send = (status: number, outHeaders: Record<string, string | string[]>, body: Buffer | string) => {
@@ -343,8 +344,8 @@ export function proxyResponse(payload: unknown): { statusCode: number; headers: 
 
 /** Headers of the proxy event: as sent (last value wins in `headers`), plus what API Gateway adds. */
 export function eventHeaders(req: IncomingMessage, traceId: string, port: number): { headers: Record<string, string>; multiValueHeaders: Record<string, string[]> } {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = requestRecord<string>();
+  const multiValueHeaders = requestRecord<string[]>();
   const add = (name: string, value: string) => {
     const key = Object.keys(multiValueHeaders).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
     headers[key] = value;
@@ -369,14 +370,14 @@ export function eventHeaders(req: IncomingMessage, traceId: string, port: number
   add('X-Amzn-Trace-Id', traceId);
   add('X-Forwarded-For', forwardedFor);
   add('X-Forwarded-Port', String(port));
-  // API Gateway says https; the local cloud is plain http, and handlers build absolute URLs from this.
+  // API Gateway says https; the local cloud is plain http.
   add('X-Forwarded-Proto', 'http');
   return { headers, multiValueHeaders };
 }
 
 function queryParameters(url: URL): { single: Record<string, string>; multi: Record<string, string[]> } {
-  const single: Record<string, string> = {};
-  const multi: Record<string, string[]> = {};
+  const single = requestRecord<string>();
+  const multi = requestRecord<string[]>();
   for (const [k, v] of url.searchParams) {
     single[k] = v;
     (multi[k] ??= []).push(v);

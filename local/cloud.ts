@@ -170,15 +170,30 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     if (failed) throw failed.reason;
     const serviceEndpoints = Object.assign({}, ...services.map((s) => s.endpoints)) as Record<string, string>;
 
-    // 4. Control plane first (its URL is the fallback endpoint), then the function runtime.
+    // 4. Control plane first: its URL is the fallback endpoint of every function.
     const restApi = stack.resourcesOfType('AWS::ApiGateway::RestApi').length ? buildRestApi(stack) : undefined;
     let api: LocalApiGateway | undefined;
     const control = new ControlPlane(() => api, stack.account);
     const controlServer = await control.start(0);
     cleanup.push(() => control.stop());
+
+    // 5. The API listens before the functions exist: its address is the stage's public base URL, which
+    // the functions' environment resolves to (LocalStack.serveRestApi). It invokes them once they do.
+    if (!restApi) throw new Error(`Stack ${stack.stackName} has no AWS::ApiGateway::RestApi: nothing to serve.`);
+    let runtime: LambdaRuntime | undefined;
+    api = new LocalApiGateway(restApi, { invoke: (id, event, invokeOptions) => runtime!.invoke(id, event, invokeOptions) }, {
+      region: stack.region,
+      account: stack.account,
+      accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
+      usage: buildUsagePlans(stack, restApi, { stateFile: options.inMemory ? undefined : join(dataDir, 'apigateway-usage.json') }),
+    });
+    const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
+    const apiServer = await api.start(port);
+    cleanup.push(() => api!.stop());
+    stack.serveRestApi(restApi.logicalId, apiServer.url);
     const faults = options.faults ? new FaultInjector() : undefined;
     faults?.routes(control);
-    const runtime = new LambdaRuntime(stack, assembly.dir, {
+    runtime = new LambdaRuntime(stack, assembly.dir, {
       faults,
       endpoints: {
         // Any SDK client without a local emulator lands on the control plane and fails loudly.
@@ -190,19 +205,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       logs: options.functionLogs ?? (options.quiet ? 'silent' : 'inherit'),
       reportLines: !options.quiet,
     });
-    cleanup.push(() => runtime.stop());
-
-    // 5. The API.
-    if (!restApi) throw new Error(`Stack ${stack.stackName} has no AWS::ApiGateway::RestApi: nothing to serve.`);
-    api = new LocalApiGateway(restApi, runtime, {
-      region: stack.region,
-      account: stack.account,
-      accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
-      usage: buildUsagePlans(stack, restApi, { stateFile: options.inMemory ? undefined : join(dataDir, 'apigateway-usage.json') }),
-    });
-    const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
-    const apiServer = await api.start(port);
-    cleanup.push(() => api!.stop());
+    cleanup.push(() => runtime!.stop());
     const apiUrl = `${apiServer.url}/${restApi.stage}`;
 
     // 6. Who is who in the template (main table, key) — from the functions' environment.
@@ -210,7 +213,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stack.resourcesOfType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable').map(([id]) => [id, stack.tableName(id)]),
     );
     const envValue = (name: string) => {
-      for (const fn of runtime.functions.values()) if (fn.definition.environment[name]) return fn.definition.environment[name];
+      for (const fn of runtime!.functions.values()) if (fn.definition.environment[name]) return fn.definition.environment[name];
       return undefined;
     };
     const mainTable = envValue('TABLE_NAME');

@@ -52,7 +52,7 @@ export class ControlPlane {
   }
 
   async start(port = 0): Promise<LocalServer> {
-    this.server = await listen((req, res) => void this.handle(req, res), port);
+    this.server = await listen((req, res) => this.handle(req, res), port);
     return this.server;
   }
 

@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
@@ -107,6 +108,32 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   throw lastError;
 }
 
+/**
+ * The launcher that binds DynamoDB Local to loopback (local/DynamoDbLoopback.java), compiled once per
+ * version of its source next to the jar. Compiled rather than run in source-file mode: javac costs ~1 s,
+ * which every start would pay.
+ */
+function loopbackLauncher(installDir: string, jar: string): string {
+  const source = join(PROJECT_ROOT, 'local', 'DynamoDbLoopback.java');
+  const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
+  const dir = join(installDir, 'loopback', hash);
+  if (existsSync(join(dir, 'DynamoDbLoopback.class'))) return dir;
+  mkdirSync(join(installDir, 'loopback'), { recursive: true });
+  // Compiled aside and renamed, so parallel starts never load a half-written class.
+  const tmp = mkdtempSync(join(installDir, 'loopback', 'tmp-'));
+  try {
+    execFileSync('javac', ['-cp', jar, '-d', tmp, source], { stdio: 'pipe' });
+    renameSync(tmp, dir);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'DynamoDbLoopback.class'))) {
+      const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
+      throw new Error(`Could not compile ${source}: ${stderr || (error as Error).message}. It needs a JDK's javac, 17 or later (apt-get install openjdk-17-jdk-headless).`);
+    }
+  }
+  return dir;
+}
+
 async function spawnDynamoDb(
   options: DynamoDbLocalOptions & { installDir: string; jar: string; port: number; log: (line: string) => void },
 ): Promise<DynamoDbLocal> {
@@ -117,8 +144,10 @@ async function spawnDynamoDb(
     // throughput than the default tiered JIT, whose C2 threads compete with the load for the cores.
     '-XX:+UseSerialGC',
     '-XX:TieredStopAtLevel=1',
-    '-jar',
-    options.jar,
+    // DynamoDB Local listens on every interface and has no bind option: this launcher binds it to 127.0.0.1.
+    '-cp',
+    `${loopbackLauncher(options.installDir, options.jar)}:${options.jar}`,
+    'DynamoDbLoopback',
     '-port',
     String(options.port),
     '-sharedDb',

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Small HTTP helpers shared by the local endpoints. Everything binds to loopback only. */
@@ -24,9 +24,26 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** Listens on loopback (port 0 = any free port) and tracks sockets so close() never hangs on keep-alive. */
-export async function listen(handler: RequestListener, port = 0): Promise<LocalServer> {
-  const server = createServer({ keepAliveTimeout: 5000 }, handler);
+export type LocalHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/**
+ * Listens on loopback (port 0 = any free port) and tracks sockets so close() never hangs on keep-alive.
+ * A handler that throws or rejects answers 500 and the server keeps serving: an uncaught error in a
+ * request callback would end the whole local cloud, so no request may reach one.
+ */
+export async function listen(handler: LocalHandler, port = 0): Promise<LocalServer> {
+  const server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+    const failed = (error: unknown) => {
+      process.stderr.write(`[local] ${req.method} ${req.url}: ${(error as Error)?.stack ?? String(error)}\n`);
+      if (!res.headersSent) sendJson(res, 500, { __type: 'InternalFailure', message: 'The local endpoint failed on this request; see its log.' });
+      else res.destroy();
+    };
+    try {
+      Promise.resolve(handler(req, res)).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  });
   const sockets = new Set<import('node:net').Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -88,6 +105,11 @@ export function readBody(req: IncomingMessage, limit = Number.POSITIVE_INFINITY)
     });
     req.on('error', reject);
   });
+}
+
+/** A record keyed by request data (header, query or form names): no prototype, so `__proto__` or `constructor` are plain keys. */
+export function requestRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 export function sendJson(res: import('node:http').ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -295,7 +295,8 @@ export class LocalKms {
   /** Runs one operation; counts it; maps unknown failures to KMSInternalException. */
   async handle(operation: string, input: Json): Promise<Json> {
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
-    const op = OPERATIONS[operation];
+    // Own names only: `X-Amz-Target: <Service>.constructor` must not call Object() on the emulator and answer with its state.
+    const op = Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined;
     if (!op) {
       throw new KmsError(
         'UnsupportedOperationException',
@@ -518,11 +519,11 @@ export async function startKms(
     // Asymmetric key pairs live next to the master secret they are wrapped under.
     keyStoreDir: options.inMemory ? undefined : (options.keyStoreDir ?? join(dirname(secretFile), 'kms-keys')),
   });
-  const server: LocalServer = await listen((req, res) => {
+  const server: LocalServer = await listen((req, res) =>
     handleKmsRequest(kms, req, res).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { __type: 'KMSInternalException', message: String(error) });
-    });
-  }, options.port ?? 0);
+    }),
+  options.port ?? 0);
   return { url: server.url, kms, stop: server.close };
 }
 

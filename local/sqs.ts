@@ -403,7 +403,8 @@ export class LocalSqs {
   /** Runs one operation; counts it. */
   async handle(operation: string, input: Json, context: RequestContext = { senderId: this.account }): Promise<Json> {
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
-    const op = OPERATIONS[operation];
+    // Own names only: `X-Amz-Target: <Service>.constructor` must not call Object() on the emulator and answer with its state.
+    const op = Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined;
     if (!op) {
       throw new SqsError(
         'UnsupportedOperation',
@@ -807,11 +808,11 @@ export interface SqsOptions {
 export async function startSqs(stack: LocalStack, options: SqsOptions = {}): Promise<SqsEndpoint> {
   const configs = queueConfigs(stack);
   let sqs: LocalSqs | undefined;
-  const server: LocalServer = await listen((req, res) => {
+  const server: LocalServer = await listen((req, res) =>
     handleSqsRequest(sqs!, req, res).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { __type: 'com.amazonaws.sqs#InternalError', message: String(error) }, { 'x-amzn-query-error': 'InternalError;Receiver' });
-    });
-  }, options.port ?? 0);
+    }),
+  options.port ?? 0);
   sqs = new LocalSqs(configs, server.url, stack.account);
   const queueUrls: Record<string, string> = {};
   for (const q of sqs.queues.values()) {

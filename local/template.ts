@@ -59,6 +59,8 @@ export class LocalStack {
   private readonly lateAttributes = new Map<string, string>();
   /** `Ref` values known only at run time (e.g. a queue URL, which names the local SQS port). */
   private readonly lateRefs = new Map<string, string>();
+  /** AWS invoke URL origin of a RestApi → where the local API Gateway serves it. */
+  private readonly restApiOrigins = new Map<string, string>();
   private readonly conditionCache = new Map<string, boolean>();
 
   constructor(
@@ -94,6 +96,15 @@ export class LocalStack {
   /** Records an attribute only known at run time, e.g. `setAttribute('Table', 'StreamArn', arn)`. */
   setAttribute(logicalId: string, attribute: string, value: string): void {
     this.lateAttributes.set(`${logicalId}.${attribute}`, value);
+  }
+
+  /**
+   * Where the local API Gateway serves a RestApi (`http://127.0.0.1:<port>`): a template value that is the
+   * RestApi's invoke URL (`https://<id>.execute-api.<region>.amazonaws.com/<stage>…`, as the stack builds
+   * the stage's public base URL) resolves to this origin instead, so functions build public URLs that work here.
+   */
+  serveRestApi(logicalId: string, origin: string): void {
+    this.restApiOrigins.set(`https://${this.restApiId(logicalId)}.execute-api.${this.region}.${LOCAL_URL_SUFFIX}`, origin);
   }
 
   /** Records what `Ref` returns for a resource once a service knows it, e.g. `setRef('Queue', url)`. */
@@ -158,6 +169,11 @@ export class LocalStack {
    */
   resolve(value: unknown, where = 'template'): unknown {
     const out = this.resolveAny(value, where);
+    if (typeof out === 'string') {
+      for (const [invokeOrigin, origin] of this.restApiOrigins) {
+        if (out === invokeOrigin || out.startsWith(`${invokeOrigin}/`)) return origin + out.slice(invokeOrigin.length);
+      }
+    }
     return out === NO_VALUE ? undefined : out;
   }
 

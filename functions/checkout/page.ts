@@ -49,6 +49,8 @@ export function securityHeaders(nonce: string, formTargets: string[] = []): Reco
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
+    // Card numbers are typed here: the browser must never reach the page over plain http, nor let the payer click through a certificate warning.
+    'Strict-Transport-Security': 'max-age=63072000; includeSubDomains',
   };
 }
 

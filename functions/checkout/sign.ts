@@ -37,13 +37,19 @@ export async function signParams(params: Record<string, string>): Promise<string
   return Buffer.from(out.Signature).toString('base64url');
 }
 
-/** `return_url` with the signed result parameters added (existing query parameters are kept, unsigned). */
+/**
+ * `return_url` with the signed result parameters added (existing query parameters are kept, unsigned).
+ * `merchant_id` is signed too: without it, a merchant who pays its own order holds a valid signature for
+ * that `merchant_order_no` and amount, which another merchant's return_url would accept.
+ */
 export async function signedReturnUrl(
   returnUrl: string,
+  merchantId: string,
   order: { id: string; merchant_order_no: string; status: string; amount: number; currency: string },
   now: Date,
 ): Promise<string> {
   const params: Record<string, string> = {
+    merchant_id: merchantId,
     order_id: order.id,
     merchant_order_no: order.merchant_order_no,
     status: order.status,

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { normalizePan } from '../channels/cards';
 import { CardDeclinedError, ChannelError } from '../channels/errors';
 import { dynamo } from '../commons/clients';
-import { required } from '../commons/config';
+import { publicBaseUrl, required } from '../commons/config';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { lambda } from '../commons/lambda';
 import { logger } from '../commons/logger';
@@ -23,19 +23,11 @@ import { ORDER_ATTEMPTS_EXHAUSTED } from '../payments/velocity';
  *   POST /checkout/{id}/3ds   → payments().completeThreeDSecure
  *
  * Success → 303 to return_url with signed parameters (checkout/sign.ts), or to the result page without one.
- * Every answer is server-rendered HTML with a nonce CSP, X-Frame-Options DENY and Cache-Control no-store.
+ * Every answer is server-rendered HTML with a nonce CSP, HSTS, X-Frame-Options DENY and Cache-Control no-store.
  */
 
 let repo: PaymentRepository | undefined;
 const orders = () => (repo ??= new PaymentRepository(required('TABLE_NAME')));
-
-/** Same rule as the API wrapper: API Gateway's X-Forwarded-Proto and the stage prefix of requestContext.path. */
-function baseUrlOf(event: APIGatewayProxyEvent, headers: Record<string, string>): string {
-  const proto = headers['x-forwarded-proto'] ?? 'https';
-  const fullPath = event.requestContext.path ?? event.path;
-  const prefix = fullPath.endsWith(event.path) ? fullPath.slice(0, fullPath.length - event.path.length) : '';
-  return `${proto}://${event.requestContext.domainName}${prefix}`;
-}
 
 function formOf(event: APIGatewayProxyEvent): Record<string, string> {
   if (!event.body) return {};
@@ -85,7 +77,7 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
   const id = event.pathParameters?.id ?? '';
   const threeDs = event.path.endsWith('/3ds');
   const now = new Date();
-  const baseUrl = baseUrlOf(event, headers);
+  const baseUrl = publicBaseUrl();
   const self = `${baseUrl}/checkout/${id}`;
   const here = `${self}?lang=${lang}`;
 
@@ -93,7 +85,8 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
     if (!orderIdSchema.safeParse(id).success) return messagePage(lang, 404, 'notFound');
     const merchantId = await orders().merchantOfOrder(id);
     if (!merchantId) return messagePage(lang, 404, 'notFound');
-    const caller = { merchantId, baseUrl, now };
+    // The page shows no payer data, and this function may not decrypt it.
+    const caller = { merchantId, baseUrl, now, payer: false as const };
     const merchant = await getMerchant({ db: dynamo(), tableName: required('TABLE_NAME') }, merchantId);
     let order = await payments().getOrder(caller, id);
     const ctx = (): PageContext => ({ lang, self, merchantName: merchant?.name ?? '', order: view(order) });
@@ -103,7 +96,7 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
       switch (order.status) {
         case 'succeeded':
         case 'requires_capture':
-          return redirect(order.return_url ? await signedReturnUrl(order.return_url, order, now) : here);
+          return redirect(order.return_url ? await signedReturnUrl(order.return_url, merchantId, order, now) : here);
         case 'requires_action':
           return redirect(`${self}/3ds?lang=${lang}`);
         case 'requires_payment': {
@@ -126,7 +119,7 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
           return resultPage(ctx(), 'processing');
         case 'succeeded':
         case 'requires_capture':
-          return resultPage(ctx(), 'succeeded', order.return_url ? await signedReturnUrl(order.return_url, order, now) : undefined);
+          return resultPage(ctx(), 'succeeded', order.return_url ? await signedReturnUrl(order.return_url, merchantId, order, now) : undefined);
         default:
           return resultPage(ctx(), 'closed');
       }

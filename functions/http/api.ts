@@ -1,6 +1,7 @@
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
+import { publicBaseUrl } from '../commons/config';
 import { idFromSeed, newId } from '../commons/ids';
 import { lambda } from '../commons/lambda';
 import { ALL_SCOPES, requireScope } from '../merchants/scopes';
@@ -19,7 +20,7 @@ export interface ApiRequest {
   body: Record<string, unknown>;
   query: Record<string, string>;
   params: Record<string, string>;
-  /** Public base URL of the API as the caller reached it, e.g. `https://api.example.com/prod`. */
+  /** The stage's public base URL (configuration, not the request), e.g. `https://api.example.com/prod`. */
   baseUrl: string;
   now: Date;
   /**
@@ -87,7 +88,7 @@ function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
     body: parseBody(event),
     query: queryOf(event),
     params: (event.pathParameters ?? {}) as Record<string, string>,
-    baseUrl: baseUrlOf(event),
+    baseUrl: publicBaseUrl(),
     now: new Date(),
     newId,
     resumed: false,
@@ -150,14 +151,6 @@ function queryOf(event: APIGatewayProxyEvent): Record<string, string> {
     }
   }
   return (event.queryStringParameters ?? {}) as Record<string, string>;
-}
-
-/** API Gateway sets X-Forwarded-Proto; requestContext.path carries the stage prefix that event.path lacks. */
-function baseUrlOf(event: APIGatewayProxyEvent): string {
-  const proto = event.headers['x-forwarded-proto'] ?? 'https';
-  const fullPath = event.requestContext.path ?? event.path;
-  const prefix = fullPath.endsWith(event.path) ? fullPath.slice(0, fullPath.length - event.path.length) : '';
-  return `${proto}://${event.requestContext.domainName}${prefix}`;
 }
 
 function withRequestId(response: APIGatewayProxyResult, event: APIGatewayProxyEvent): APIGatewayProxyResult {

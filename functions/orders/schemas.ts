@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { containsCardNumber } from '../channels/card-numbers';
+import { addressKind } from '../commons/addresses';
 import { currency, MAX_AMOUNT } from '../commons/money';
 import { ORDER_STATUSES } from './order';
 
@@ -34,23 +35,36 @@ export const merchantOrderNo = z
   .string({ error: 'Send a string of 1-64 characters.' })
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'Use 1-64 characters from A-Z, a-z, 0-9, "_" and "-".');
 
-const callbackUrl = (livemode: boolean) =>
+/**
+ * notify_url / return_url: https, to a public host. A literal loopback, private or link-local address is
+ * refused (the platform would call into its own network); loopback is allowed only where the stage itself is
+ * served on loopback, i.e. the local cloud, so merchants can test against their own machine.
+ */
+const callbackUrl = (livemode: boolean, loopbackAllowed: boolean) =>
   z
     .string({ error: 'Send an absolute URL string.' })
     .max(2048, 'Use at most 2048 characters.')
-    .refine((value) => {
+    .superRefine((value, ctx) => {
+      const fail = (message: string) => ctx.addIssue({ code: 'custom', message, input: value });
       let url: URL;
       try {
         url = new URL(value);
       } catch {
-        return false;
+        return fail('Send an absolute URL such as "https://shop.example/payplane/notify".');
       }
-      if (url.protocol === 'https:') return true;
-      // Test mode lets merchants receive callbacks on their own machine.
-      return !livemode && url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    }, livemode ? 'Use an https:// URL.' : 'Use an https:// URL (http://localhost is allowed in test mode).');
+      const kind = addressKind(url.hostname);
+      const loopback = kind === 'loopback' && loopbackAllowed && !livemode;
+      if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+        return fail(loopbackAllowed ? 'Use an https:// URL (http:// is allowed for loopback hosts such as 127.0.0.1 in the local cloud).' : 'Use an https:// URL.');
+      }
+      if (kind && !loopback) {
+        const where = kind === 'loopback' ? ' Only the local cloud (npm start) calls loopback URLs.' : '';
+        fail(`${url.hostname} is a ${kind} address, which the platform never calls.${where} Use a URL on a public host name, e.g. "https://shop.example/payplane".`);
+      }
+    });
 
-export function createOrderSchema(livemode: boolean) {
+/** `loopbackCallbacks`: the stage is served on loopback (the local cloud), so callbacks to loopback work. */
+export function createOrderSchema(livemode: boolean, loopbackCallbacks = false) {
   return z
     .object({
       merchant_order_no: merchantOrderNo,
@@ -79,8 +93,8 @@ export function createOrderSchema(livemode: boolean) {
         }, { error: 'Send an object with name, email and/or phone.' })
         .strict()
         .optional(),
-      notify_url: callbackUrl(livemode).optional(),
-      return_url: callbackUrl(livemode).optional(),
+      notify_url: callbackUrl(livemode, loopbackCallbacks).optional(),
+      return_url: callbackUrl(livemode, loopbackCallbacks).optional(),
       expires_in: z
         .number({ error: `Send an integer number of seconds between ${MIN_EXPIRES_IN} and ${MAX_EXPIRES_IN}.` })
         .int(`Send an integer number of seconds between ${MIN_EXPIRES_IN} and ${MAX_EXPIRES_IN}.`)

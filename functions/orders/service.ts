@@ -1,3 +1,4 @@
+import { isLoopbackUrl } from '../commons/addresses';
 import { NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
@@ -16,6 +17,11 @@ export interface Caller {
   merchantId: string;
   baseUrl: string;
   now: Date;
+  /**
+   * `false`: present orders without their payer, never decrypting it. The hosted checkout shows no payer
+   * data and holds no kms:Decrypt for it (lib/payplane-stack.ts).
+   */
+  payer?: false;
   /** The id of the `prefix` object the request creates (ApiRequest.newId: fixed by its Idempotency-Key). @default a new random id */
   newId?(prefix: string): string;
   /** The request resumes a run that died (ApiRequest.resumed): what it creates may exist already. */
@@ -28,7 +34,8 @@ export class OrderService {
   constructor(private readonly orders: OrderRepository) {}
 
   async create(caller: Caller, body: unknown): Promise<ApiPaymentOrder> {
-    const input = parseInput(createOrderSchema(livemode), body);
+    // The stage's own base URL (configuration) decides: only a stage served on loopback calls loopback URLs.
+    const input = parseInput(createOrderSchema(livemode, isLoopbackUrl(caller.baseUrl)), body);
     const id = caller.newId?.('ord') ?? newId('ord');
     // The run that died may have written the order already: answer with it, never create a second one.
     const written = caller.resumed ? await this.orders.get(caller.merchantId, id) : undefined;

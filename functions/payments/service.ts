@@ -795,8 +795,9 @@ export class PaymentService {
   }
 
   private async present(caller: Caller, order: PaymentOrder): Promise<ApiPaymentOrder> {
-    const payer = order.payer_ciphertext
-      ? (await open<Payer>(order.payer_ciphertext, { purpose: 'payer', merchantId: order.merchant_id, recordId: order.id })).reveal()
+    const payer =
+      order.payer_ciphertext && caller.payer !== false
+        ? (await open<Payer>(order.payer_ciphertext, { purpose: 'payer', merchantId: order.merchant_id, recordId: order.id })).reveal()
       : undefined;
     return orderToApi(order, payer, caller.baseUrl, caller.now);
   }

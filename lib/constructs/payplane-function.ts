@@ -13,8 +13,12 @@ import { STAGE_SETTINGS, type Stage } from '../stage-config';
 import { acknowledge } from './acknowledge';
 import type { PayplaneTable } from './payplane-table';
 
-/** How a function may use a table: `RO` reads (GetItem, BatchGetItem, Query); `RW` also writes. */
-export type TableAccess = 'RO' | 'RW';
+/**
+ * How a function may use a table: `RO` reads (GetItem, BatchGetItem, Query); `RW` also writes; `RU` reads,
+ * puts and updates (conditional writes and transactions of them) but never deletes or batch-writes, for
+ * functions that only move records forward.
+ */
+export type TableAccess = 'RO' | 'RU' | 'RW';
 
 /**
  * How a function may use a KMS key directly (envelope encryption with the AWS Encryption SDK, which calls
@@ -26,6 +30,7 @@ export type KeyUsage = 'encrypt' | 'decrypt' | 'both';
 /** Table actions by access mode. No `Scan`: every access path in the data model is a key lookup or a Query. */
 const TABLE_ACTIONS: Record<TableAccess, string[]> = {
   RO: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  RU: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
   RW: [
     'dynamodb:GetItem',
     'dynamodb:BatchGetItem',
@@ -43,17 +48,19 @@ const TABLE_ACTIONS: Record<TableAccess, string[]> = {
  * key (same sets as aws-cdk-lib's table grants, with the `*` actions spelled out). They are only granted
  * through DynamoDB (`kms:ViaService`), so table access never lets code call KMS itself.
  */
+const WRITE_KEY_ACTIONS = [
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:Encrypt',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+];
 const TABLE_KEY_ACTIONS: Record<TableAccess, string[]> = {
   RO: ['kms:Decrypt', 'kms:DescribeKey'],
-  RW: [
-    'kms:Decrypt',
-    'kms:DescribeKey',
-    'kms:Encrypt',
-    'kms:ReEncryptFrom',
-    'kms:ReEncryptTo',
-    'kms:GenerateDataKey',
-    'kms:GenerateDataKeyWithoutPlaintext',
-  ],
+  RU: WRITE_KEY_ACTIONS,
+  RW: WRITE_KEY_ACTIONS,
 };
 
 const KEY_ACTIONS: Record<KeyUsage, string[]> = {
@@ -82,6 +89,16 @@ export interface ConsumeQueueOptions {
    * @default 2
    */
   readonly maxConcurrency?: number;
+}
+
+/** Options of `bindTable`. */
+export interface BindTableOptions {
+  /**
+   * Partition key patterns (IAM wildcards) the function may never read or write, e.g. `['APIKEY#*']`
+   * (a `dynamodb:LeadingKeys` condition on the table statement).
+   * @default - every partition
+   */
+  readonly excludePartitions?: string[];
 }
 
 /** Repository root: `lib/constructs/` → `../..`. */
@@ -228,16 +245,19 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
   }
 
   /**
-   * Grants `RO` (GetItem, BatchGetItem, Query) or `RW` (also PutItem, UpdateItem, DeleteItem,
-   * BatchWriteItem, ConditionCheckItem) on the table and each of its indexes by name, plus the KMS actions
+   * Grants `RO` (GetItem, BatchGetItem, Query), `RU` (also PutItem, UpdateItem, ConditionCheckItem) or `RW`
+   * (also DeleteItem, BatchWriteItem) on the table and each of its indexes by name, plus the KMS actions
    * DynamoDB needs on the table's key, restricted to calls made through DynamoDB.
    */
-  bindTable(table: PayplaneTable, access: TableAccess): this {
+  bindTable(table: PayplaneTable, access: TableAccess, options: BindTableOptions = {}): this {
     const stack = Stack.of(this);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: TABLE_ACTIONS[access],
         resources: [table.tableArn, ...table.indexNames.map((name) => `${table.tableArn}/index/${name}`)],
+        conditions: options.excludePartitions?.length
+          ? { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': options.excludePartitions } }
+          : undefined,
       }),
     );
     this.role.addToPrincipalPolicy(
@@ -252,10 +272,17 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
 
   /**
    * Grants direct use of a KMS key for envelope encryption: `encrypt` → kms:GenerateDataKey,
-   * `decrypt` → kms:Decrypt, `both` → both.
+   * `decrypt` → kms:Decrypt, `both` → both. With `purposes`, only for values sealed with one of those
+   * purposes (functions/commons/crypto.ts puts `purpose` in the encryption context, which KMS checks).
    */
-  bindKey(key: IKey, usage: KeyUsage): this {
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: KEY_ACTIONS[usage], resources: [key.keyArn] }));
+  bindKey(key: IKey, usage: KeyUsage, purposes?: string[]): this {
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: KEY_ACTIONS[usage],
+        resources: [key.keyArn],
+        conditions: purposes ? { StringEquals: { 'kms:EncryptionContext:purpose': purposes } } : undefined,
+      }),
+    );
     return this;
   }
 

@@ -103,6 +103,7 @@ describe('hosted checkout (browser)', () => {
       const landing = landings.get(order.id)!;
       expect(landing.verified).toBe(true);
       expect(Object.fromEntries(landing.params)).toMatchObject({
+        merchant_id: merchant.id,
         order_id: order.id,
         merchant_order_no: order.merchant_order_no,
         status: 'succeeded',
@@ -114,6 +115,9 @@ describe('hosted checkout (browser)', () => {
       const tampered = Object.fromEntries(landing.params);
       tampered.amount = '1';
       expect(verify('sha256', Buffer.from(canonicalString(tampered)), publicKey, Buffer.from(tampered.sign!, 'base64url'))).toBe(false);
+      // Nor does the same signature presented as another merchant's.
+      const otherMerchant: Record<string, string> = { ...Object.fromEntries(landing.params), merchant_id: 'mch_someoneelse' };
+      expect(verify('sha256', Buffer.from(canonicalString(otherMerchant)), publicKey, Buffer.from(otherMerchant.sign!, 'base64url'))).toBe(false);
       await screenshot(page, 'checkout-success-return-url');
       await expectSucceeded(order.id);
     } finally {

@@ -57,25 +57,26 @@ type EnvVar =
   | 'FINGERPRINT_KEY_ARN'
   | 'SANDBOX_SIGNING_KEY_ARN'
   | 'SANDBOX_CALLBACK_QUEUE_URL'
-  | 'CHECKOUT_SIGNING_KEY_ARN';
-const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN'];
+  | 'CHECKOUT_SIGNING_KEY_ARN'
+  | 'PUBLIC_BASE_URL';
+const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
   CreateOrder: API_POST,
-  ListOrders: ['TABLE_NAME', 'KMS_KEY_ARN'],
-  GetOrder: ['TABLE_NAME', 'KMS_KEY_ARN'],
+  ListOrders: ['TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'],
+  GetOrder: ['TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'],
   CloseOrder: API_POST,
   ExpireOrders: ['TABLE_NAME'],
   ReconcilePayments: ['TABLE_NAME'],
   ConfirmOrder: [...API_POST, 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL'],
   CaptureOrder: API_POST,
   CreateRefund: API_POST,
-  GetRefund: ['TABLE_NAME'],
-  ListRefunds: ['TABLE_NAME'],
-  GetBalance: ['TABLE_NAME'],
+  GetRefund: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  ListRefunds: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetBalance: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
-  Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN'],
+  Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -198,6 +199,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         SANDBOX_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.sandboxSigningKey), 'Arn'] },
         CHECKOUT_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.checkoutSigningKey), 'Arn'] },
         SANDBOX_CALLBACK_QUEUE_URL: { Ref: logicalId(stack.sandboxCallbacks) },
+        PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
         ...Object.fromEntries(ENV[id].map((name) => [name, values[name]])),
@@ -543,8 +545,9 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(send.flatMap(actionsOf)).toEqual(['sqs:SendMessage']);
     });
 
+    const UPDATES = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
     it('SandboxNotify (public): main table, VerifyMac; no idempotency table, no data keys, no queue', () => {
-      expect([...dynamoActions('SandboxNotify', main())]).toEqual(expect.arrayContaining(WRITES));
+      expect([...dynamoActions('SandboxNotify', main())]).toEqual(expect.arrayContaining(UPDATES));
       expect(dynamoActions('SandboxNotify', idem()).size).toBe(0);
       expect(directKms('SandboxNotify')).toEqual(new Set(['kms:VerifyMac']));
       expect(roleStatements(s(), 'SandboxNotify').flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
@@ -558,16 +561,16 @@ describe.each(STAGES)('stage %s', (stage) => {
       }
     });
 
-    it('Checkout (public): main RW, no idempotency table; seals/opens, fingerprints, schedules callbacks, signs', () => {
-      expect([...dynamoActions('Checkout', main())]).toEqual(expect.arrayContaining(WRITES));
+    it('Checkout (public): main table, no idempotency table; seals (never opens), fingerprints, schedules callbacks, signs', () => {
+      expect([...dynamoActions('Checkout', main())]).toEqual(expect.arrayContaining(UPDATES));
       expect(dynamoActions('Checkout', idem()).size).toBe(0);
-      expect(directKms('Checkout')).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt', 'kms:GenerateMac', 'kms:Sign']));
+      expect(directKms('Checkout')).toEqual(new Set(['kms:GenerateDataKey', 'kms:GenerateMac', 'kms:Sign']));
       const send = roleStatements(s(), 'Checkout').filter((st) => references(st, callbacks()));
       expect(send.flatMap(actionsOf)).toEqual(['sqs:SendMessage']);
     });
 
     it('SandboxNotifier: main table, GenerateMac; no idempotency table, no data keys', () => {
-      expect([...dynamoActions('SandboxNotifier', main())]).toEqual(expect.arrayContaining(WRITES));
+      expect([...dynamoActions('SandboxNotifier', main())]).toEqual(expect.arrayContaining(UPDATES));
       expect(dynamoActions('SandboxNotifier', idem()).size).toBe(0);
       expect(directKms('SandboxNotifier')).toEqual(new Set(['kms:GenerateMac']));
     });

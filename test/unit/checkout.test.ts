@@ -40,13 +40,14 @@ describe('checkout: signature base string', () => {
 });
 
 describe('checkout: security headers', () => {
-  it('nonce-only scripts, no framing, no caching; the return origin may receive the form redirect', () => {
+  it('nonce-only scripts, no framing, no caching, HSTS; the return origin may receive the form redirect', () => {
     const h = securityHeaders('abc', ['https://shop.example']);
     expect(h['Content-Security-Policy']).toContain("script-src 'nonce-abc'");
     expect(h['Content-Security-Policy']).toContain("form-action 'self' https://shop.example");
     expect(h['Content-Security-Policy']).toContain("frame-ancestors 'none'");
     expect(h['X-Frame-Options']).toBe('DENY');
     expect(h['Cache-Control']).toBe('no-store');
+    expect(h['Strict-Transport-Security']).toBe('max-age=63072000; includeSubDomains');
   });
 });
 

@@ -57,10 +57,11 @@ describe('create order validation', () => {
     expect(rejection({ ...valid, payer: { nmae: 'x' } })).toMatchObject({ code: 'parameter_unknown', param: 'payer.nmae' });
   });
 
-  it('allows http://localhost callbacks only in test mode', () => {
+  it('allows http://localhost callbacks only in test mode, on a stage served on loopback (the local cloud)', () => {
     const body = { ...valid, return_url: 'http://localhost:8080/done' };
-    expect(parseInput(createOrderSchema(false), body).return_url).toBe(body.return_url);
-    expect(rejection(body, createOrderSchema(true)).param).toBe('return_url');
+    expect(parseInput(createOrderSchema(false, true), body).return_url).toBe(body.return_url);
+    expect(rejection(body, createOrderSchema(true, true)).param).toBe('return_url');
+    expect(rejection(body, createOrderSchema(false)).param).toBe('return_url');
   });
 });
 

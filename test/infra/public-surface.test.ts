@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FunctionId } from '../../lib/payplane-stack';
+import { STAGES } from '../../lib/stage-config';
+import { actionsOf, cleanUp, logicalId, references, roleStatements, synth, type Statement } from './template';
+
+/** Issue 7: what the public functions may do, and where public URLs come from. */
+afterAll(cleanUp);
+
+/** Functions that present orders or build public URLs (every route behind api(), and the hosted checkout). */
+const PUBLIC_URL_BUILDERS: FunctionId[] = [
+  'CreateOrder',
+  'ListOrders',
+  'GetOrder',
+  'CloseOrder',
+  'ConfirmOrder',
+  'CaptureOrder',
+  'CreateRefund',
+  'GetRefund',
+  'ListRefunds',
+  'GetBalance',
+  'Checkout',
+];
+
+describe.each(STAGES)('%s stage', (stage) => {
+  const s = () => synth(stage);
+  const variables = (id: FunctionId) => s().template.toJSON().Resources[logicalId(s().stack.functions[id].fn)].Properties.Environment.Variables;
+
+  it('gives every function that builds public URLs the stage’s invoke URL as PUBLIC_BASE_URL (finding 10)', () => {
+    const restApi = logicalId(s().stack.api.restApi);
+    for (const id of PUBLIC_URL_BUILDERS) {
+      expect(variables(id).PUBLIC_BASE_URL, id).toEqual({
+        'Fn::Join': ['', ['https://', { Ref: restApi }, `.execute-api.${s().stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]],
+      });
+    }
+    // The others build none: they do not get it.
+    for (const id of ['Authorizer', 'ExpireOrders', 'ReconcilePayments', 'SandboxNotify', 'SandboxNotifier'] as const) {
+      expect(variables(id).PUBLIC_BASE_URL, id).toBeUndefined();
+    }
+  });
+
+  describe('public functions hold only what they use (finding 13)', () => {
+    const PUBLIC: FunctionId[] = ['Checkout', 'SandboxNotify', 'SandboxNotifier'];
+    const main = () => logicalId(s().stack.mainTable);
+    const key = () => logicalId(s().stack.key);
+    const tableStatements = (id: FunctionId) => roleStatements(s(), id).filter((st) => references(st, main()) && actionsOf(st).some((a) => a.startsWith('dynamodb:')));
+    /** KMS statements the function may call itself (not only through DynamoDB). */
+    const directKeyStatements = (id: FunctionId) =>
+      roleStatements(s(), id).filter((st) => references(st, key()) && !st.Condition?.StringEquals?.['kms:ViaService']);
+
+    it.each(PUBLIC)('%s: reads, puts and updates the main table, never DeleteItem or BatchWriteItem', (id) => {
+      const actions = new Set(tableStatements(id).flatMap(actionsOf));
+      expect(actions).toEqual(
+        new Set(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
+      );
+    });
+
+    it.each(PUBLIC)('%s: no access to the API key partitions (dynamodb:LeadingKeys)', (id) => {
+      for (const st of tableStatements(id)) {
+        expect(st.Condition).toEqual({ 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': ['APIKEY#*'] } });
+      }
+    });
+
+    it('Checkout: may only seal with purpose "card" on the CMK, and never call kms:Decrypt itself (the payer stays sealed)', () => {
+      const statements: Statement[] = directKeyStatements('Checkout');
+      expect(statements).toHaveLength(1);
+      expect(actionsOf(statements[0]!)).toEqual(['kms:GenerateDataKey']);
+      expect(statements[0]!.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:purpose': ['card'] } });
+    });
+
+    it('SandboxNotify and SandboxNotifier call no action on the CMK themselves', () => {
+      expect(directKeyStatements('SandboxNotify')).toEqual([]);
+      expect(directKeyStatements('SandboxNotifier')).toEqual([]);
+    });
+
+    it('the API routes keep full access (the idempotency table releases keys with DeleteItem)', () => {
+      const idem = logicalId(s().stack.idempotencyTable);
+      const deletes = roleStatements(s(), 'CreateOrder').filter((st) => references(st, idem)).flatMap(actionsOf);
+      expect(deletes).toContain('dynamodb:DeleteItem');
+    });
+  });
+});
