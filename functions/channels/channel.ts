@@ -19,6 +19,13 @@ export interface PaymentChannel {
   /** The registry id (`channel('sandbox')`), also stored on the platform's payment attempt. */
   readonly id: ChannelId;
 
+  /**
+   * Card numbers the channel publishes for every merchant to test with. They are exempt from the per-card decline
+   * limit (payments/velocity.ts): every merchant's test suite declines them on purpose, so counting them across
+   * merchants would let one merchant's tests block everyone's. The per-order limit still applies to them.
+   */
+  readonly publishedTestCards?: ReadonlySet<string>;
+
   /** Starts a payment attempt: authorizes, and captures at once when `capture` is true. */
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult>;
 

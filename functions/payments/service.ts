@@ -784,7 +784,7 @@ export class PaymentService {
       method: { type: 'card', card: new Secret({ number: pm.card.number, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year, cvc: pm.card.cvc }) },
       details: { type: 'card', card },
       cardCiphertext,
-      velocity: cardCounter(fingerprints.platform, now),
+      velocity: this.channelOf(CHANNEL).publishedTestCards?.has(pm.card.number) ? undefined : cardCounter(fingerprints.platform, now),
     };
   }
 

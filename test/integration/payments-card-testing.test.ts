@@ -154,6 +154,18 @@ describe('per card, across merchants', () => {
   });
 });
 
+  it("the sandbox's published decline cards are not counted across merchants: every merchant's tests decline them on purpose", async () => {
+    // Prepare: more declines of the published card than the per-card limit, one order each, over many merchants.
+    const before = bank.pays;
+    for (let i = 0; i < CARD_DECLINE_LIMIT + 2; i++) {
+      const w = merchant();
+      const o = await w.order({});
+      // Act / Assess: each is the channel's own decline, never card_velocity_exceeded.
+      expect(await outcome(w.service.confirm(w.caller(), o.id, card(CARDS.declined))), `decline ${i}`).toMatchObject({ status: 402, code: 'card_declined' });
+    }
+    expect(bank.pays - before).toBe(CARD_DECLINE_LIMIT + 2);
+  });
+
 describe('the fingerprint merchants see (issue 7 finding 15a)', () => {
   it('the same card gives two merchants different fingerprints; the platform-wide one is in no response', async () => {
     const [a, b] = [merchant(), merchant()];

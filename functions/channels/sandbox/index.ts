@@ -17,6 +17,7 @@ import { SandboxBank, SandboxTimeout } from './bank';
 import { SqsCallbackQueue } from './queue';
 import { KmsMacSigner, type MacSigner } from './signer';
 import { TradeStore } from './store';
+import { TEST_CARDS } from './test-cards';
 import {
   CHANNEL,
   hasTrade,
@@ -52,6 +53,7 @@ export interface SandboxChannelDeps {
  */
 export class SandboxChannel implements PaymentChannel {
   readonly id = CHANNEL;
+  readonly publishedTestCards = new Set(TEST_CARDS.map((card) => card.number));
   private readonly now: () => Date;
 
   constructor(private readonly deps: SandboxChannelDeps) {
