@@ -4,6 +4,7 @@ import { LocalApiGateway } from './apigateway';
 import { buildRestApi, listRoutes } from './apigateway-routes';
 import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
 import { ControlPlane } from './control-plane';
+import { LocalIam, OPERATOR_CREDENTIALS, type IamMode, type UsageReport } from './iam';
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
 import { seedDemoMerchant, type DemoMerchant } from './seed';
@@ -52,6 +53,11 @@ export interface LocalCloudOptions {
   dataDir?: string;
   /** Create the tables in this running DynamoDB (Local) instead of starting one. */
   dynamodbEndpoint?: string;
+  /**
+   * IAM from the template on every endpoint: 'enforce' refuses what AWS would refuse, 'audit' logs the
+   * refusal and serves the call. @default env PAYPLANE_IAM, else 'enforce'
+   */
+  iam?: IamMode;
 }
 
 /** The endpoints file (.payplane/local.json) the operator CLI and tools read. */
@@ -78,6 +84,8 @@ export interface LocalCloudInfo {
   /** Queue URLs by logical id (what `Ref` gives functions). */
   queues: Record<string, string>;
   kmsKeyArn?: string;
+  /** What the operator CLI signs with: the operator principal (docs/operator-policy.json). */
+  operatorCredentials: { accessKeyId: string; secretAccessKey: string };
   demo?: { merchantId: string; keyId: string; secretKey: string };
   pid: number;
   startedAt: string;
@@ -111,6 +119,9 @@ export interface LocalCloud extends LocalCloudInfo {
   /** Fires a schedule rule, or polls an event source mapping once, now (by logical id); resolves when the functions finished. */
   trigger(id: string): Promise<unknown>;
   flushAuthorizerCache(): number;
+  /** Per principal: the actions used, granted-but-unused grants and refusals so far (local/iam.ts). */
+  iamReport(): UsageReport;
+  iam: LocalIam;
   stop(): Promise<void>;
 }
 
@@ -146,12 +157,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       : await ensureAssembly({ root, stage: options.stage ?? 'dev', log });
     const assemblyMs = performance.now() - assemblyStarted;
     const stack = new LocalStack(assembly.template, { stackName: assembly.stackName });
+    const iamMode = options.iam ?? parseIamMode(process.env.PAYPLANE_IAM);
+    const iam = new LocalIam(stack, { mode: iamMode, log: (line) => process.stderr.write(`[iam] ${line}\n`) });
+    if (iamMode === 'audit') log('IAM in audit mode: refusals are logged and served anyway.');
 
     // 3. Services (in parallel): DynamoDB Local + tables, KMS.
     const services: RunningService[] = [];
     const outcomes = await Promise.allSettled(
       SERVICES.map(async (module, i) => {
-        const running = await module.start({ ...serviceContext, stack }, await prepared[i]?.ready);
+        const running = await module.start({ ...serviceContext, stack, iam }, await prepared[i]?.ready);
         if (running) {
           services.push(running);
           cleanup.push(running.stop);
@@ -167,6 +181,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const restApi = stack.resourcesOfType('AWS::ApiGateway::RestApi').length ? buildRestApi(stack) : undefined;
     let api: LocalApiGateway | undefined;
     const control = new ControlPlane(() => api, stack.account);
+    control.useIam(iam, stack.region);
     const controlServer = await control.start(0);
     cleanup.push(() => control.stop());
     const runtime = new LambdaRuntime(stack, assembly.dir, {
@@ -179,6 +194,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       maxConcurrency: options.lambdaConcurrency,
       logs: options.functionLogs ?? (options.quiet ? 'silent' : 'inherit'),
       reportLines: !options.quiet,
+      credentials: (logicalId) => iam.credentialsFor(logicalId),
     });
     cleanup.push(() => runtime.stop());
 
@@ -187,6 +203,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     api = new LocalApiGateway(restApi, runtime, {
       region: stack.region,
       account: stack.account,
+      iam,
       accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
     });
     const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
@@ -221,6 +238,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },
       queues: Object.fromEntries(stack.resourcesOfType('AWS::SQS::Queue').map(([id]) => [id, String(stack.ref(id, id))])),
       kmsKeyArn: envValue('KMS_KEY_ARN'),
+      operatorCredentials: { accessKeyId: OPERATOR_CREDENTIALS.accessKeyId, secretAccessKey: OPERATOR_CREDENTIALS.secretAccessKey },
       pid: process.pid,
       startedAt: new Date().toISOString(),
     };
@@ -229,7 +247,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const seedStarted = performance.now();
     let demo: DemoMerchant | undefined;
     if (options.seed !== false && mainTable) {
-      demo = await seedDemoMerchant({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root });
+      demo = await seedDemoMerchant({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root, credentials: OPERATOR_CREDENTIALS });
       if (!demo) log('TODO seedDemoMerchant: functions/merchants/service.ts has no ensureDemoMerchant yet; no demo merchant seeded.');
     }
     const seedMs = performance.now() - seedStarted;
@@ -249,6 +267,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         inMemory: options.inMemory ?? false,
         dataDir,
         log,
+        iam,
       });
       if (running) {
         triggers.push(running);
@@ -303,10 +322,18 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         return owner.trigger(id);
       },
       flushAuthorizerCache: () => api!.flushAuthorizerCache(),
+      iamReport: () => iam.report(),
+      iam,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+function parseIamMode(value: string | undefined): IamMode {
+  if (value === undefined || value === '' || value === 'enforce') return 'enforce';
+  if (value === 'audit') return 'audit';
+  throw new Error(`PAYPLANE_IAM=${value} is not a mode: use 'enforce' (the default) or 'audit'.`);
 }

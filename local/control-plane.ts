@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LocalApiGateway } from './apigateway';
 import { listen, readBody, sendJson, type LocalServer } from './http';
+import type { LocalIam } from './iam';
 
 /**
  * The local control plane, on its own port (AWS_ENDPOINT_URL_API_GATEWAY, and AWS_ENDPOINT_URL for any
@@ -27,6 +28,7 @@ interface Registered {
 export class ControlPlane {
   private readonly routes: Registered[] = [];
   private server?: LocalServer;
+  private iam?: { iam: LocalIam; region: string };
 
   /** `api` is looked up per request: the control plane starts before the API it controls. */
   constructor(
@@ -48,6 +50,11 @@ export class ControlPlane {
     this.routes.push({ method, pattern, keys, handler });
   }
 
+  /** Checks API Gateway control calls against IAM: `apigateway:<METHOD>` on `arn:aws:apigateway:<region>::<path>`. */
+  useIam(iam: LocalIam, region: string): void {
+    this.iam = { iam, region };
+  }
+
   async start(port = 0): Promise<LocalServer> {
     this.server = await listen((req, res) => void this.handle(req, res), port);
     return this.server;
@@ -63,6 +70,19 @@ export class ControlPlane {
     const method = (req.method ?? 'GET').toUpperCase();
     try {
       const body = await readBody(req, 10 * 1024 * 1024);
+      if (this.iam && url.pathname.startsWith('/restapis')) {
+        const principal = this.iam.iam.principalOf(req.headers);
+        if (!principal) {
+          sendJson(res, 403, { message: 'The security token included in the request is invalid.' }, { 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': 'UnrecognizedClientException' });
+          return;
+        }
+        const resource = `arn:aws:apigateway:${this.iam.region}::${url.pathname}`;
+        const verdict = await this.iam.iam.authorize(principal, [{ action: `apigateway:${method}`, resource }]);
+        if (!verdict.allowed && !verdict.served) {
+          sendJson(res, 403, { message: verdict.denial.message }, { 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': 'AccessDeniedException' });
+          return;
+        }
+      }
       for (const r of this.routes) {
         if (r.method !== method) continue;
         const m = r.pattern.exec(url.pathname);

@@ -34,12 +34,14 @@ export async function seedDemoMerchant(options: {
   region: string;
   tableName: string;
   root?: string;
+  /** The operator's (the seed does what `payplane merchants create` does). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }): Promise<DemoMerchant | undefined> {
   const file = join(options.root ?? PROJECT_ROOT, 'functions', 'merchants', 'service.ts');
   if (!existsSync(file)) return undefined;
   const merchants = (await import(pathToFileURL(file).href)) as Partial<MerchantsModule>;
   if (typeof merchants.ensureDemoMerchant !== 'function') return undefined;
-  const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: options.credentials ?? LOCAL_CREDENTIALS });
   try {
     const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     const demo = await merchants.ensureDemoMerchant({ db, tableName: options.tableName });
