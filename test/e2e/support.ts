@@ -40,12 +40,10 @@ export async function call<T = any>(
 
 let db: DynamoDBDocumentClient | undefined;
 
-/** A fresh merchant with its own test key, made the way the operator CLI makes one. */
+/** A fresh merchant with its own test key, made the way the operator CLI makes one, with the operator's permissions. */
 export async function newMerchant(name = 'E2E merchant'): Promise<{ id: string; key: string }> {
   const c = cloud();
-  db ??= DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  );
+  db ??= DynamoDBDocumentClient.from(new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: c.operatorCredentials }));
   const created = await createMerchant({ db, tableName: c.tables.main! }, { name });
   return { id: created.merchantId, key: created.secretKey.reveal() };
 }
