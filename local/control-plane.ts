@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LocalApiGateway } from './apigateway';
 import { listen, readBody, sendJson, type LocalServer } from './http';
-import type { LocalIam } from './iam';
+import { INVALID_TOKEN_MESSAGE, type LocalIam } from './iam';
 
 /**
  * The local control plane, on its own port (AWS_ENDPOINT_URL_API_GATEWAY, and AWS_ENDPOINT_URL for any
@@ -71,15 +71,11 @@ export class ControlPlane {
     try {
       const body = await readBody(req, 10 * 1024 * 1024);
       if (this.iam && url.pathname.startsWith('/restapis')) {
-        const principal = this.iam.iam.principalOf(req.headers);
-        if (!principal) {
-          sendJson(res, 403, { message: 'The security token included in the request is invalid.' }, { 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': 'UnrecognizedClientException' });
-          return;
-        }
         const resource = `arn:aws:apigateway:${this.iam.region}::${url.pathname}`;
-        const verdict = await this.iam.iam.authorize(principal, [{ action: `apigateway:${method}`, resource }]);
-        if (!verdict.allowed && !verdict.served) {
-          sendJson(res, 403, { message: verdict.denial.message }, { 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': 'AccessDeniedException' });
+        const { refuse } = await this.iam.iam.check(req.headers, [{ action: `apigateway:${method}`, resource }]);
+        if (refuse) {
+          const type = refuse.unknownKey ? 'UnrecognizedClientException' : 'AccessDeniedException';
+          sendJson(res, 403, { message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': type });
           return;
         }
       }

@@ -1,7 +1,7 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { listen, readBody, sendJson, type LocalServer } from './http';
-import type { AccessRequest, LocalIam } from './iam';
+import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import type { LocalStack } from './template';
 
 /**
@@ -148,19 +148,17 @@ export async function startDynamoDbProxy(stack: LocalStack, iam: LocalIam, upstr
   }
 
   async function check(req: IncomingMessage, operation: string, body: Buffer): Promise<{ body: Json } | undefined> {
-    const principal = iam.principalOf(req.headers);
-    if (!principal) {
-      return { body: { __type: 'com.amazon.coral.service#UnrecognizedClientException', message: 'The security token included in the request is invalid.' } };
-    }
-    let input: Json;
+    let input: Json | undefined;
     try {
       input = body.length ? (JSON.parse(body.toString('utf8')) as Json) : {};
     } catch {
-      return undefined; // DynamoDB Local answers malformed JSON with its own SerializationException.
+      input = undefined; // only the caller is checked: DynamoDB Local answers with its SerializationException
     }
-    const verdict = await iam.authorize(principal, access.requests(operation, input));
-    if (verdict.allowed || verdict.served) return undefined;
-    return { body: { __type: 'com.amazon.coral.service#AccessDeniedException', Message: verdict.denial.message } };
+    const { refuse } = await iam.check(req.headers, input && access.requests(operation, input));
+    if (!refuse) return undefined;
+    return refuse.unknownKey
+      ? { body: { __type: 'com.amazon.coral.service#UnrecognizedClientException', message: INVALID_TOKEN_MESSAGE } }
+      : { body: { __type: 'com.amazon.coral.service#AccessDeniedException', Message: refuse.message } };
   }
 
   function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {

@@ -39,6 +39,8 @@ export interface Credentials {
 export const ADMIN_ACCESS_KEY_ID = 'local';
 /** The operator's key: the CLI and the demo seed against the local cloud. */
 export const OPERATOR_CREDENTIALS: Credentials = { accessKeyId: 'AKIAPAYPLANEOPERATOR', secretAccessKey: 'local-operator' };
+/** What AWS says for an access key id it does not know. */
+export const INVALID_TOKEN_MESSAGE = 'The security token included in the request is invalid.';
 export const OPERATOR_POLICY_FILE = join(PROJECT_ROOT, 'docs', 'operator-policy.json');
 
 type PolicyDocument = { Version?: string; Statement: Statement[] | Statement };
@@ -184,6 +186,19 @@ export class LocalIam {
   principalByName(name: string): Principal | undefined {
     for (const p of this.byKey.values()) if (p.name === name) return p;
     return undefined;
+  }
+
+  /**
+   * What an endpoint asks before serving a request: the caller from its SigV4 header, then `requests`
+   * (none = nothing to evaluate, e.g. an unknown key id that the operation itself answers). `refuse` is
+   * what to answer instead of serving: an unknown access key, or a denial in enforce mode.
+   */
+  async check(headers: IncomingHttpHeaders, requests: AccessRequest[] | undefined): Promise<{ refuse?: { unknownKey: true } | { unknownKey: false; message: string } }> {
+    const principal = this.principalOf(headers);
+    if (!principal) return { refuse: { unknownKey: true } };
+    if (!requests?.length) return {};
+    const verdict = await this.authorize(principal, requests);
+    return verdict.allowed || verdict.served ? {} : { refuse: { unknownKey: false, message: verdict.denial.message } };
   }
 
   /**

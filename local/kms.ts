@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './assembly';
 import { listen, readBody, sendJson, type LocalServer } from './http';
-import type { AccessRequest, LocalIam } from './iam';
+import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { SIGNING_ALGORITHMS, signMessage, verifyMessage, type SigningAlgorithm } from './kms-crypto';
 import type { LocalStack } from './template';
 
@@ -576,18 +576,11 @@ async function handleKmsRequest(kms: LocalKms, req: IncomingMessage, res: Server
     return;
   }
   const operation = target.slice('TrentService.'.length);
-  if (iam) {
-    const principal = iam.principalOf(req.headers);
-    if (!principal) {
-      sendJson(res, 400, { __type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' }, { ...headers, 'x-amzn-ErrorType': 'UnrecognizedClientException' });
-      return;
-    }
-    const request = kms.accessRequest(operation, input);
-    const verdict = request ? await iam.authorize(principal, [request]) : { allowed: true as const };
-    if (!verdict.allowed && !verdict.served) {
-      sendJson(res, 400, { __type: 'AccessDeniedException', message: verdict.denial.message }, { ...headers, 'x-amzn-ErrorType': 'AccessDeniedException' });
-      return;
-    }
+  const { refuse } = iam ? await iam.check(req.headers, [kms.accessRequest(operation, input)].filter((r) => r !== undefined)) : {};
+  if (refuse) {
+    const type = refuse.unknownKey ? 'UnrecognizedClientException' : 'AccessDeniedException';
+    sendJson(res, 400, { __type: type, message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { ...headers, 'x-amzn-ErrorType': type });
+    return;
   }
   try {
     const output = await kms.handle(operation, input);

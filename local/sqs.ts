@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { listen, readBody, sendJson, type LocalServer } from './http';
-import type { AccessRequest, LocalIam } from './iam';
+import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { TemplateError, type LocalStack } from './template';
 
 /**
@@ -902,18 +902,11 @@ async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: Server
     return;
   }
   const operation = target.slice('AmazonSQS.'.length);
-  if (iam) {
-    const principal = iam.principalOf(req.headers);
-    if (!principal) {
-      sendJson(res, 403, { __type: 'com.amazon.coral.service#InvalidClientTokenId', message: 'The security token included in the request is invalid.' }, { ...headers, 'x-amzn-query-error': 'InvalidClientTokenId;Sender' });
-      return;
-    }
-    const request = sqsAccessRequest(sqs, operation, input);
-    const verdict = request ? await iam.authorize(principal, [request]) : { allowed: true as const };
-    if (!verdict.allowed && !verdict.served) {
-      sendJson(res, 403, { __type: 'com.amazon.coral.service#AccessDeniedException', message: verdict.denial.message }, { ...headers, 'x-amzn-query-error': 'AccessDenied;Sender' });
-      return;
-    }
+  const { refuse } = iam ? await iam.check(req.headers, [sqsAccessRequest(sqs, operation, input)].filter((r) => r !== undefined)) : {};
+  if (refuse) {
+    const [type, code] = refuse.unknownKey ? ['InvalidClientTokenId', 'InvalidClientTokenId'] : ['AccessDeniedException', 'AccessDenied'];
+    sendJson(res, 403, { __type: `com.amazon.coral.service#${type}`, message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { ...headers, 'x-amzn-query-error': `${code};Sender` });
+    return;
   }
   // The sender is the caller's access key id (SigV4 Credential=…), SQS's SenderId stand-in.
   const senderId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ''))?.[1] ?? sqs.account;
