@@ -82,7 +82,7 @@ export function addComplianceChecks(app: App): AwsSolutionsChecks {
 
 /**
  * Resolves `buildApp` options from CDK context (`-c stage=prod -c account=… -c region=… -c feeSchedule='{…}'`) and the
- * environment: stage defaults to `dev` (anything but dev|prod is refused); account and region fall back to
+ * environment: stage defaults to `dev` (a stage not in STAGES is refused); account and region fall back to
  * `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` (set by the CLI from the current credentials), then to the
  * placeholders so that an offline synth works.
  */

@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, ProjectionType, StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -8,6 +9,7 @@ import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, type PayplaneFunctionProps } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
+import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
 
@@ -322,6 +324,26 @@ export class PayplaneStack extends Stack {
       description: 'Runs ReconcilePayments every 5 minutes',
       schedule: Schedule.rate(Duration.minutes(5)),
       targets: [new LambdaFunction(reconcilePayments.fn, { retryAttempts: 0 })],
+    });
+
+    // ── Alarms ────────────────────────────────────────────────────────────────────────────────────────
+    // Counted by any function that applies channel results (functions/commons/metrics.ts countAlarmMetric).
+    new Alarm(this, 'ChannelResultMismatchAlarm', {
+      alarmDescription:
+        'A verified channel result (notification or query answer) carried another amount or currency than its payment ' +
+        'attempt and was refused: a channel defect, or results signed by someone holding the channel key. Logged as ' +
+        '"channel result refused" with the payment id (functions/payments/README.md, Results and the ledger).',
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: ALARM_METRICS.channelResultMismatch,
+        dimensionsMap: { service: 'payplane', stage },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
     });
 
     // ── Outputs (read by the operator CLI through DescribeStacks) ────────────────────────────────────

@@ -2,8 +2,11 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { parseFeeSchedule, type FeeScheduleOverride } from '../functions/ledger/fees';
 
-/** The deployable stages. A stage is one stack (`Payplane-<stage>`) with its own tables, key and API. */
-export const STAGES = ['dev', 'prod'] as const;
+/**
+ * The stages. A stage is one stack (`Payplane-<stage>`) with its own tables, key and API. `test` is the one
+ * the e2e tier runs in the local cloud: dev with short API function timeouts (see `apiTimeout`).
+ */
+export const STAGES = ['dev', 'prod', 'test'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Parses a stage name from context or options; the error names the value and the fix. */
@@ -38,6 +41,12 @@ export interface StageSettings {
   /** CloudFormation termination protection of the stack. */
   readonly terminationProtection: boolean;
   /**
+   * Timeout of the API route functions. It is also how long a request holds its Idempotency-Key before a
+   * retry may take over a run that died (functions/http/idempotency.ts: the lock is the function's remaining
+   * time), so the test stage keeps it short: its crash-and-retry tests wait out one lock each.
+   */
+  readonly apiTimeout: Duration;
+  /**
    * The platform fee schedule's changes to DEFAULT_FEE_SCHEDULE (functions/ledger/fees.ts), given to the
    * functions that charge fees as FEE_SCHEDULE. The context value `feeSchedule` wins over this.
    * @default - DEFAULT_FEE_SCHEDULE as is (no FEE_SCHEDULE variable)
@@ -45,16 +54,19 @@ export interface StageSettings {
   readonly feeSchedule?: FeeScheduleOverride;
 }
 
+const DEV: StageSettings = {
+  removalPolicy: RemovalPolicy.DESTROY,
+  deletionProtection: false,
+  logRetention: RetentionDays.ONE_WEEK,
+  keyPendingWindow: Duration.days(7),
+  throttling: { rateLimit: 50, burstLimit: 100 },
+  logLevel: 'INFO',
+  terminationProtection: false,
+  apiTimeout: Duration.seconds(10),
+};
+
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
-  dev: {
-    removalPolicy: RemovalPolicy.DESTROY,
-    deletionProtection: false,
-    logRetention: RetentionDays.ONE_WEEK,
-    keyPendingWindow: Duration.days(7),
-    throttling: { rateLimit: 50, burstLimit: 100 },
-    logLevel: 'INFO',
-    terminationProtection: false,
-  },
+  dev: DEV,
   prod: {
     removalPolicy: RemovalPolicy.RETAIN,
     deletionProtection: true,
@@ -63,7 +75,11 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     throttling: { rateLimit: 500, burstLimit: 1000 },
     logLevel: 'INFO',
     terminationProtection: true,
+    apiTimeout: Duration.seconds(10),
   },
+  // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
+  // that a dead run's claim is taken over in seconds.
+  test: { ...DEV, apiTimeout: Duration.seconds(5) },
 };
 
 /**

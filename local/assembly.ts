@@ -31,8 +31,9 @@ export interface CloudAssembly {
 
 export interface EnsureAssemblyOptions {
   root?: string;
-  stage?: 'dev' | 'prod';
-  /** Assembly directory. @default '<root>/.payplane/cdk.out' */
+  /** A stage of lib/stage-config.ts (the synth refuses others). @default 'dev' */
+  stage?: string;
+  /** Assembly directory. @default '<root>/.payplane/cdk.out' (dev), '<root>/.payplane/cdk.out-<stage>' */
   outdir?: string;
   /** Synthesize even if the stored hash matches. */
   force?: boolean;
@@ -43,13 +44,13 @@ export interface EnsureAssemblyOptions {
  * The local cloud's own assembly directory. Separate from the CDK CLI's `cdk.out`, so a
  * `cdk synth -c stage=prod` never leaves the local cloud running a template it did not check.
  */
-export const localAssemblyDir = (root: string) => join(root, '.payplane', 'cdk.out');
+export const localAssemblyDir = (root: string, stage = 'dev') => join(root, '.payplane', stage === 'dev' ? 'cdk.out' : `cdk.out-${stage}`);
 
 /** Reuses the local assembly if its inputs hash matches, otherwise synthesizes with bundling. */
 export async function ensureAssembly(options: EnsureAssemblyOptions = {}): Promise<CloudAssembly> {
   const root = options.root ?? PROJECT_ROOT;
   const stage = options.stage ?? 'dev';
-  const outdir = options.outdir ?? localAssemblyDir(root);
+  const outdir = options.outdir ?? localAssemblyDir(root, stage);
   const log = options.log ?? (() => {});
   const hash = inputsHash(root, stage);
   const stored = readHashFile(outdir);
@@ -73,13 +74,13 @@ export async function ensureAssembly(options: EnsureAssemblyOptions = {}): Promi
  * The template synthesized without bundling (for tests that need only tables and names). Reuses an
  * up-to-date local assembly when there is one, since bundling does not change the tables.
  */
-export async function templateWithoutBundling(options: { root?: string; stage?: 'dev' | 'prod' } = {}): Promise<{
+export async function templateWithoutBundling(options: { root?: string; stage?: string } = {}): Promise<{
   template: CfnTemplate;
   stackName: string;
 }> {
   const root = options.root ?? PROJECT_ROOT;
   const stage = options.stage ?? 'dev';
-  const cdkOut = localAssemblyDir(root);
+  const cdkOut = localAssemblyDir(root, stage);
   const stored = readHashFile(cdkOut);
   if (stored?.hash === inputsHash(root, stage)) {
     try {

@@ -4,6 +4,7 @@ import { LocalApiGateway } from './apigateway';
 import { buildRestApi, listRoutes } from './apigateway-routes';
 import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
 import { ControlPlane } from './control-plane';
+import { FaultInjector } from './faults';
 import { LocalIam, OPERATOR_CREDENTIALS, type IamMode, type UsageReport } from './iam';
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
@@ -23,8 +24,8 @@ export interface LocalCloudOptions {
   inMemory?: boolean;
   /** No progress lines; function logs off unless `functionLogs` says otherwise. @default false */
   quiet?: boolean;
-  /** @default 'dev' */
-  stage?: 'dev' | 'prod';
+  /** A stage of lib/stage-config.ts (`test`: the e2e tier's, short API timeouts). @default 'dev' */
+  stage?: string;
   /** Repository root. @default the repository local/ belongs to */
   root?: string;
   /** Run this cloud assembly as is (e.g. a test fixture) instead of synthesizing the app. */
@@ -53,6 +54,11 @@ export interface LocalCloudOptions {
   dataDir?: string;
   /** Create the tables in this running DynamoDB (Local) instead of starting one. */
   dynamodbEndpoint?: string;
+  /**
+   * Let tests kill functions at chosen AWS SDK calls through `<admin>/__faults` (local/faults.ts). Off, the
+   * workers carry no hook at all. @default false
+   */
+  faults?: boolean;
   /**
    * IAM from the template on every endpoint: 'enforce' refuses what AWS would refuse, 'audit' logs the
    * refusal and serves the call. @default env PAYPLANE_IAM, else 'enforce'
@@ -184,7 +190,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     control.useIam(iam, stack.region);
     const controlServer = await control.start(0);
     cleanup.push(() => control.stop());
+    const faults = options.faults ? new FaultInjector() : undefined;
+    faults?.routes(control);
     const runtime = new LambdaRuntime(stack, assembly.dir, {
+      faults,
       endpoints: {
         // Any SDK client without a local emulator lands on the control plane and fails loudly.
         AWS_ENDPOINT_URL: controlServer.url,

@@ -8,13 +8,73 @@
 //   ← { type: 'invoke', id, event (JSON string), context }
 //   → { type: 'result', id, ok: true, payload (JSON string) } | { type: 'result', id, ok: false, error }
 //   → { type: 'fatal', error }                                           uncaught exception / rejection
+//   → { type: 'fault', faultId }                                         an armed fault fires; the worker exits next
+//
+// Faults (local/faults.ts): only when workerData.faults is set, node:http.request is wrapped before the
+// handler loads, so the AWS SDK's requests pass through `faultPoint`. An invocation carries the faults armed
+// for it; the Nth matching call kills the environment before it is sent or once its response arrived.
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import Module from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { taskRoot, handler: handlerSetting, extraNodePaths } = workerData;
+const { taskRoot, handler: handlerSetting, extraNodePaths, faults: faultsEnabled } = workerData;
+
+/** The faults of the running invocation, each with the count of calls that matched so far. */
+let armedFaults = [];
+
+function die(fault) {
+  parentPort.postMessage({ type: 'fault', faultId: fault.id });
+  process.exit(137); // what a killed environment reports
+}
+
+/** The fault this call triggers at `when`, if any: counts every match, fires on the Nth. */
+function faultAt(when, operation, body) {
+  for (const fault of armedFaults) {
+    if (fault.when !== when) continue;
+    if (fault.operations && !fault.operations.includes(operation)) continue;
+    if (fault.contains !== undefined && !body.includes(fault.contains)) continue;
+    fault.seen = (fault.seen ?? 0) + 1;
+    if (fault.seen === fault.nth) return fault;
+  }
+  return undefined;
+}
+
+function installFaultHooks() {
+  const original = http.request;
+  http.request = function request(...args) {
+    const callbackAt = args.findIndex((a) => typeof a === 'function');
+    const options = args.find((a) => a && typeof a === 'object' && !(a instanceof URL)) ?? {};
+    const target = Object.entries(options.headers ?? {}).find(([k]) => k.toLowerCase() === 'x-amz-target')?.[1];
+    const operation = typeof target === 'string' ? target.slice(target.lastIndexOf('.') + 1) : undefined;
+    let after;
+    if (callbackAt >= 0) {
+      const callback = args[callbackAt];
+      args[callbackAt] = (res) => (after ? die(after) : callback(res));
+    }
+    const req = original.apply(this, args);
+    const chunks = [];
+    const write = req.write;
+    const end = req.end;
+    req.write = function (chunk, ...rest) {
+      if (chunk != null && typeof chunk !== 'function') chunks.push(Buffer.from(chunk));
+      return write.call(this, chunk, ...rest);
+    };
+    req.end = function (chunk, ...rest) {
+      if (chunk != null && typeof chunk !== 'function') chunks.push(Buffer.from(chunk));
+      const body = Buffer.concat(chunks).toString('utf8');
+      const before = faultAt('before', operation, body);
+      if (before) die(before);
+      after = faultAt('after', operation, body);
+      return end.call(this, chunk, ...rest);
+    };
+    return req;
+  };
+}
+
+if (faultsEnabled) installFaultHooks();
 
 function serializeError(error) {
   if (error instanceof Error) {
@@ -156,6 +216,7 @@ try {
 parentPort.on('message', async (message) => {
   if (message.type !== 'invoke' || !handler) return;
   process.env._X_AMZN_TRACE_ID = message.context.traceId;
+  armedFaults = message.faults ?? [];
   try {
     const result = await run(handler, JSON.parse(message.event), message.context);
     let payload;

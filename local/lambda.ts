@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { assetDirectory, PROJECT_ROOT } from './assembly';
 import { LOCAL_CREDENTIALS } from './dynamodb';
+import type { ArmedFault, FaultInjector } from './faults';
 import type { LocalStack } from './template';
 
 /**
@@ -33,6 +34,8 @@ export interface LambdaRuntimeOptions {
   reportLines?: boolean;
   /** The credentials of a function's role (local/iam.ts): what the endpoints identify it by. @default the administrator's */
   credentials?: (functionLogicalId: string) => { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Lets tests kill functions at chosen SDK calls (faults.ts). @default none: workers carry no hook */
+  faults?: FaultInjector;
 }
 
 export interface FunctionDefinition {
@@ -101,7 +104,10 @@ export class LambdaRuntime {
     const maxConcurrency = options.maxConcurrency ?? (Number(process.env.PAYPLANE_LAMBDA_CONCURRENCY) || 4);
     for (const [logicalId, resource] of stack.resourcesOfType('AWS::Lambda::Function')) {
       const definition = functionDefinition(stack, assemblyDir, logicalId, resource);
-      this.functions.set(logicalId, new LocalFunction(definition, this.baseEnvironment(definition), maxConcurrency, this.log, options.reportLines ?? true));
+      this.functions.set(
+        logicalId,
+        new LocalFunction(definition, this.baseEnvironment(definition), maxConcurrency, this.log, options.reportLines ?? true, options.faults),
+      );
     }
   }
 
@@ -203,6 +209,9 @@ interface Pending {
   started: number;
   timer: NodeJS.Timeout;
   initMs?: number;
+  faults: ArmedFault[];
+  /** The fault that killed the environment, as the worker reported it. */
+  firedFault?: string;
 }
 
 /** One execution environment: a worker thread that has loaded the handler. */
@@ -224,7 +233,7 @@ class Environment {
     const logStream = `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]${randomBytes(16).toString('hex')}`;
     const options = {
       env: { ...env, AWS_LAMBDA_LOG_STREAM_NAME: logStream },
-      workerData: { taskRoot: d.taskRoot, handler: d.handler, extraNodePaths: [join(PROJECT_ROOT, 'node_modules')] },
+      workerData: { taskRoot: d.taskRoot, handler: d.handler, extraNodePaths: [join(PROJECT_ROOT, 'node_modules')], faults: fn.faults !== undefined },
       stdout: true,
       stderr: true,
       resourceLimits: { maxOldGenerationSizeMb: Math.max(d.memoryMb, 64) },
@@ -260,11 +269,13 @@ class Environment {
         resolve({ error: { errorType: 'Runtime.ExitError', errorMessage: `Runtime exited during init with exit status ${code}` } }),
       );
     });
-    this.worker.on('message', (m: { type: string; id?: number; ok?: boolean; payload?: string; error?: LambdaError }) => {
+    this.worker.on('message', (m: { type: string; id?: number; ok?: boolean; payload?: string; error?: LambdaError; faultId?: string }) => {
       if (m.type === 'result' && this.pending) {
         this.finish(m.ok ? { ok: true, payload: JSON.parse(m.payload!) } : { ok: false, error: m.error! });
       } else if (m.type === 'fatal' && this.pending) {
         this.finish({ ok: false, error: m.error! });
+      } else if (m.type === 'fault' && this.pending) {
+        this.pending.firedFault = m.faultId;
       }
     });
     this.worker.on('error', (error) => {
@@ -296,12 +307,15 @@ class Environment {
       this.dead = true;
       void this.worker.terminate();
     }, timeoutMs);
-    this.pending = { resolve, requestId, started, timer, initMs };
+    const eventJson = JSON.stringify(event ?? null);
+    const faults = this.fn.faults?.take(d, eventJson) ?? [];
+    this.pending = { resolve, requestId, started, timer, initMs, faults };
     this.fn.reportStart(requestId);
     this.worker.postMessage({
       type: 'invoke',
       id: ++this.seq,
-      event: JSON.stringify(event ?? null),
+      event: eventJson,
+      faults,
       context: {
         awsRequestId: requestId,
         deadlineMs: Date.now() + timeoutMs,
@@ -321,6 +335,7 @@ class Environment {
     if (!p) return;
     this.pending = undefined;
     clearTimeout(p.timer);
+    this.fn.faults?.release(p.faults, p.firedFault, p.requestId);
     const durationMs = performance.now() - p.started;
     this.fn.reportEnd(p.requestId, durationMs, p.initMs, outcome.ok ? undefined : outcome.error);
     p.resolve({ ...outcome, requestId: p.requestId, durationMs, initMs: p.initMs });
@@ -341,6 +356,7 @@ export class LocalFunction {
     private readonly maxConcurrency: number,
     private readonly log: (fn: string, line: string) => void,
     private readonly reportLines: boolean,
+    readonly faults?: FaultInjector,
   ) {}
 
   /** Log prefix: the logical id without CDK's 8-hex-digit suffix (CreateOrderFunction3F2A1B4C → CreateOrderFunction). */

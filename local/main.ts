@@ -1,8 +1,8 @@
 /**
  * `npm start`: the whole platform offline, from the synthesized CDK template.
  *
- *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log]
- *             [--assembly <cloud assembly dir>] [--stage dev|prod]
+ *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log] [--faults]
+ *             [--assembly <cloud assembly dir>] [--stage dev|prod|test]
  *
  * Ctrl-C stops everything (DynamoDB Local's JVM included). Endpoints go to .payplane/local.json for
  * the operator CLI. Programmatic use: `startLocalCloud()` (re-exported here).
@@ -40,11 +40,11 @@ async function main(): Promise<void> {
       'no-event-sources': { type: 'boolean', default: false },
       prewarm: { type: 'boolean', default: false },
       'access-log': { type: 'boolean', default: false },
+      faults: { type: 'boolean', default: false },
       assembly: { type: 'string' },
       stage: { type: 'string', default: 'dev' },
     },
   });
-  if (values.stage !== 'dev' && values.stage !== 'prod') throw new Error(`--stage must be dev or prod, got '${values.stage}'.`);
 
   const cloud = await startLocalCloud({
     port: values.port !== undefined ? Number(values.port) : undefined,
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     eventSources: !values['no-event-sources'],
     prewarm: values.prewarm,
     accessLog: values['access-log'],
+    faults: values.faults,
     localFile: LOCAL_FILE,
   });
   printBanner(cloud, cloud.demo ? await demoCheckout(cloud) : undefined);

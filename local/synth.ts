@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 
 /** The contract of lib/app.ts (docs/CONTRACT-draft.md). Imported by path so this file type-checks on its own. */
 interface AppModule {
-  buildApp(opts: { stage: 'dev' | 'prod'; bundling?: boolean; outdir?: string }): {
+  buildApp(opts: { stage: string; bundling?: boolean; outdir?: string }): {
     app: { synth(): unknown };
     stack: { stackName: string };
   };
@@ -24,7 +24,8 @@ const { values } = parseArgs({
   },
 });
 
-const stage = values.stage === 'prod' ? 'prod' : 'dev';
+// buildApp refuses an unknown stage, naming the ones there are.
+const stage = values.stage!;
 // What the CDK CLI passes by default: the local cloud finds each function's bundle through the
 // `aws:asset:path` metadata, which an App only writes when asked to.
 process.env.CDK_CONTEXT_JSON = JSON.stringify({

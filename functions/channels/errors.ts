@@ -16,8 +16,6 @@ import { PayplaneError, type ErrorDetails } from '../commons/errors';
  * - `ChannelSignatureError`: a notification that does not verify; nothing in it may be trusted.
  */
 export abstract class ChannelError extends PayplaneError {
-  /** Whether sending the same request again (same paymentId / refundId) may succeed. */
-  abstract readonly retryable: boolean;
   /** True when the channel may have acted although no answer came back: query before deciding. */
   readonly outcomeUnknown: boolean = false;
 
@@ -42,6 +40,8 @@ export const DECLINE_CODES = [
   'invalid_cvc',
   'authentication_failed',
   'processing_error',
+  /** The platform's card-testing limit (payments/velocity.ts): the channel never saw the attempt. */
+  'card_velocity_exceeded',
 ] as const;
 export type DeclineCode = (typeof DECLINE_CODES)[number];
 
@@ -59,7 +59,7 @@ const OWN_CODE: ReadonlySet<DeclineCode> = new Set([
 export class CardDeclinedError extends ChannelError {
   readonly status = 402;
   readonly type = 'card_error';
-  readonly retryable = false;
+  override readonly retryable = false;
 
   constructor(
     channel: string,
@@ -92,6 +92,7 @@ export const DECLINE_MESSAGES: Record<DeclineCode, string> = {
   invalid_cvc: "Your card's security code is invalid. Enter the 3 or 4 digits on the card.",
   authentication_failed: 'The card could not be authenticated (3-D Secure). Try again or use another card.',
   processing_error: 'An error occurred while processing your card. Try again in a little while.',
+  card_velocity_exceeded: 'This card was declined too many times in the last hour, so it is not accepted for now (a defence against card testing). Use another card, or try again in an hour.',
 };
 
 function paramOf(code: DeclineCode): string | undefined {
@@ -117,7 +118,7 @@ function paramOf(code: DeclineCode): string | undefined {
 export class ChannelUnavailableError extends ChannelError {
   readonly status = 503;
   readonly type = 'api_error';
-  readonly retryable = true;
+  override readonly retryable = true;
   override readonly outcomeUnknown: boolean;
   override readonly expose = false;
 
@@ -141,12 +142,23 @@ export class ChannelTimeoutError extends ChannelUnavailableError {
 export class ChannelRejectedError extends ChannelError {
   readonly status = 409;
   readonly type = 'invalid_request_error';
-  readonly retryable = false;
+  override readonly retryable = false;
+}
+
+/**
+ * 502: a verified channel result (a notification or a query answer) for another amount or currency than the
+ * attempt's. Nothing in it is applied: booking it would move money the payment does not carry.
+ */
+export class ChannelResultMismatchError extends ChannelError {
+  readonly status = 502;
+  readonly type = 'api_error';
+  override readonly retryable = false;
+  override readonly expose = false;
 }
 
 /** 400: a notification whose signature, timestamp or content does not verify. */
 export class ChannelSignatureError extends ChannelError {
   readonly status = 400;
   readonly type = 'invalid_request_error';
-  readonly retryable = false;
+  override readonly retryable = false;
 }

@@ -65,6 +65,8 @@ const en = {
   processingText: 'Your payment is being processed. You can close this page; the merchant will be notified.',
   closed: 'This order is closed',
   closedText: 'This order can no longer be paid. Contact the merchant for a new link.',
+  attemptsExhausted: 'This order can no longer be paid',
+  attemptsExhaustedText: 'Too many payment attempts on this order were declined. Ask the merchant for a new payment link.',
   notFound: 'Order not found',
   notFoundText: 'Check the link you were given.',
   error: 'Something went wrong',
@@ -82,6 +84,7 @@ const en = {
     invalid_cvc: "Your card's security code is invalid.",
     authentication_failed: 'Your bank could not verify this payment (3-D Secure).',
     processing_error: 'An error occurred while processing your card.',
+    card_velocity_exceeded: 'This card was declined too many times recently.',
     generic: 'The payment could not be completed.',
   } satisfies Record<DeclineCode | 'generic', string>,
 };
@@ -116,6 +119,8 @@ const zh: Messages = {
   processingText: '您的支付正在处理中，可以关闭此页面，商户会收到通知。',
   closed: '订单已关闭',
   closedText: '此订单已无法支付，请联系商户获取新的链接。',
+  attemptsExhausted: '此订单已无法支付',
+  attemptsExhaustedText: '此订单被拒绝的支付尝试次数过多，请联系商户获取新的支付链接。',
   notFound: '未找到订单',
   notFoundText: '请检查您收到的链接。',
   error: '出错了',
@@ -132,6 +137,7 @@ const zh: Messages = {
     invalid_cvc: '安全码无效。',
     authentication_failed: '您的银行未能验证此笔支付 (3-D Secure)。',
     processing_error: '处理您的卡时出错。',
+    card_velocity_exceeded: '此卡近期被拒绝次数过多。',
     generic: '支付未能完成。',
   },
 };

@@ -179,15 +179,25 @@ ${summary(ctx, m)}
   return layout(ctx, m.threeDsTitle, body, { nonce: newNonce() });
 }
 
-/** Result pages: succeeded (with a signed link back when there is a return_url), processing, closed. */
-export function resultPage(ctx: PageContext, kind: 'succeeded' | 'processing' | 'closed', returnLink?: string): HtmlResponse {
+const RESULTS = {
+  succeeded: { status: 200, title: 'succeeded', text: 'succeededText' },
+  processing: { status: 200, title: 'processing', text: 'processingText' },
+  closed: { status: 200, title: 'closed', text: 'closedText' },
+  /** The order's decline limit (payments/velocity.ts): no form, only the way out. */
+  attemptsExhausted: { status: 409, title: 'attemptsExhausted', text: 'attemptsExhaustedText' },
+} as const satisfies Record<string, { status: number; title: keyof Messages; text: keyof Messages }>;
+
+/** Result pages: succeeded (with a signed link back when there is a return_url), processing, closed, attempts exhausted. */
+export function resultPage(ctx: PageContext, kind: keyof typeof RESULTS, returnLink?: string): HtmlResponse {
   const m = MESSAGES[ctx.lang];
-  const [title, text] = kind === 'succeeded' ? [m.succeeded, m.succeededText] : kind === 'processing' ? [m.processing, m.processingText] : [m.closed, m.closedText];
+  const { status, ...keys } = RESULTS[kind];
+  const title = m[keys.title];
+  const text = m[keys.text];
   const body = `<h1 id="result" class="${kind === 'succeeded' ? 'ok' : ''}" role="status">${esc(title)}</h1>
 ${summary(ctx, m)}
 <p>${esc(text)}</p>
 ${returnLink ? `<a class="button" href="${esc(returnLink)}">${esc(m.returnToMerchant)}</a>` : ''}`;
-  return layout(ctx, title, body, { nonce: newNonce() });
+  return layout(ctx, title, body, { nonce: newNonce(), status });
 }
 
 /** A page for when there is no order to show (unknown id, or an unexpected error). */

@@ -8,7 +8,8 @@ const schema = z.object({
   TABLE_NAME: z.string().min(3),
   IDEMPOTENCY_TABLE_NAME: z.string().min(3).optional(),
   KMS_KEY_ARN: z.string().startsWith('arn:').optional(),
-  STAGE: z.enum(['dev', 'prod']).default('dev'),
+  // lib/stage-config.ts STAGES (not imported: it pulls in aws-cdk-lib).
+  STAGE: z.enum(['dev', 'prod', 'test']).default('dev'),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -22,6 +22,11 @@ export abstract class PayplaneError extends Error {
   abstract readonly status: number;
   abstract readonly type: ErrorType;
   readonly expose: boolean = true;
+  /**
+   * Whether the same request may succeed if sent again: a retryable error is never stored as an
+   * Idempotency-Key's answer (functions/http/idempotency.ts), so the merchant's retry runs again.
+   */
+  readonly retryable: boolean = false;
   readonly param?: string;
   readonly extra?: Record<string, string | number | boolean>;
 
@@ -66,6 +71,11 @@ export class ConflictError extends PayplaneError {
   readonly type = 'invalid_request_error';
 }
 
+/** 409: lost a race with concurrent requests on the same resource; the same request may succeed when retried. */
+export class ContendedError extends ConflictError {
+  override readonly retryable = true;
+}
+
 /** 400: an Idempotency-Key reused with different parameters. */
 export class IdempotencyMismatchError extends PayplaneError {
   readonly status = 400;
@@ -76,6 +86,7 @@ export class IdempotencyMismatchError extends PayplaneError {
 export class IdempotencyInProgressError extends PayplaneError {
   readonly status = 409;
   readonly type = 'idempotency_error';
+  override readonly retryable = true;
 }
 
 /** 413: the body is over the API's limit. */

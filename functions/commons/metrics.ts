@@ -9,8 +9,10 @@ import type { MiddlewareObj } from '@middy/core';
  *
  * Failed conditional writes are billed by DynamoDB but report no capacity; they count as calls only.
  */
+export const METRICS_NAMESPACE = 'Payplane';
+
 export const metrics = new Metrics({
-  namespace: 'Payplane',
+  namespace: METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'payplane',
   defaultDimensions: { function: process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'local' },
 });
@@ -32,6 +34,23 @@ function flush(): void {
   }
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   usage.calls = usage.readUnits = usage.writeUnits = 0;
+}
+
+/**
+ * Counts of events an operator must look at, each watched by a CloudWatch alarm (lib/payplane-stack.ts). Their
+ * only dimensions are service and stage, not the function, so one alarm covers every function that counts one.
+ */
+export const ALARM_METRICS = {
+  /** A channel result (notification or query answer) whose amount or currency is not the attempt's: refused. */
+  channelResultMismatch: 'ChannelResultMismatch',
+} as const;
+/** Published at once (one EMF line), so a count survives an invocation that fails afterwards. */
+export function countAlarmMetric(name: (typeof ALARM_METRICS)[keyof typeof ALARM_METRICS]): void {
+  new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'payplane', defaultDimensions: { stage: process.env.STAGE ?? 'local' }, singleMetric: true }).addMetric(
+    name,
+    MetricUnit.Count,
+    1,
+  );
 }
 
 /** Publishes the invocation's usage whether it succeeded or threw. */

@@ -12,6 +12,7 @@ import { signedReturnUrl } from '../checkout/sign';
 import { getMerchant } from '../merchants/repository';
 import { orderIdSchema } from '../orders/schemas';
 import { payments, PaymentRepository, type ApiPaymentOrder } from '../payments';
+import { ORDER_ATTEMPTS_EXHAUSTED } from '../payments/velocity';
 
 /**
  * The hosted checkout (public: the payer's browser has no API key; the unguessable order id is the capability).
@@ -144,6 +145,11 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
           },
         });
       } catch (error) {
+        // The card-testing limits (payments/velocity.ts) refuse before the channel: nothing is recorded on the order.
+        if (error instanceof CardDeclinedError && error.declineCode === 'card_velocity_exceeded') {
+          return formPage(ctx(), { title: m.declined, text: failureText(lang, error.declineCode) }, 402);
+        }
+        if (error instanceof ConflictError && error.code === ORDER_ATTEMPTS_EXHAUSTED) return resultPage(ctx(), 'attemptsExhausted');
         // A decline, or a channel failure (processing_error), is recorded on the order before it is thrown.
         if (error instanceof ChannelError) {
           if (!(error instanceof CardDeclinedError)) logger.warn('checkout: channel error', { orderId: id, error });

@@ -1,12 +1,16 @@
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
+import { idFromSeed, newId } from '../commons/ids';
 import { lambda } from '../commons/lambda';
 import { errorResponse, json } from './errors';
-import { fingerprint, idempotent, validateKey } from './idempotency';
+import { fingerprint, idempotent, validateKey, type Claim } from './idempotency';
 
 /** Bodies above this are refused before parsing; orders are small and the limit bounds the work per request. */
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Our deepest body is 3 levels (payment_method.card.number); the limit keeps every later walk over it shallow. */
+export const MAX_BODY_DEPTH = 32;
 
 export interface ApiRequest {
   merchantId: string;
@@ -17,6 +21,13 @@ export interface ApiRequest {
   /** Public base URL of the API as the caller reached it, e.g. `https://api.example.com/prod`. */
   baseUrl: string;
   now: Date;
+  /**
+   * The id of the `prefix` object this request creates. With an Idempotency-Key it is fixed by the key's
+   * claim before the operation runs, so a retry that takes over a dead run finishes the same object.
+   */
+  newId(prefix: string): string;
+  /** True when this run took over the Idempotency-Key of a run that died: what it creates may exist already. */
+  resumed: boolean;
 }
 
 export interface ApiResult {
@@ -42,8 +53,9 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
     })
     .handler(async (event, context) => {
       const request = toApiRequest(event);
-      const run = async () => {
-        const result = await operation(request);
+      const run = async (claim?: Claim) => {
+        const fixed = claim && { newId: (prefix: string) => idFromSeed(prefix, claim.seed), resumed: claim.resumed };
+        const result = await operation({ ...request, ...fixed });
         return json(result.status, result.body);
       };
       const key = event.headers['idempotency-key'];
@@ -52,7 +64,7 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
         {
           merchantId: request.merchantId,
           key: validateKey(key),
-          fingerprint: fingerprint(event.httpMethod, event.resource, request.body),
+          fingerprint: fingerprint(event.httpMethod, event.resource, request.params, request.body),
           requestId: request.requestId,
           lockMillis: context.getRemainingTimeInMillis(),
         },
@@ -73,6 +85,8 @@ function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
     params: (event.pathParameters ?? {}) as Record<string, string>,
     baseUrl: baseUrlOf(event),
     now: new Date(),
+    newId,
+    resumed: false,
   };
 }
 
@@ -86,6 +100,12 @@ function parseBody(event: APIGatewayProxyEvent): Record<string, unknown> {
       `The request body is ${size} bytes; the limit is ${MAX_BODY_BYTES} bytes. Send less data, e.g. shorter metadata values.`,
     );
   }
+  if (nestedDeeperThan(raw, MAX_BODY_DEPTH)) {
+    throw new InvalidRequestError(
+      'body_too_deep',
+      `The request body nests objects and arrays more than ${MAX_BODY_DEPTH} levels deep. Send a flatter body: no parameter of this API is nested more than 3 levels.`,
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -93,9 +113,29 @@ function parseBody(event: APIGatewayProxyEvent): Record<string, unknown> {
     throw new InvalidRequestError('body_not_json', `The request body is not valid JSON (${(error as Error).message}). Send a JSON object with Content-Type: application/json.`, { cause: error });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new InvalidRequestError('body_not_object', `The request body must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}. Wrap the parameters in {...}.`);
+    throw new InvalidRequestError('body_not_object', `The request body must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}. Wrap the parameters in {...}.`);
   }
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * Whether `[` and `{` nest deeper than `limit` in JSON text, found in one pass without parsing (so
+ * without recursion). Brackets inside strings do not count; malformed text is left to JSON.parse.
+ */
+export function nestedDeeperThan(raw: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (inString) {
+      if (c === '\\') i++; // skip the escaped character
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') {
+      if (++depth > limit) return true;
+    } else if (c === '}' || c === ']') depth--;
+  }
+  return false;
 }
 
 function queryOf(event: APIGatewayProxyEvent): Record<string, string> {

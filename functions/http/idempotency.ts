@@ -7,11 +7,12 @@ import { dynamo } from '../commons/clients';
 import { open, seal } from '../commons/crypto';
 import { required } from '../commons/config';
 import {
-  ConflictError,
   IdempotencyInProgressError,
   IdempotencyMismatchError,
   InvalidRequestError,
+  PayplaneError,
 } from '../commons/errors';
+import { randomBase62 } from '../commons/ids';
 import { Secret } from '../commons/secret';
 import { errorResponse } from './errors';
 
@@ -21,31 +22,47 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 export interface IdempotentCall {
   merchantId: string;
   key: string;
-  /** Method, resource and canonical body: reusing a key for anything else is a mismatch. */
+  /** Method, resource, path parameters and canonical body: reusing a key for anything else is a mismatch. */
   fingerprint: string;
   requestId: string;
   /** How long the first request may hold the key before a retry may take it over (the function timeout). */
   lockMillis: number;
 }
 
+/** What the operation learns from its claim of the key. */
+export interface Claim {
+  /**
+   * A secret random value fixed for the key's life and kept across takeovers: the ids of what the
+   * operation creates derive from it (commons/ids.ts `idFromSeed`), so they are fixed before its first
+   * side effect and a retry that takes over a dead claim finishes the same objects.
+   */
+  seed: string;
+  /** True when this run took over the key from a run that died: what it creates may exist already. */
+  resumed: boolean;
+}
+
 /**
  * Runs `operation` at most once per (merchant, Idempotency-Key) and replays its response.
  *
  * A conditional put claims the key. A duplicate that finds it claimed gets the stored response,
- * a mismatch error, or 409 while the first is still in flight. Domain outcomes (2xx and 409
- * conflicts) are stored; anything else releases the key so the merchant can retry, as Stripe
- * does for requests that failed validation or hit a server error.
+ * a mismatch error, or 409 while the first is still in flight. What is stored is the request's
+ * final answer (`isFinal`): 2xx, card declines (402) and conflicts (409) that are not retryable.
+ * Anything else releases the key so the merchant can retry, as Stripe does for requests that failed
+ * validation, lost a race or hit a server error.
  */
 export async function idempotent(
   call: IdempotentCall,
-  operation: () => Promise<APIGatewayProxyResult>,
+  operation: (claim: Claim) => Promise<APIGatewayProxyResult>,
 ): Promise<APIGatewayProxyResult> {
   const table = required('IDEMPOTENCY_TABLE_NAME');
   const id = `${call.merchantId}#${call.key}`;
   const owner = randomUUID();
   const now = Date.now();
+  const nowSeconds = Math.floor(now / 1000);
+  let claim: Claim = { seed: randomBase62(24), resumed: false };
+  let previous: StoredKey | undefined;
   try {
-    await dynamo().send(
+    const put = await dynamo().send(
       new PutCommand({
         TableName: table,
         Item: {
@@ -53,31 +70,48 @@ export async function idempotent(
           status: 'in_progress',
           fingerprint: call.fingerprint,
           owner,
+          seed: claim.seed,
           lock_expires_at: now + call.lockMillis,
-          expiration: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
+          expiration: nowSeconds + IDEMPOTENCY_TTL_SECONDS,
         },
         ConditionExpression:
           'attribute_not_exists(id) OR expiration < :nowSeconds OR (#status = :inProgress AND lock_expires_at < :now AND fingerprint = :fingerprint)',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':now': now,
-          ':nowSeconds': Math.floor(now / 1000),
+          ':nowSeconds': nowSeconds,
           ':inProgress': 'in_progress',
           ':fingerprint': call.fingerprint,
         },
+        ReturnValues: 'ALL_OLD',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
+    previous = put.Attributes as StoredKey | undefined;
   } catch (error) {
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     return replay(call, id, error.Item ? (unmarshall(error.Item) as StoredKey) : undefined);
   }
+  // A takeover (not a key whose day is over): keep the dead run's seed, so this run finishes its objects.
+  if (previous?.status === 'in_progress' && previous.expiration >= nowSeconds && previous.seed) {
+    claim = { seed: previous.seed, resumed: true };
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { id },
+        UpdateExpression: 'SET seed = :seed',
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':seed': claim.seed, ':owner': owner },
+      }),
+    );
+  }
 
   let response: APIGatewayProxyResult;
   try {
-    response = await operation();
+    response = await operation(claim);
   } catch (error) {
-    if (!(error instanceof ConflictError)) {
+    if (!isFinal(error)) {
       await release(table, id, owner);
       throw error;
     }
@@ -102,9 +136,20 @@ export async function idempotent(
   return response;
 }
 
+/**
+ * An error that is the request's answer, replayed to every retry with the key: a card decline (402,
+ * so a retry never authorizes the card again) or a conflict with the resource's state (409). A
+ * retryable error (`PayplaneError.retryable`, e.g. a lost race) is not: the retry must run again.
+ */
+function isFinal(error: unknown): error is PayplaneError {
+  return error instanceof PayplaneError && !error.retryable && (error.status === 402 || error.status === 409);
+}
+
 interface StoredKey {
   status: 'in_progress' | 'completed';
   fingerprint: string;
+  seed?: string;
+  expiration: number;
   response?: { statusCode: number; body: Uint8Array };
 }
 
@@ -162,16 +207,48 @@ export function validateKey(key: string): string {
   return key;
 }
 
-export function fingerprint(method: string, resource: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${resource}\n${canonicalJson(body)}`).digest('hex');
+/**
+ * What a key is bound to. The path parameters matter: the resource (`/v1/orders/{id}/confirm`) is the
+ * same for every order, and a key reused on another order must be refused, never answered with the
+ * first order's response.
+ */
+export function fingerprint(method: string, resource: string, params: Record<string, string>, body: unknown): string {
+  return createHash('sha256').update(`${method} ${resource}\n${canonicalJson(params)}\n${canonicalJson(body)}`).digest('hex');
 }
 
-/** JSON with sorted object keys, so field order in the request body does not matter. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+/**
+ * JSON with sorted object keys, so field order in the request body does not matter. Iterative, with
+ * an explicit stack: a body is input, and nothing on the request path recurses over input.
+ */
+export function canonicalJson(value: unknown): string {
+  let out = '';
+  // Pending work, last first: a value still to write, or text that closes or separates one.
+  const stack: ({ text: string } | { value: unknown })[] = [{ value }];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    if ('text' in item) {
+      out += item.text;
+      continue;
+    }
+    const v = item.value;
+    if (Array.isArray(v)) {
+      out += '[';
+      stack.push({ text: ']' });
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i] });
+        if (i > 0) stack.push({ text: ',' });
+      }
+    } else if (v && typeof v === 'object') {
+      out += '{';
+      stack.push({ text: '}' });
+      const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, inner] = entries[i]!;
+        stack.push({ value: inner });
+        stack.push({ text: `${i > 0 ? ',' : ''}${JSON.stringify(k)}:` });
+      }
+    } else {
+      out += JSON.stringify(v) ?? 'null';
+    }
   }
-  return JSON.stringify(value) ?? 'null';
+  return out;
 }

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { containsCardNumber } from '../channels/card-numbers';
 import { InvalidRequestError } from '../commons/errors';
 
 /**
@@ -18,14 +19,28 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefi
       param,
     });
   }
-  const received = 'input' in issue ? describe(issue.input) : 'nothing';
+  const received = 'input' in issue ? describe(issue.input, path) : 'nothing';
   const code = issue.code === 'invalid_type' && issue.input === undefined ? 'parameter_missing' : 'parameter_invalid';
   const what = code === 'parameter_missing' ? `Missing required parameter '${path}'.` : `Invalid '${path}': got ${received}.`;
-  throw new InvalidRequestError(code, `${what} ${issue.message}`, { param: path || undefined });
+  // A record key's own rule (length, reserved name) is the fix, not the record's "send an object".
+  const fix = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+  throw new InvalidRequestError(code, `${what} ${fix}`, { param: path || undefined });
 }
 
-function describe(value: unknown): string {
+/**
+ * The value as the merchant sent it, when that is safe to send back: primitives only (nothing
+ * recurses over input). Values under payment_method, or holding a card number, are described by
+ * their type, so a card number never travels back into merchants' logs and tickets.
+ */
+function describe(value: unknown, path: string): string {
   if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  if (typeof value === 'object') return 'an object';
   const text = JSON.stringify(value) ?? String(value);
+  if (path === 'payment_method' || path.startsWith('payment_method.')) {
+    return typeof value === 'string' ? `a string of ${value.length} characters` : `a ${typeof value}`;
+  }
+  if (containsCardNumber(text)) return `a ${typeof value}`;
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { containsCardNumber } from '../channels/card-numbers';
 import { currency, MAX_AMOUNT } from '../commons/money';
 import { ORDER_STATUSES } from './order';
 
@@ -6,6 +7,28 @@ import { ORDER_STATUSES } from './order';
 
 const MIN_EXPIRES_IN = 60;
 const MAX_EXPIRES_IN = 15 * 24 * 60 * 60;
+
+/**
+ * Free text is stored and shown as sent, so a card number typed into it would rest in plaintext and
+ * travel back to the merchant. merchant_order_no is exempt (one random 16-digit number in ten passes
+ * Luhn, and merchants use numeric order numbers), and so are the URLs and payer.phone for the same
+ * reason (E.164 numbers such as +49 mobiles are 13 digits starting with 4).
+ */
+const freeText = (max: number, typeError = 'Send a string.') =>
+  z
+    .string({ error: typeError })
+    .max(max, `Use at most ${max} characters.`)
+    .refine(
+      (text) => !containsCardNumber(text),
+      'It holds what looks like a card number (a long run of digits with a card-brand prefix that passes the Luhn check), which this field must never store. Remove it: take cards through payment_method or the hosted checkout.',
+    );
+
+/**
+ * Keys the DynamoDB marshaller cannot store as a map key faithfully: an own `constructor` makes it
+ * refuse the whole map ("Unsupported type passed"), and `__proto__` is dropped on the way back.
+ */
+const RESERVED_METADATA_KEYS = ['__proto__', 'constructor'];
+const reservedKeyMessage = (key: string) => `'${key}' is a reserved name. Use another key.`;
 
 export const merchantOrderNo = z
   .string({ error: 'Send a string of 1-64 characters.' })
@@ -40,11 +63,15 @@ export function createOrderSchema(livemode: boolean) {
         .string({ error: 'Send a three-letter ISO 4217 code such as "USD".' })
         .transform((code) => code.toUpperCase())
         .refine((code) => currency(code) !== undefined, 'Use an ISO 4217 currency code such as "USD", "EUR", "CNY", "JPY" or "KWD".'),
-      description: z.string({ error: 'Send a string.' }).max(500, 'Use at most 500 characters.').optional(),
+      description: freeText(500).optional(),
       payer: z
         .object({
-          name: z.string({ error: 'Send a string.' }).min(1, 'Send a non-empty name.').max(200, 'Use at most 200 characters.').optional(),
-          email: z.email('Send a valid email address such as "payer@example.com".').max(254, 'Use at most 254 characters.').optional(),
+          name: freeText(200).min(1, 'Send a non-empty name.').optional(),
+          email: z
+            .email('Send a valid email address such as "payer@example.com".')
+            .max(254, 'Use at most 254 characters.')
+            .refine((email) => !containsCardNumber(email), 'It holds what looks like a card number. Send the payer\'s real email address.')
+            .optional(),
           phone: z
             .string({ error: 'Send a string.' })
             .regex(/^\+[1-9]\d{6,14}$/, 'Use E.164 format: "+" then country code and number, e.g. "+8613800138000".')
@@ -64,10 +91,21 @@ export function createOrderSchema(livemode: boolean) {
         .enum(['automatic', 'manual'], { error: 'Use "automatic" or "manual".' })
         .default('automatic'),
       metadata: z
-        .record(
-          z.string().min(1, 'Use keys of 1-40 characters.').max(40, 'Use keys of 1-40 characters.'),
-          z.string({ error: 'Metadata values must be strings.' }).max(500, 'Use values of at most 500 characters.'),
-          { error: 'Send an object of string keys to string values.' },
+        .unknown()
+        .superRefine((m, ctx) => {
+          // zod drops a `__proto__` key silently; refuse it instead of losing it.
+          if (m && typeof m === 'object' && Object.hasOwn(m, '__proto__')) {
+            ctx.addIssue({ code: 'custom', path: ['__proto__'], input: '__proto__', message: reservedKeyMessage('__proto__') });
+          }
+        })
+        .pipe(
+          z.record(
+            freeText(40)
+              .min(1, 'Use keys of 1-40 characters.')
+              .refine((key) => !RESERVED_METADATA_KEYS.includes(key), { error: (issue) => reservedKeyMessage(String(issue.input)) }),
+            freeText(500, 'Metadata values must be strings.'),
+            { error: 'Send an object of string keys to string values.' },
+          ),
         )
         .refine((m) => Object.keys(m).length <= 20, {
           error: (issue) => `It has ${Object.keys(issue.input as object).length} keys; send at most 20.`,

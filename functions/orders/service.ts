@@ -16,6 +16,10 @@ export interface Caller {
   merchantId: string;
   baseUrl: string;
   now: Date;
+  /** The id of the `prefix` object the request creates (ApiRequest.newId: fixed by its Idempotency-Key). @default a new random id */
+  newId?(prefix: string): string;
+  /** The request resumes a run that died (ApiRequest.resumed): what it creates may exist already. */
+  resumed?: boolean;
 }
 
 const livemode = false;
@@ -25,7 +29,10 @@ export class OrderService {
 
   async create(caller: Caller, body: unknown): Promise<ApiPaymentOrder> {
     const input = parseInput(createOrderSchema(livemode), body);
-    const id = newId('ord');
+    const id = caller.newId?.('ord') ?? newId('ord');
+    // The run that died may have written the order already: answer with it, never create a second one.
+    const written = caller.resumed ? await this.orders.get(caller.merchantId, id) : undefined;
+    if (written) return this.present(caller, written);
     const now = caller.now.toISOString();
     const order: Order = {
       id,

@@ -13,5 +13,5 @@ export function payments(): PaymentService {
 
 export { PaymentService, type PaymentServiceDeps, type ChannelEventOutcome, type ReconcileSummary } from './service';
 export { PaymentRepository } from './repository';
-export { HmacFingerprinter, KmsFingerprinter, fingerprinterFromEnv, type Fingerprinter } from './fingerprint';
+export { HmacFingerprinter, KmsFingerprinter, fingerprinterFromEnv, type CardFingerprints, type Fingerprinter } from './fingerprint';
 export * from './payment';

@@ -12,7 +12,7 @@ export interface CardSummary {
   last4: string;
   exp_month: number;
   exp_year: number;
-  /** HMAC-SHA256 of the PAN under the fingerprint key (fingerprint.ts): same card, same value; not reversible. */
+  /** HMAC-SHA256 of the PAN under the merchant's fingerprint key (fingerprint.ts): same card and merchant, same value; not reversible. */
   fingerprint: string;
 }
 
@@ -51,6 +51,10 @@ export interface PaymentOrder extends Order {
   paid_at?: string;
   /** The fee rate in force at the current attempt's confirm; captures charge it (absent on older orders). */
   fee_rate?: PaymentFeeRate;
+  /** Declines of this order's attempts (velocity.ts): at ORDER_DECLINE_LIMIT it takes no more. */
+  declined_attempts?: number;
+  /** The card velocity counter (pk) whose slot the current attempt holds until its result; never shown. */
+  card_velocity?: string;
 }
 
 export type PaymentStatus = 'processing' | 'requires_action' | 'requires_capture' | 'succeeded' | 'failed' | 'canceled';

@@ -14,6 +14,7 @@ import type { PaymentAttempt, PaymentOrder, Refund } from './payment';
  *   attempt        pk PAYMENT#<pay>                   sk PAYMENT    channel paymentId → order; last applied sequence
  *   channel event  pk CHANNELEVENT#<channel>#<event>  sk EVENT      dedupe of notifications (TTL 30 days)
  *   refund         pk REFUND#<re>                     sk REFUND     gsi1 MERCHANT#<mch> / REFUND#<ord>#<created_at>#<re>
+ *   card velocity  pk CARDVELOCITY#<platform fp>#<hour> sk VELOCITY  a card's declines in that hour (velocity.ts; TTL)
  *   in flight      gsi2 INFLIGHT#<shard> / <since>#<id> on an order while processing / requires_action and on a
  *                  refund while pending (sparse, like the expiry index): what the reconciler asks the channel about
  */
@@ -48,6 +49,8 @@ export interface OrderChange {
   add?: Record<string, number>;
   /** Require `attribute >= value` (conditions cannot do arithmetic: the counters are kept for this). */
   atLeast?: Record<string, number>;
+  /** Require `attribute < value`, an absent attribute counting as 0. */
+  below?: Record<string, number>;
   /** Refuse an order whose expires_at has passed (it reads as closed). */
   notExpiredAt?: Date;
 }
@@ -137,6 +140,10 @@ export class PaymentRepository {
     const conditions = [`#merchant = :merchant`, `#status IN (${from.map((s) => value(s)).join(', ')})`];
     if (change.paymentId) conditions.push(`${name('payment_id')} = ${value(change.paymentId)}`);
     for (const [f, v] of Object.entries(change.atLeast ?? {})) conditions.push(`${name(f)} >= ${value(v)}`);
+    for (const [f, v] of Object.entries(change.below ?? {})) {
+      const n = name(f);
+      conditions.push(`(attribute_not_exists(${n}) OR ${n} < ${value(v)})`);
+    }
     if (change.notExpiredAt) conditions.push(`${name('expires_at')} > ${value(change.notExpiredAt.toISOString())}`);
     return {
       Update: {
@@ -205,6 +212,33 @@ export class PaymentRepository {
           ttl: Math.floor(now.getTime() / 1000) + EVENT_RETENTION_SECONDS,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
+  /** Takes one of a card's decline slots in a window (velocity.ts), refused when all `limit` are taken. */
+  cardSlotTake(counter: { pk: string; ttl: number }, limit: number): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: { pk: counter.pk, sk: 'VELOCITY' },
+        UpdateExpression: 'ADD #n :one SET #type = :type, #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(#n) OR #n < :limit',
+        ExpressionAttributeNames: { '#n': 'declines', '#type': 'type', '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':type': 'card_velocity', ':ttl': counter.ttl },
+      },
+    };
+  }
+
+  /** Gives a slot back (the attempt was not declined). Unconditional: it must never cancel the result it rides with. */
+  cardSlotRelease(pk: string, now: Date): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: { pk, sk: 'VELOCITY' },
+        UpdateExpression: 'ADD #n :minus SET #ttl = if_not_exists(#ttl, :ttl)',
+        ExpressionAttributeNames: { '#n': 'declines', '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':minus': -1, ':ttl': Math.floor(now.getTime() / 1000) + 7200 },
       },
     };
   }

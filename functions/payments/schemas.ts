@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { InvalidRequestError } from '../commons/errors';
 import { MAX_AMOUNT } from '../commons/money';
 import { luhnValid, normalizePan } from '../channels/cards';
 import { parseInput } from '../http/validation';
 import { REFUND_REASONS } from './payment';
 
 /**
- * Request schemas. Messages say how to fix the value; `parseInput` adds the field and the value,
- * except for the card number and CVC, which are never echoed (see parseConfirm).
+ * Request schemas. Messages say how to fix the value; `parseInput` adds the field and the value
+ * (by its type only under payment_method, so card numbers and CVCs are never echoed).
  */
 const amount = z
   .number({ error: 'Send an integer number of minor units, e.g. 1050 for USD 10.50.' })
@@ -58,29 +57,8 @@ export const confirmSchema = z
   .strict();
 export type ConfirmInput = z.output<typeof confirmSchema>;
 
-const SECRET_FIELDS = new Set(['payment_method.card.number', 'payment_method.card.cvc']);
-
-/** Like parseInput, but a bad card number or CVC is described masked: the PAN never travels back. */
-export function parseConfirm(body: unknown): ConfirmInput {
-  const result = confirmSchema.safeParse(body);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const param = issue.path.map(String).join('.');
-  if (SECRET_FIELDS.has(param)) {
-    const raw = (body as { payment_method?: { card?: Record<string, unknown> } }).payment_method?.card?.[param.endsWith('cvc') ? 'cvc' : 'number'];
-    if (raw === undefined) throw new InvalidRequestError('parameter_missing', `Missing required parameter '${param}'. ${issue.message}`, { param });
-    throw new InvalidRequestError('parameter_invalid', `Invalid '${param}': got ${mask(raw, param)}. ${issue.message}`, { param });
-  }
-  return parseInput(confirmSchema, body);
-}
-
-/** "4242 •••• 4242"-style: the length and the last four digits, never more. CVCs show only their length. */
-export function mask(raw: unknown, param = ''): string {
-  if (typeof raw !== 'string') return `a ${typeof raw}`;
-  if (param.endsWith('cvc')) return `${raw.length} characters`;
-  const digits = normalizePan(raw);
-  return digits.length >= 8 ? `"${'•'.repeat(digits.length - 4)}${digits.slice(-4)}" (${digits.length} characters)` : `${raw.length} characters`;
-}
+/** parseInput describes everything under payment_method by its type: the card number and CVC are never echoed. */
+export const parseConfirm = (body: unknown): ConfirmInput => parseInput(confirmSchema, body);
 
 export const captureSchema = z.object({ amount: amount.optional() }, { error: 'Send a JSON object, e.g. {} or {"amount": 500}.' }).strict();
 

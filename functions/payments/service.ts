@@ -1,14 +1,17 @@
 import { dynamo } from '../commons/clients';
 import { newId } from '../commons/ids';
-import { ConflictError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
+import { ConflictError, ContendedError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
+import { logger } from '../commons/logger';
+import { ALARM_METRICS, countAlarmMetric } from '../commons/metrics';
 import { toMajorString } from '../commons/money';
 import { parseInput } from '../http/validation';
 import { cardBrand, last4 } from '../channels/cards';
 import {
   CardDeclinedError,
   ChannelRejectedError,
+  ChannelResultMismatchError,
   ChannelUnavailableError,
   DECLINE_MESSAGES,
   type AuthorizeResult,
@@ -41,6 +44,7 @@ import { effective, transitionConflict, type OrderStatus, type Payer } from '../
 import { OrderRepository } from '../orders/repository';
 import { OrderService, type Caller } from '../orders/service';
 import type { Fingerprinter } from './fingerprint';
+import { CARD_DECLINE_LIMIT, cardCounter, cardVelocityExceeded, ORDER_DECLINE_LIMIT, orderAttemptsExhausted } from './velocity';
 import { getMerchantFees } from '../merchants/repository';
 import { cachedMerchantFees } from './merchant-fees';
 import {
@@ -138,11 +142,14 @@ export class PaymentService {
   async confirm(caller: Caller, orderId: string, body: unknown): Promise<ApiPaymentOrder> {
     const input = parseConfirm(body);
     const order = await this.loadOrder(caller, orderId);
+    const paymentId = caller.newId?.('pay') ?? newId('pay');
+    // The attempt is this request's own: a run of it died after claiming the order. Finish that attempt.
+    if (order.payment_id === paymentId) return this.resumeConfirm(caller, order, paymentId, input);
     const current = effective(order, caller.now);
     if (current.status !== 'requires_payment') throw transitionConflict(order.id, current.status, 'processing');
+    if ((order.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
 
-    const paymentId = newId('pay');
-    const { method, details, cardCiphertext } = await this.paymentMethod(input, order);
+    const { method, details, cardCiphertext, velocity } = await this.paymentMethod(input, order, caller.now);
     // The rate in force when the payer pays: whichever path captures later charges this one.
     const feeRate = await this.feeRate(order, input.payment_method.type);
     const attempt: PaymentAttempt = {
@@ -159,11 +166,13 @@ export class PaymentService {
       created_at: caller.now.toISOString(),
       updated_at: caller.now.toISOString(),
     };
-    // Claim: exactly one confirm of an order gets past this write.
+    // Claim: exactly one confirm of an order gets past this write, and only while the order and the card are
+    // below their decline limits (velocity.ts).
     const claim = await commitTransfers({
       table: this.repo.table,
       now: caller.now,
       transfers: [],
+      maxAttempts: 30, // a card under attack makes its velocity counter a hot item
       items: [
         this.repo.orderUpdate(
           order,
@@ -171,21 +180,56 @@ export class PaymentService {
             to: 'processing',
             from: ['requires_payment'],
             notExpiredAt: caller.now,
-            set: { payment_id: paymentId, channel: CHANNEL, payment_method_details: details, fee_rate: feeRate, ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}) },
-            remove: ['last_payment_error', 'next_action', 'channel_ref', ...(cardCiphertext ? [] : ['card_ciphertext'])],
+            below: { declined_attempts: ORDER_DECLINE_LIMIT },
+            set: {
+              payment_id: paymentId,
+              channel: CHANNEL,
+              payment_method_details: details,
+              fee_rate: feeRate,
+              ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}),
+              ...(velocity ? { card_velocity: velocity.pk } : {}),
+            },
+            remove: ['last_payment_error', 'next_action', 'channel_ref', ...(cardCiphertext ? [] : ['card_ciphertext']), ...(velocity ? [] : ['card_velocity'])],
           },
           caller.now,
         ),
         this.repo.attemptPut(attempt),
+        ...(velocity ? [this.repo.cardSlotTake(velocity, CARD_DECLINE_LIMIT)] : []),
       ],
     });
     if (!claim.committed) {
       const now = await this.loadOrder(caller, orderId);
       const status = effective(now, caller.now).status;
+      if (claim.reasons[0] === 'ConditionalCheckFailed' && status === 'requires_payment' && (now.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
+      if (claim.reasons[0] !== 'ConditionalCheckFailed' && claim.reasons[2] === 'ConditionalCheckFailed') throw cardVelocityExceeded();
       if (claim.callerRefused) throw transitionConflict(order.id, status === 'requires_payment' ? 'processing' : status, 'processing');
       throw new InternalError('confirm_claim_failed', `Claiming order ${order.id} failed: ${claim.reasons.join(', ')}`);
     }
 
+    return this.authorize(caller, order, paymentId, method);
+  }
+
+  /**
+   * Resumes a confirm whose run died after claiming the order for `paymentId`: the channel is asked
+   * first, since the dead run may have reached it; only an attempt the channel never saw is sent (again,
+   * with the same paymentId, on which the channel is idempotent). A settled attempt is answered as the
+   * first run would have: the order, or its decline.
+   */
+  private async resumeConfirm(caller: Caller, order: PaymentOrder, paymentId: string, input: ConfirmInput): Promise<ApiPaymentOrder> {
+    if (order.status === 'processing') {
+      const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), { id: paymentId, amount: order.amount, currency: order.currency });
+      if (!outcome) return this.authorize(caller, order, paymentId, (await this.paymentMethod(input, order, caller.now)).method);
+      return this.settleConfirm(caller, order.id, paymentId, outcome);
+    }
+    const declined = order.last_payment_error;
+    if (order.status === 'requires_payment' && declined?.payment_id === paymentId) {
+      throw CardDeclinedError.of(CHANNEL, { declineCode: declined.decline_code, message: declined.message });
+    }
+    return this.present(caller, order);
+  }
+
+  /** Sends a claimed attempt to the channel and applies its answer (confirm's second half). */
+  private async authorize(caller: Caller, order: PaymentOrder, paymentId: string, method: PaymentMethod): Promise<ApiPaymentOrder> {
     const ch = this.channelOf(CHANNEL);
     let outcome: ChannelOutcome | undefined;
     try {
@@ -193,7 +237,7 @@ export class PaymentService {
         paymentId,
         amount: order.amount,
         currency: order.currency,
-        capture: attempt.capture,
+        capture: order.capture_method === 'automatic',
         method,
         notifyUrl: `${caller.baseUrl}/channels/${CHANNEL}/notify`,
         returnUrl: order.return_url,
@@ -207,15 +251,18 @@ export class PaymentService {
         }
         throw error;
       }
-      if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, paymentId);
+      if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, { id: paymentId, amount: order.amount, currency: order.currency });
       else {
         await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: DECLINE_MESSAGES.processing_error });
         throw error;
       }
     }
-    if (!outcome) return this.present(caller, await this.loadOrder(caller, orderId)); // still unknown: stays processing
+    if (!outcome) return this.present(caller, await this.loadOrder(caller, order.id)); // still unknown: stays processing
+    return this.settleConfirm(caller, order.id, paymentId, outcome);
+  }
 
-    const applied = await this.apply(caller.merchantId, order.id, paymentId, outcome);
+  private async settleConfirm(caller: Caller, orderId: string, paymentId: string, outcome: ChannelOutcome): Promise<ApiPaymentOrder> {
+    const applied = await this.apply(caller.merchantId, orderId, paymentId, outcome);
     if (outcome.status === 'failed' && applied.last_payment_error?.payment_id === paymentId) {
       throw CardDeclinedError.of(CHANNEL, { declineCode: outcome.declineCode, message: outcome.message });
     }
@@ -244,7 +291,8 @@ export class PaymentService {
 
   private async sync(order: PaymentOrder): Promise<PaymentOrder> {
     if (!order.payment_id || !IN_FLIGHT.includes(order.status)) return order;
-    const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), order.payment_id);
+    // The attempt's amount and currency are the order's: confirm copies them, and an order's never change.
+    const outcome = await this.queryQuietly(this.channelOf(order.channel ?? CHANNEL), { id: order.payment_id, amount: order.amount, currency: order.currency });
     if (!outcome || outcome.status === 'processing') return order;
     return this.apply(order.merchant_id, order.id, order.payment_id, outcome);
   }
@@ -290,11 +338,15 @@ export class PaymentService {
   /**
    * Applies a verified channel notification (the notify handler verified it with
    * `channel.parseNotification`). Idempotent: a redelivered event (same eventId) and a stale one (a
-   * sequence at or below one already applied) change nothing. Every outcome means "acknowledge".
+   * sequence at or below one already applied) change nothing. Every outcome means "acknowledge". An event for
+   * another amount or currency than the attempt's is refused (ChannelResultMismatchError) and changes nothing.
    */
   async applyChannelEvent(event: ChannelEvent, now: Date = new Date()): Promise<ChannelEventOutcome> {
     const attempt = await this.repo.getAttempt(event.paymentId);
     if (!attempt) return { outcome: 'ignored', reason: 'unknown_payment' };
+    if (!carriesAttempt(attempt, event, 'notification')) {
+      throw new ChannelResultMismatchError(attempt.channel, 'result_mismatch', `Event ${event.eventId} of attempt ${attempt.id} is not for the attempt's amount and currency; refused.`);
+    }
     const outcome: ChannelOutcome = {
       status: event.status,
       channelRef: event.channelRef,
@@ -309,7 +361,7 @@ export class PaymentService {
       const items: TransactItem[] = [
         this.repo.eventPut(attempt.channel, event, now),
         this.repo.attemptUpdate(attempt.id, { ...plan.attempt, channel_ref: event.channelRef }, now, event.sequence),
-        ...(plan.order ? [plan.order] : []),
+        ...(plan.order ? [plan.order, ...plan.items] : []),
       ];
       const result = await commitTransfers({ table: this.repo.table, now, transfers: plan.transfers, items });
       if (result.committed) {
@@ -330,9 +382,11 @@ export class PaymentService {
   async capture(caller: Caller, orderId: string, body: unknown = {}): Promise<ApiPaymentOrder> {
     const input = parseInput(captureSchema, body ?? {});
     const order = await this.loadOrder(caller, orderId);
-    if (order.status !== 'requires_capture' || !order.channel_ref || !order.payment_id) throw transitionConflict(order.id, order.status, 'succeeded');
     const authorized = order.amount_authorized ?? order.amount;
     const amount = input.amount ?? authorized;
+    // A run of this request that died after its write: answer as it would have.
+    if (caller.resumed && order.status === 'succeeded' && order.amount_captured === amount) return this.present(caller, order);
+    if (order.status !== 'requires_capture' || !order.channel_ref || !order.payment_id) throw transitionConflict(order.id, order.status, 'succeeded');
     if (amount > authorized) {
       throw new InvalidRequestError(
         'amount_too_large',
@@ -423,6 +477,10 @@ export class PaymentService {
   async refund(caller: Caller, body: unknown): Promise<ApiRefund> {
     const input = parseInput(refundSchema, body);
     const order = await this.loadOrder(caller, input.order_id, 'order_id');
+    const refundId = caller.newId?.('re') ?? newId('re');
+    // The run that died may have reserved this refund already: finish that one, never start a second.
+    const earlier = caller.resumed ? await this.repo.getRefund(caller.merchantId, refundId) : undefined;
+    if (earlier) return refundToApi(await this.resumeRefund(order, earlier, caller.now));
     if (order.status !== 'succeeded' || !order.channel_ref || !order.payment_id) {
       throw new ConflictError(
         `order_status_${effective(order, caller.now).status}`,
@@ -438,7 +496,7 @@ export class PaymentService {
     if (amount > refundable) throw tooLarge(order, amount, refundable);
 
     const refund: Refund = {
-      id: newId('re'),
+      id: refundId,
       order_id: order.id,
       merchant_id: order.merchant_id,
       payment_id: order.payment_id,
@@ -467,7 +525,7 @@ export class PaymentService {
         throw tooLarge(now, amount, now.amount_refundable ?? 0);
       }
       if (reserved.ledger) throw refusalError(reserved.ledger, amount);
-      throw new ConflictError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
+      throw new ContendedError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
     }
 
     return refundToApi(await this.askRefund(order, refund, transfer, caller.now));
@@ -494,16 +552,30 @@ export class PaymentService {
     }
   }
 
+  /**
+   * A refund a dead run reserved, finished as its first run would have: a pending one asks the channel
+   * (idempotent on the refund id: a refund the channel made is answered, not made again); a settled one is
+   * answered as it is, a failed one with the channel's refusal.
+   */
+  private async resumeRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
+    if (refund.status === 'failed') throw new ChannelRejectedError(CHANNEL, 'refund_failed', refund.failure_reason ?? 'The channel declined the refund.');
+    if (refund.status !== 'pending') return refund;
+    return this.askAgain(order, refund, now);
+  }
+
   /** The reconciler's retry of a `pending` refund: a refusal is compensated, then reported as `failed`. */
   private async retryRefund(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
-    // The same accounts and amount as the reservation's transfer: its reversal mirrors it.
-    const transfer = refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now);
     try {
-      return await this.askRefund(order, refund, transfer, now);
+      return await this.askAgain(order, refund, now);
     } catch (error) {
       if (error instanceof ChannelRejectedError) return { ...refund, status: 'failed' };
       throw error;
     }
+  }
+
+  /** askRefund for a refund reserved earlier: the same accounts and amount as the reservation's transfer, so a reversal mirrors it. */
+  private askAgain(order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
+    return this.askRefund(order, refund, refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now), now);
   }
 
   /** The compensation of a refund the channel refused: reservation, transfer and refund reversed together. */
@@ -566,7 +638,7 @@ export class PaymentService {
         table: this.repo.table,
         now,
         transfers: plan.transfers,
-        items: [plan.order, this.repo.attemptUpdate(paymentId, { ...plan.attempt, ...(outcome.channelRef ? { channel_ref: outcome.channelRef } : {}) }, now, outcome.sequence)],
+        items: [plan.order, this.repo.attemptUpdate(paymentId, { ...plan.attempt, ...(outcome.channelRef ? { channel_ref: outcome.channelRef } : {}) }, now, outcome.sequence), ...plan.items],
       });
       if (result.committed) return (await this.repo.getOrder(merchantId, orderId))!;
       if (result.reasons[1] === 'ConditionalCheckFailed') return (await this.repo.getOrder(merchantId, orderId))!; // a newer result already applied
@@ -575,12 +647,18 @@ export class PaymentService {
     throw new InternalError('payment_contended', `Applying attempt ${paymentId} lost ${MAX_APPLY_ROUNDS} races on order ${orderId}.`);
   }
 
-  /** What an outcome does to an order in its current state: the order's write, the attempt's fields, the transfers. */
+  /**
+   * What an outcome does to an order in its current state: the order's write, the attempt's fields, the
+   * transfers, and other items of the same transaction (the card's velocity slot: velocity.ts).
+   */
   private async plan(order: PaymentOrder, paymentId: string, o: ChannelOutcome, now: Date) {
-    const none = { order: undefined, to: undefined as OrderStatus | undefined, transfers: [] as Transfer[], attempt: attemptStatus(o) };
+    const none = { order: undefined, to: undefined as OrderStatus | undefined, transfers: [] as Transfer[], attempt: attemptStatus(o), items: [] as TransactItem[] };
     // Only the current attempt of an order still waiting for its result moves it.
     if (order.payment_id !== paymentId || !['processing', 'requires_action'].includes(order.status)) return none;
     const from: OrderStatus[] = [order.status];
+    // A final result settles the card's velocity slot: a decline keeps it (counted), anything else gives it back.
+    const isDecline = o.status === 'failed' && o.declineCode !== 'processing_error';
+    const slot = order.card_velocity ? { remove: ['card_velocity'], items: isDecline ? [] : [this.repo.cardSlotRelease(order.card_velocity, now)] } : { remove: [], items: [] };
     const base = { from, paymentId };
     const at = now.toISOString();
     switch (o.status) {
@@ -597,8 +675,9 @@ export class PaymentService {
         return {
           ...none,
           to: 'requires_capture' as const,
-          order: this.repo.orderUpdate(order, { ...base, to: 'requires_capture', set: { channel_ref: o.channelRef, amount_authorized: order.amount }, remove: ['next_action'] }, now),
+          order: this.repo.orderUpdate(order, { ...base, to: 'requires_capture', set: { channel_ref: o.channelRef, amount_authorized: order.amount }, remove: ['next_action', ...slot.remove] }, now),
           transfers: [authorizationTransfer(this.ref(order), order.amount, now)],
+          items: slot.items,
         };
       case 'succeeded': {
         const fee = feeAt(order.amount, order.fee_rate ?? (await this.feeRate(order)));
@@ -611,11 +690,12 @@ export class PaymentService {
               ...base,
               to: 'succeeded',
               set: { channel_ref: o.channelRef, amount_authorized: order.amount, amount_captured: order.amount, amount_refundable: order.amount, paid_at: at },
-              remove: ['next_action'],
+              remove: ['next_action', ...slot.remove],
             },
             now,
           ),
           transfers: captureTransfers(this.ref(order), { amount: order.amount, fee }, now),
+          items: slot.items,
         };
       }
       case 'failed':
@@ -632,7 +712,12 @@ export class PaymentService {
         return {
           ...none,
           to: 'requires_payment' as const,
-          order: this.repo.orderUpdate(order, { ...base, to: 'requires_payment', set: { last_payment_error: error }, remove: ['next_action', 'channel_ref'] }, now),
+          order: this.repo.orderUpdate(
+            order,
+            { ...base, to: 'requires_payment', set: { last_payment_error: error }, remove: ['next_action', 'channel_ref', ...slot.remove], ...(isDecline ? { add: { declined_attempts: 1 } } : {}) },
+            now,
+          ),
+          items: slot.items,
         };
       }
     }
@@ -657,12 +742,13 @@ export class PaymentService {
     };
   }
 
-  private async queryQuietly(ch: PaymentChannel, paymentId: string): Promise<ChannelOutcome | undefined> {
+  /** The channel's answer about `attempt`; undefined when it has none, or none that carries the attempt's amount and currency. */
+  private async queryQuietly(ch: PaymentChannel, attempt: Pick<PaymentAttempt, 'id' | 'amount' | 'currency'>): Promise<ChannelOutcome | undefined> {
     try {
-      const found = await ch.query(paymentId);
+      const found = await ch.query(attempt.id);
       // No record at the channel: it never acted on the request. Left `processing` all the same,
       // since a request still in flight could yet arrive; syncPayment settles it later.
-      if (!found) return undefined;
+      if (!found || !carriesAttempt(attempt, found, 'query')) return undefined;
       return {
         status: found.status,
         channelRef: found.channelRef,
@@ -677,22 +763,28 @@ export class PaymentService {
     }
   }
 
-  private async paymentMethod(input: ConfirmInput, order: PaymentOrder): Promise<{ method: PaymentMethod; details: PaymentMethodDetails; cardCiphertext?: Uint8Array }> {
+  private async paymentMethod(
+    input: ConfirmInput,
+    order: PaymentOrder,
+    now: Date,
+  ): Promise<{ method: PaymentMethod; details: PaymentMethodDetails; cardCiphertext?: Uint8Array; velocity?: { pk: string; ttl: number } }> {
     const pm = input.payment_method;
     if (pm.type === 'wallet') return { method: { type: 'wallet' }, details: { type: 'wallet' } };
     const pan = new Secret(pm.card.number);
+    const fingerprints = await this.deps.fingerprinter.fingerprint(pan, order.merchant_id);
     const card = {
       brand: cardBrand(pan.reveal()),
       last4: last4(pan.reveal()),
       exp_month: pm.card.exp_month,
       exp_year: pm.card.exp_year,
-      fingerprint: await this.deps.fingerprinter.fingerprint(pan),
+      fingerprint: fingerprints.merchant,
     };
     const cardCiphertext = await seal(new Secret(card), { purpose: 'card', merchantId: order.merchant_id, recordId: order.id });
     return {
       method: { type: 'card', card: new Secret({ number: pm.card.number, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year, cvc: pm.card.cvc }) },
       details: { type: 'card', card },
       cardCiphertext,
+      velocity: cardCounter(fingerprints.platform, now),
     };
   }
 
@@ -712,6 +804,23 @@ export class PaymentService {
 
 function fromAuthorize(r: AuthorizeResult): ChannelOutcome {
   return { status: r.status, channelRef: r.channelRef, declineCode: r.declineCode, message: r.message, challengeId: r.action?.challengeId };
+}
+
+/**
+ * Whether a channel result is for the attempt's amount and currency. The signature only says the channel sent
+ * it: a correctly signed success for 0.01 USD, or for 50.00 EUR, must not capture a 50.00 USD order. A result
+ * that is not is counted (the ChannelResultMismatch alarm) and logged with the amounts, never applied.
+ */
+function carriesAttempt(attempt: Pick<PaymentAttempt, 'id' | 'amount' | 'currency'>, result: { amount: number; currency: string }, source: 'notification' | 'query'): boolean {
+  if (result.amount === attempt.amount && result.currency === attempt.currency) return true;
+  countAlarmMetric(ALARM_METRICS.channelResultMismatch);
+  logger.error('channel result refused: amount or currency differs from the attempt', {
+    source,
+    paymentId: attempt.id,
+    expected: { amount: attempt.amount, currency: attempt.currency },
+    got: { amount: result.amount, currency: result.currency },
+  });
+  return false;
 }
 
 function attemptStatus(o: ChannelOutcome): Partial<PaymentAttempt> {

@@ -55,7 +55,7 @@ export function applyGuardControls(stack: Stack, settings: StageSettings): void 
     acknowledge(
       stack,
       'cdk-validator-cfnguard::cloudwatch_log_group_retention_period_check',
-      'CT.CLOUDWATCH.PR.2: only in dev, whose logs are kept one week (no real card data, cheap to debug); prod keeps one year (PCI DSS 10.5.1), see lib/stage-config.ts.',
+      'CT.CLOUDWATCH.PR.2: only in the stages that keep logs one week (dev, test: no real card data, cheap to debug); prod keeps one year (PCI DSS 10.5.1), see lib/stage-config.ts.',
     );
   }
 }

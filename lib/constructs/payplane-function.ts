@@ -112,7 +112,7 @@ export interface PayplaneFunctionProps {
   readonly memorySize?: number;
   /**
    * Timeout. API functions keep the default; API Gateway gives up after 29 s anyway.
-   * @default Duration.seconds(10)
+   * @default - the stage's `apiTimeout` (10 s; 5 s in the test stage)
    */
   readonly timeout?: Duration;
   /**
@@ -186,7 +186,7 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout: props.timeout ?? settings.apiTimeout,
       description: props.description,
       role: this.role,
       logGroup: this.logGroup,

@@ -1,22 +1,8 @@
-import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { call, cloud, newMerchant, orderBody } from './support';
+import { call, cloud, dump, newMerchant, orderBody } from './support';
 
 const PAN = '4242424242424242';
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z.]{2,}/;
-
-/** Every item of a table as text, binary attributes included (as the raw bytes they hold). */
-async function dump(table: string): Promise<string[]> {
-  const c = cloud();
-  const db = new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const items: string[] = [];
-  for await (const page of paginateScan({ client: db }, { TableName: table })) {
-    for (const item of page.Items ?? []) {
-      items.push(JSON.stringify(item, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v)));
-    }
-  }
-  return items;
-}
 
 describe('data at rest', () => {
   it('holds no card number, payer email, name or phone in plaintext in any table, idempotent responses included', async () => {

@@ -6,11 +6,11 @@ import { startLocalCloud } from '../../local/cloud';
 import { checkReport, formatReport, loadReasons, REPORT_FILE } from '../../local/iam-report';
 
 /**
- * End-to-end tier: the whole local cloud from the synthesized (bundled) template, in memory, on a
+ * End-to-end tier: the whole local cloud from the synthesized (bundled) template of the `test` stage, in memory, on a
  * random port, schedules off (tests fire them with POST {admin}/__schedules/{rule}/trigger). Event
  * source mappings (SQS queues, DynamoDB streams → Lambda) poll by themselves, as deployed: asynchronous
  * flows (e.g. the sandbox channel's delayed callbacks) complete on their own. Function output goes to
- * .payplane/logs/e2e-functions.log. Tests read it with `inject('localCloud')`.
+ * .payplane/logs/e2e-functions.log. Fault injection is on (`<admin>/__faults`). Tests read it with `inject('localCloud')`.
  *
  * IAM is enforced from the template (local/iam.ts). When the whole tier ran, it ends with the IAM
  * check: no refusal, and every granted action used by some test or listed with a reason in
@@ -28,6 +28,8 @@ export interface E2eCloud {
   /** Queue URLs by logical id (what `Ref` gives the functions). */
   queues: Record<string, string>;
   kmsKeyArn?: string;
+  /** Every route of the template, e.g. `{ method: 'POST', path: '/v1/orders/{id}/confirm' }` (tests that must cover them all). */
+  routes: { method: string; path: string }[];
   /** The seeded demo merchant and its test key. */
   demo?: { merchantId: string; keyId: string; secretKey: string };
   /** What fixtures that do an operator's work (create merchants) sign with: docs/operator-policy.json applies. */
@@ -50,6 +52,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     schedules: false,
     functionLogs: join(PROJECT_ROOT, '.payplane', 'logs', 'e2e-functions.log'),
     localFile: false,
+    // dev with 5 s API timeouts: a crash-and-retry test waits out one dead run's claim (its lock is the
+    // function's remaining time), so shorter timeouts make those tests fast (lib/stage-config.ts).
+    stage: 'test',
+    // The crash-and-retry tests kill functions mid-request (test/e2e/faults.ts).
+    faults: true,
   });
   console.log(
     `[e2e] local cloud ready in ${(cloud.timings.totalMs / 1000).toFixed(1)} s at ${cloud.url} ` +
@@ -64,6 +71,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     tables: cloud.tables,
     queues: cloud.queues,
     kmsKeyArn: cloud.kmsKeyArn,
+    routes: cloud.routes.map(({ method, path }) => ({ method, path })),
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },
     operatorCredentials: cloud.operatorCredentials,
   });

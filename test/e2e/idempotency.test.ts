@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { card, CARDS, newOrder } from './payments-support';
 import { call, newMerchant, orderBody } from './support';
 
 let key: string;
@@ -46,6 +47,23 @@ describe('Idempotency-Key', () => {
     const later = await call('POST', '/v1/orders', { key, body, idempotencyKey: idem });
     expect(later.status).toBe(201);
     expect((await ordersNumbered(key, body.merchant_order_no))[0].id).toBe(later.body.id);
+  });
+
+  it('refuses a key reused on another order, on confirm and on close (issue 7 finding 2)', async () => {
+    const [a, b] = [await newOrder(key), await newOrder(key)];
+    const idem = randomUUID();
+    expect((await call('POST', `/v1/orders/${a}/confirm`, { key, body: card(CARDS.success), idempotencyKey: idem })).status).toBe(200);
+    const onB = await call('POST', `/v1/orders/${b}/confirm`, { key, body: card(CARDS.success), idempotencyKey: idem });
+    expect(onB.status, onB.text).toBe(400);
+    expect(onB.body.error).toMatchObject({ type: 'idempotency_error', code: 'idempotency_key_reused', param: 'Idempotency-Key' });
+    expect(onB.headers.get('idempotent-replayed')).toBeNull();
+    expect((await call('GET', `/v1/orders/${b}`, { key })).body.status).toBe('requires_payment');
+
+    const closeKey = randomUUID();
+    expect((await call('POST', `/v1/orders/${b}/close`, { key, idempotencyKey: closeKey })).body.status).toBe('closed');
+    const closeOther = await call('POST', `/v1/orders/${a}/close`, { key, idempotencyKey: closeKey });
+    expect(closeOther.status).toBe(400);
+    expect(closeOther.body.error).toMatchObject({ type: 'idempotency_error', code: 'idempotency_key_reused' });
   });
 
   it('rejects an over-long key, naming the header', async () => {

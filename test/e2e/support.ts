@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { createMerchant } from '../../functions/merchants/service';
@@ -55,3 +55,16 @@ export const orderBody = (over: Record<string, unknown> = {}): Record<string, an
   description: 'Order from the e2e suite',
   ...over,
 });
+
+/** Every item of a table as text, binary attributes included (as the raw bytes they hold): for at-rest scans. */
+export async function dump(table: string): Promise<string[]> {
+  const c = cloud();
+  const client = new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const items: string[] = [];
+  for await (const page of paginateScan({ client }, { TableName: table })) {
+    for (const item of page.Items ?? []) {
+      items.push(JSON.stringify(item, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v)));
+    }
+  }
+  return items;
+}

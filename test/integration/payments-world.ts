@@ -80,7 +80,7 @@ export function sandboxWorld<B extends SandboxBank = SandboxBank>({ Bank = Sandb
     return mine;
   };
   const callbacks = async (paymentId: string) => (await deliver(take(paymentId))).events;
-  return { queue, bank, sandbox, deliver, take, callbacks };
+  return { queue, bank, sandbox, signer, deliver, take, callbacks };
 }
 
 const fingerprinter = new HmacFingerprinter(new Secret(randomBytes(32)));

@@ -64,6 +64,54 @@ describe('create order validation', () => {
   });
 });
 
+/** Issue 7 §2 and finding 15: a card number typed into free text is refused, and the refusal names no digits. */
+describe('card numbers in free-text fields', () => {
+  const PAN = '4242424242424242';
+  it.each([
+    ['description', { description: `Paid with ${PAN}` }],
+    ['description', { description: 'card 5555-5555-5555-4444 exp 12/30' }],
+    ['payer.name', { payer: { name: '3782 822463 10005' } }],
+    ['payer.email', { payer: { email: `${PAN}@example.com` } }],
+    ['metadata.note', { metadata: { note: `pan ${PAN.match(/.{4}/g)!.join(' ')}` } }],
+    [`metadata.${PAN}`, { metadata: { [PAN]: 'card' } }],
+  ])('refuses %s with a message that says why', (param, over) => {
+    const error = rejection({ ...valid, ...over });
+    expect(error).toMatchObject({ code: 'parameter_invalid', param });
+    expect(error.message).toContain('card number');
+    expect(error.message.replace(param, '')).not.toMatch(/\d/);
+  });
+
+  it.each([
+    ['a numeric merchant_order_no', { merchant_order_no: PAN }],
+    ['an E.164 phone that passes Luhn with prefix 4 (a German mobile)', { payer: { phone: '+4915112345678' } }],
+    ['a Luhn-invalid long number in the description', { description: 'Ref 4242424242424241' }],
+    ['a 20-digit reference in metadata', { metadata: { ref: '42424242424242424242' } }],
+  ])('accepts %s', (_, over) => {
+    expect(() => parseInput(createOrderSchema(false), { ...valid, ...over })).not.toThrow();
+  });
+});
+
+/** Issue 7 finding 8: keys from input are stored faithfully or refused with 400, never a 500 further down. */
+describe('object-prototype names as metadata keys', () => {
+  it.each(['constructor', '__proto__'])('refuses %s, which the DynamoDB marshaller cannot round-trip', (key) => {
+    const body = JSON.parse(JSON.stringify(valid).replace(/}$/, `,"metadata":{"${key}":"x"}}`));
+    expect(rejection(body)).toMatchObject({ code: 'parameter_invalid', param: `metadata.${key}` });
+    expect(rejection(body).message).toContain('reserved');
+  });
+
+  it('keeps other prototype names as ordinary keys', () => {
+    const metadata = { toString: 'a', hasOwnProperty: 'b', valueOf: 'c', isPrototypeOf: 'd' };
+    expect(parseInput(createOrderSchema(false), { ...valid, metadata }).metadata).toEqual(metadata);
+  });
+
+  it.each(['__proto__', 'constructor'])('refuses %s as a top-level or payer field', (key) => {
+    for (const json of [`{"${key}":{"amount":1},`, `{"payer":{"${key}":"x"},`]) {
+      const body = JSON.parse(json + JSON.stringify(valid).slice(1));
+      expect(rejection(body).code).toBe('parameter_unknown');
+    }
+  });
+});
+
 describe('list orders validation', () => {
   it('parses limits and both timestamp forms', () => {
     const q = parseInput(listOrdersSchema, { limit: '100', 'created[gte]': '1767225600', 'created[lt]': '2026-02-01T00:00:00Z' });
