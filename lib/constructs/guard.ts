@@ -1,4 +1,5 @@
 import { Aspects, Stack, type IAspect } from 'aws-cdk-lib';
+import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
@@ -51,6 +52,15 @@ export function applyGuardControls(stack: Stack, settings: StageSettings): void 
       `CT.SQS.PR.1: this queue is the dead-letter queue of ${queue.node.id}; a dead-letter queue of its own would only move the same messages again (they stay 14 days for an operator to inspect and redrive).`,
     );
   }
+  // CT.CLOUDWATCH.PR.1, alarm by alarm (a new alarm without an action fails synth until it is listed here).
+  for (const alarm of stack.node.findAll().filter((c): c is Alarm => c instanceof Alarm)) {
+    if (!ALARMS_WITHOUT_ACTIONS.includes(alarm.node.id)) continue;
+    acknowledge(
+      alarm,
+      'cdk-validator-cfnguard::cloudwatch_alarm_action_check',
+      `CT.CLOUDWATCH.PR.1: ${alarm.node.id} has no alarm action yet because the stack has no on-call channel (SNS topic) to send it to; operators watch it in the CloudWatch console (docs/operations.md). Not a justification to keep: give the stack an alarm topic.`,
+    );
+  }
   if (settings.logRetention < RetentionDays.ONE_YEAR) {
     acknowledge(
       stack,
@@ -59,6 +69,9 @@ export function applyGuardControls(stack: Stack, settings: StageSettings): void 
     );
   }
 }
+
+/** Alarms acknowledged to have no action (see CT.CLOUDWATCH.PR.1 above). */
+const ALARMS_WITHOUT_ACTIONS = ['ChannelResultMismatchAlarm'];
 
 /** Sets `SourceAccount` on every AWS::Lambda::Permission that has none. */
 class SourceAccountOnPermissions implements IAspect {

@@ -27,6 +27,7 @@ const ACKNOWLEDGED = [
   'AwsSolutions-IAM5[Resource::*]',
   'AwsSolutions-L1',
   // AWS CloudFormation Guard, Control Tower proactive controls (reasons in lib/constructs/guard.ts).
+  'cloudwatch_alarm_action_check',
   'cloudwatch_log_group_encrypted_check',
   'lambda_inside_vpc_check',
   'sqs_dlq_check',
