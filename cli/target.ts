@@ -44,10 +44,12 @@ const localFileSchema = z.object({
   restApiId: z.string().min(1),
   endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url() }),
   tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
+  /** The operator principal's keys: the local cloud checks them against docs/operator-policy.json. */
+  operatorCredentials: z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }).optional(),
 });
 export type LocalCloudFile = z.infer<typeof localFileSchema>;
 
-/** The local cloud's emulators take any credentials; these keep the SDK from looking for real ones. */
+/** A local.json without operator keys (a stand-in in tests) gets the local cloud's administrator key. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export async function resolveTarget(
@@ -72,7 +74,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
   } catch (error) {
     throw new Error(`${file} is not a valid local cloud file (${(error as Error).message}). Restart the local cloud with \`npm start\`.`);
   }
-  const clientConfig = { region: local.region, credentials: LOCAL_CREDENTIALS, maxAttempts: 2 };
+  const clientConfig = { region: local.region, credentials: local.operatorCredentials ?? LOCAL_CREDENTIALS, maxAttempts: 2 };
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...clientConfig, endpoint: local.endpoints.dynamodb }), {
     marshallOptions: { removeUndefinedValues: true },
   });

@@ -1,8 +1,10 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { BUNDLING_STACKS, VALIDATE_AGAINST_DEFAULT_RULES } from 'aws-cdk-lib/cx-api';
+import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { applyGuardControls } from './constructs/guard';
 import { PayplaneStack } from './payplane-stack';
-import { parseFeeScheduleSetting, parseStage, type Stage } from './stage-config';
+import { parseFeeScheduleSetting, parseStage, STAGE_SETTINGS, type Stage } from './stage-config';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 
 export { parseStage, STAGES, type Stage } from './stage-config';
@@ -60,18 +62,21 @@ export function buildApp(opts: BuildAppOptions): { app: App; stack: PayplaneStac
     feeSchedule: opts.feeSchedule,
     env: { account: opts.account ?? PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION },
   });
+  applyGuardControls(stack, STAGE_SETTINGS[stage]);
   return { app, stack };
 }
 
 /**
- * Registers the cdk-nag AwsSolutions pack as a validation plugin (cdk-nag 3 is a policy-validation plugin,
- * not an Aspect). Findings that are not acknowledged with a reason fail `cdk synth` (errors) or are listed
- * in `policy-validation-report.json` (warnings). Acknowledgements are copied into the template metadata
- * (`cdk_nag.rules_to_suppress`) as an audit trail.
+ * Registers the policy-validation plugins: the cdk-nag AwsSolutions pack (cdk-nag 3 is a policy-validation
+ * plugin, not an Aspect) and AWS CloudFormation Guard with the Control Tower proactive controls
+ * (@cdklabs/cdk-validator-cfnguard ships the binary: it runs offline). Findings that are not acknowledged
+ * with a reason fail `cdk synth` (errors) or are listed in `policy-validation-report.json` (warnings).
+ * cdk-nag's acknowledgements are copied into the template metadata (`cdk_nag.rules_to_suppress`); Guard's
+ * live in lib/constructs/guard.ts.
  */
 export function addComplianceChecks(app: App): AwsSolutionsChecks {
   const checks = new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true });
-  Validations.of(app).addPlugins(checks);
+  Validations.of(app).addPlugins(checks, new CfnGuardValidator({ controlTowerRulesEnabled: true }));
   return checks;
 }
 

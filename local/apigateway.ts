@@ -4,6 +4,7 @@ import { authorize, authorizerContext, AuthorizerCache } from './apigateway-auth
 import { GatewayError, gatewayErrors, renderGatewayResponse } from './apigateway-responses';
 import { matchRoute, methodFor, type ApiMethod, type RestApiModel, type RouteMatch } from './apigateway-routes';
 import type { UsagePlans } from './apigateway-usage';
+import type { LocalIam } from './iam';
 import { BodyTooLargeError, listen, readBody, requestRecord, type LocalServer } from './http';
 import type { LambdaRuntime } from './lambda';
 
@@ -26,6 +27,8 @@ export interface ApiGatewayOptions {
   accessLog?: (line: string) => void;
   /** Throttling, API keys and usage plans (apigateway-usage.ts). @default - none: nothing is throttled */
   usage?: UsagePlans;
+  /** Checks that each function's resource policy (AWS::Lambda::Permission) lets API Gateway invoke it. */
+  iam?: LocalIam;
 }
 
 export interface ApiGatewayStats {
@@ -47,7 +50,7 @@ export class LocalApiGateway {
 
   constructor(
     readonly model: RestApiModel,
-    private readonly runtime: Pick<LambdaRuntime, 'invoke'>,
+    private readonly runtime: Pick<LambdaRuntime, 'invoke' | 'get'>,
     private readonly options: ApiGatewayOptions,
   ) {
     for (const id of model.authorizers.keys()) this.caches.set(id, new AuthorizerCache());
@@ -195,6 +198,13 @@ export class LocalApiGateway {
     }
   }
 
+  /** API Gateway answers 500 when the function's resource policy does not let it invoke ("Invalid permissions on Lambda function"). */
+  private async checkInvokePermission(functionLogicalId: string, sourceArn: string): Promise<void> {
+    if (!this.options.iam) return;
+    const verdict = await this.options.iam.authorizeService('apigateway.amazonaws.com', this.runtime.get(functionLogicalId).definition.arn, sourceArn);
+    if (!verdict.allowed && !verdict.served) throw gatewayErrors.apiConfiguration();
+  }
+
   private serverPort(): number {
     return this.server?.port ?? 0;
   }
@@ -236,6 +246,7 @@ export class LocalApiGateway {
       methodArn,
       async () => {
         this.counters.authorizerInvocations++;
+        await this.checkInvokePermission(authorizer.functionLogicalId, `arn:aws:execute-api:${this.options.region}:${this.options.account}:${this.model.id}/authorizers/${authorizer.id}`);
         const out = await this.runtime.invoke(authorizer.functionLogicalId, event);
         return out.ok ? { ok: true, payload: out.payload } : { ok: false, errorMessage: out.error.errorMessage };
       },
@@ -269,6 +280,10 @@ export class LocalApiGateway {
       body: r.body.length === 0 ? null : binary ? r.body.toString('base64') : r.body.toString('utf8'),
       isBase64Encoded: binary && r.body.length > 0,
     };
+    await this.checkInvokePermission(
+      integration.functionLogicalId,
+      `arn:aws:execute-api:${this.options.region}:${this.options.account}:${this.model.id}/${this.model.stage}/${r.httpMethod}/${r.path.slice(1)}`,
+    );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(gatewayErrors.integrationTimeout()), integration.timeoutMs);

@@ -6,6 +6,7 @@ import { buildUsagePlans } from './apigateway-usage';
 import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
 import { ControlPlane } from './control-plane';
 import { FaultInjector } from './faults';
+import { LocalIam, OPERATOR_CREDENTIALS, type IamMode, type UsageReport } from './iam';
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
 import { seedDemoMerchant, type DemoMerchant } from './seed';
@@ -59,6 +60,11 @@ export interface LocalCloudOptions {
    * workers carry no hook at all. @default false
    */
   faults?: boolean;
+  /**
+   * IAM from the template on every endpoint: 'enforce' refuses what AWS would refuse, 'audit' logs the
+   * refusal and serves the call. @default env PAYPLANE_IAM, else 'enforce'
+   */
+  iam?: IamMode;
 }
 
 /** The endpoints file (.payplane/local.json) the operator CLI and tools read. */
@@ -85,6 +91,8 @@ export interface LocalCloudInfo {
   /** Queue URLs by logical id (what `Ref` gives functions). */
   queues: Record<string, string>;
   kmsKeyArn?: string;
+  /** What the operator CLI signs with: the operator principal (docs/operator-policy.json). */
+  operatorCredentials: { accessKeyId: string; secretAccessKey: string };
   demo?: { merchantId: string; keyId: string; secretKey: string };
   pid: number;
   startedAt: string;
@@ -118,6 +126,9 @@ export interface LocalCloud extends LocalCloudInfo {
   /** Fires a schedule rule, or polls an event source mapping once, now (by logical id); resolves when the functions finished. */
   trigger(id: string): Promise<unknown>;
   flushAuthorizerCache(): number;
+  /** Per principal: the actions used, granted-but-unused grants and refusals so far (local/iam.ts). */
+  iamReport(): UsageReport;
+  iam: LocalIam;
   stop(): Promise<void>;
 }
 
@@ -153,12 +164,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       : await ensureAssembly({ root, stage: options.stage ?? 'dev', log });
     const assemblyMs = performance.now() - assemblyStarted;
     const stack = new LocalStack(assembly.template, { stackName: assembly.stackName });
+    const iamMode = options.iam ?? parseIamMode(process.env.PAYPLANE_IAM);
+    const iam = new LocalIam(stack, { mode: iamMode, log: (line) => process.stderr.write(`[iam] ${line}\n`) });
+    if (iamMode === 'audit') log('IAM in audit mode: refusals are logged and served anyway.');
 
     // 3. Services (in parallel): DynamoDB Local + tables, KMS.
     const services: RunningService[] = [];
     const outcomes = await Promise.allSettled(
       SERVICES.map(async (module, i) => {
-        const running = await module.start({ ...serviceContext, stack }, await prepared[i]?.ready);
+        const running = await module.start({ ...serviceContext, stack, iam }, await prepared[i]?.ready);
         if (running) {
           services.push(running);
           cleanup.push(running.stop);
@@ -174,6 +188,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const restApi = stack.resourcesOfType('AWS::ApiGateway::RestApi').length ? buildRestApi(stack) : undefined;
     let api: LocalApiGateway | undefined;
     const control = new ControlPlane(() => api, stack.account);
+    control.useIam(iam, stack.region);
     const controlServer = await control.start(0);
     cleanup.push(() => control.stop());
 
@@ -181,11 +196,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     // the functions' environment resolves to (LocalStack.serveRestApi). It invokes them once they do.
     if (!restApi) throw new Error(`Stack ${stack.stackName} has no AWS::ApiGateway::RestApi: nothing to serve.`);
     let runtime: LambdaRuntime | undefined;
-    api = new LocalApiGateway(restApi, { invoke: (id, event, invokeOptions) => runtime!.invoke(id, event, invokeOptions) }, {
+    api = new LocalApiGateway(restApi, { invoke: (id, event, invokeOptions) => runtime!.invoke(id, event, invokeOptions), get: (id) => runtime!.get(id) }, {
       region: stack.region,
       account: stack.account,
       accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
       usage: buildUsagePlans(stack, restApi, { stateFile: options.inMemory ? undefined : join(dataDir, 'apigateway-usage.json') }),
+      iam,
     });
     const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
     const apiServer = await api.start(port);
@@ -204,6 +220,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       maxConcurrency: options.lambdaConcurrency,
       logs: options.functionLogs ?? (options.quiet ? 'silent' : 'inherit'),
       reportLines: !options.quiet,
+      credentials: (logicalId) => iam.credentialsFor(logicalId),
     });
     cleanup.push(() => runtime!.stop());
     const apiUrl = `${apiServer.url}/${restApi.stage}`;
@@ -235,6 +252,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },
       queues: Object.fromEntries(stack.resourcesOfType('AWS::SQS::Queue').map(([id]) => [id, String(stack.ref(id, id))])),
       kmsKeyArn: envValue('KMS_KEY_ARN'),
+      operatorCredentials: { accessKeyId: OPERATOR_CREDENTIALS.accessKeyId, secretAccessKey: OPERATOR_CREDENTIALS.secretAccessKey },
       pid: process.pid,
       startedAt: new Date().toISOString(),
     };
@@ -248,6 +266,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         region: stack.region,
         tableName: mainTable,
         root,
+        credentials: OPERATOR_CREDENTIALS,
         apiGateway: { endpoint: controlServer.url, restApiId: restApi.id, stageName: restApi.stage },
       });
       if (!demo) log('TODO seedDemoMerchant: functions/merchants/service.ts has no ensureDemoMerchant yet; no demo merchant seeded.');
@@ -269,6 +288,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         inMemory: options.inMemory ?? false,
         dataDir,
         log,
+        iam,
       });
       if (running) {
         triggers.push(running);
@@ -323,10 +343,18 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         return owner.trigger(id);
       },
       flushAuthorizerCache: () => api!.flushAuthorizerCache(),
+      iamReport: () => iam.report(),
+      iam,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+function parseIamMode(value: string | undefined): IamMode {
+  if (value === undefined || value === '' || value === 'enforce') return 'enforce';
+  if (value === 'audit') return 'audit';
+  throw new Error(`PAYPLANE_IAM=${value} is not a mode: use 'enforce' (the default) or 'audit'.`);
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalApiGateway } from './apigateway';
 import { usageRoutes } from './apigateway-usage';
 import { listen, readBody, sendJson, type LocalServer } from './http';
+import { INVALID_TOKEN_MESSAGE, type LocalIam } from './iam';
 
 /**
  * The local control plane, on its own port (AWS_ENDPOINT_URL_API_GATEWAY, and AWS_ENDPOINT_URL for any
@@ -30,6 +31,7 @@ interface Registered {
 export class ControlPlane {
   private readonly routes: Registered[] = [];
   private server?: LocalServer;
+  private iam?: { iam: LocalIam; region: string };
 
   /** `api` is looked up per request: the control plane starts before the API it controls. */
   constructor(
@@ -51,6 +53,11 @@ export class ControlPlane {
     this.routes.push({ method, pattern, keys, handler });
   }
 
+  /** Checks API Gateway control calls against IAM: `apigateway:<METHOD>` on `arn:aws:apigateway:<region>::<path>`. */
+  useIam(iam: LocalIam, region: string): void {
+    this.iam = { iam, region };
+  }
+
   async start(port = 0): Promise<LocalServer> {
     this.server = await listen((req, res) => this.handle(req, res), port);
     return this.server;
@@ -66,6 +73,15 @@ export class ControlPlane {
     const method = (req.method ?? 'GET').toUpperCase();
     try {
       const body = await readBody(req, 10 * 1024 * 1024);
+      if (this.iam && url.pathname.startsWith('/restapis')) {
+        const resource = `arn:aws:apigateway:${this.iam.region}::${url.pathname}`;
+        const { refuse } = await this.iam.iam.check(req.headers, [{ action: `apigateway:${method}`, resource }]);
+        if (refuse) {
+          const type = refuse.unknownKey ? 'UnrecognizedClientException' : 'AccessDeniedException';
+          sendJson(res, 403, { message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': type });
+          return;
+        }
+      }
       for (const r of this.routes) {
         if (r.method !== method) continue;
         const m = r.pattern.exec(url.pathname);

@@ -22,6 +22,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { LOCAL_CREDENTIALS } from './dynamodb';
+import type { LocalIam } from './iam';
 import { compilePattern, matchesPattern, type EventPattern } from './event-patterns';
 import type { InvokeResult, LambdaRuntime } from './lambda';
 import { TemplateError, type LocalStack } from './template';
@@ -68,6 +69,12 @@ export interface SourceContext {
   log: (line: string) => void;
   /** Shard checkpoints between runs (persistent cloud only). */
   checkpoints?: CheckpointStore;
+  /** Pollers read (and on-failure destinations are sent to) with the function's role, as Lambda does. */
+  iam?: LocalIam;
+}
+
+function pollerCredentials(ctx: SourceContext, mapping: MappingConfig) {
+  return ctx.iam ? ctx.iam.credentialsFor(mapping.functionLogicalId) : LOCAL_CREDENTIALS;
 }
 
 /** What one batch did; also the answer of a manual trigger. */
@@ -250,7 +257,7 @@ export class SqsEventSource implements EventSource {
   ) {
     const endpoint = ctx.endpoints.AWS_ENDPOINT_URL_SQS;
     if (!endpoint) throw new Error(`Event source mapping ${mapping.logicalId} reads ${mapping.sourceArn}, but the local cloud runs no SQS (no AWS::SQS::Queue in the template?).`);
-    this.client = new SQSClient({ endpoint, region: ctx.stack.region, credentials: LOCAL_CREDENTIALS, maxAttempts: 2 });
+    this.client = new SQSClient({ endpoint, region: ctx.stack.region, credentials: pollerCredentials(ctx, mapping), maxAttempts: 2 });
     const max = Number((mapping.properties.ScalingConfig as Json | undefined)?.MaximumConcurrency);
     // Lambda starts with 5 concurrent pollers; locally 2 keep up unless ScalingConfig asks otherwise.
     this.pollers = Number.isInteger(max) && max >= 2 ? Math.min(max, 10) : 2;
@@ -484,7 +491,7 @@ export class DynamoDbStreamEventSource implements EventSource {
     if (mapping.sourceArn.includes('/stream/1970-01-01')) {
       throw new TemplateError(`${mapping.logicalId} reads the stream of a table that has none: give the table a StreamSpecification (CDK: stream: StreamViewType.NEW_AND_OLD_IMAGES).`);
     }
-    this.client = new DynamoDBStreamsClient({ endpoint, region: ctx.stack.region, credentials: LOCAL_CREDENTIALS, maxAttempts: 2 });
+    this.client = new DynamoDBStreamsClient({ endpoint, region: ctx.stack.region, credentials: pollerCredentials(ctx, mapping), maxAttempts: 2 });
     const p = mapping.properties;
     const position = String(p.StartingPosition ?? '');
     if (position !== 'TRIM_HORIZON' && position !== 'LATEST') {
@@ -695,7 +702,7 @@ export class DynamoDbStreamEventSource implements EventSource {
     if (!this.onFailure) return;
     const endpoint = this.ctx.endpoints.AWS_ENDPOINT_URL_SQS;
     if (!endpoint) return;
-    this.onFailureClient ??= new SQSClient({ endpoint, region: this.ctx.stack.region, credentials: LOCAL_CREDENTIALS });
+    this.onFailureClient ??= new SQSClient({ endpoint, region: this.ctx.stack.region, credentials: pollerCredentials(this.ctx, this.mapping) });
     const [, , , , account, name] = this.onFailure.split(':');
     const { QueueUrl } = await this.onFailureClient.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
     await this.onFailureClient.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify(record) }));

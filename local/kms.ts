@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './assembly';
 import { listen, readBody, sendJson, type LocalServer } from './http';
+import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { SIGNING_ALGORITHMS, signMessage, verifyMessage, type SigningAlgorithm } from './kms-crypto';
 import type { LocalStack } from './template';
 
@@ -292,6 +293,34 @@ export class LocalKms {
     }
   }
 
+  /**
+   * What IAM evaluates for a call: `kms:<Operation>` on the key it names (for Decrypt without KeyId, the
+   * key inside the ciphertext), with `kms:EncryptionContext:<k>` for every context entry, as KMS does.
+   * Undefined when the request names no key we know: the operation itself answers NotFound & co.
+   */
+  accessRequest(operation: string, input: Json): AccessRequest | undefined {
+    const action = `kms:${operation}`;
+    if (operation === 'ListKeys' || operation === 'ListAliases' || operation === 'GenerateRandom') return { action, resource: '*' };
+    let key: KmsKey | undefined;
+    try {
+      if (input.KeyId !== undefined) key = this.findKey(input.KeyId);
+      else if (typeof input.CiphertextBlob === 'string') {
+        const id = uuidString(Buffer.from(input.CiphertextBlob, 'base64').subarray(1, 17));
+        key = this.keys.find((k) => k.keyId === id);
+      }
+    } catch {
+      return undefined;
+    }
+    if (!key) return undefined;
+    const context: Record<string, string | string[]> = {};
+    const ec = input.EncryptionContext;
+    if (ec && typeof ec === 'object' && !Array.isArray(ec)) {
+      for (const [k, v] of Object.entries(ec as Record<string, unknown>)) context[`kms:EncryptionContext:${k}`] = String(v);
+      if (Object.keys(ec).length) context['kms:EncryptionContextKeys'] = Object.keys(ec);
+    }
+    return { action, resource: key.arn, context };
+  }
+
   /** Runs one operation; counts it; maps unknown failures to KMSInternalException. */
   async handle(operation: string, input: Json): Promise<Json> {
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
@@ -512,7 +541,7 @@ export function masterSecret(options: { inMemory?: boolean; file?: string }): Bu
 
 export async function startKms(
   stack: LocalStack,
-  options: { inMemory?: boolean; port?: number; secretFile?: string; keyStoreDir?: string } = {},
+  options: { inMemory?: boolean; port?: number; secretFile?: string; keyStoreDir?: string; iam?: LocalIam } = {},
 ): Promise<KmsEndpoint> {
   const secretFile = options.secretFile ?? join(PROJECT_ROOT, '.payplane', 'kms-master-secret');
   const kms = new LocalKms(stack, masterSecret({ inMemory: options.inMemory, file: secretFile }), {
@@ -520,14 +549,14 @@ export async function startKms(
     keyStoreDir: options.inMemory ? undefined : (options.keyStoreDir ?? join(dirname(secretFile), 'kms-keys')),
   });
   const server: LocalServer = await listen((req, res) =>
-    handleKmsRequest(kms, req, res).catch((error: unknown) => {
+    handleKmsRequest(kms, req, res, options.iam).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { __type: 'KMSInternalException', message: String(error) });
     }),
   options.port ?? 0);
   return { url: server.url, kms, stop: server.close };
 }
 
-async function handleKmsRequest(kms: LocalKms, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleKmsRequest(kms: LocalKms, req: IncomingMessage, res: ServerResponse, iam?: LocalIam): Promise<void> {
   const requestId = randomUUID();
   const headers = { 'x-amzn-RequestId': requestId, 'Content-Type': 'application/x-amz-json-1.1' };
   if (req.method === 'GET' && req.url === '/__stats') {
@@ -547,8 +576,15 @@ async function handleKmsRequest(kms: LocalKms, req: IncomingMessage, res: Server
     sendJson(res, 400, { __type: 'SerializationException', message: 'The request body is not valid JSON.' }, headers);
     return;
   }
+  const operation = target.slice('TrentService.'.length);
+  const { refuse } = iam ? await iam.check(req.headers, [kms.accessRequest(operation, input)].filter((r) => r !== undefined)) : {};
+  if (refuse) {
+    const type = refuse.unknownKey ? 'UnrecognizedClientException' : 'AccessDeniedException';
+    sendJson(res, 400, { __type: type, message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { ...headers, 'x-amzn-ErrorType': type });
+    return;
+  }
   try {
-    const output = await kms.handle(target.slice('TrentService.'.length), input);
+    const output = await kms.handle(operation, input);
     sendJson(res, 200, output, headers);
   } catch (error) {
     if (error instanceof KmsError) {

@@ -32,6 +32,8 @@ export interface LambdaRuntimeOptions {
   logs?: LogSink;
   /** Print START/END/REPORT lines like CloudWatch. @default true */
   reportLines?: boolean;
+  /** The credentials of a function's role (local/iam.ts): what the endpoints identify it by. @default the administrator's */
+  credentials?: (functionLogicalId: string) => { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Lets tests kill functions at chosen SDK calls (faults.ts). @default none: workers carry no hook */
   faults?: FaultInjector;
 }
@@ -141,6 +143,7 @@ export class LambdaRuntime {
   /** What Lambda sets in every environment, then the template's variables, then local endpoints. */
   private baseEnvironment(d: FunctionDefinition): Record<string, string> {
     const region = d.arn.split(':')[3]!;
+    const credentials = this.options.credentials?.(d.logicalId) ?? LOCAL_CREDENTIALS;
     const inherited = Object.fromEntries(
       ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_EXTRA_CA_CERTS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
     );
@@ -149,9 +152,9 @@ export class LambdaRuntime {
       LANG: 'en_US.UTF-8',
       AWS_REGION: region,
       AWS_DEFAULT_REGION: region,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_SESSION_TOKEN: LOCAL_CREDENTIALS.sessionToken,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_SESSION_TOKEN: credentials.sessionToken ?? '',
       AWS_EXECUTION_ENV: `AWS_Lambda_${d.runtime}`,
       AWS_LAMBDA_FUNCTION_NAME: d.name,
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(d.memoryMb),

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { ControlPlane } from './control-plane';
 import { connectDynamoDb, createTables, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
+import { startDynamoDbProxy } from './dynamodb-proxy';
+import type { LocalIam } from './iam';
 import { CheckpointStore, startEventSources } from './event-sources';
 import { startKms } from './kms';
 import type { LambdaRuntime } from './lambda';
@@ -30,6 +32,11 @@ export interface ServiceContext {
   log: (line: string) => void;
 }
 
+export interface ServiceStartContext extends ServiceContext {
+  /** Every endpoint checks its callers against the template's IAM policies through this. */
+  iam: LocalIam;
+}
+
 export interface RunningService {
   name: string;
   /** Environment variables for functions (and local.json), e.g. { AWS_ENDPOINT_URL_KMS: 'http://…' }. */
@@ -48,7 +55,7 @@ export interface ServiceModule<Prepared = unknown> {
    */
   prepare?(ctx: Omit<ServiceContext, 'stack'>): { ready: Promise<Prepared>; discard(): Promise<void> } | undefined;
   /** Returns undefined when the template has nothing for it. */
-  start(ctx: ServiceContext, prepared?: Prepared): Promise<RunningService | undefined>;
+  start(ctx: ServiceStartContext, prepared?: Prepared): Promise<RunningService | undefined>;
 }
 
 export interface TriggerContext {
@@ -66,6 +73,7 @@ export interface TriggerContext {
   /** .payplane/ (persistent state lives under it). */
   dataDir: string;
   log: (line: string) => void;
+  iam: LocalIam;
 }
 
 export interface RunningTrigger {
@@ -100,12 +108,17 @@ const dynamodbService: ServiceModule<DynamoDbLocal> = {
     const started = performance.now();
     try {
       const tables = await createTables(ddb.client, ctx.stack, ctx.log);
+      // Callers reach DynamoDB Local only through the IAM-checking proxy (local/dynamodb-proxy.ts).
+      const proxy = await startDynamoDbProxy(ctx.stack, ctx.iam, ddb.endpoint);
       return {
         name: 'dynamodb',
-        endpoints: { AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint, AWS_ENDPOINT_URL_DYNAMODB_STREAMS: ddb.endpoint },
+        endpoints: { AWS_ENDPOINT_URL_DYNAMODB: proxy.url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS: proxy.url },
         startMs: ddb.startMs + (performance.now() - started),
         stats: () => ({ tables: tables.map((t) => t.tableName) }),
-        stop: ddb.stop,
+        stop: async () => {
+          await proxy.stop();
+          await ddb.stop();
+        },
       };
     } catch (error) {
       await ddb.stop();
@@ -119,7 +132,7 @@ const kmsService: ServiceModule = {
   name: 'kms',
   async start(ctx) {
     const started = performance.now();
-    const kms = await startKms(ctx.stack, { inMemory: ctx.inMemory, secretFile: join(ctx.dataDir, 'kms-master-secret') });
+    const kms = await startKms(ctx.stack, { inMemory: ctx.inMemory, secretFile: join(ctx.dataDir, 'kms-master-secret'), iam: ctx.iam });
     return {
       name: 'kms',
       endpoints: { AWS_ENDPOINT_URL_KMS: kms.url },
@@ -136,7 +149,7 @@ const sqsService: ServiceModule = {
   async start(ctx) {
     if (ctx.stack.resourcesOfType('AWS::SQS::Queue').length === 0) return undefined;
     const started = performance.now();
-    const sqs = await startSqs(ctx.stack, { stateFile: ctx.inMemory ? undefined : join(ctx.dataDir, 'sqs', 'messages.json'), log: ctx.log });
+    const sqs = await startSqs(ctx.stack, { stateFile: ctx.inMemory ? undefined : join(ctx.dataDir, 'sqs', 'messages.json'), log: ctx.log, iam: ctx.iam });
     return {
       name: 'sqs',
       endpoints: { AWS_ENDPOINT_URL_SQS: sqs.url },
@@ -158,6 +171,7 @@ const scheduleTrigger: TriggerModule = {
       region: ctx.stack.region,
       speedup: ctx.scheduleSpeedup,
       log: ctx.log,
+      iam: ctx.iam,
     });
     ctx.control.route('GET', '/__schedules', async () => ({ status: 200, body: scheduler.stats() }));
     ctx.control.route('POST', '/__schedules/{rule}/trigger', async (_req, p) => {
@@ -187,6 +201,7 @@ const eventSourceTrigger: TriggerModule = {
       runtime: ctx.runtime,
       endpoints: ctx.endpoints,
       log: ctx.log,
+      iam: ctx.iam,
       autoStart: ctx.pollEventSources,
       checkpoints: ctx.inMemory ? undefined : new CheckpointStore(join(ctx.dataDir, 'event-sources', 'checkpoints.json')),
     });

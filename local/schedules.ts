@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { LocalIam } from './iam';
 import type { InvokeResult, LambdaRuntime } from './lambda';
 import { TemplateError, type LocalStack } from './template';
 
@@ -200,7 +201,7 @@ export class Scheduler {
   constructor(
     readonly rules: ScheduleRule[],
     private readonly runtime: LambdaRuntime,
-    private readonly options: { account: string; region: string; speedup?: number; log?: (line: string) => void },
+    private readonly options: { account: string; region: string; speedup?: number; log?: (line: string) => void; iam?: LocalIam },
   ) {}
 
   /** Starts the timers of every enabled rule. */
@@ -245,6 +246,12 @@ export class Scheduler {
     const event = scheduledEvent(rule, this.options.account, this.options.region, time);
     const run = Promise.all(
       rule.targets.map(async (t) => {
+        // EventBridge may invoke only where the function's resource policy (AWS::Lambda::Permission) allows the rule.
+        const ruleArn = `arn:aws:events:${this.options.region}:${this.options.account}:rule/${rule.name}`;
+        const permission = await this.options.iam?.authorizeService('events.amazonaws.com', this.runtime.get(t.functionLogicalId).definition.arn, ruleArn);
+        if (permission && !permission.allowed && !permission.served) {
+          return { target: t.functionLogicalId, ok: false, error: `AccessDeniedException: ${permission.denial.message}` };
+        }
         const result: InvokeResult = await this.runtime.invoke(t.functionLogicalId, t.input ?? event);
         if (!result.ok) this.options.log?.(`Schedule ${rule.logicalId} → ${t.functionLogicalId} failed: ${result.error.errorType}: ${result.error.errorMessage}`);
         return result.ok

@@ -41,14 +41,17 @@ export async function seedDemoMerchant(options: {
   root?: string;
   /** The control plane, so the demo merchant gets its usage-plan key (rate limits) like any merchant. */
   apiGateway?: { endpoint: string; restApiId: string; stageName: string };
+  /** The operator's (the seed does what `payplane merchants create` does). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }): Promise<DemoMerchant | undefined> {
   const file = join(options.root ?? PROJECT_ROOT, 'functions', 'merchants', 'service.ts');
   if (!existsSync(file)) return undefined;
   const merchants = (await import(pathToFileURL(file).href)) as Partial<MerchantsModule>;
   if (typeof merchants.ensureDemoMerchant !== 'function') return undefined;
-  const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: LOCAL_CREDENTIALS });
+  const credentials = options.credentials ?? LOCAL_CREDENTIALS;
+  const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials });
   const gw = options.apiGateway;
-  const apiGateway = gw && new APIGatewayClient({ endpoint: gw.endpoint, region: options.region, credentials: LOCAL_CREDENTIALS });
+  const apiGateway = gw && new APIGatewayClient({ endpoint: gw.endpoint, region: options.region, credentials });
   try {
     const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     const usage = gw && apiGateway ? { apiGateway, restApiId: gw.restApiId, stageName: gw.stageName } : undefined;

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { listen, readBody, sendJson, type LocalServer } from './http';
+import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { TemplateError, type LocalStack } from './template';
 
 /**
@@ -802,6 +803,8 @@ export interface SqsOptions {
   /** Snapshot file for a persistent cloud (.payplane/sqs/messages.json); none = in memory. */
   stateFile?: string;
   log?: (line: string) => void;
+  /** Checks every call against the template's IAM policies (identity and queue policies). */
+  iam?: LocalIam;
 }
 
 /** Starts the endpoint and points `Ref`/`GetAtt QueueUrl` of every queue at it. */
@@ -809,7 +812,7 @@ export async function startSqs(stack: LocalStack, options: SqsOptions = {}): Pro
   const configs = queueConfigs(stack);
   let sqs: LocalSqs | undefined;
   const server: LocalServer = await listen((req, res) =>
-    handleSqsRequest(sqs!, req, res).catch((error: unknown) => {
+    handleSqsRequest(sqs!, req, res, options.iam).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { __type: 'com.amazonaws.sqs#InternalError', message: String(error) }, { 'x-amzn-query-error': 'InternalError;Receiver' });
     }),
   options.port ?? 0);
@@ -844,7 +847,29 @@ export async function startSqs(stack: LocalStack, options: SqsOptions = {}): Pro
 
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
 
-async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The IAM action of each operation: batches are authorized as their single-message action, as in SQS. */
+const IAM_ACTIONS: Record<string, string> = {
+  SendMessageBatch: 'sqs:SendMessage',
+  DeleteMessageBatch: 'sqs:DeleteMessage',
+  ChangeMessageVisibilityBatch: 'sqs:ChangeMessageVisibility',
+};
+
+/** `sqs:<Operation>` on the queue the request names (QueueUrl, or QueueName for GetQueueUrl). */
+export function sqsAccessRequest(sqs: LocalSqs, operation: string, input: Json): AccessRequest | undefined {
+  const action = IAM_ACTIONS[operation] ?? `sqs:${operation}`;
+  if (operation === 'ListQueues') return { action, resource: '*' };
+  try {
+    const queue =
+      operation === 'GetQueueUrl'
+        ? [...sqs.queues.values()].find((q) => q.config.name === input.QueueName)
+        : sqs.queueByUrl(input.QueueUrl);
+    return queue ? { action, resource: queue.config.arn } : undefined;
+  } catch {
+    return undefined; // the operation answers with SQS's own error
+  }
+}
+
+async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: ServerResponse, iam?: LocalIam): Promise<void> {
   const headers: Record<string, string> = { 'x-amzn-RequestId': randomUUID(), 'Content-Type': JSON_CONTENT_TYPE };
   const fail = (error: SqsError) =>
     sendJson(res, error.status, { __type: `com.amazonaws.sqs#${error.type}`, message: error.message }, {
@@ -877,6 +902,13 @@ async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: Server
     fail(new SqsError('SerializationException', 'The request body is not a JSON object.'));
     return;
   }
+  const operation = target.slice('AmazonSQS.'.length);
+  const { refuse } = iam ? await iam.check(req.headers, [sqsAccessRequest(sqs, operation, input)].filter((r) => r !== undefined)) : {};
+  if (refuse) {
+    const [type, code] = refuse.unknownKey ? ['InvalidClientTokenId', 'InvalidClientTokenId'] : ['AccessDeniedException', 'AccessDenied'];
+    sendJson(res, 403, { __type: `com.amazon.coral.service#${type}`, message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { ...headers, 'x-amzn-query-error': `${code};Sender` });
+    return;
+  }
   // The sender is the caller's access key id (SigV4 Credential=…), SQS's SenderId stand-in.
   const senderId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ''))?.[1] ?? sqs.account;
   // A client that goes away (aborted long poll, stopped poller) stops waiting.
@@ -885,7 +917,7 @@ async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: Server
     if (!res.writableFinished) abort.abort();
   });
   try {
-    const output = await sqs.handle(target.slice('AmazonSQS.'.length), input, { senderId, signal: abort.signal });
+    const output = await sqs.handle(operation, input, { senderId, signal: abort.signal });
     if (!res.destroyed) sendJson(res, 200, output, headers);
   } catch (error) {
     if (error instanceof SqsError) fail(error);

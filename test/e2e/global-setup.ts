@@ -1,7 +1,9 @@
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { PROJECT_ROOT } from '../../local/assembly';
 import { startLocalCloud } from '../../local/cloud';
+import { checkReport, formatReport, loadReasons, REPORT_FILE } from '../../local/iam-report';
 
 /**
  * End-to-end tier: the whole local cloud from the synthesized (bundled) template of the `test` stage, in memory, on a
@@ -9,6 +11,10 @@ import { startLocalCloud } from '../../local/cloud';
  * source mappings (SQS queues, DynamoDB streams → Lambda) poll by themselves, as deployed: asynchronous
  * flows (e.g. the sandbox channel's delayed callbacks) complete on their own. Function output goes to
  * .payplane/logs/e2e-functions.log. Fault injection is on (`<admin>/__faults`). Tests read it with `inject('localCloud')`.
+ *
+ * IAM is enforced from the template (local/iam.ts). When the whole tier ran, it ends with the IAM
+ * check: no refusal, and every granted action used by some test or listed with a reason in
+ * docs/iam-unused-grants.json; the report is written to .payplane/iam-report.json (`npm run iam-report`).
  */
 export interface E2eCloud {
   /** API base URL, stage included: http://127.0.0.1:<port>/<stage> */
@@ -26,6 +32,8 @@ export interface E2eCloud {
   routes: { method: string; path: string }[];
   /** The seeded demo merchant and its test key. */
   demo?: { merchantId: string; keyId: string; secretKey: string };
+  /** What fixtures that do an operator's work (create merchants) sign with: docs/operator-policy.json applies. */
+  operatorCredentials: { accessKeyId: string; secretAccessKey: string };
 }
 
 declare module 'vitest' {
@@ -65,6 +73,34 @@ export default async function setup(project: TestProject): Promise<() => Promise
     kmsKeyArn: cloud.kmsKeyArn,
     routes: cloud.routes.map(({ method, path }) => ({ method, path })),
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },
+    operatorCredentials: cloud.operatorCredentials,
   });
-  return () => cloud.stop();
+  return async () => {
+    const report = cloud.iamReport();
+    const overhead = cloud.iam.timing;
+    await cloud.stop();
+    mkdirSync(dirname(REPORT_FILE), { recursive: true });
+    writeFileSync(REPORT_FILE, `${JSON.stringify({ ...report, overhead }, null, 2)}\n`);
+    const ran = new Set(project.vitest.state.getFiles().map((f) => f.filepath));
+    const tier = readdirSync(import.meta.dirname).filter((f) => f.endsWith('.test.ts')).map((f) => join(import.meta.dirname, f));
+    if (!tier.every((f) => ran.has(f))) {
+      console.log(`[e2e] IAM: part of the tier ran; the unused-grant check runs with the whole tier. Report: ${REPORT_FILE}`);
+      return;
+    }
+    const reasons = loadReasons();
+    const { unlisted, refusals, stale } = checkReport(report, reasons);
+    console.log(
+      `[e2e] IAM: ${overhead.calls} checked calls, ${overhead.evaluations} evaluations (${(overhead.evaluationMs / Math.max(1, overhead.evaluations)).toFixed(2)} ms each, the rest cached). Report: npm run iam-report`,
+    );
+    const problems = [
+      ...refusals.map((r) => `refused: ${r}`),
+      ...unlisted.map((u) => `granted but never used, and not in docs/iam-unused-grants.json: ${u}`),
+      ...stale.map((r) => `docs/iam-unused-grants.json lists a grant that is no longer unused (remove it): ${r.principal} ${r.grant}`),
+    ];
+    if (problems.length) {
+      // A teardown error alone does not fail vitest's run.
+      process.exitCode = 1;
+      throw new Error(`IAM check failed (${problems.length}):\n  ${problems.join('\n  ')}\n\n${formatReport(report, reasons)}`);
+    }
+  };
 }

@@ -58,7 +58,7 @@ describe('authentication', () => {
     const c = cloud();
     // The CLI finds the local cloud through the file `npm start` writes; this cloud is private to the suite.
     const file = join(mkdtempSync(join(tmpdir(), 'payplane-cli-')), 'local.json');
-    writeFileSync(file, JSON.stringify({ apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables }));
+    writeFileSync(file, JSON.stringify({ apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables, operatorCredentials: c.operatorCredentials }));
     const cli = (...args: string[]) =>
       promisify(execFile)('node', [join(PROJECT_ROOT, 'cli/payplane.mjs'), ...args], { env: { ...process.env, PAYPLANE_LOCAL_FILE: file } });
 

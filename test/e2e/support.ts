@@ -49,7 +49,8 @@ let deps: MerchantDeps | undefined;
 /** What the operator CLI acts with: the main table and the API Gateway control API (usage plans). */
 export function merchantDeps(): MerchantDeps {
   const c = cloud();
-  const local = { region: c.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  // The operator's credentials: the CLI's permissions (docs/operator-policy.json), enforced by the local cloud.
+  const local = { region: c.region, credentials: c.operatorCredentials };
   deps ??= {
     db: DynamoDBDocumentClient.from(new DynamoDBClient({ ...local, endpoint: c.endpoints.dynamodb })),
     tableName: c.tables.main!,
@@ -58,7 +59,7 @@ export function merchantDeps(): MerchantDeps {
   return deps;
 }
 
-/** A fresh merchant with its own test key (and its usage-plan key), made the way the operator CLI makes one. */
+/** A fresh merchant with its own test key (and its usage-plan key), made the way the operator CLI makes one, with the operator's permissions. */
 export async function newMerchant(name = 'E2E merchant'): Promise<{ id: string; key: string }> {
   const created = await createMerchant(merchantDeps(), { name });
   return { id: created.merchantId, key: created.secretKey.reveal() };

@@ -410,9 +410,40 @@ function esmAssembly(): string {
         Handler: 'index.handler',
         Runtime: 'nodejs22.x',
         Timeout: 2,
+        Role: getAtt('ConsumerRole', 'Arn'),
         Environment: { Variables: { TABLE_NAME: { Ref: 'MainTable74195DAB' }, OUT_QUEUE_URL: { Ref: 'OutQueue' } } },
       },
       Metadata: { 'aws:asset:path': join(FIXTURE, 'asset.fixture-consumer') },
+    },
+    // What CDK grants for the mappings (the pollers read with this role) and the handler's own calls.
+    ConsumerRole: { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [] } } },
+    ConsumerRolePolicy: {
+      Type: 'AWS::IAM::Policy',
+      Properties: {
+        PolicyName: 'ConsumerRolePolicy',
+        Roles: [{ Ref: 'ConsumerRole' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+              Resource: ['WorkQueue', 'StrictQueue', 'ManualQueue'].map((q) => getAtt(q, 'Arn')),
+            },
+            { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: '*' },
+            { Effect: 'Allow', Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'], Resource: getAtt('MainTable74195DAB', 'StreamArn') },
+            { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: getAtt('StreamFailures', 'Arn') },
+            { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: getAtt('OutQueue', 'Arn') },
+            { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: getAtt('MainTable74195DAB', 'Arn') },
+            {
+              Effect: 'Allow',
+              Action: 'kms:Decrypt',
+              Resource: getAtt('DataKey9C0B3FD2', 'Arn'),
+              Condition: { StringEquals: { 'kms:ViaService': 'dynamodb.us-east-1.amazonaws.com' } },
+            },
+          ],
+        },
+      },
     },
     // new SqsEventSource(work, { batchSize: 5, maxBatchingWindow: 1 s, reportBatchItemFailures: true })
     WorkMapping: mapping('WorkQueue', { BatchSize: 5, MaximumBatchingWindowInSeconds: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] }),
