@@ -275,15 +275,15 @@ export class LocalIam {
     const started = performance.now();
     const resourcePolicy = this.resourcePolicies().get(request.resource);
     const simulation: Simulation = {
-      identityPolicies: principal.policies as Simulation['identityPolicies'],
+      identityPolicies: withEncryptionContextKeys(principal.policies) as Simulation['identityPolicies'],
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      ...(resourcePolicy ? { resourcePolicy: resourcePolicy as Simulation['resourcePolicy'] } : {}),
+      ...(resourcePolicy ? { resourcePolicy: withEncryptionContextKeys(resourcePolicy) as Simulation['resourcePolicy'] } : {}),
       request: {
         action: request.action,
         principal: principal.arn,
         resource: { accountId: this.stack.account, resource: request.resource },
-        contextVariables: context,
+        contextVariables: withEncryptionContextKeys(context),
       },
     };
     const result = await runSimulation(simulation, {});
@@ -343,6 +343,20 @@ export class LocalIam {
     this.resourcePolicyCache = out;
     return out;
   }
+}
+
+/**
+ * iam-simulate (0.1.173) fills in a variable condition key only after a '/' (`aws:PrincipalTag/<k>`), so it
+ * renames every `kms:EncryptionContext:<k>` of a request to the spec's `kms:EncryptionContext:${EncryptionContextKey}`,
+ * and a policy conditioned on one never matches. Both sides are carried under a '/'-form key of the same type
+ * (String) instead; no principal of the stack has tags, so nothing else answers to it.
+ */
+const ENCRYPTION_CONTEXT_KEY = /kms:EncryptionContext:/gi;
+const ENCRYPTION_CONTEXT_CARRIER = 'aws:PrincipalTag/kms-encryption-context:';
+function withEncryptionContextKeys<T>(value: T): T {
+  const text = JSON.stringify(value);
+  const carried = text.replace(ENCRYPTION_CONTEXT_KEY, ENCRYPTION_CONTEXT_CARRIER);
+  return carried === text ? value : (JSON.parse(carried) as T);
 }
 
 /** The access key id of a SigV4 request: `Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/…`. */

@@ -1,8 +1,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PROJECT_ROOT } from '../../local/assembly';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { localAssemblyDir, PROJECT_ROOT } from '../../local/assembly';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import type { CfnTemplate } from '../../local/template';
 
@@ -12,7 +12,8 @@ import type { CfnTemplate } from '../../local/template';
  * the route as AWS would (the function gets AccessDeniedException, the API its 500 error shape) and
  * name the refused action in its log.
  */
-const ASSEMBLY = join(PROJECT_ROOT, '.payplane', 'cdk.out');
+// The assembly the e2e tier's global setup synthesized (or found up to date) for its stage.
+const ASSEMBLY = localAssemblyDir(PROJECT_ROOT, inject('localCloud').stage);
 const STACK = 'Payplane-tampered';
 
 function tamperedAssembly(): { dir: string; functionId: string } {

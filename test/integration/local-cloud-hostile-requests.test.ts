@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { listen } from '../../local/http';
+import { ADMIN_ACCESS_KEY_ID } from '../../local/iam';
 import { startSqs, type SqsEndpoint } from '../../local/sqs';
 import { LocalStack } from '../../local/template';
 
@@ -44,6 +45,8 @@ const hostileHeaders = () => {
   PROTOTYPE_NAMES.forEach((n, i) => headers.append(n, `h${i}`));
   return headers;
 };
+/** The local cloud checks IAM before anything else and reads only the SigV4 access key id: act as its administrator. */
+const asAdmin = (service: string) => `AWS4-HMAC-SHA256 Credential=${ADMIN_ACCESS_KEY_ID}/20261201/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=0`;
 const stillServes = async () => {
   const res = await fetch(`${cloud.url}/v1/health`);
   expect(res.status).toBe(200);
@@ -95,7 +98,7 @@ describe('no request takes the local cloud down (finding 9)', () => {
       [cloud.endpoints.kms!, 'TrentService', 'UnsupportedOperationException'],
       [sqs.url, 'AmazonSQS', 'UnsupportedOperation'],
     ] as const) {
-      const res = await fetch(endpoint, { method: 'POST', headers: { 'X-Amz-Target': `${service}.${name}`, [name]: 'x', 'Content-Type': 'application/x-amz-json-1.1' }, body: '{}' });
+      const res = await fetch(endpoint, { method: 'POST', headers: { 'X-Amz-Target': `${service}.${name}`, [name]: 'x', 'Content-Type': 'application/x-amz-json-1.1', Authorization: asAdmin(service === 'TrentService' ? 'kms' : 'sqs') }, body: '{}' });
       expect(res.status).toBe(400);
       const body = (await res.json()) as { __type: string; message: string };
       expect(body.__type).toContain(code);
@@ -107,6 +110,7 @@ describe('no request takes the local cloud down (finding 9)', () => {
 
   it('answers the control plane with Object-prototype names in the path, query and headers', async () => {
     const headers = hostileHeaders();
+    headers.set('Authorization', asAdmin('apigateway'));
     expect((await fetch(`${cloud.endpoints.admin}/__stats?${hostileQuery}`, { headers })).status).toBe(200);
     for (const name of PROTOTYPE_NAMES) {
       const res = await fetch(`${cloud.endpoints.admin}/restapis/${name}/stages/${name}/cache/authorizers`, { method: 'DELETE', headers });

@@ -181,6 +181,17 @@ const CASES: Case[] = [
     ],
   },
   {
+    call: 'GenerateDataKey conditioned on kms:EncryptionContext:purpose (the checkout seals card summaries only)',
+    service: 'kms',
+    operation: 'GenerateDataKey',
+    input: () => ({ KeyId: KEY, KeySpec: 'AES_256', EncryptionContext: { purpose: 'card', merchant_id: 'mch_1' } }),
+    grant: [{ Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: arn('Key'), Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'card' } } }],
+    nearMisses: [
+      { grant: [{ Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: arn('Key'), Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'payer' } } }], refused: `kms:GenerateDataKey on resource: ${KEY}` },
+      { grant: [{ Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: arn('Key'), Condition: { StringEquals: { 'kms:EncryptionContext:merchant_id': 'mch_2' } } }], refused: `kms:GenerateDataKey on resource: ${KEY}` },
+    ],
+  },
+  {
     call: 'Decrypt without KeyId: the key is the one inside the ciphertext',
     service: 'kms',
     operation: 'Decrypt',
