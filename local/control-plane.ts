@@ -73,7 +73,9 @@ export class ControlPlane {
     const method = (req.method ?? 'GET').toUpperCase();
     try {
       const body = await readBody(req, 10 * 1024 * 1024);
-      if (this.iam && url.pathname.startsWith('/restapis')) {
+      // API Gateway's control API (REST APIs, API keys, usage plans): IAM resources are its paths. The
+      // local admin routes (/__…) are the local cloud's own and answer no AWS client.
+      if (this.iam && /^\/(restapis|apikeys|usageplans)(\/|$)/.test(url.pathname)) {
         const resource = `arn:aws:apigateway:${this.iam.region}::${url.pathname}`;
         const { refuse } = await this.iam.iam.check(req.headers, [{ action: `apigateway:${method}`, resource }]);
         if (refuse) {

@@ -93,7 +93,8 @@ export async function payplane(...argv: string[]): Promise<{ code: number; stdou
   const c = cloud();
   if (!cliFile) {
     cliFile = join(mkdtempSync(join(tmpdir(), 'payplane-e2e-cli-')), 'local.json');
-    const local = { apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables };
+    // As the operator, with docs/operator-policy.json, as .payplane/local.json has it for `npx payplane`.
+    const local = { apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables, operatorCredentials: c.operatorCredentials };
     writeFileSync(cliFile, JSON.stringify(local));
   }
   const out: string[] = [];
