@@ -7,7 +7,7 @@ import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
-import { PayplaneFunction, type PayplaneFunctionProps } from './constructs/payplane-function';
+import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
@@ -191,69 +191,79 @@ export class PayplaneStack extends Stack {
      * merchant's and the platform's ledger accounts, a transfer and the sandbox's trade.
      */
     const publicTableAccess = { excludePartitions: ['APIKEY#*'] };
+    // What each kind of function sends to a table, read from the code it runs (functions/*/repository.ts, the
+    // ledger, the sandbox's store). The e2e tier's IAM report lists any of these no test used; each one that
+    // stays is in docs/iam-unused-grants.json with the code path that needs it.
+    /** Reads by key, then conditional puts and updates, alone or in one transaction with the ledger's transfers
+     * (orders, attempts, refunds, accounts, the sandbox's trades). No function deletes a record: TTL does. */
+    const movesRecords: TableAction[] = ['GetItem', 'PutItem', 'UpdateItem'];
+    /** functions/http/idempotency.ts: claims a key, completes it, and releases it after a retryable failure. */
+    const idempotencyKeys: TableAccess = { actions: ['PutItem', 'UpdateItem', 'DeleteItem'] };
     const fn = (id: FunctionId, entry: string, description: string, environment: Record<string, string>, extra: Partial<PayplaneFunctionProps> = {}) =>
       new PayplaneFunction(this, id, { stage, entry, description, environment, ...extra });
 
     const authorizer = fn('Authorizer', 'functions/handlers/authorizer.ts', 'API key REQUEST authorizer', env.table) //
-      .bindTable(this.mainTable, 'RO');
+      .bindTable(this.mainTable, { actions: ['GetItem'] });
     const createOrder = fn('CreateOrder', 'functions/handlers/create-order.ts', 'POST /v1/orders', postEnv)
-      .bindTable(this.mainTable, 'RW')
-      .bindTable(this.idempotencyTable, 'RW')
+      .bindTable(this.mainTable, { actions: ['GetItem', 'PutItem'] }) // the order and its merchant_order_no, in one transaction
+      .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both');
     const listOrders = fn('ListOrders', 'functions/handlers/list-orders.ts', 'GET /v1/orders', { ...env.table, ...env.key })
-      .bindTable(this.mainTable, 'RO')
+      .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] })
       .bindKey(this.key, 'decrypt');
     const getOrder = fn('GetOrder', 'functions/handlers/get-order.ts', 'GET /v1/orders/{id}', { ...env.table, ...env.key })
-      .bindTable(this.mainTable, 'RO')
+      .bindTable(this.mainTable, { actions: ['GetItem'] })
       .bindKey(this.key, 'decrypt');
     // Closing an authorized order voids it at the channel (the sandbox's trades live in the main table).
     const closeOrder = fn('CloseOrder', 'functions/handlers/close-order.ts', 'POST /v1/orders/{id}/close', postEnv)
-      .bindTable(this.mainTable, 'RW')
-      .bindTable(this.idempotencyTable, 'RW')
+      .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both'); // seals idempotent responses
     const expireOrders = fn('ExpireOrders', 'functions/handlers/expire-orders.ts', 'Expires unpaid orders every minute', env.table, {
       // Must finish before the next tick; a failed run is simply redone by the next one.
       timeout: Duration.seconds(50),
       retryAttempts: 0,
-    }).bindTable(this.mainTable, 'RW');
+    }).bindTable(this.mainTable, { actions: ['UpdateItem'], indexes: ['gsi2'] });
     // Queries and refunds at the channel (the sandbox's trades live in the main table): no queue, no KMS of its own.
     const reconcilePayments = fn('ReconcilePayments', 'functions/handlers/reconcile-payments.ts', 'Asks the channel about payments and refunds left unanswered', { ...env.table, ...env.fees }, {
       // A run is bounded (25 items per shard) and well inside the 5-minute period; the next run redoes a failed one.
       timeout: Duration.seconds(60),
       retryAttempts: 0,
-    }).bindTable(this.mainTable, 'RW');
+    }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] });
     const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', {
       ...postEnv,
       ...env.fingerprintKey,
       ...env.callbacks,
       ...env.fees,
     })
-      .bindTable(this.mainTable, 'RW')
-      .bindTable(this.idempotencyTable, 'RW')
+      .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send'); // the sandbox schedules its asynchronous results
     const captureOrder = fn('CaptureOrder', 'functions/handlers/capture-order.ts', 'POST /v1/orders/{id}/capture', { ...postEnv, ...env.fees })
-      .bindTable(this.mainTable, 'RW')
-      .bindTable(this.idempotencyTable, 'RW')
+      .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both');
     const createRefund = fn('CreateRefund', 'functions/handlers/create-refund.ts', 'POST /v1/refunds', postEnv)
-      .bindTable(this.mainTable, 'RW')
-      .bindTable(this.idempotencyTable, 'RW')
+      .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both'); // seals idempotent responses
-    const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}', env.table).bindTable(this.mainTable, 'RO');
-    const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table).bindTable(this.mainTable, 'RO');
-    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, 'RO');
+    const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}', env.table).bindTable(this.mainTable, { actions: ['GetItem'] });
+    const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table) //
+      .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] });
+    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, { actions: ['Query'] }); // the merchant's accounts
     // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only,
     // never deleting, never near the API keys.
     const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey, ...env.fees })
-      .bindTable(this.mainTable, 'RU', publicTableAccess)
+      .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
       .bindMacKey(this.sandboxSigningKey, 'verify');
     // The sandbox PSP's side: settles its trades (main table), signs, POSTs to the order's notify URL.
     const sandboxNotifier = fn('SandboxNotifier', 'functions/handlers/sandbox-notifier.ts', 'Delivers the sandbox channel\'s signed callbacks', { ...env.table, ...env.signingKey }, {
       timeout: NOTIFIER_TIMEOUT,
     })
-      .bindTable(this.mainTable, 'RU', publicTableAccess) // it POSTs to URLs merchants choose: as little as the public routes
+      // It POSTs to URLs merchants choose: as little as the public routes. It only reads and settles trades.
+      .bindTable(this.mainTable, { actions: ['GetItem', 'UpdateItem'], ...publicTableAccess })
       .bindMacKey(this.sandboxSigningKey, 'generate')
       .consumeQueue(this.sandboxCallbacks);
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
@@ -266,7 +276,7 @@ export class PayplaneStack extends Stack {
       ...env.checkoutKey,
       ...env.fees,
     })
-      .bindTable(this.mainTable, 'RU', publicTableAccess)
+      .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
       // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
       .bindKey(this.key, 'encrypt', ['card'])
       .bindMacKey(this.fingerprintKey, 'generate')

@@ -14,11 +14,14 @@ import { acknowledge } from './acknowledge';
 import type { PayplaneTable } from './payplane-table';
 
 /**
- * How a function may use a table: `RO` reads (GetItem, BatchGetItem, Query); `RW` also writes; `RU` reads,
- * puts and updates (conditional writes and transactions of them) but never deletes or batch-writes, for
- * functions that only move records forward.
+ * DynamoDB item actions a function may send to a table itself (there is no `dynamodb:TransactWriteItems`
+ * action: a transaction needs the per-item action of each item it carries). `Query` here is a Query of the
+ * table's own key; a Query of an index is granted with `TableAccess.indexes`. No `Scan`: every access
+ * path in the data model is a key lookup or a Query.
  */
-export type TableAccess = 'RO' | 'RU' | 'RW';
+export type TableAction = 'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'ConditionCheckItem' | 'BatchWriteItem';
+
+const READ_ACTIONS: ReadonlySet<TableAction> = new Set(['GetItem', 'BatchGetItem', 'Query']);
 
 /**
  * How a function may use a KMS key directly (envelope encryption with the AWS Encryption SDK, which calls
@@ -27,41 +30,21 @@ export type TableAccess = 'RO' | 'RU' | 'RW';
  */
 export type KeyUsage = 'encrypt' | 'decrypt' | 'both';
 
-/** Table actions by access mode. No `Scan`: every access path in the data model is a key lookup or a Query. */
-const TABLE_ACTIONS: Record<TableAccess, string[]> = {
-  RO: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-  RU: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
-  RW: [
-    'dynamodb:GetItem',
-    'dynamodb:BatchGetItem',
-    'dynamodb:Query',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:BatchWriteItem',
-    'dynamodb:ConditionCheckItem',
-  ],
-};
-
 /**
  * KMS actions DynamoDB performs with the caller's credentials on a table encrypted with a customer-managed
- * key (same sets as aws-cdk-lib's table grants, with the `*` actions spelled out). They are only granted
- * through DynamoDB (`kms:ViaService`), so table access never lets code call KMS itself.
+ * key (same sets as aws-cdk-lib's table grants, with the `*` actions spelled out): reading needs only
+ * Decrypt and DescribeKey. They are only granted through DynamoDB (`kms:ViaService`), so table access never
+ * lets code call KMS itself.
  */
+const READ_KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
 const WRITE_KEY_ACTIONS = [
-  'kms:Decrypt',
-  'kms:DescribeKey',
+  ...READ_KEY_ACTIONS,
   'kms:Encrypt',
   'kms:ReEncryptFrom',
   'kms:ReEncryptTo',
   'kms:GenerateDataKey',
   'kms:GenerateDataKeyWithoutPlaintext',
 ];
-const TABLE_KEY_ACTIONS: Record<TableAccess, string[]> = {
-  RO: ['kms:Decrypt', 'kms:DescribeKey'],
-  RU: WRITE_KEY_ACTIONS,
-  RW: WRITE_KEY_ACTIONS,
-};
 
 const KEY_ACTIONS: Record<KeyUsage, string[]> = {
   encrypt: ['kms:GenerateDataKey'],
@@ -91,11 +74,21 @@ export interface ConsumeQueueOptions {
   readonly maxConcurrency?: number;
 }
 
-/** Options of `bindTable`. */
-export interface BindTableOptions {
+/** What `bindTable` grants: exactly the calls the function's code sends to the table. */
+export interface TableAccess {
+  /**
+   * Item actions on the table's ARN (never on its indexes: an item action cannot name one).
+   * @default - none (only `indexes`)
+   */
+  readonly actions?: TableAction[];
+  /**
+   * Indexes the function queries: `dynamodb:Query` on each index's ARN, and nothing else there.
+   * @default - none
+   */
+  readonly indexes?: string[];
   /**
    * Partition key patterns (IAM wildcards) the function may never read or write, e.g. `['APIKEY#*']`
-   * (a `dynamodb:LeadingKeys` condition on the table statement).
+   * (a `dynamodb:LeadingKeys` condition on every statement of the binding).
    * @default - every partition
    */
   readonly excludePartitions?: string[];
@@ -245,24 +238,40 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
   }
 
   /**
-   * Grants `RO` (GetItem, BatchGetItem, Query), `RU` (also PutItem, UpdateItem, ConditionCheckItem) or `RW`
-   * (also DeleteItem, BatchWriteItem) on the table and each of its indexes by name, plus the KMS actions
-   * DynamoDB needs on the table's key, restricted to calls made through DynamoDB.
+   * Grants `access.actions` on the table, `dynamodb:Query` on each of `access.indexes`, and the KMS actions
+   * DynamoDB needs on the table's key for them (Decrypt and DescribeKey to read; also the data-key actions to
+   * write), restricted to calls made through DynamoDB.
    */
-  bindTable(table: PayplaneTable, access: TableAccess, options: BindTableOptions = {}): this {
+  bindTable(table: PayplaneTable, access: TableAccess): this {
+    const actions = [...new Set(access.actions ?? [])];
+    const indexes = [...new Set(access.indexes ?? [])];
+    const unknown = indexes.filter((name) => !table.indexNames.includes(name));
+    if (unknown.length || (!actions.length && !indexes.length)) {
+      throw new Error(
+        `${this.node.path}: bindTable(${table.node.path}) ` +
+          (unknown.length
+            ? `names index ${unknown.map((n) => `'${n}'`).join(', ')}, which the table does not have (it has ${table.indexNames.map((n) => `'${n}'`).join(', ') || 'none'}). Use one of those, or add the index to the table.`
+            : 'grants nothing. List the actions the function sends in `actions`, or the indexes it queries in `indexes`.'),
+      );
+    }
+    const conditions = access.excludePartitions?.length
+      ? { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': access.excludePartitions } }
+      : undefined;
+    if (actions.length) {
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: [table.tableArn], conditions }),
+      );
+    }
+    if (indexes.length) {
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: indexes.map((name) => `${table.tableArn}/index/${name}`), conditions }),
+      );
+    }
+    const reads = actions.every((a) => READ_ACTIONS.has(a));
     const stack = Stack.of(this);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: TABLE_ACTIONS[access],
-        resources: [table.tableArn, ...table.indexNames.map((name) => `${table.tableArn}/index/${name}`)],
-        conditions: options.excludePartitions?.length
-          ? { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': options.excludePartitions } }
-          : undefined,
-      }),
-    );
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: TABLE_KEY_ACTIONS[access],
+        actions: reads ? READ_KEY_ACTIONS : WRITE_KEY_ACTIONS,
         resources: [table.tableKey.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${stack.region}.${stack.urlSuffix}` } },
       }),

@@ -44,8 +44,8 @@ export interface PayplaneTableProps {
  * shares, fixed once: on-demand billing, point-in-time recovery, encryption with our customer-managed key,
  * and the stage's removal policy and deletion protection.
  *
- * It also remembers its index names so that `PayplaneFunction.bindTable` can grant on exactly those index
- * ARNs instead of `<table>/index/*`.
+ * It also remembers its index names so that `PayplaneFunction.bindTable` can grant Query on the index ARNs a
+ * function names (never `<table>/index/*`) and refuse a name the table does not have.
  */
 export class PayplaneTable extends TableV2 {
   /** The customer-managed key the table is encrypted with. */

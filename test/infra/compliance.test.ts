@@ -120,6 +120,15 @@ describe('PayplaneFunction guards', () => {
       () => new PayplaneFunction(stack, 'Noisy', { stage: 'prod', entry: 'functions/handlers/get-order.ts', logLevel: 'DEBUG' }),
     ).toThrow("Payplane-prod/Noisy: logLevel 'DEBUG' is not allowed in prod");
   });
+
+  it('bindTable refuses an index the table does not have, and a binding that grants nothing', () => {
+    const { stack } = buildApp({ stage: 'dev', bundling: false });
+    const f = new PayplaneFunction(stack, 'Reader', { stage: 'dev', entry: 'functions/handlers/get-order.ts' });
+    expect(() => f.bindTable(stack.mainTable, { indexes: ['gsi3'] })).toThrow(
+      "Payplane-dev/Reader: bindTable(Payplane-dev/MainTable) names index 'gsi3', which the table does not have (it has 'gsi1', 'gsi2').",
+    );
+    expect(() => f.bindTable(stack.idempotencyTable, {})).toThrow('grants nothing. List the actions the function sends in `actions`');
+  });
 });
 
 describe('app options', () => {

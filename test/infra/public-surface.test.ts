@@ -47,11 +47,10 @@ describe.each(STAGES)('%s stage', (stage) => {
     const directKeyStatements = (id: FunctionId) =>
       roleStatements(s(), id).filter((st) => references(st, key()) && !st.Condition?.StringEquals?.['kms:ViaService']);
 
-    it.each(PUBLIC)('%s: reads, puts and updates the main table, never DeleteItem or BatchWriteItem', (id) => {
-      const actions = new Set(tableStatements(id).flatMap(actionsOf));
-      expect(actions).toEqual(
-        new Set(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
-      );
+    it.each(PUBLIC)('%s: reads items by key and puts or updates them, never DeleteItem, BatchWriteItem or a Query', (id) => {
+      const actions = tableStatements(id).flatMap(actionsOf);
+      expect(actions).toContain('dynamodb:GetItem');
+      for (const action of actions) expect(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], id).toContain(action);
     });
 
     it.each(PUBLIC)('%s: no access to the API key partitions (dynamodb:LeadingKeys)', (id) => {
