@@ -10,6 +10,7 @@ import { LocalIam, OPERATOR_CREDENTIALS, type IamMode, type UsageReport } from '
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
 import { seedDemoMerchant, type DemoMerchant } from './seed';
+import type { SentRecord } from './sqs';
 import { LocalStack } from './template';
 
 /**
@@ -37,8 +38,13 @@ export interface LocalCloudOptions {
   schedules?: boolean;
   /** Let event source mappings (SQS queues, DynamoDB streams → Lambda) poll on their own. @default true */
   eventSources?: boolean;
-  /** Divides rate() periods. @default env PAYPLANE_SCHEDULE_SPEEDUP, else 1 */
-  scheduleSpeedup?: number;
+  /**
+   * Runs the local cloud's own timers N times faster: SQS DelaySeconds and visibility timeouts, schedules'
+   * rate() periods, the event source pollers' batching windows, retry backoffs and maximum record age.
+   * Never handler code (function timeouts, the clock functions read, signature timestamps stay real time).
+   * With 3600, an hour of delayed SQS hops takes a second. @default env PAYPLANE_TIME_SCALE, else 1
+   */
+  timeScale?: number;
   /** Function output: 'inherit' (terminal, prefixed), 'silent', or a file path. @default quiet ? 'silent' : 'inherit' */
   functionLogs?: LogSink;
   /** Execution environments per function. @default env PAYPLANE_LAMBDA_CONCURRENCY, else 4 */
@@ -71,6 +77,8 @@ export interface LocalCloudOptions {
 export interface LocalCloudInfo {
   /** Base URL of the API, stage included: `http://127.0.0.1:3000/dev`. */
   apiUrl: string;
+  /** The time scale the cloud runs with (1 = real time). */
+  timeScale: number;
   region: string;
   account: string;
   stage: string;
@@ -84,7 +92,7 @@ export interface LocalCloudInfo {
     sqs?: string;
     /** API Gateway control plane (AWS_ENDPOINT_URL_API_GATEWAY): FlushStageAuthorizersCache & co. */
     apigateway: string;
-    /** Same server: local admin routes (/__stats, /__schedules, /__event-sources). */
+    /** Same server: local admin routes (/__stats, /__schedules, /__event-sources, /__faults, /__sqs/sent). */
     admin: string;
   };
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
@@ -126,6 +134,8 @@ export interface LocalCloud extends LocalCloudInfo {
   /** Fires a schedule rule, or polls an event source mapping once, now (by logical id); resolves when the functions finished. */
   trigger(id: string): Promise<unknown>;
   flushAuthorizerCache(): number;
+  /** What was sent to a queue (logical id, name or URL), oldest first, with each message's requested DelaySeconds. */
+  sqsSent(queue: string, filter?: { contains?: string; since?: number }): SentRecord[];
   /** Per principal: the actions used, granted-but-unused grants and refusals so far (local/iam.ts). */
   iamReport(): UsageReport;
   iam: LocalIam;
@@ -148,6 +158,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
   };
 
+  const timeScale = options.timeScale ?? parseTimeScale(process.env.PAYPLANE_TIME_SCALE);
+  if (!(Number.isFinite(timeScale) && timeScale > 0)) {
+    throw new Error(`timeScale ${timeScale} is not a positive number: use 1 for real time, or e.g. 3600 to run an hour of SQS delays in a second.`);
+  }
   try {
     // 1. Services' template-free preparation (DynamoDB Local's JVM) runs while the assembly is made.
     const serviceContext = { inMemory: options.inMemory ?? false, dataDir, log, dynamodbEndpoint: options.dynamodbEndpoint };
@@ -172,7 +186,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const services: RunningService[] = [];
     const outcomes = await Promise.allSettled(
       SERVICES.map(async (module, i) => {
-        const running = await module.start({ ...serviceContext, stack, iam }, await prepared[i]?.ready);
+        const running = await module.start({ ...serviceContext, timeScale, stack, iam }, await prepared[i]?.ready);
         if (running) {
           services.push(running);
           cleanup.push(running.stop);
@@ -191,6 +205,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     control.useIam(iam, stack.region);
     const controlServer = await control.start(0);
     cleanup.push(() => control.stop());
+    for (const s of services) s.adminRoutes?.(control);
+    const sqs = services.find((s) => s.sqs)?.sqs;
+    if (timeScale !== 1) log(`Time scale ${timeScale}: SQS delays and visibility timeouts, rate() schedules and pollers' windows run ${timeScale}× faster.`);
 
     // 5. The API listens before the functions exist: its address is the stage's public base URL, which
     // the functions' environment resolves to (LocalStack.serveRestApi). It invokes them once they do.
@@ -236,6 +253,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const mainTable = envValue('TABLE_NAME');
     const info: LocalCloudInfo = {
       apiUrl,
+      timeScale,
       region: stack.region,
       account: stack.account,
       stage: restApi.stage,
@@ -284,7 +302,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         endpoints: serviceEndpoints,
         autoStart: options.schedules ?? true,
         pollEventSources: options.eventSources ?? true,
-        scheduleSpeedup: options.scheduleSpeedup ?? (Number(process.env.PAYPLANE_SCHEDULE_SPEEDUP) || 1),
+        timeScale,
+        sqs,
         inMemory: options.inMemory ?? false,
         dataDir,
         log,
@@ -343,6 +362,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         return owner.trigger(id);
       },
       flushAuthorizerCache: () => api!.flushAuthorizerCache(),
+      sqsSent: (queue, filter) => {
+        const q = sqs?.findQueue(queue);
+        if (!q) throw new Error(`No queue '${queue}' in the local SQS (queues: ${Object.keys(info.queues).join(', ') || 'none'}).`);
+        return sqs!.sentTo(q, filter);
+      },
       iamReport: () => iam.report(),
       iam,
       stop: () => (stopping ??= stopAll()),
@@ -351,6 +375,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+function parseTimeScale(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new Error(`PAYPLANE_TIME_SCALE=${value} is not a positive number: use 1 for real time, or e.g. 3600.`);
+  return n;
 }
 
 function parseIamMode(value: string | undefined): IamMode {

@@ -25,6 +25,7 @@ import { LOCAL_CREDENTIALS } from './dynamodb';
 import type { LocalIam } from './iam';
 import { compilePattern, matchesPattern, type EventPattern } from './event-patterns';
 import type { InvokeResult, LambdaRuntime } from './lambda';
+import type { LocalSqs } from './sqs';
 import { TemplateError, type LocalStack } from './template';
 
 /**
@@ -71,6 +72,14 @@ export interface SourceContext {
   checkpoints?: CheckpointStore;
   /** Pollers read (and on-failure destinations are sent to) with the function's role, as Lambda does. */
   iam?: LocalIam;
+  /**
+   * Divides the pollers' timers: batching windows (MaximumBatchingWindowInSeconds), the stream retry
+   * backoff and MaximumRecordAgeInSeconds. Long polls and idle polling are not (they only decide how soon
+   * a poller notices work). @default 1
+   */
+  timeScale?: number;
+  /** The local SQS itself: the SQS poller holds a batch invisible while its invocation runs (LocalSqs.hold). */
+  sqs?: LocalSqs;
 }
 
 function pollerCredentials(ctx: SourceContext, mapping: MappingConfig) {
@@ -250,11 +259,14 @@ export class SqsEventSource implements EventSource {
   private readonly counters = new Counters();
   private stopped = false;
   private readonly pollers: number;
+  /** MaximumBatchingWindowInSeconds in local time. */
+  private readonly windowMs: number;
 
   constructor(
     readonly mapping: MappingConfig,
     private readonly ctx: SourceContext,
   ) {
+    this.windowMs = mapping.batchingWindowMs / (ctx.timeScale ?? 1);
     const endpoint = ctx.endpoints.AWS_ENDPOINT_URL_SQS;
     if (!endpoint) throw new Error(`Event source mapping ${mapping.logicalId} reads ${mapping.sourceArn}, but the local cloud runs no SQS (no AWS::SQS::Queue in the template?).`);
     this.client = new SQSClient({ endpoint, region: ctx.stack.region, credentials: pollerCredentials(ctx, mapping), maxAttempts: 2 });
@@ -317,7 +329,7 @@ export class SqsEventSource implements EventSource {
       batch.push(...Messages);
       if (batch.length === 0 || batch.length >= this.mapping.batchSize || this.mapping.batchingWindowMs === 0 || this.stopped) return batch;
       // The window opens with the first message.
-      windowEnd ||= Date.now() + this.mapping.batchingWindowMs;
+      windowEnd ||= Date.now() + this.windowMs;
       const left = windowEnd - Date.now();
       if (left <= 0) return batch;
       if (left < 1000 && Messages.length === 0) await sleep(left, this.abort.signal);
@@ -331,6 +343,19 @@ export class SqsEventSource implements EventSource {
     const filteredOut = records.filter((r) => !kept.includes(r));
     const outcome: BatchOutcome = { mapping: this.mapping.logicalId, records: records.length, filtered: filteredOut.length, invoked: false, succeeded: 0, failed: 0 };
     const toDelete = [...filteredOut];
+    // Invisible until the invocation has ended and its successes are deleted, however short a scaled
+    // visibility timeout is (LocalSqs.hold): as in AWS, where visibility ≥ the function's timeout.
+    const release = this.ctx.sqs?.hold(this.ctx.sqs.queueByUrl(this.queueUrl), messages.map((m) => m.ReceiptHandle!));
+    try {
+      await this.invokeBatch(kept, outcome, toDelete);
+      await this.deleteAll(toDelete);
+    } finally {
+      release?.();
+    }
+    return this.counters.add(outcome);
+  }
+
+  private async invokeBatch(kept: SqsRecord[], outcome: BatchOutcome, toDelete: SqsRecord[]): Promise<void> {
     if (kept.length > 0) {
       const result = await this.ctx.runtime.invoke(this.mapping.functionLogicalId, { Records: kept });
       outcome.invoked = true;
@@ -343,8 +368,6 @@ export class SqsEventSource implements EventSource {
         this.ctx.log(`Event source ${this.mapping.logicalId} → ${this.mapping.functionLogicalId}: batch of ${kept.length} failed (${error}); the messages return after the visibility timeout.`);
       }
     }
-    await this.deleteAll(toDelete);
-    return this.counters.add(outcome);
   }
 
   private async deleteAll(records: SqsRecord[]): Promise<void> {
@@ -477,6 +500,7 @@ export class DynamoDbStreamEventSource implements EventSource {
   private readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
   private readonly maxRetries: number;
   private readonly maxRecordAgeMs: number;
+  private readonly timeScale: number;
   private readonly bisect: boolean;
   private readonly onFailure?: string;
   private onFailureClient?: SQSClient;
@@ -499,7 +523,11 @@ export class DynamoDbStreamEventSource implements EventSource {
     }
     this.startingPosition = position;
     this.maxRetries = p.MaximumRetryAttempts === undefined ? -1 : Number(p.MaximumRetryAttempts);
-    this.maxRecordAgeMs = p.MaximumRecordAgeInSeconds === undefined || Number(p.MaximumRecordAgeInSeconds) === -1 ? Number.POSITIVE_INFINITY : Number(p.MaximumRecordAgeInSeconds) * 1000;
+    this.timeScale = ctx.timeScale ?? 1;
+    this.maxRecordAgeMs =
+      p.MaximumRecordAgeInSeconds === undefined || Number(p.MaximumRecordAgeInSeconds) === -1
+        ? Number.POSITIVE_INFINITY
+        : (Number(p.MaximumRecordAgeInSeconds) * 1000) / this.timeScale;
     this.bisect = p.BisectBatchOnFunctionError === true || p.BisectBatchOnFunctionError === 'true';
     const destination = (p.DestinationConfig as Json | undefined)?.OnFailure?.Destination;
     if (typeof destination === 'string') {
@@ -596,7 +624,7 @@ export class DynamoDbStreamEventSource implements EventSource {
   /** Up to BatchSize records of a shard, gathering for MaximumBatchingWindowInSeconds. */
   private async read(shard: ShardState): Promise<StreamRecord[]> {
     const records: StreamRecord[] = [];
-    const windowEnd = Date.now() + this.mapping.batchingWindowMs;
+    const windowEnd = Date.now() + this.mapping.batchingWindowMs / this.timeScale;
     while (shard.iterator && records.length < this.mapping.batchSize && !this.stopped) {
       let out;
       try {
@@ -673,7 +701,7 @@ export class DynamoDbStreamEventSource implements EventSource {
         return { succeeded, failed: pending.length, error: lastError };
       }
       this.ctx.log(`Event source ${this.mapping.logicalId} → ${this.mapping.functionLogicalId}: batch of ${pending.length} failed (${lastError}); retry ${attempts}.`);
-      await sleep(Math.min(200 * 2 ** (attempts - 1), 5000), this.abort.signal);
+      await sleep(Math.min(200 * 2 ** (attempts - 1), 5000) / this.timeScale, this.abort.signal);
     }
     return { succeeded, failed: pending.length, error: lastError };
   }

@@ -23,6 +23,14 @@ import type { LocalStack } from './template';
 
 export type LogSink = 'inherit' | 'silent' | string;
 
+/**
+ * Settings only the local cloud gives functions, at run time, never through a template (an infra test
+ * checks that no synthesized stage's template carries them):
+ * - PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS=1: the webhook deliverer may call http://localhost and
+ *   http://127.0.0.1 (a receiver on the developer's machine), which every deployed stage refuses.
+ */
+export const LOCAL_ONLY_ENVIRONMENT: Readonly<Record<string, string>> = Object.freeze({ PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS: '1' });
+
 export interface LambdaRuntimeOptions {
   /** AWS_ENDPOINT_URL_* variables pointing at the local services. */
   endpoints: Record<string, string>;
@@ -140,7 +148,7 @@ export class LambdaRuntime {
     await new Promise<void>((resolve) => (this.stream ? this.stream.end(resolve) : resolve()));
   }
 
-  /** What Lambda sets in every environment, then the template's variables, then local endpoints. */
+  /** What Lambda sets in every environment, then the template's variables, then local-only settings and endpoints. */
   private baseEnvironment(d: FunctionDefinition): Record<string, string> {
     const region = d.arn.split(':')[3]!;
     const credentials = this.options.credentials?.(d.logicalId) ?? LOCAL_CREDENTIALS;
@@ -167,6 +175,7 @@ export class LambdaRuntime {
       // Lambda runs Node 22; the SDK's "Node 20 is going away" notice is noise in every environment here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...d.environment,
+      ...LOCAL_ONLY_ENVIRONMENT,
       ...this.options.endpoints,
     };
   }

@@ -2,7 +2,7 @@
  * `npm start`: the whole platform offline, from the synthesized CDK template.
  *
  *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log] [--faults]
- *             [--assembly <cloud assembly dir>] [--stage dev|prod|test]
+ *             [--assembly <cloud assembly dir>] [--stage dev|prod|test] [--time-scale N]
  *
  * Ctrl-C stops everything (DynamoDB Local's JVM included). Endpoints go to .payplane/local.json for
  * the operator CLI. Programmatic use: `startLocalCloud()` (re-exported here).
@@ -43,8 +43,13 @@ async function main(): Promise<void> {
       faults: { type: 'boolean', default: false },
       assembly: { type: 'string' },
       stage: { type: 'string', default: 'dev' },
+      'time-scale': { type: 'string' },
     },
   });
+  const timeScale = values['time-scale'] === undefined ? undefined : Number(values['time-scale']);
+  if (timeScale !== undefined && !(Number.isFinite(timeScale) && timeScale > 0)) {
+    throw new Error(`--time-scale ${values['time-scale']} is not a positive number: use e.g. --time-scale 3600 (an hour of SQS delays per second).`);
+  }
 
   const cloud = await startLocalCloud({
     port: values.port !== undefined ? Number(values.port) : undefined,
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
     prewarm: values.prewarm,
     accessLog: values['access-log'],
     faults: values.faults,
+    timeScale,
     localFile: LOCAL_FILE,
   });
   printBanner(cloud, cloud.demo ? await demoCheckout(cloud) : undefined);
@@ -115,7 +121,8 @@ function printBanner(cloud: LocalCloud, checkoutUrl: string | undefined): void {
     `  DynamoDB    ${cloud.endpoints.dynamodb}   tables: ${Object.values(cloud.tables.byLogicalId).join(', ')}`,
     `  KMS         ${cloud.endpoints.kms ?? '-'}`,
     ...(cloud.endpoints.sqs ? [`  SQS         ${cloud.endpoints.sqs}   queues: ${Object.values(cloud.queues).map((u) => u.split('/').pop()).join(', ')}`] : []),
-    `  API Gateway ${cloud.endpoints.apigateway}   (control plane: FlushStageAuthorizersCache; /__stats, /__schedules, /__event-sources)`,
+    `  API Gateway ${cloud.endpoints.apigateway}   (control plane: FlushStageAuthorizersCache; /__stats, /__schedules, /__event-sources, /__sqs/sent)`,
+    ...(cloud.timeScale !== 1 ? [`  Time scale  ${cloud.timeScale}× (SQS delays and visibility timeouts, rate() schedules, pollers' windows)`] : []),
     `  endpoints written to .payplane/local.json`,
     '',
   ];

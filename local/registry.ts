@@ -7,7 +7,7 @@ import { CheckpointStore, startEventSources } from './event-sources';
 import { startKms } from './kms';
 import type { LambdaRuntime } from './lambda';
 import { Scheduler, scheduleRules } from './schedules';
-import { startSqs } from './sqs';
+import { startSqs, type LocalSqs } from './sqs';
 import type { LocalStack } from './template';
 
 /**
@@ -25,6 +25,8 @@ import type { LocalStack } from './template';
 export interface ServiceContext {
   stack: LocalStack;
   inMemory: boolean;
+  /** Divides the emulators' timers (SQS delays and visibility timeouts); local/cloud.ts `timeScale`. */
+  timeScale: number;
   /** .payplane/ (persistent state lives under it). */
   dataDir: string;
   /** Use this DynamoDB (Local) endpoint instead of starting one (tests share one JVM). */
@@ -44,6 +46,10 @@ export interface RunningService {
   /** Milliseconds to ready. */
   startMs: number;
   stats?(): unknown;
+  /** Local-only admin routes of the service (e.g. `/__sqs/sent`), registered once the control plane runs. */
+  adminRoutes?(control: ControlPlane): void;
+  /** The SQS emulator itself, for triggers that work beside its API (the Lambda poller's hold). */
+  sqs?: LocalSqs;
   stop(): Promise<void>;
 }
 
@@ -53,7 +59,7 @@ export interface ServiceModule<Prepared = unknown> {
    * Optional work that needs no template (e.g. booting a JVM), started while the app synthesizes.
    * Its result is handed to start(); `discard` releases it if startup fails before start().
    */
-  prepare?(ctx: Omit<ServiceContext, 'stack'>): { ready: Promise<Prepared>; discard(): Promise<void> } | undefined;
+  prepare?(ctx: Omit<ServiceContext, 'stack' | 'timeScale'>): { ready: Promise<Prepared>; discard(): Promise<void> } | undefined;
   /** Returns undefined when the template has nothing for it. */
   start(ctx: ServiceStartContext, prepared?: Prepared): Promise<RunningService | undefined>;
 }
@@ -68,7 +74,10 @@ export interface TriggerContext {
   autoStart: boolean;
   /** Whether event source mappings poll by themselves. */
   pollEventSources: boolean;
-  scheduleSpeedup: number;
+  /** Divides rate() periods and the pollers' batching windows and retry backoffs (local/cloud.ts `timeScale`). */
+  timeScale: number;
+  /** The SQS emulator, when the template has queues. */
+  sqs?: LocalSqs;
   inMemory: boolean;
   /** .payplane/ (persistent state lives under it). */
   dataDir: string;
@@ -149,12 +158,19 @@ const sqsService: ServiceModule = {
   async start(ctx) {
     if (ctx.stack.resourcesOfType('AWS::SQS::Queue').length === 0) return undefined;
     const started = performance.now();
-    const sqs = await startSqs(ctx.stack, { stateFile: ctx.inMemory ? undefined : join(ctx.dataDir, 'sqs', 'messages.json'), log: ctx.log, iam: ctx.iam });
+    const sqs = await startSqs(ctx.stack, {
+      stateFile: ctx.inMemory ? undefined : join(ctx.dataDir, 'sqs', 'messages.json'),
+      log: ctx.log,
+      iam: ctx.iam,
+      timeScale: ctx.timeScale,
+    });
     return {
       name: 'sqs',
       endpoints: { AWS_ENDPOINT_URL_SQS: sqs.url },
       startMs: performance.now() - started,
       stats: () => ({ ...sqs.sqs.stats(), queueUrls: sqs.queueUrls }),
+      adminRoutes: (control) => sqsAdminRoutes(control, sqs.sqs),
+      sqs: sqs.sqs,
       stop: sqs.stop,
     };
   },
@@ -169,7 +185,7 @@ const scheduleTrigger: TriggerModule = {
     const scheduler = new Scheduler(rules, ctx.runtime, {
       account: ctx.stack.account,
       region: ctx.stack.region,
-      speedup: ctx.scheduleSpeedup,
+      timeScale: ctx.timeScale,
       log: ctx.log,
       iam: ctx.iam,
     });
@@ -203,6 +219,8 @@ const eventSourceTrigger: TriggerModule = {
       log: ctx.log,
       iam: ctx.iam,
       autoStart: ctx.pollEventSources,
+      timeScale: ctx.timeScale,
+      sqs: ctx.sqs,
       checkpoints: ctx.inMemory ? undefined : new CheckpointStore(join(ctx.dataDir, 'event-sources', 'checkpoints.json')),
     });
     if (!running) return undefined;
@@ -217,6 +235,28 @@ const eventSourceTrigger: TriggerModule = {
     return { name: 'event-sources', trigger: running.trigger, owns: running.owns, stats: running.stats, stop: running.stop };
   },
 };
+
+/**
+ * `GET <admin>/__sqs/sent?queue=<logical id | name | URL>[&contains=<substring of the body>][&since=<ISO time>]`:
+ * every message sent to the queue (oldest first) with the DelaySeconds it asked for (or the queue's
+ * default), its body and send time → `{ queue: {logicalId, name, url}, messages: SentRecord[] }`.
+ */
+function sqsAdminRoutes(control: ControlPlane, sqs: LocalSqs): void {
+  control.route('GET', '/__sqs/sent', async (req) => {
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const id = query.get('queue');
+    const queue = id ? sqs.findQueue(id) : undefined;
+    if (!queue) {
+      const known = [...sqs.queues.values()].map((q) => q.config.logicalId).join(', ');
+      return { status: 404, body: { message: `${id ? `No queue '${id}'` : 'The query parameter queue is missing'}: pass ?queue=<logical id, name or URL> (queues: ${known}).` } };
+    }
+    const sinceText = query.get('since');
+    const since = sinceText === null ? undefined : Date.parse(sinceText);
+    if (since !== undefined && Number.isNaN(since)) return { status: 400, body: { message: `since=${sinceText} is not an ISO time, e.g. 2024-01-01T00:00:00Z.` } };
+    const { logicalId, name } = queue.config;
+    return { status: 200, body: { queue: { logicalId, name, url: queue.url }, messages: sqs.sentTo(queue, { contains: query.get('contains') ?? undefined, since }) } };
+  });
+}
 
 export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService];
 export const TRIGGERS: TriggerModule[] = [scheduleTrigger, eventSourceTrigger];

@@ -6,8 +6,8 @@ import { TemplateError, type LocalStack } from './template';
 /**
  * EventBridge scheduled rules (AWS::Events::Rule with ScheduleExpression rate(...) or cron(...)):
  * each Lambda target is invoked asynchronously with a "Scheduled Event" on that cadence, in UTC.
- * PAYPLANE_SCHEDULE_SPEEDUP=N divides rate() periods by N (tests); `trigger()` (and the admin route
- * POST /__schedules/{rule}/trigger) fires a rule now.
+ * The local cloud's time scale divides rate() periods (cron expressions name wall-clock times and stay
+ * as they are); `trigger()` (and the admin route POST /__schedules/{rule}/trigger) fires a rule now.
  */
 
 export type Schedule = { kind: 'rate'; periodMs: number } | { kind: 'cron'; fields: CronFields };
@@ -201,16 +201,16 @@ export class Scheduler {
   constructor(
     readonly rules: ScheduleRule[],
     private readonly runtime: LambdaRuntime,
-    private readonly options: { account: string; region: string; speedup?: number; log?: (line: string) => void; iam?: LocalIam },
+    private readonly options: { account: string; region: string; timeScale?: number; log?: (line: string) => void; iam?: LocalIam },
   ) {}
 
   /** Starts the timers of every enabled rule. */
   start(): void {
-    const speedup = this.options.speedup ?? 1;
+    const timeScale = this.options.timeScale ?? 1;
     for (const rule of this.rules) {
       if (!rule.enabled || rule.targets.length === 0) continue;
       if (rule.schedule.kind === 'rate') {
-        const timer = setInterval(() => void this.fire(rule), Math.max(50, rule.schedule.periodMs / speedup));
+        const timer = setInterval(() => void this.fire(rule), Math.max(50, rule.schedule.periodMs / timeScale));
         timer.unref();
         this.timers.push(timer);
       } else {

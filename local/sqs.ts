@@ -38,6 +38,16 @@ import { TemplateError, type LocalStack } from './template';
  *
  * Persistent mode snapshots every queue's messages to a file on stop and reloads them on start
  * (a SIGKILL loses what changed since the last start).
+ *
+ * Local-only additions (no AWS client sees them):
+ * - a time scale divides DelaySeconds and visibility timeouts (per queue, per receive, per
+ *   ChangeMessageVisibility), so hours of delayed hops run in seconds. Attributes report the template's
+ *   values. Long-poll waits, retention and FIFO deduplication windows stay real time: a long poll ends as
+ *   soon as a message is there (scaling it only makes pollers spin), and shorter retention or
+ *   deduplication would only lose messages or let duplicates through.
+ * - every stored message's requested delay is recorded (`sent()`), so tests assert a retry schedule from
+ *   the delays asked for rather than from wall-clock arrival;
+ * - `hold()` keeps received messages invisible while the local Lambda poller's invocation runs (see there).
  */
 
 type Json = Record<string, any>;
@@ -196,7 +206,26 @@ export interface StoredMessage {
   sequenceNumber?: string;
   traceHeader?: string;
   deadLetterQueueSourceArn?: string;
+  /** Invocations of the local Lambda poller holding it (never delivered meanwhile); not persisted. */
+  held?: number;
 }
+
+/** One message as it was sent: what `GET <admin>/__sqs/sent` lists. */
+export interface SentRecord {
+  messageId: string;
+  body: string;
+  /** The DelaySeconds the message got: the SendMessage entry's own, else the queue's DelaySeconds (unscaled). */
+  delaySeconds: number;
+  /** Whether the entry carried DelaySeconds itself (false: the queue's default applied). */
+  perMessageDelay: boolean;
+  /** ISO time of the SendMessage (real time). */
+  sentAt: string;
+  groupId?: string;
+  attributes?: Record<string, MessageAttributeValue>;
+}
+
+/** Records kept per queue; the oldest go first beyond this. */
+export const SENT_RECORDS_PER_QUEUE = 10_000;
 
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
 
@@ -290,6 +319,8 @@ function selects(wanted: unknown, name: string): boolean {
 
 export class LocalQueue {
   messages: StoredMessage[] = [];
+  /** Every message sent, oldest first (at most SENT_RECORDS_PER_QUEUE). */
+  readonly sent: SentRecord[] = [];
   readonly deduplication = new Map<string, { messageId: string; sequenceNumber?: string; expiresAt: number }>();
   private readonly waiters = new Set<() => void>();
   readonly createdAt = Math.floor(Date.now() / 1000);
@@ -328,7 +359,7 @@ export class LocalQueue {
   /** The next moment a currently invisible message becomes visible (for long polls). */
   nextVisibleAt(now: number): number {
     let next = Number.POSITIVE_INFINITY;
-    for (const m of this.messages) if (m.visibleAt > now && m.visibleAt < next) next = m.visibleAt;
+    for (const m of this.messages) if (!m.held && m.visibleAt > now && m.visibleAt < next) next = m.visibleAt;
     return next;
   }
 
@@ -337,7 +368,8 @@ export class LocalQueue {
     let inFlight = 0;
     let delayed = 0;
     for (const m of this.messages) {
-      if (m.visibleAt <= now) visible++;
+      if (m.held) inFlight++;
+      else if (m.visibleAt <= now) visible++;
       else if (m.receiveCount > 0) inFlight++;
       else delayed++;
     }
@@ -361,7 +393,10 @@ export class LocalSqs {
     /** `http://127.0.0.1:<port>` */
     readonly baseUrl: string,
     readonly account: string,
+    /** Divides DelaySeconds and visibility timeouts (local/cloud.ts `timeScale`). @default 1 */
+    readonly timeScale = 1,
   ) {
+    if (!(Number.isFinite(timeScale) && timeScale > 0)) throw new Error(`SQS timeScale must be a positive number; got ${timeScale}.`);
     for (const c of configs) {
       this.queues.set(c.name, new LocalQueue(c, `${baseUrl}/${account}/${c.name}`));
       this.counters.set(c.name, { sent: 0, received: 0, deleted: 0, deadLettered: 0 });
@@ -378,6 +413,48 @@ export class LocalSqs {
 
   resetStats(): void {
     this.calls.clear();
+  }
+
+  /** Milliseconds of local time for `seconds` of SQS time. */
+  private scaled(seconds: number): number {
+    return (seconds * 1000) / this.timeScale;
+  }
+
+  /** A queue by logical id, name or URL; undefined when none matches. */
+  findQueue(id: string): LocalQueue | undefined {
+    for (const q of this.queues.values()) if (q.config.logicalId === id || q.config.name === id || q.url === id) return q;
+    return undefined;
+  }
+
+  /** What was sent to a queue, oldest first: body, requested DelaySeconds, send time. */
+  sentTo(queue: LocalQueue, filter: { contains?: string; since?: number } = {}): SentRecord[] {
+    return queue.sent.filter((r) => (filter.contains === undefined || r.body.includes(filter.contains)) && (filter.since === undefined || Date.parse(r.sentAt) >= filter.since));
+  }
+
+  /**
+   * Keeps received messages (by their current receipt handles) out of every receive until the returned
+   * release is called: the local Lambda poller holds a batch for as long as its invocation runs. In AWS,
+   * CreateEventSourceMapping requires the queue's visibility timeout to be at least the function's timeout,
+   * so a message is never redelivered while its invocation runs; a scaled visibility timeout can be shorter
+   * than a real run, and the hold keeps that guarantee. After release a message becomes visible when its
+   * (scaled) visibility timeout ends, or at once if that has passed: the earliest it could return in AWS.
+   */
+  hold(queue: LocalQueue, receiptHandles: string[]): () => void {
+    const held: StoredMessage[] = [];
+    for (const handle of receiptHandles) {
+      const { message, current } = this.byReceipt(queue, handle);
+      if (message && current) {
+        message.held = (message.held ?? 0) + 1;
+        held.push(message);
+      }
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const m of held) if (m.held && --m.held === 0) delete m.held;
+      if (held.length) queue.notify();
+    };
   }
 
   queueByArn(arn: string): LocalQueue | undefined {
@@ -464,7 +541,7 @@ export class LocalSqs {
     }
     // Standard queues accept a MessageGroupId (fair queues); it is returned as an attribute.
     if (typeof entry.MessageGroupId === 'string' && entry.MessageGroupId !== '') groupId = entry.MessageGroupId;
-    const message = this.store(queue, { body, attributes, senderId, now, delaySeconds: perMessageDelay ?? c.delaySeconds, groupId, traceHeader });
+    const message = this.store(queue, { body, attributes, senderId, now, delaySeconds: perMessageDelay ?? c.delaySeconds, perMessageDelay: perMessageDelay !== undefined, groupId, traceHeader });
     return this.sendResult(message);
   }
 
@@ -476,6 +553,7 @@ export class LocalSqs {
       senderId: string;
       now: number;
       delaySeconds: number;
+      perMessageDelay?: boolean;
       groupId?: string;
       deduplicationId?: string;
       traceHeader?: string;
@@ -489,7 +567,7 @@ export class LocalSqs {
       senderId: m.senderId,
       sentAt: m.now,
       enqueuedAt: m.now,
-      visibleAt: m.now + m.delaySeconds * 1000,
+      visibleAt: m.now + this.scaled(m.delaySeconds),
       receiveCount: 0,
       groupId: m.groupId,
       deduplicationId: m.deduplicationId,
@@ -497,6 +575,16 @@ export class LocalSqs {
       traceHeader: m.traceHeader,
     };
     queue.messages.push(message);
+    queue.sent.push({
+      messageId: message.messageId,
+      body: m.body,
+      delaySeconds: m.delaySeconds,
+      perMessageDelay: m.perMessageDelay ?? false,
+      sentAt: new Date(m.now).toISOString(),
+      ...(m.groupId ? { groupId: m.groupId } : {}),
+      ...(m.attributes ? { attributes: m.attributes } : {}),
+    });
+    if (queue.sent.length > SENT_RECORDS_PER_QUEUE) queue.sent.splice(0, queue.sent.length - SENT_RECORDS_PER_QUEUE);
     this.counters.get(queue.config.name)!.sent++;
     queue.notify();
     return message;
@@ -542,13 +630,13 @@ export class LocalSqs {
     queue.expire(now);
     const c = queue.config;
     const lockedGroups = new Set<string>();
-    if (c.fifo) for (const m of queue.messages) if (m.visibleAt > now && m.receiveCount > 0 && m.groupId) lockedGroups.add(m.groupId);
+    if (c.fifo) for (const m of queue.messages) if ((m.held || m.visibleAt > now) && m.receiveCount > 0 && m.groupId) lockedGroups.add(m.groupId);
     const taken: StoredMessage[] = [];
     const blockedGroups = new Set<string>();
     for (const m of [...queue.messages]) {
       if (taken.length >= max) break;
       if (c.fifo && m.groupId && (lockedGroups.has(m.groupId) || blockedGroups.has(m.groupId))) continue;
-      if (m.visibleAt > now) {
+      if (m.held || m.visibleAt > now) {
         // FIFO: a later message of the group must not overtake this one.
         if (c.fifo && m.groupId) blockedGroups.add(m.groupId);
         continue;
@@ -559,7 +647,7 @@ export class LocalSqs {
       }
       m.receiveCount++;
       m.firstReceiveAt ??= now;
-      m.visibleAt = now + visibility * 1000;
+      m.visibleAt = now + this.scaled(visibility);
       m.receipt = randomBytes(12).toString('base64url');
       taken.push(m);
     }
@@ -642,11 +730,11 @@ export class LocalSqs {
     }
     const { message, current } = this.byReceipt(queue, handle);
     const now = Date.now();
-    if (!message || message.receiveCount === 0 || message.visibleAt <= now) {
+    if (!message || message.receiveCount === 0 || (message.visibleAt <= now && !message.held)) {
       throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.');
     }
     if (!current) throw invalidValue('ReceiptHandle', handle, 'The receipt handle has expired.');
-    message.visibleAt = now + seconds * 1000;
+    message.visibleAt = now + this.scaled(seconds);
     if (seconds === 0) queue.notify();
   }
 
@@ -686,7 +774,7 @@ export class LocalSqs {
   // ---- persistence ----
 
   snapshot(): { version: 1; savedAt: string; queues: Record<string, StoredMessage[]> } {
-    return { version: 1, savedAt: new Date().toISOString(), queues: Object.fromEntries([...this.queues.values()].map((q) => [q.config.name, q.messages])) };
+    return { version: 1, savedAt: new Date().toISOString(), queues: Object.fromEntries([...this.queues.values()].map((q) => [q.config.name, q.messages.map(({ held: _held, ...m }) => m)])) };
   }
 
   /** Restores a snapshot's messages into the queues that still exist; returns how many. */
@@ -805,6 +893,8 @@ export interface SqsOptions {
   log?: (line: string) => void;
   /** Checks every call against the template's IAM policies (identity and queue policies). */
   iam?: LocalIam;
+  /** Divides DelaySeconds and visibility timeouts. @default 1 */
+  timeScale?: number;
 }
 
 /** Starts the endpoint and points `Ref`/`GetAtt QueueUrl` of every queue at it. */
@@ -816,7 +906,7 @@ export async function startSqs(stack: LocalStack, options: SqsOptions = {}): Pro
       if (!res.headersSent) sendJson(res, 500, { __type: 'com.amazonaws.sqs#InternalError', message: String(error) }, { 'x-amzn-query-error': 'InternalError;Receiver' });
     }),
   options.port ?? 0);
-  sqs = new LocalSqs(configs, server.url, stack.account);
+  sqs = new LocalSqs(configs, server.url, stack.account, options.timeScale);
   const queueUrls: Record<string, string> = {};
   for (const q of sqs.queues.values()) {
     stack.setRef(q.config.logicalId, q.url);

@@ -11,6 +11,9 @@ import { checkReport, formatReport, loadReasons, REPORT_FILE } from '../../local
  * source mappings (SQS queues, DynamoDB streams → Lambda) poll by themselves, as deployed: asynchronous
  * flows (e.g. the sandbox channel's delayed callbacks) complete on their own. Function output goes to
  * .payplane/logs/e2e-functions.log. Fault injection is on (`<admin>/__faults`). Tests read it with `inject('localCloud')`.
+ * PAYPLANE_TIME_SCALE=N runs the cloud's timers (SQS delays and visibility timeouts, rate() schedules, pollers'
+ * windows) N times faster (default 1); tests read it as `timeScale` and assert schedules from the delays the
+ * local SQS recorded (`GET <admin>/__sqs/sent?queue=<logical id>`), never from arrival times.
  *
  * IAM is enforced from the template (local/iam.ts). When the whole tier ran, it ends with the IAM
  * check: no refusal, and every granted action used by some test or listed with a reason in
@@ -19,10 +22,12 @@ import { checkReport, formatReport, loadReasons, REPORT_FILE } from '../../local
 export interface E2eCloud {
   /** API base URL, stage included: http://127.0.0.1:<port>/<stage> */
   url: string;
+  /** The local cloud's time scale (env PAYPLANE_TIME_SCALE, default 1). */
+  timeScale: number;
   region: string;
   stage: string;
   restApiId: string;
-  /** admin: local routes (/__stats, /__schedules, /__event-sources/{mapping}/poll). */
+  /** admin: local routes (/__stats, /__schedules, /__event-sources/{mapping}/poll, /__faults, /__sqs/sent?queue=…). */
   endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string };
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
   /** Queue URLs by logical id (what `Ref` gives the functions). */
@@ -57,6 +62,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stage: 'test',
     // The crash-and-retry tests kill functions mid-request (test/e2e/faults.ts).
     faults: true,
+    // Not given: startLocalCloud reads PAYPLANE_TIME_SCALE (default 1).
   });
   console.log(
     `[e2e] local cloud ready in ${(cloud.timings.totalMs / 1000).toFixed(1)} s at ${cloud.url} ` +
@@ -64,6 +70,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   );
   project.provide('localCloud', {
     url: cloud.url,
+    timeScale: cloud.timeScale,
     region: cloud.region,
     stage: cloud.stage,
     restApiId: cloud.restApiId,

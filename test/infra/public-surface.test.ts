@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FunctionId } from '../../lib/payplane-stack';
 import { STAGES } from '../../lib/stage-config';
+import { LOCAL_ONLY_ENVIRONMENT } from '../../local/lambda';
 import { actionsOf, cleanUp, logicalId, references, roleStatements, synth, type Statement } from './template';
 
 /** Issue 7: what the public functions may do, and where public URLs come from. */
@@ -24,6 +25,19 @@ const PUBLIC_URL_BUILDERS: FunctionId[] = [
 describe.each(STAGES)('%s stage', (stage) => {
   const s = () => synth(stage);
   const variables = (id: FunctionId) => s().template.toJSON().Resources[logicalId(s().stack.functions[id].fn)].Properties.Environment.Variables;
+
+  it('never enables a local-only setting: no template carries PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS (issue 9 §3)', () => {
+    // Only the local cloud sets these, at run time (local/lambda.ts): in a template they would let a
+    // deployed deliverer call loopback addresses (in a Lambda, 127.0.0.1:9001 is the Runtime API).
+    const template = JSON.stringify(s().template.toJSON());
+    const names = Object.keys(LOCAL_ONLY_ENVIRONMENT);
+    expect(names).toContain('PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS');
+    for (const name of names) expect(template.includes(name), name).toBe(false);
+    for (const [id, r] of Object.entries(s().template.findResources('AWS::Lambda::Function'))) {
+      const variables = (r.Properties.Environment?.Variables ?? {}) as Record<string, unknown>;
+      expect(Object.keys(variables).filter((k) => k.startsWith('PAYPLANE_LOCAL_')), id).toEqual([]);
+    }
+  });
 
   it('gives every function that builds public URLs the stage’s invoke URL as PUBLIC_BASE_URL (finding 10)', () => {
     const restApi = logicalId(s().stack.api.restApi);

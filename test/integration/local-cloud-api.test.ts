@@ -122,7 +122,10 @@ describe('proxy event and Lambda environment', () => {
       LAMBDA_TASK_ROOT: join(FIXTURE, 'asset.fixture-echo'),
       _HANDLER: 'index.handler',
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+      // Local-only, at run time: the template has no such variable (an infra test checks every stage's).
+      PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS: '1',
     });
+    expect(cloud.runtime.get('EchoFunctionA1B2C3D4').definition.environment.PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS).toBeUndefined();
     expect(cloud.kmsKeyArn).toMatch(/^arn:aws:kms:us-east-1:000000000000:key\//);
     // StreamArn is the table's real stream, read back from DynamoDB Local.
     expect(env.STREAM_ARN).toMatch(/table\/Payplane-fixture-MainTable74195DAB\/stream\/\d{4}-/);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, ScanCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import {
   BatchEntryIdsNotDistinct,
   ChangeMessageVisibilityCommand,
@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { compilePattern, matchesPattern } from '../../local/event-patterns';
 import { batchItemFailures } from '../../local/event-sources';
-import { md5OfMessageAttributes, startSqs, type SqsEndpoint } from '../../local/sqs';
+import { LocalSqs, md5OfMessageAttributes, startSqs, type SqsEndpoint } from '../../local/sqs';
 import { LocalStack, type CfnTemplate } from '../../local/template';
 
 /**
@@ -226,6 +226,98 @@ describe.concurrent('local SQS: time', () => {
   });
 });
 
+describe('local SQS: time scale', () => {
+  // WeChat Pay's published retry schedule (issue 9 §3), as a deliverer waits it: hops of at most 900 s.
+  const SCHEDULE = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10_800, 10_800, 10_800, 21_600, 21_600];
+  const hops = SCHEDULE.flatMap((wait) => [...Array<number>(Math.floor(wait / 900)).fill(900), ...(wait % 900 ? [wait % 900] : [])]);
+  const scaledTemplate: CfnTemplate = {
+    Resources: {
+      Hops: { Type: 'AWS::SQS::Queue', Properties: { VisibilityTimeout: 3600 } },
+      Held: { Type: 'AWS::SQS::Queue', Properties: { VisibilityTimeout: 7200, DelaySeconds: 900 } },
+    },
+  };
+  let scaled: SqsEndpoint;
+  let client: SQSClient;
+  const scaledStack = new LocalStack(structuredClone(scaledTemplate), { stackName: 'Payplane-scaled' });
+  const q = (logicalId: string) => String(scaledStack.resolve({ Ref: logicalId }));
+  beforeAll(async () => {
+    // 36 000: the 24 h schedule below takes 2.4 s; `npm start -- --time-scale 3600` would take 24 s for it.
+    scaled = await startSqs(scaledStack, { timeScale: 36_000 });
+    client = new SQSClient({ endpoint: scaled.url, region: 'us-east-1', credentials });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await scaled?.stop();
+  });
+
+  it('runs a 24-hour schedule of DelaySeconds hops (≤ 900 s each) in 1/timeScale of the time, and records each requested delay', async () => {
+    // Act: the deliverer's loop, one message per hop: receive, then send the next hop with its delay.
+    const started = Date.now();
+    await client.send(new SendMessageCommand({ QueueUrl: q('Hops'), MessageBody: JSON.stringify({ hop: 0 }), DelaySeconds: hops[0] }));
+    for (let i = 1; i <= hops.length; i++) {
+      const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: q('Hops'), WaitTimeSeconds: 20 }));
+      expect(JSON.parse(Messages[0]!.Body!)).toEqual({ hop: i - 1 });
+      await client.send(new DeleteMessageCommand({ QueueUrl: q('Hops'), ReceiptHandle: Messages[0]!.ReceiptHandle }));
+      if (i < hops.length) await client.send(new SendMessageCommand({ QueueUrl: q('Hops'), MessageBody: JSON.stringify({ hop: i }), DelaySeconds: hops[i] }));
+    }
+    const elapsed = Date.now() - started;
+    // Assess: the recorded delays are the schedule (what e2e tests assert), and no hop came early.
+    const total = hops.reduce((a, b) => a + b, 0);
+    expect(total).toBe(86_640); // 24 h 4 min: the waits between the sixteen attempts
+    const sent = scaled.sqs.sentTo(scaled.sqs.findQueue('Hops')!);
+    expect(sent.map((r) => r.delaySeconds)).toEqual(hops);
+    expect(sent.every((r) => r.perMessageDelay)).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual((total * 1000) / 36_000);
+  });
+
+  it('scales visibility timeouts (queue, ChangeMessageVisibility) but reports the template values', async () => {
+    // Prepare
+    await client.send(new SendMessageCommand({ QueueUrl: q('Hops'), MessageBody: 'visible again', DelaySeconds: 0 }));
+    // Act
+    const first = (await client.send(new ReceiveMessageCommand({ QueueUrl: q('Hops') }))).Messages![0]!;
+    const returned = Date.now();
+    const second = (await client.send(new ReceiveMessageCommand({ QueueUrl: q('Hops'), WaitTimeSeconds: 20, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }))).Messages![0]!;
+    const back = Date.now() - returned;
+    await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: q('Hops'), ReceiptHandle: second.ReceiptHandle, VisibilityTimeout: 7200 }));
+    const changed = Date.now();
+    const third = (await client.send(new ReceiveMessageCommand({ QueueUrl: q('Hops'), WaitTimeSeconds: 20, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }))).Messages![0]!;
+    const backAfterChange = Date.now() - changed;
+    await client.send(new DeleteMessageCommand({ QueueUrl: q('Hops'), ReceiptHandle: third.ReceiptHandle }));
+    const attributes = (await client.send(new GetQueueAttributesCommand({ QueueUrl: q('Hops'), AttributeNames: ['VisibilityTimeout'] }))).Attributes;
+    // Assess: 3600 s = 100 ms, 7200 s = 200 ms at 36 000×.
+    expect(first.Body).toBe('visible again');
+    expect([second, third].map((m) => m.Attributes!.ApproximateReceiveCount)).toEqual(['2', '3']);
+    expect(back).toBeGreaterThanOrEqual(90);
+    expect(backAfterChange).toBeGreaterThanOrEqual(190);
+    expect(attributes).toEqual({ VisibilityTimeout: '3600' });
+  });
+
+  it('hold(): a held message stays invisible past its visibility timeout and returns when released', async () => {
+    // Prepare: the queue's DelaySeconds 900 (25 ms here) applies and is recorded as the queue's.
+    const sqsState = scaled.sqs;
+    const queue = sqsState.findQueue('Payplane-scaled-Held')!;
+    await client.send(new SendMessageCommand({ QueueUrl: q('Held'), MessageBody: 'held' }));
+    const received = (await client.send(new ReceiveMessageCommand({ QueueUrl: q('Held'), WaitTimeSeconds: 20 }))).Messages![0]!;
+    // Act
+    const release = sqsState.hold(queue, [received.ReceiptHandle!]);
+    const whileHeld = await client.send(new ReceiveMessageCommand({ QueueUrl: q('Held'), WaitTimeSeconds: 1 })); // 1 s ≫ 200 ms visibility
+    const inFlight = (await client.send(new GetQueueAttributesCommand({ QueueUrl: q('Held'), AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }))).Attributes;
+    release();
+    release(); // idempotent
+    const afterRelease = await client.send(new ReceiveMessageCommand({ QueueUrl: q('Held'), WaitTimeSeconds: 20, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+    await client.send(new DeleteMessageCommand({ QueueUrl: q('Held'), ReceiptHandle: afterRelease.Messages![0]!.ReceiptHandle }));
+    // Assess
+    expect(whileHeld.Messages).toBeUndefined();
+    expect(inFlight).toEqual({ ApproximateNumberOfMessagesNotVisible: '1' });
+    expect(afterRelease.Messages![0]).toMatchObject({ Body: 'held', Attributes: { ApproximateReceiveCount: '2' } });
+    expect(sqsState.sentTo(queue)).toEqual([{ messageId: received.MessageId, body: 'held', delaySeconds: 900, perMessageDelay: false, sentAt: expect.any(String) }]);
+  });
+
+  it('refuses a time scale that is not a positive number', () => {
+    expect(() => new LocalSqs([], 'http://127.0.0.1:1', '000000000000', 0)).toThrow(/timeScale must be a positive number; got 0/);
+  });
+});
+
 describe('local SQS: batches, dead letters, FIFO', () => {
   it('sends and deletes in batches, with per-entry failures and batch-level errors', async () => {
     // Prepare
@@ -404,6 +496,9 @@ function esmAssembly(): string {
     ManualQueue: { Type: 'AWS::SQS::Queue', Properties: { VisibilityTimeout: 2 } },
     OutQueue: { Type: 'AWS::SQS::Queue', Properties: {} },
     StreamFailures: { Type: 'AWS::SQS::Queue', Properties: {} },
+    EventFailures: { Type: 'AWS::SQS::Queue', Properties: {} },
+    // Visibility 2 s is 200 ms at the cloud's time scale 10: shorter than a slow consumer's real run.
+    SlowQueue: { Type: 'AWS::SQS::Queue', Properties: { VisibilityTimeout: 2, DelaySeconds: 3 } },
     ConsumerFunction: {
       Type: 'AWS::Lambda::Function',
       Properties: {
@@ -428,11 +523,11 @@ function esmAssembly(): string {
             {
               Effect: 'Allow',
               Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-              Resource: ['WorkQueue', 'StrictQueue', 'ManualQueue'].map((q) => getAtt(q, 'Arn')),
+              Resource: ['WorkQueue', 'StrictQueue', 'ManualQueue', 'SlowQueue'].map((q) => getAtt(q, 'Arn')),
             },
             { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: '*' },
             { Effect: 'Allow', Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'], Resource: getAtt('MainTable74195DAB', 'StreamArn') },
-            { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: getAtt('StreamFailures', 'Arn') },
+            { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: ['StreamFailures', 'EventFailures'].map((q) => getAtt(q, 'Arn')) },
             { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: getAtt('OutQueue', 'Arn') },
             { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: getAtt('MainTable74195DAB', 'Arn') },
             {
@@ -445,8 +540,14 @@ function esmAssembly(): string {
         },
       },
     },
-    // new SqsEventSource(work, { batchSize: 5, maxBatchingWindow: 1 s, reportBatchItemFailures: true })
-    WorkMapping: mapping('WorkQueue', { BatchSize: 5, MaximumBatchingWindowInSeconds: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] }),
+    // new SqsEventSource(work, { batchSize: 5, maxBatchingWindow: 1 s, reportBatchItemFailures: true, maxConcurrency: 5 })
+    WorkMapping: mapping('WorkQueue', {
+      BatchSize: 5,
+      MaximumBatchingWindowInSeconds: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    }),
+    SlowMapping: mapping('SlowQueue', { BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] }),
     // new SqsEventSource(strict, { batchSize: 1 }): batchItemFailures are ignored, errors fail the batch.
     StrictMapping: mapping('StrictQueue', { BatchSize: 1 }),
     ManualMapping: mapping('ManualQueue', { Enabled: false }),
@@ -463,6 +564,24 @@ function esmAssembly(): string {
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         DestinationConfig: { OnFailure: { Destination: getAtt('StreamFailures', 'Arn') } },
         FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ dynamodb: { Keys: { pk: { S: [{ prefix: 'STREAMED#' }] } } } }) }] },
+      },
+    },
+    // What the notifications publisher declares (issue 9 §3): new DynamoEventSource(main, { startingPosition: LATEST,
+    //   batchSize: 10, bisectBatchOnError: true, retryAttempts: 2, onFailure: new SqsDlq(eventFailures),
+    //   filters: [FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT'), dynamodb: { NewImage: { type: { S: FilterRule.isEqual('event') } } } })] }).
+    // Disabled, so the test polls it by hand and the three records of one transaction arrive as one batch.
+    EventsMapping: {
+      Type: 'AWS::Lambda::EventSourceMapping',
+      Properties: {
+        FunctionName: { Ref: 'ConsumerFunction' },
+        EventSourceArn: getAtt('MainTable74195DAB', 'StreamArn'),
+        Enabled: false,
+        StartingPosition: 'LATEST',
+        BatchSize: 10,
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: getAtt('EventFailures', 'Arn') } },
+        FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT'], dynamodb: { NewImage: { type: { S: ['event'] } } } }) }] },
       },
     },
   });
@@ -495,6 +614,9 @@ describe('event source mappings (SQS and DynamoDB streams → Lambda)', () => {
       schedules: false,
       seed: false,
       dynamodbEndpoint: inject('localServices').endpoints.dynamodb,
+      // Every timer of the cloud 10× faster (visibility 2 s → 200 ms, batching windows 1 s → 100 ms): the
+      // mappings behave the same, and the slow-consumer test needs a visibility timeout shorter than a run.
+      timeScale: 10,
     });
     client = new SQSClient({ endpoint: cloud.endpoints.sqs, region: 'us-east-1', credentials });
     db = new DynamoDBClient({ endpoint: cloud.endpoints.dynamodb, region: 'us-east-1', credentials });
@@ -544,6 +666,67 @@ describe('event source mappings (SQS and DynamoDB streams → Lambda)', () => {
     expect(cloud.queues.OutQueue).toBe(env.OUT_QUEUE_URL);
   });
 
+  // First of the cloud's tests that write: the stream holds only this transaction's records when it is polled.
+  it('stream mapping as the notifications publisher declares it: FilterCriteria on eventName and NewImage.type.S, bisect, retries, OnFailure', async () => {
+    // Prepare: one transaction, as the writer puts a change and its events: two events, one poison, one other item.
+    const event = (id: string, extra: Record<string, unknown> = {}) => ({
+      Put: { TableName: table(), Item: { pk: { S: 'EVENTS#m_1' }, sk: { S: id }, type: { S: 'event' }, ...extra } as never },
+    });
+    await db.send(
+      new TransactWriteItemsCommand({
+        TransactItems: [
+          event('evt_a'),
+          event('evt_poison', { throw: { BOOL: true } }),
+          event('evt_c'),
+          { Put: { TableName: table(), Item: { pk: { S: 'ORDER#o_1' }, sk: { S: 'ORDER' }, type: { S: 'order' } } } },
+        ],
+      }),
+    );
+    // Act: poll by hand (the mapping is disabled) until the stream is drained.
+    const outcomes: Record<string, any>[] = [];
+    await until('the events batch', async () => {
+      const outcome = (await (await fetch(`${cloud.endpoints.admin}/__event-sources/EventsMapping/poll`, { method: 'POST' })).json()) as Record<string, any>;
+      outcomes.push(outcome);
+      return outcomes.some((o) => o.invoked) ? true : undefined;
+    });
+    const failures = await receiveAll('EventFailures', 1);
+    const records = [...(await consumed()).values()].flat().filter((a) => a.record.eventSource === 'aws:dynamodb' && a.record.dynamodb.Keys.pk.S === 'EVENTS#m_1');
+    // Assess: the order item never reached the function; the batch of three was split until the poison stood alone.
+    const attempts = (sk: string) => records.filter((a) => a.record.dynamodb.Keys.sk.S === sk).map((a) => a.batchSize);
+    expect(outcomes.find((o) => o.invoked)).toMatchObject({ records: 4, filtered: 1, succeeded: 2, failed: 1 });
+    // [a, poison, c] fails → [a, poison] fails → [a] succeeds, [poison] fails: retries exhausted (MaximumRetryAttempts 2)
+    // → OnFailure alone; [c] succeeds alone.
+    expect(attempts('evt_poison').sort()).toEqual([1, 2, 3]);
+    expect(attempts('evt_a').sort()).toEqual([1, 2, 3]);
+    expect(attempts('evt_c').sort()).toEqual([1, 3]);
+    expect(records.every((a) => a.record.eventName === 'INSERT')).toBe(true);
+    expect(failures).toHaveLength(1);
+    expect(JSON.parse(failures[0]!.Body!)).toMatchObject({
+      requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 },
+      responseContext: { functionError: 'Unhandled' },
+      DDBStreamBatchInfo: { batchSize: 1, startSequenceNumber: records.find((a) => a.record.dynamodb.Keys.sk.S === 'evt_poison')!.record.dynamodb.SequenceNumber },
+    });
+  });
+
+  it('never redelivers a message while its invocation runs, however short the scaled visibility timeout (LocalSqs.hold)', async () => {
+    // Prepare: SlowQueue's visibility is 2 s (200 ms at time scale 10); the consumer works for 1 s.
+    const sent = await client.send(new SendMessageCommand({ QueueUrl: cloud.queues.SlowQueue, MessageBody: JSON.stringify({ sleepMs: 1000 }) }));
+    // Act
+    const seen = await until('the slow message consumed and deleted', async () => {
+      const attempts = (await consumed()).get(sent.MessageId!);
+      if (!attempts) return undefined;
+      const depth = (await client.send(new GetQueueAttributesCommand({ QueueUrl: cloud.queues.SlowQueue, AttributeNames: ['All'] }))).Attributes!;
+      return depth.ApproximateNumberOfMessages === '0' && depth.ApproximateNumberOfMessagesNotVisible === '0' && depth.ApproximateNumberOfMessagesDelayed === '0' ? attempts : undefined;
+    });
+    // Assess: one delivery only, though another poller (two by default) asked the whole time.
+    expect(seen.map((a) => a.attempt)).toEqual(['ATTEMPT#1']);
+    // The queue reports its template values, not the scaled ones.
+    expect((await client.send(new GetQueueAttributesCommand({ QueueUrl: cloud.queues.SlowQueue, AttributeNames: ['VisibilityTimeout', 'DelaySeconds'] }))).Attributes).toEqual({
+      VisibilityTimeout: '2',
+      DelaySeconds: '3',
+    });
+  });
+
   it('invokes with SQS events, deletes what succeeded, redrives partial and whole-batch failures to the DLQ', async () => {
     // Prepare
     const work = cloud.queues.WorkQueue!;
@@ -564,9 +747,14 @@ describe('event source mappings (SQS and DynamoDB streams → Lambda)', () => {
     const ignored = await client.send(new SendMessageCommand({ QueueUrl: strict, MessageBody: JSON.stringify({ fail: true }) }));
     const dead = await receiveAll('DeadLetters', 2);
     const forwarded = await receiveAll('OutQueue', 1);
-    const seen = await consumed();
-    // Assess: the partial failure and the exploding message were each tried twice, then dead-lettered.
     const id = (entry: string) => sent.Successful!.find((s) => s.Id === entry)!.MessageId!;
+    // Dead letters come two (scaled) visibility timeouts after the first try: wait for the other messages too.
+    const everyone = [id('ok1'), id('fail'), id('ok3'), id('forward'), thrown.MessageId!, ignored.MessageId!];
+    const seen = await until('every message consumed', async () => {
+      const all = await consumed();
+      return everyone.every((m) => all.has(m)) ? all : undefined;
+    });
+    // Assess: the partial failure and the exploding message were each tried twice, then dead-lettered.
     expect(dead.map((m) => JSON.parse(m.Body!)).sort((a, b) => String(a.n).localeCompare(String(b.n)))).toEqual([{ n: 2, fail: true }, { throw: true }]);
     expect(dead.map((m) => m.Attributes!.DeadLetterQueueSourceArn).sort()).toEqual([`arn:aws:sqs:us-east-1:000000000000:${STACK}-StrictQueue`, `arn:aws:sqs:us-east-1:000000000000:${STACK}-WorkQueue`]);
     expect(seen.get(id('fail'))!.map((a) => a.attempt).sort()).toEqual(['ATTEMPT#1', 'ATTEMPT#2']);
@@ -650,4 +838,57 @@ describe('event source mappings (SQS and DynamoDB streams → Lambda)', () => {
       DDBStreamBatchInfo: { batchSize: 1, startSequenceNumber: byKey('STREAMED#bad')[0]!.record.dynamodb.SequenceNumber },
     });
   });
+  it('runs SQS pollers with ScalingConfig.MaximumConcurrency', () => {
+    const stats = cloud.stats().triggers['event-sources'] as { logicalId: string; pollers: number }[];
+    expect(stats.find((x) => x.logicalId === 'WorkMapping')!.pollers).toBe(5);
+    expect(stats.find((x) => x.logicalId === 'StrictMapping')!.pollers).toBe(2);
+  });
+
+  it('records every message sent, with the DelaySeconds it asked for: GET <admin>/__sqs/sent?queue=…', async () => {
+    // Prepare
+    const since = new Date().toISOString();
+    const marker = `recorded-${Date.now()}`;
+    await client.send(new SendMessageCommand({ QueueUrl: cloud.queues.OutQueue, MessageBody: JSON.stringify({ marker, hop: 1 }), DelaySeconds: 900 }));
+    await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: cloud.queues.OutQueue,
+        Entries: [
+          { Id: 'a', MessageBody: JSON.stringify({ marker, hop: 2 }), DelaySeconds: 15 },
+          { Id: 'b', MessageBody: JSON.stringify({ marker, hop: 3 }) },
+        ],
+      }),
+    );
+    const get = async (query: string) => {
+      const res = await fetch(`${cloud.endpoints.admin}/__sqs/sent?${query}`);
+      return { status: res.status, body: (await res.json()) as { queue?: Record<string, string>; messages?: Record<string, any>[]; message?: string } };
+    };
+    // Act
+    const byLogicalId = await get(`queue=OutQueue&contains=${marker}`);
+    const byName = await get(`queue=${STACK}-OutQueue&contains=${marker}&since=${encodeURIComponent(since)}`);
+    const all = await get('queue=OutQueue');
+    const slow = await get('queue=SlowQueue');
+    const unknown = await get('queue=NoSuchQueue');
+    const badSince = await get('queue=OutQueue&since=yesterday');
+    // Assess
+    expect(byLogicalId.status).toBe(200);
+    expect(byLogicalId.body.queue).toEqual({ logicalId: 'OutQueue', name: `${STACK}-OutQueue`, url: cloud.queues.OutQueue });
+    expect(byLogicalId.body.messages!.map((m) => [JSON.parse(m.body).hop, m.delaySeconds, m.perMessageDelay])).toEqual([
+      [1, 900, true],
+      [2, 15, true],
+      [3, 0, false],
+    ]);
+    expect(byLogicalId.body.messages![0]).toEqual({ messageId: expect.any(String), body: JSON.stringify({ marker, hop: 1 }), delaySeconds: 900, perMessageDelay: true, sentAt: expect.any(String) });
+    expect(Date.parse(byLogicalId.body.messages![0]!.sentAt)).toBeGreaterThanOrEqual(Date.parse(since));
+    expect(byName.body.messages).toEqual(byLogicalId.body.messages);
+    // Messages a function sent are recorded too (the consumer forwarded one in an earlier test).
+    expect(all.body.messages!.map((m) => m.body)).toContain('hello from Lambda');
+    // The queue's own DelaySeconds applies when the entry has none (recorded unscaled).
+    expect(slow.body.messages![0]).toMatchObject({ delaySeconds: 3, perMessageDelay: false });
+    expect(cloud.sqsSent('SlowQueue')).toEqual(slow.body.messages);
+    expect(unknown).toMatchObject({ status: 404, body: { message: expect.stringContaining("No queue 'NoSuchQueue'") } });
+    expect(unknown.body.message).toContain('OutQueue');
+    expect(badSince).toMatchObject({ status: 400, body: { message: expect.stringContaining('since=yesterday') } });
+    expect(() => cloud.sqsSent('NoSuchQueue')).toThrow(/No queue 'NoSuchQueue'/);
+  });
+
 });
