@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
+import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -41,7 +42,8 @@ export type FunctionId =
   | 'GetBalance'
   | 'SandboxNotify'
   | 'SandboxNotifier'
-  | 'Checkout';
+  | 'Checkout'
+  | WebhooksApiFunctionId;
 
 /** The sandbox notifier's timeout: a batch of POSTs of at most 10 s each, in parallel. */
 const NOTIFIER_TIMEOUT = Duration.seconds(30);
@@ -282,7 +284,7 @@ export class PayplaneStack extends Stack {
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send')
       .bindSignKey(this.checkoutSigningKey);
-    this.functions = {
+    const coreFunctions = {
       Authorizer: authorizer,
       CreateOrder: createOrder,
       ListOrders: listOrders,
@@ -303,6 +305,8 @@ export class PayplaneStack extends Stack {
 
     // ── API ───────────────────────────────────────────────────────────────────────────────────────────
     this.api = new PayplaneApi(this, 'Api', { stage, authorizer });
+    const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
+    this.functions = { ...coreFunctions, ...webhooks };
     this.api.addRoute('POST', '/v1/orders', createOrder);
     this.api.addRoute('GET', '/v1/orders', listOrders);
     this.api.addRoute('GET', '/v1/orders/{id}', getOrder);
@@ -336,7 +340,7 @@ export class PayplaneStack extends Stack {
     // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout, ...Object.values(webhooks)]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

@@ -5,7 +5,16 @@ import { InvalidRequestError, PermissionError } from '../commons/errors';
  * scope, named in ROUTE_SCOPES (the one place: the API wrapper looks the route up there, and the infra tier
  * checks that every route of the template is listed). `<resource>:write` includes `<resource>:read`.
  */
-export const SCOPES = ['orders:read', 'orders:write', 'refunds:read', 'refunds:write', 'balance:read'] as const;
+export const SCOPES = [
+  'orders:read',
+  'orders:write',
+  'refunds:read',
+  'refunds:write',
+  'balance:read',
+  'webhook_endpoints:read',
+  'webhook_endpoints:write',
+  'events:read',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** `<METHOD> <resource path>` (API Gateway's `event.resource`) → the scope a restricted key needs. */
@@ -20,6 +29,14 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST /v1/refunds': 'refunds:write',
   'GET /v1/refunds/{id}': 'refunds:read',
   'GET /v1/balance': 'balance:read',
+  'POST /v1/webhook_endpoints': 'webhook_endpoints:write',
+  'GET /v1/webhook_endpoints': 'webhook_endpoints:read',
+  'GET /v1/webhook_endpoints/{id}': 'webhook_endpoints:read',
+  'POST /v1/webhook_endpoints/{id}': 'webhook_endpoints:write',
+  'DELETE /v1/webhook_endpoints/{id}': 'webhook_endpoints:write',
+  'POST /v1/webhook_endpoints/{id}/roll_secret': 'webhook_endpoints:write',
+  'GET /v1/events': 'events:read',
+  'GET /v1/events/{id}': 'events:read',
 };
 
 /** The authorizer's context value for a secret key: every scope. */

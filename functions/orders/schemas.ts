@@ -40,7 +40,7 @@ export const merchantOrderNo = z
  * refused (the platform would call into its own network); loopback is allowed only where the stage itself is
  * served on loopback, i.e. the local cloud, so merchants can test against their own machine.
  */
-const callbackUrl = (livemode: boolean, loopbackAllowed: boolean) =>
+export const callbackUrl = (livemode: boolean, loopbackAllowed: boolean) =>
   z
     .string({ error: 'Send an absolute URL string.' })
     .max(2048, 'Use at most 2048 characters.')
@@ -132,7 +132,7 @@ export function createOrderSchema(livemode: boolean, loopbackCallbacks = false) 
 export type CreateOrderInput = z.output<ReturnType<typeof createOrderSchema>>;
 
 /** Unix seconds (as Stripe sends) or an ISO 8601 timestamp. */
-const instant = z
+export const instant = z
   .string()
   .refine((v) => (/^\d{1,12}$/.test(v) ? true : /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v))), 'Use unix seconds (e.g. 1767225600) or an ISO 8601 timestamp (e.g. 2026-01-01T00:00:00Z).')
   .transform((v) => new Date(/^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v)));

@@ -23,6 +23,14 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SandboxNotify: 'functions/handlers/sandbox-notify.ts',
   SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
   Checkout: 'functions/handlers/checkout.ts',
+  CreateWebhookEndpoint: 'functions/handlers/create-webhook-endpoint.ts',
+  ListWebhookEndpoints: 'functions/handlers/list-webhook-endpoints.ts',
+  GetWebhookEndpoint: 'functions/handlers/get-webhook-endpoint.ts',
+  UpdateWebhookEndpoint: 'functions/handlers/update-webhook-endpoint.ts',
+  DeleteWebhookEndpoint: 'functions/handlers/delete-webhook-endpoint.ts',
+  RollWebhookEndpointSecret: 'functions/handlers/roll-webhook-endpoint-secret.ts',
+  ListEvents: 'functions/handlers/list-events.ts',
+  GetEvent: 'functions/handlers/get-event.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -38,6 +46,14 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/v1/refunds', 'CreateRefund'],
   ['GET', '/v1/refunds/{id}', 'GetRefund'],
   ['GET', '/v1/balance', 'GetBalance'],
+  ['POST', '/v1/webhook_endpoints', 'CreateWebhookEndpoint'],
+  ['GET', '/v1/webhook_endpoints', 'ListWebhookEndpoints'],
+  ['GET', '/v1/webhook_endpoints/{id}', 'GetWebhookEndpoint'],
+  ['POST', '/v1/webhook_endpoints/{id}', 'UpdateWebhookEndpoint'],
+  ['DELETE', '/v1/webhook_endpoints/{id}', 'DeleteWebhookEndpoint'],
+  ['POST', '/v1/webhook_endpoints/{id}/roll_secret', 'RollWebhookEndpointSecret'],
+  ['GET', '/v1/events', 'ListEvents'],
+  ['GET', '/v1/events/{id}', 'GetEvent'],
 ];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
 const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
@@ -77,6 +93,14 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
+  CreateWebhookEndpoint: API_POST,
+  ListWebhookEndpoints: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetWebhookEndpoint: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  UpdateWebhookEndpoint: API_POST,
+  DeleteWebhookEndpoint: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  RollWebhookEndpointSecret: API_POST,
+  ListEvents: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetEvent: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -479,6 +503,16 @@ describe.each(STAGES)('stage %s', (stage) => {
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: MOVES_RECORDS },
+      // functions/webhooks/endpoints.ts: create and delete also move the merchant's endpoint count (UpdateItem).
+      CreateWebhookEndpoint: { main: ['PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      ListWebhookEndpoints: { main: ['GetItem', 'Query index/gsi1'] },
+      GetWebhookEndpoint: { main: ['GetItem'] },
+      UpdateWebhookEndpoint: { main: ['UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      DeleteWebhookEndpoint: { main: ['DeleteItem', 'UpdateItem'] },
+      RollWebhookEndpointSecret: { main: ['GetItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      // functions/events/repository.ts: the EVENTS# and DELIVERY# partitions, by the table's own key.
+      ListEvents: { main: ['Query'] },
+      GetEvent: { main: ['GetItem', 'Query'] },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
@@ -488,7 +522,7 @@ describe.each(STAGES)('stage %s', (stage) => {
     it('a function that only reads a table may only decrypt with its key through DynamoDB; a writer also gets the data-key actions', () => {
       const viaService = (id: FunctionId) =>
         new Set(roleStatements(s(), id).filter((st) => st.Condition?.StringEquals?.['kms:ViaService']).flatMap(actionsOf));
-      for (const id of ['Authorizer', 'GetOrder', 'ListOrders', 'GetRefund', 'ListRefunds', 'GetBalance'] as const) {
+      for (const id of ['Authorizer', 'GetOrder', 'ListOrders', 'GetRefund', 'ListRefunds', 'GetBalance', 'ListWebhookEndpoints', 'GetWebhookEndpoint', 'ListEvents', 'GetEvent'] as const) {
         expect(viaService(id), id).toEqual(new Set(['kms:Decrypt', 'kms:DescribeKey']));
       }
       for (const id of ['ExpireOrders', 'SandboxNotifier', 'CreateOrder'] as const) {
@@ -608,6 +642,24 @@ describe.each(STAGES)('stage %s', (stage) => {
 
     it.each(['GetRefund', 'ListRefunds', 'GetBalance'] as const)('%s: calls no KMS itself', (id) => {
       expect(directKms(id).size).toBe(0);
+    });
+
+    /** The function's own CMK statements (not through DynamoDB): actions and the purposes they are limited to. */
+    const keyUse = (id: FunctionId) =>
+      roleStatements(s(), id)
+        .filter((st) => references(st, key()) && !st.Condition?.StringEquals?.['kms:ViaService'])
+        .map((st) => ({ actions: actionsOf(st).sort(), purposes: st.Condition?.StringEquals?.['kms:EncryptionContext:purpose'] }));
+
+    it('webhook signing secrets: sealed only by the create and the roll, opened only by the create (a resumed request); the reads call no KMS', () => {
+      expect(keyUse('CreateWebhookEndpoint')).toEqual([{ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], purposes: ['webhook_secret', 'idempotent-response'] }]);
+      expect(keyUse('RollWebhookEndpointSecret')).toEqual([
+        { actions: ['kms:GenerateDataKey'], purposes: ['webhook_secret', 'idempotent-response'] },
+        { actions: ['kms:Decrypt'], purposes: ['idempotent-response'] },
+      ]);
+      expect(keyUse('UpdateWebhookEndpoint')).toEqual([{ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], purposes: ['idempotent-response'] }]);
+      for (const id of ['ListWebhookEndpoints', 'GetWebhookEndpoint', 'DeleteWebhookEndpoint', 'ListEvents', 'GetEvent'] as const) {
+        expect(directKms(id).size, id).toBe(0);
+      }
     });
 
     it('each function writes only to its own log group', () => {

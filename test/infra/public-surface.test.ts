@@ -20,6 +20,15 @@ const PUBLIC_URL_BUILDERS: FunctionId[] = [
   'ListRefunds',
   'GetBalance',
   'Checkout',
+  // api() reads PUBLIC_BASE_URL for every route; the endpoints API also decides by it whether loopback URLs are allowed.
+  'CreateWebhookEndpoint',
+  'ListWebhookEndpoints',
+  'GetWebhookEndpoint',
+  'UpdateWebhookEndpoint',
+  'DeleteWebhookEndpoint',
+  'RollWebhookEndpointSecret',
+  'ListEvents',
+  'GetEvent',
 ];
 
 describe.each(STAGES)('%s stage', (stage) => {

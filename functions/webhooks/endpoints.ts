@@ -1,0 +1,349 @@
+import { randomBytes } from 'node:crypto';
+import { TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { dynamo } from '../commons/clients';
+import { open, seal, type Binding } from '../commons/crypto';
+import { ContendedError, InvalidRequestError } from '../commons/errors';
+import { Secret } from '../commons/secret';
+
+/**
+ * Webhook endpoints in the single table (docs/webhooks.md):
+ *   endpoint  pk WEBHOOKENDPOINT#<we_id>                 sk ENDPOINT
+ *             gsi1 MERCHANT#<merchant> / WEBHOOKENDPOINT#<created_at>#<we_id>   (list, newest first; fan-out)
+ *   count     pk MERCHANT#<merchant>#WEBHOOKENDPOINTS   sk COUNT   {endpoints}: the per-merchant cap, kept in the
+ *             same transaction as every create and delete, so two concurrent creates cannot both take the last slot.
+ * Every read takes the merchant id and never returns another merchant's endpoint.
+ *
+ * The signing secrets are `whsec_<base64 of 32 random bytes>` (Standard Webhooks allows 24-64 bytes), each sealed
+ * with commons/crypto.ts (purpose 'webhook_secret', bound to the endpoint's id). Newest first: the current one, and
+ * during a roll the previous one with its `expires_at`. The plaintext exists only in the response that creates it
+ * and, opened by `signingSecrets`, in the deliverer that signs with it.
+ */
+
+/** Stripe's cap; it bounds the fan-out of one event and the list, which is never paginated by the deliverer. */
+export const MAX_ENDPOINTS_PER_MERCHANT = 16;
+const SECRET_BYTES = 32;
+export const SECRET_PURPOSE = 'webhook_secret';
+
+export interface SealedSecret {
+  ciphertext: Uint8Array;
+  /** Set on a rolled-away secret: it signs until then. The current secret has none. */
+  expires_at?: string;
+}
+
+export interface WebhookEndpoint {
+  id: string;
+  merchant_id: string;
+  url: string;
+  /** Event types (EVENT_TYPES), or `['*']` for all of them. */
+  enabled_events: string[];
+  description?: string;
+  disabled: boolean;
+  /** Why it was disabled: by the merchant, or by the deliverer (410 Gone). */
+  disabled_reason?: string;
+  created_at: string;
+  updated_at: string;
+  /** Newest first, at most 2. */
+  secrets: SealedSecret[];
+  /** The deliverer's circuit breaker: failures in a row, and until when deliveries wait. */
+  consecutive_failures: number;
+  open_until?: string;
+}
+
+export type EndpointChanges = Partial<Pick<WebhookEndpoint, 'url' | 'enabled_events' | 'description' | 'disabled'>>;
+
+const endpointKey = (id: string) => ({ pk: `WEBHOOKENDPOINT#${id}`, sk: 'ENDPOINT' });
+const listKey = (e: Pick<WebhookEndpoint, 'merchant_id' | 'created_at' | 'id'>) => ({
+  gsi1pk: `MERCHANT#${e.merchant_id}`,
+  gsi1sk: `WEBHOOKENDPOINT#${e.created_at}#${e.id}`,
+});
+const countKey = (merchantId: string) => ({ pk: `MERCHANT#${merchantId}#WEBHOOKENDPOINTS`, sk: 'COUNT' });
+
+const secretBinding = (e: Pick<WebhookEndpoint, 'merchant_id' | 'id'>): Binding => ({ purpose: SECRET_PURPOSE, merchantId: e.merchant_id, recordId: e.id });
+
+/** A new signing secret: `whsec_` + base64 of 32 CSPRNG bytes, the form `standardwebhooks` takes. */
+export function newSigningSecret(): Secret<string> {
+  return new Secret(`whsec_${randomBytes(SECRET_BYTES).toString('base64')}`);
+}
+
+/**
+ * Writes a new endpoint with a new secret and takes one of the merchant's slots, in one transaction. Returns the
+ * endpoint and its secret (to show once). An endpoint of that id that exists already is the work of a run that
+ * died after writing (the id comes from the Idempotency-Key): it is returned with its own secret, never a second one.
+ */
+export async function createEndpoint(
+  table: string,
+  input: { id: string; merchantId: string; url: string; enabledEvents: string[]; description?: string },
+  now: Date,
+): Promise<{ endpoint: WebhookEndpoint; secret: Secret<string> }> {
+  const at = now.toISOString();
+  const secret = newSigningSecret();
+  const endpoint: WebhookEndpoint = {
+    id: input.id,
+    merchant_id: input.merchantId,
+    url: input.url,
+    enabled_events: input.enabledEvents,
+    description: input.description,
+    disabled: false,
+    created_at: at,
+    updated_at: at,
+    secrets: [{ ciphertext: await seal(secret, secretBinding({ id: input.id, merchant_id: input.merchantId })) }],
+    consecutive_failures: 0,
+  };
+  try {
+    await dynamo().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: table,
+              Item: { ...endpointKey(endpoint.id), type: 'webhook_endpoint', ...listKey(endpoint), ...endpoint },
+              ConditionExpression: 'attribute_not_exists(pk)',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          },
+          {
+            Update: {
+              TableName: table,
+              Key: countKey(input.merchantId),
+              UpdateExpression: 'ADD endpoints :one',
+              ConditionExpression: 'attribute_not_exists(endpoints) OR endpoints < :max',
+              ExpressionAttributeValues: { ':one': 1, ':max': MAX_ENDPOINTS_PER_MERCHANT },
+            },
+          },
+        ],
+      }),
+    );
+    return { endpoint, secret };
+  } catch (error) {
+    if (!(error instanceof TransactionCanceledException)) throw error;
+    const [written, count] = error.CancellationReasons ?? [];
+    if (written?.Code === 'ConditionalCheckFailed' && written.Item) {
+      const existing = fromItem(unmarshall(written.Item));
+      if (existing.merchant_id !== input.merchantId) throw error; // cannot happen: ids are 143 random bits
+      const current = existing.secrets.find((s) => !s.expires_at) ?? existing.secrets[0]!;
+      return { endpoint: existing, secret: await open<string>(current.ciphertext, secretBinding(existing)) };
+    }
+    if (count?.Code === 'ConditionalCheckFailed') {
+      throw new InvalidRequestError(
+        'webhook_endpoint_limit',
+        `This account already has ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints, the most it may have. ` +
+          'Delete one it no longer uses (DELETE /v1/webhook_endpoints/{id}), or subscribe an existing endpoint to more event types (POST /v1/webhook_endpoints/{id} with enabled_events).',
+      );
+    }
+    if (error.CancellationReasons?.some((r) => r.Code === 'TransactionConflict')) {
+      throw new ContendedError('webhook_endpoint_contended', 'Another request changed this account\'s webhook endpoints at the same time. Retry with the same Idempotency-Key.', { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** The endpoint, if it exists and belongs to the merchant (strongly consistent). */
+export async function getEndpoint(table: string, merchantId: string, id: string): Promise<WebhookEndpoint | undefined> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: table, Key: endpointKey(id), ConsistentRead: true }));
+  return Item && Item.merchant_id === merchantId ? fromItem(Item) : undefined;
+}
+
+/** The merchant's endpoints, newest first, after a cursor endpoint. */
+export async function listEndpoints(
+  table: string,
+  merchantId: string,
+  opts: { limit: number; after?: WebhookEndpoint },
+): Promise<{ endpoints: WebhookEndpoint[]; hasMore: boolean }> {
+  const endpoints: WebhookEndpoint[] = [];
+  let startKey: Record<string, unknown> | undefined = opts.after ? { ...endpointKey(opts.after.id), ...listKey(opts.after) } : undefined;
+  do {
+    const page = await dynamo().send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :lower AND :upper',
+        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':lower': 'WEBHOOKENDPOINT#', ':upper': 'WEBHOOKENDPOINT$' },
+        ScanIndexForward: false,
+        ExclusiveStartKey: startKey,
+        Limit: opts.limit + 1,
+      }),
+    );
+    endpoints.push(...(page.Items ?? []).map(fromItem));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && endpoints.length <= opts.limit);
+  return { endpoints: endpoints.slice(0, opts.limit), hasMore: endpoints.length > opts.limit };
+}
+
+/**
+ * The merchant's endpoints that receive `eventType`: not disabled, subscribed to it or to `*`. Read from gsi1,
+ * which is eventually consistent: an endpoint registered a moment before an event may miss that event.
+ */
+export async function enabledEndpoints(table: string, merchantId: string, eventType: string): Promise<WebhookEndpoint[]> {
+  // The cap keeps this to one page of at most 16 items; the loop is for an index page cut short by size.
+  const all: WebhookEndpoint[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo().send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :lower AND :upper',
+        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':lower': 'WEBHOOKENDPOINT#', ':upper': 'WEBHOOKENDPOINT$' },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    all.push(...(page.Items ?? []).map(fromItem));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return all.filter((e) => !e.disabled && subscribes(e, eventType));
+}
+
+export function subscribes(endpoint: Pick<WebhookEndpoint, 'enabled_events'>, eventType: string): boolean {
+  return endpoint.enabled_events.includes('*') || endpoint.enabled_events.includes(eventType);
+}
+
+/**
+ * The secrets that sign a delivery at `now`, opened, newest first: the current one, and a rolled-away one until
+ * its `expires_at`. The deliverer sends one `v1,<sig>` per secret.
+ */
+export async function signingSecrets(endpoint: WebhookEndpoint, now: Date): Promise<Secret<string>[]> {
+  const live = endpoint.secrets.filter((s) => !s.expires_at || Date.parse(s.expires_at) > now.getTime());
+  return Promise.all(live.map((s) => open<string>(s.ciphertext, secretBinding(endpoint))));
+}
+
+/**
+ * Applies the merchant's changes. `disabled: false` also closes the circuit breaker (failures reset, no
+ * `open_until`), so a re-enabled endpoint is tried at once. Undefined when there is no such endpoint.
+ */
+export async function updateEndpoint(
+  table: string,
+  merchantId: string,
+  id: string,
+  changes: EndpointChanges,
+  now: Date,
+): Promise<WebhookEndpoint | undefined> {
+  const set: Record<string, unknown> = { updated_at: now.toISOString() };
+  const remove: string[] = [];
+  for (const field of ['url', 'enabled_events', 'description'] as const) if (changes[field] !== undefined) set[field] = changes[field];
+  if (changes.disabled === true) {
+    set.disabled = true;
+    set.disabled_reason = 'Disabled by the merchant (POST /v1/webhook_endpoints/{id} with disabled: true).';
+  } else if (changes.disabled === false) {
+    set.disabled = false;
+    set.consecutive_failures = 0;
+    remove.push('disabled_reason', 'open_until');
+  }
+  return update(table, merchantId, id, set, remove);
+}
+
+/**
+ * Disables an endpoint on the deliverer's behalf (it answered 410 Gone): no more deliveries until the merchant
+ * re-enables it. A deleted endpoint stays deleted.
+ */
+export async function disableEndpoint(table: string, merchantId: string, id: string, reason: string, now = new Date()): Promise<void> {
+  await update(table, merchantId, id, { disabled: true, disabled_reason: reason, updated_at: now.toISOString() }, []);
+}
+
+/**
+ * A new current secret; the current one keeps signing for `expiresInSeconds` (0: stops at once). A secret rolled
+ * away earlier is dropped even if it has not expired: at most two sign at a time. Returns the new secret (to show
+ * once), or undefined when there is no such endpoint.
+ */
+export async function rollSecret(
+  table: string,
+  merchantId: string,
+  id: string,
+  expiresInSeconds: number,
+  now: Date,
+): Promise<{ endpoint: WebhookEndpoint; secret: Secret<string>; previousExpiresAt?: string } | undefined> {
+  const endpoint = await getEndpoint(table, merchantId, id);
+  if (!endpoint) return undefined;
+  const secret = newSigningSecret();
+  const current = endpoint.secrets.find((s) => !s.expires_at) ?? endpoint.secrets[0];
+  const previousExpiresAt = expiresInSeconds > 0 && current ? new Date(now.getTime() + expiresInSeconds * 1000).toISOString() : undefined;
+  const secrets: SealedSecret[] = [
+    { ciphertext: await seal(secret, secretBinding(endpoint)) },
+    ...(previousExpiresAt && current ? [{ ciphertext: current.ciphertext, expires_at: previousExpiresAt }] : []),
+  ];
+  // Conditional on the endpoint as read: two concurrent rolls must not each keep a secret the other dropped.
+  const rolled = await update(table, merchantId, id, { secrets, updated_at: now.toISOString() }, [], endpoint.updated_at);
+  if (!rolled) {
+    throw new ContendedError('webhook_endpoint_contended', `Webhook endpoint '${id}' changed while its secret was being rolled. Retry with the same Idempotency-Key.`);
+  }
+  return { endpoint: rolled, secret, previousExpiresAt };
+}
+
+/** Deletes the endpoint and frees its slot. False when there is no such endpoint. */
+export async function deleteEndpoint(table: string, merchantId: string, id: string): Promise<boolean> {
+  try {
+    await dynamo().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Delete: {
+              TableName: table,
+              Key: endpointKey(id),
+              ConditionExpression: 'merchant_id = :merchant',
+              ExpressionAttributeValues: { ':merchant': merchantId },
+            },
+          },
+          { Update: { TableName: table, Key: countKey(merchantId), UpdateExpression: 'ADD endpoints :minus', ExpressionAttributeValues: { ':minus': -1 } } },
+        ],
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+    if (error instanceof TransactionCanceledException && error.CancellationReasons?.some((r) => r.Code === 'TransactionConflict')) {
+      throw new ContendedError('webhook_endpoint_contended', 'Another request changed this account\'s webhook endpoints at the same time. Retry the request.', { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** SET `set`, REMOVE `remove` on the merchant's endpoint (and only if `updated_at` is still `seen`, when given). */
+async function update(
+  table: string,
+  merchantId: string,
+  id: string,
+  set: Record<string, unknown>,
+  remove: string[],
+  seen?: string,
+): Promise<WebhookEndpoint | undefined> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ':merchant': merchantId };
+  const assignments = Object.entries(set).map(([field, value], i) => {
+    names[`#s${i}`] = field;
+    values[`:s${i}`] = value;
+    return `#s${i} = :s${i}`;
+  });
+  const removals = remove.map((field, i) => {
+    names[`#r${i}`] = field;
+    return `#r${i}`;
+  });
+  let condition = 'merchant_id = :merchant';
+  if (seen) {
+    names['#seen'] = 'updated_at';
+    values[':seen'] = seen;
+    condition += ' AND #seen = :seen';
+  }
+  try {
+    const { Attributes } = await dynamo().send(
+      new UpdateCommand({
+        TableName: table,
+        Key: endpointKey(id),
+        UpdateExpression: `SET ${assignments.join(', ')}${removals.length ? ` REMOVE ${removals.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return fromItem(Attributes!);
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}
+
+function fromItem(item: Record<string, unknown>): WebhookEndpoint {
+  const { pk, sk, type, gsi1pk, gsi1sk, ...endpoint } = item;
+  return endpoint as unknown as WebhookEndpoint;
+}
