@@ -147,24 +147,26 @@ export class OrderService {
     let closed = 0;
     for (let shard = 0; shard < EXPIRY_SHARDS; shard++) {
       const due = await this.orders.dueForExpiry(shard, now, perShard);
-      const results = await Promise.all(
-        due.map(async (entry) => {
-          // The index is eventually consistent: the order as stored decides. Only a still-payable order expires;
-          // one that moved on since (a confirm claimed it) keeps its payment, and the write's version condition
-          // refuses one that moves on between this read and the write.
-          const order = await this.orders.get(entry.merchant_id, entry.id);
-          if (!order || order.status !== 'requires_payment' || Date.parse(order.expires_at) > now.getTime()) return false;
-          const result = await this.writer.write({
-            order: { before: order, after: { ...order, status: 'closed', close_reason: 'expired', closed_at: order.expires_at } },
-            request: null,
-            now,
-          });
-          return result.committed;
-        }),
-      );
+      const results = await Promise.all(due.map((entry) => this.expire(entry, now)));
       closed += results.filter(Boolean).length;
     }
     return closed;
+  }
+
+  /**
+   * Closes one order of the sweep if it is still payable and past its expiry. The index is eventually consistent:
+   * the order as stored decides. One that moved on since (a confirm claimed it) keeps its payment, and the write's
+   * version condition refuses one that moves on between this read and the write. True if it closed it.
+   */
+  async expire(entry: Pick<Order, 'id' | 'merchant_id'>, now: Date): Promise<boolean> {
+    const order = await this.orders.get(entry.merchant_id, entry.id);
+    if (!order || order.status !== 'requires_payment' || Date.parse(order.expires_at) > now.getTime()) return false;
+    const result = await this.writer.write({
+      order: { before: order, after: { ...order, status: 'closed', close_reason: 'expired', closed_at: order.expires_at } },
+      request: null,
+      now,
+    });
+    return result.committed;
   }
 
   private async load(caller: Caller, id: string, param = 'id'): Promise<Order> {
