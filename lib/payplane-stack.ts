@@ -225,7 +225,7 @@ export class PayplaneStack extends Stack {
       // Must finish before the next tick; a failed run is simply redone by the next one.
       timeout: Duration.seconds(50),
       retryAttempts: 0,
-    }).bindTable(this.mainTable, { actions: ['UpdateItem'], indexes: ['gsi2'] });
+    }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] }); // reads each due order, closes it with its order.closed event
     // Queries and refunds at the channel (the sandbox's trades live in the main table): no queue, no KMS of its own.
     const reconcilePayments = fn('ReconcilePayments', 'functions/handlers/reconcile-payments.ts', 'Asks the channel about payments and refunds left unanswered', { ...env.table, ...env.fees }, {
       // A run is bounded (25 items per shard) and well inside the 5-minute period; the next run redoes a failed one.
@@ -340,7 +340,8 @@ export class PayplaneStack extends Stack {
     // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout, ...Object.values(webhooks)]) {
+    // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, sandboxNotify, checkout, ...Object.values(webhooks)]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

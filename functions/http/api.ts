@@ -17,6 +17,8 @@ export const MAX_BODY_DEPTH = 32;
 export interface ApiRequest {
   merchantId: string;
   requestId: string;
+  /** The request's Idempotency-Key header, if it sent one: events caused by the request carry it. */
+  idempotencyKey: string | null;
   body: Record<string, unknown>;
   query: Record<string, string>;
   params: Record<string, string>;
@@ -85,6 +87,7 @@ function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
   return {
     merchantId,
     requestId: event.requestContext.requestId,
+    idempotencyKey: event.headers['idempotency-key'] ?? null,
     body: parseBody(event),
     query: queryOf(event),
     params: (event.pathParameters ?? {}) as Record<string, string>,

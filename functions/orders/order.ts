@@ -66,11 +66,19 @@ export interface Order {
   return_url?: string;
   metadata: Record<string, string>;
   payer_ciphertext?: Uint8Array;
+  /**
+   * The payer as events show it (changes/snapshot.ts maskPayer), masked once at creation and kept in plaintext:
+   * masked values are not PII, and the writer renders every event's snapshot from the stored item without a
+   * kms:Decrypt per change (sweeps and the channel's notifications hold none).
+   */
+  payer_masked?: Payer;
   expires_at: string;
   created_at: string;
   updated_at: string;
   closed_at?: string;
   close_reason?: 'merchant' | 'expired';
+  /** 1 at creation, +1 on every change (changes/writer.ts): an event's data.object.version says which state it shows. */
+  version: number;
 }
 
 /**
@@ -106,6 +114,8 @@ export function toApi(order: Order, payer: Payer | undefined, baseUrl: string) {
     close_reason: order.close_reason ?? null,
     created_at: order.created_at,
     updated_at: order.updated_at,
+    // Orders written before versions existed read as version 0 until their next change.
+    version: order.version ?? 0,
   };
 }
 

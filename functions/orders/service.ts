@@ -1,12 +1,14 @@
 import { isLoopbackUrl } from '../commons/addresses';
-import { NotFoundError } from '../commons/errors';
+import { ConflictError, InternalError, NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
 import { parseInput } from '../http/validation';
 import { orderToApi, type ApiPaymentOrder } from '../payments/payment';
 import { effective, transitionConflict, type Order, type Payer } from './order';
-import { EXPIRY_SHARDS, OrderRepository } from './repository';
+import { ChangeWriter, requestOf } from '../changes/writer';
+import { maskPayer } from '../changes/snapshot';
+import { EXPIRY_SHARDS, orderNoKey, OrderRepository } from './repository';
 import { createOrderSchema, listOrdersSchema, orderIdSchema } from './schemas';
 
 /**
@@ -26,12 +28,20 @@ export interface Caller {
   newId?(prefix: string): string;
   /** The request resumes a run that died (ApiRequest.resumed): what it creates may exist already. */
   resumed?: boolean;
+  /** The API request (ApiRequest.requestId), for events' `request.id`; absent outside the API (the hosted checkout). */
+  requestId?: string;
+  /** The request's Idempotency-Key, for events' `request.idempotency_key`. */
+  idempotencyKey?: string | null;
 }
 
 const livemode = false;
 
 export class OrderService {
-  constructor(private readonly orders: OrderRepository) {}
+  private readonly writer: ChangeWriter;
+
+  constructor(private readonly orders: OrderRepository) {
+    this.writer = new ChangeWriter(orders.table);
+  }
 
   async create(caller: Caller, body: unknown): Promise<ApiPaymentOrder> {
     // The stage's own base URL (configuration) decides: only a stage served on loopback calls loopback URLs.
@@ -55,12 +65,39 @@ export class OrderService {
       return_url: input.return_url,
       metadata: input.metadata,
       payer_ciphertext: input.payer ? await seal(new Secret(input.payer), payerContext({ id, merchant_id: caller.merchantId })) : undefined,
+      payer_masked: input.payer ? maskPayer(input.payer) : undefined,
       expires_at: new Date(caller.now.getTime() + input.expires_in * 1000).toISOString(),
       created_at: now,
       updated_at: now,
+      version: 1,
     };
-    await this.orders.insert(order);
-    return orderToApi(order, input.payer, caller.baseUrl, caller.now);
+    // The order, its merchant_order_no claim and order.created: all or nothing.
+    const result = await this.writer.write({
+      order: { after: order },
+      items: {
+        order_no: {
+          Put: {
+            TableName: this.orders.table,
+            Item: { ...orderNoKey(order.merchant_id, order.merchant_order_no), type: 'order_no', order_id: order.id },
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+      },
+      request: requestOf(caller),
+      now: caller.now,
+      baseUrl: caller.baseUrl,
+    });
+    if (!result.committed) {
+      const existing = result.current?.order_id;
+      if (result.refused !== 'order_no' || typeof existing !== 'string') throw new InternalError('order_not_created', `Creating order ${order.id}: refused by ${result.refused}.`);
+      throw new ConflictError(
+        'duplicate_merchant_order_no',
+        `merchant_order_no '${order.merchant_order_no}' is already used by order '${existing}'. Retrieve that order, or use a new merchant_order_no for a new order.`,
+        { param: 'merchant_order_no', extra: { order_id: existing } },
+      );
+    }
+    return orderToApi(result.order!, input.payer, caller.baseUrl, caller.now);
   }
 
   async list(caller: Caller, query: unknown) {
@@ -90,18 +127,19 @@ export class OrderService {
   async closeUnpaid(caller: Caller, id: string): Promise<Order> {
     const order = await this.load(caller, id);
     if (effective(order, caller.now).status === 'closed') return order;
-    const result = await this.orders.transition(
-      caller.merchantId,
-      order.id,
-      'closed',
-      caller.now,
-      { closed_at: caller.now.toISOString(), close_reason: 'merchant' },
-      ['requires_payment'],
-    );
-    if (result.ok) return result.order;
-    if (!result.current) throw new NotFoundError('order', id);
-    if (effective(result.current, caller.now).status === 'closed') return result.current;
-    throw transitionConflict(id, result.current.status, 'closed');
+    if (order.status !== 'requires_payment') throw transitionConflict(id, order.status, 'closed');
+    const result = await this.writer.write({
+      order: { before: order, after: { ...order, status: 'closed', closed_at: caller.now.toISOString(), close_reason: 'merchant' } },
+      request: requestOf(caller),
+      now: caller.now,
+      baseUrl: caller.baseUrl,
+    });
+    if (result.committed) return result.order!;
+    // It moved since we read it (a confirm claimed it, the sweep closed it): answer from where it is now.
+    const current = await this.orders.get(caller.merchantId, id);
+    if (!current) throw new NotFoundError('order', id);
+    if (effective(current, caller.now).status === 'closed') return current;
+    throw transitionConflict(id, current.status, 'closed');
   }
 
   /** The scheduled sweep: closes payable orders past their expiry. Returns how many it closed. */
@@ -109,15 +147,26 @@ export class OrderService {
     let closed = 0;
     for (let shard = 0; shard < EXPIRY_SHARDS; shard++) {
       const due = await this.orders.dueForExpiry(shard, now, perShard);
-      const results = await Promise.all(
-        due.map((o) =>
-          // Only a still-payable order expires: one that moved on since the query keeps its payment.
-          this.orders.transition(o.merchant_id, o.id, 'closed', now, { close_reason: 'expired', closed_at: o.expires_at }, ['requires_payment']),
-        ),
-      );
-      closed += results.filter((r) => r.ok).length;
+      const results = await Promise.all(due.map((entry) => this.expire(entry, now)));
+      closed += results.filter(Boolean).length;
     }
     return closed;
+  }
+
+  /**
+   * Closes one order of the sweep if it is still payable and past its expiry. The index is eventually consistent:
+   * the order as stored decides. One that moved on since (a confirm claimed it) keeps its payment, and the write's
+   * version condition refuses one that moves on between this read and the write. True if it closed it.
+   */
+  async expire(entry: Pick<Order, 'id' | 'merchant_id'>, now: Date): Promise<boolean> {
+    const order = await this.orders.get(entry.merchant_id, entry.id);
+    if (!order || order.status !== 'requires_payment' || Date.parse(order.expires_at) > now.getTime()) return false;
+    const result = await this.writer.write({
+      order: { before: order, after: { ...order, status: 'closed', close_reason: 'expired', closed_at: order.expires_at } },
+      request: null,
+      now,
+    });
+    return result.committed;
   }
 
   private async load(caller: Caller, id: string, param = 'id'): Promise<Order> {

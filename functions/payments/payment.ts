@@ -1,7 +1,6 @@
 import type { ChannelId, DeclineCode } from '../channels';
 import type { PaymentFeeRate } from '../ledger';
-import { toApi, type Order, type Payer } from '../orders/order';
-import { effective } from '../orders/order';
+import { effective, toApi, type Order, type Payer } from '../orders/order';
 
 /**
  * What payments add to the stored order item (pk ORDER#<id>, sk ORDER), and the items payments own.
@@ -95,6 +94,8 @@ export interface Refund {
   failure_reason?: string;
   created_at: string;
   updated_at: string;
+  /** 1 at creation, +1 on every change (changes/writer.ts), as an order's. */
+  version: number;
 }
 
 export const REFUND_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'] as const;
@@ -109,8 +110,14 @@ const redirectToUrl = (order: { checkout_url: string; return_url: string | null 
   redirect_to_url: { url: `${order.checkout_url}/3ds`, return_url: order.return_url },
 });
 
+/** The order as the API shows it at `now`: an unpaid order past its expiry reads as closed (orders/order.ts `effective`). */
 export function orderToApi(order: PaymentOrder, payer: Payer | undefined, baseUrl: string, now: Date) {
-  const api = toApi(effective(order, now), payer, baseUrl);
+  return storedOrderToApi(effective(order, now), payer, baseUrl);
+}
+
+/** The order as stored, in the API's shape: what an event's data.object shows of the version it was written at. */
+export function storedOrderToApi(order: PaymentOrder, payer: Payer | undefined, baseUrl: string) {
+  const api = toApi(order, payer, baseUrl);
   return {
     ...api,
     amount_authorized: order.amount_authorized ?? 0,
@@ -135,6 +142,7 @@ export function refundToApi(refund: Refund) {
     reason: refund.reason ?? null,
     failure_reason: refund.failure_reason ?? null,
     created_at: refund.created_at,
+    version: refund.version ?? 0,
   };
 }
 export type ApiRefund = ReturnType<typeof refundToApi>;

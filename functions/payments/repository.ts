@@ -21,13 +21,13 @@ import type { PaymentAttempt, PaymentOrder, Refund } from './payment';
 const orderKey = (id: string) => ({ pk: `ORDER#${id}`, sk: 'ORDER' });
 const attemptKey = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
 const eventKey = (channel: string, id: string) => ({ pk: `CHANNELEVENT#${channel}#${id}`, sk: 'EVENT' });
-const refundKey = (id: string) => ({ pk: `REFUND#${id}`, sk: 'REFUND' });
+export const refundKey = (id: string) => ({ pk: `REFUND#${id}`, sk: 'REFUND' });
 
 const EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
 
 /** Order and refund ids end in random base62, so the expiry index's shard function spreads these too. */
 export const INFLIGHT_SHARDS = EXPIRY_SHARDS;
-const inFlightKey = (id: string, since: Date) => ({ gsi2pk: `INFLIGHT#${expiryShard(id)}`, gsi2sk: `${since.toISOString()}#${id}` });
+export const inFlightKey = (id: string, since: Date) => ({ gsi2pk: `INFLIGHT#${expiryShard(id)}`, gsi2sk: `${since.toISOString()}#${id}` });
 
 /** An entry of the in-flight index, as the reconciler reads it. */
 export interface InFlightItem {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dynamo } from '../commons/clients';
 import { newId } from '../commons/ids';
 import { ConflictError, ContendedError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
@@ -24,7 +25,6 @@ import { channel as channelRegistry } from '../channels';
 import {
   authorizationTransfer,
   captureTransfers,
-  commitTransfers,
   feeAt,
   getBalances,
   paymentFeeRate,
@@ -37,9 +37,9 @@ import {
   type FeeScheduleOverride,
   type PaymentFeeRate,
   type PaymentRef,
-  type TransactItem,
   type Transfer,
 } from '../ledger';
+import { ChangeWriter, requestOf, type Change } from '../changes/writer';
 import { effective, transitionConflict, type OrderStatus, type Payer } from '../orders/order';
 import { OrderRepository } from '../orders/repository';
 import { OrderService, type Caller } from '../orders/service';
@@ -47,6 +47,7 @@ import type { Fingerprinter } from './fingerprint';
 import { CARD_DECLINE_LIMIT, cardCounter, cardVelocityExceeded, ORDER_DECLINE_LIMIT, orderAttemptsExhausted } from './velocity';
 import { getMerchantFees } from '../merchants/repository';
 import { cachedMerchantFees } from './merchant-fees';
+import { decideOutcome, fromAuthorize, type ChannelOutcome } from './outcome';
 import {
   orderToApi,
   refundToApi,
@@ -86,16 +87,6 @@ export interface PaymentServiceDeps {
   ledger?: { receivableOwner?: string; platform?: string };
 }
 
-/** The channel's answer, from authorize / completeAction / query / a notification. */
-interface ChannelOutcome {
-  status: AuthorizeResult['status'] | 'canceled';
-  channelRef: string;
-  declineCode?: AuthorizeResult['declineCode'];
-  message?: string;
-  challengeId?: string;
-  sequence?: number;
-}
-
 export type ChannelEventOutcome =
   | { outcome: 'applied'; order_id: string; status: OrderStatus }
   | { outcome: 'recorded'; order_id: string; status: OrderStatus }
@@ -104,6 +95,8 @@ export type ChannelEventOutcome =
 
 const CHANNEL: ChannelId = 'sandbox';
 const MAX_APPLY_ROUNDS = 4;
+/** Refunds of one order race on its version; 50 at once settle well within this. */
+const MAX_REFUND_ROUNDS = 60;
 /** Waiting for the channel: what the reconciler settles. */
 const IN_FLIGHT: OrderStatus[] = ['processing', 'requires_action'];
 /** Callbacks usually arrive within seconds; the reconciler leaves younger items to them. */
@@ -121,9 +114,11 @@ export class PaymentService {
   private readonly fees: () => FeeSchedule;
   private readonly merchantFees: (merchantId: string) => Promise<FeeScheduleOverride | undefined>;
   private readonly orders: OrderService;
+  private readonly writer: ChangeWriter;
 
   constructor(private readonly deps: PaymentServiceDeps) {
     this.repo = deps.repository;
+    this.writer = new ChangeWriter(deps.repository.table);
     this.orders = deps.orders ?? new OrderService(new OrderRepository(deps.repository.table));
     this.channelOf = deps.channel ?? channelRegistry;
     this.fees = () => deps.feeSchedule ?? resolveFeeSchedule();
@@ -166,44 +161,40 @@ export class PaymentService {
       created_at: caller.now.toISOString(),
       updated_at: caller.now.toISOString(),
     };
-    // Claim: exactly one confirm of an order gets past this write, and only while the order and the card are
-    // below their decline limits (velocity.ts).
-    const claim = await commitTransfers({
-      table: this.repo.table,
-      now: caller.now,
-      transfers: [],
-      maxAttempts: 30, // a card under attack makes its velocity counter a hot item
-      items: [
-        this.repo.orderUpdate(
-          order,
-          {
-            to: 'processing',
-            from: ['requires_payment'],
-            notExpiredAt: caller.now,
-            below: { declined_attempts: ORDER_DECLINE_LIMIT },
-            set: {
-              payment_id: paymentId,
-              channel: CHANNEL,
-              payment_method_details: details,
-              fee_rate: feeRate,
-              ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}),
-              ...(velocity ? { card_velocity: velocity.pk } : {}),
-            },
-            remove: ['last_payment_error', 'next_action', 'channel_ref', ...(cardCiphertext ? [] : ['card_ciphertext']), ...(velocity ? [] : ['card_velocity'])],
+    // Claim: exactly one confirm of an order gets past this write (its version condition), and only while the card
+    // is below its decline limit (velocity.ts); the order's limit and status were decided on this version.
+    const claim = await this.writer.write(
+      {
+        order: {
+          before: order,
+          after: {
+            ...order,
+            status: 'processing',
+            payment_id: paymentId,
+            channel: CHANNEL,
+            payment_method_details: details,
+            fee_rate: feeRate,
+            card_ciphertext: cardCiphertext,
+            card_velocity: velocity?.pk,
+            last_payment_error: undefined,
+            next_action: undefined,
+            channel_ref: undefined,
           },
-          caller.now,
-        ),
-        this.repo.attemptPut(attempt),
-        ...(velocity ? [this.repo.cardSlotTake(velocity, CARD_DECLINE_LIMIT)] : []),
-      ],
-    });
+        },
+        items: { attempt: this.repo.attemptPut(attempt), ...(velocity ? { velocity: this.repo.cardSlotTake(velocity, CARD_DECLINE_LIMIT) } : {}) },
+        request: requestOf(caller),
+        now: caller.now,
+        baseUrl: caller.baseUrl,
+      },
+      { maxAttempts: 30 }, // a card under attack makes its velocity counter a hot item
+    );
     if (!claim.committed) {
+      if (claim.refused === 'velocity') throw cardVelocityExceeded();
+      if (claim.refused !== 'order') throw new InternalError('confirm_claim_failed', `Claiming order ${order.id} failed: refused by ${claim.all.join(', ')}`);
       const now = await this.loadOrder(caller, orderId);
       const status = effective(now, caller.now).status;
-      if (claim.reasons[0] === 'ConditionalCheckFailed' && status === 'requires_payment' && (now.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
-      if (claim.reasons[0] !== 'ConditionalCheckFailed' && claim.reasons[2] === 'ConditionalCheckFailed') throw cardVelocityExceeded();
-      if (claim.callerRefused) throw transitionConflict(order.id, status === 'requires_payment' ? 'processing' : status, 'processing');
-      throw new InternalError('confirm_claim_failed', `Claiming order ${order.id} failed: ${claim.reasons.join(', ')}`);
+      if (status === 'requires_payment' && (now.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
+      throw transitionConflict(order.id, status === 'requires_payment' ? 'processing' : status, 'processing');
     }
 
     return this.authorize(caller, order, paymentId, method);
@@ -247,13 +238,13 @@ export class PaymentService {
       if (!(error instanceof ChannelUnavailableError)) {
         if (error instanceof ChannelRejectedError) {
           // The channel refused the request and did nothing: the order is payable again.
-          await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: error.message });
+          await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: error.message }, caller);
         }
         throw error;
       }
       if (error.outcomeUnknown) outcome = await this.queryQuietly(ch, { id: paymentId, amount: order.amount, currency: order.currency });
       else {
-        await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: DECLINE_MESSAGES.processing_error });
+        await this.apply(caller.merchantId, order.id, paymentId, { status: 'failed', channelRef: '', declineCode: 'processing_error', message: DECLINE_MESSAGES.processing_error }, caller);
         throw error;
       }
     }
@@ -262,7 +253,7 @@ export class PaymentService {
   }
 
   private async settleConfirm(caller: Caller, orderId: string, paymentId: string, outcome: ChannelOutcome): Promise<ApiPaymentOrder> {
-    const applied = await this.apply(caller.merchantId, orderId, paymentId, outcome);
+    const applied = await this.apply(caller.merchantId, orderId, paymentId, outcome, caller);
     if (outcome.status === 'failed' && applied.last_payment_error?.payment_id === paymentId) {
       throw CardDeclinedError.of(CHANNEL, { declineCode: outcome.declineCode, message: outcome.message });
     }
@@ -277,7 +268,7 @@ export class PaymentService {
     const order = await this.loadOrder(caller, orderId);
     if (order.status !== 'requires_action' || !order.next_action || !order.payment_id) throw transitionConflict(order.id, order.status, 'processing');
     const result = await this.channelOf(order.channel ?? CHANNEL).completeAction(order.payment_id, order.next_action.challenge_id, outcome);
-    const applied = await this.apply(caller.merchantId, order.id, order.payment_id, fromAuthorize(result));
+    const applied = await this.apply(caller.merchantId, order.id, order.payment_id, fromAuthorize(result), caller);
     return this.present(caller, applied);
   }
 
@@ -358,19 +349,23 @@ export class PaymentService {
       const order = await this.repo.getOrder(attempt.merchant_id, attempt.order_id);
       if (!order) return { outcome: 'ignored', reason: 'unknown_payment' };
       const plan = await this.plan(order, attempt.id, outcome, now);
-      const items: TransactItem[] = [
-        this.repo.eventPut(attempt.channel, event, now),
-        this.repo.attemptUpdate(attempt.id, { ...plan.attempt, channel_ref: event.channelRef }, now, event.sequence),
-        ...(plan.order ? [plan.order, ...plan.items] : []),
-      ];
-      const result = await commitTransfers({ table: this.repo.table, now, transfers: plan.transfers, items });
+      const result = await this.writer.write({
+        ...(plan.after ? { order: { before: order, after: plan.after }, transfers: plan.transfers } : {}),
+        items: {
+          channel_event: this.repo.eventPut(attempt.channel, event, now),
+          attempt: this.repo.attemptUpdate(attempt.id, { ...plan.attempt, channel_ref: event.channelRef }, now, event.sequence),
+          ...plan.items,
+        },
+        request: null,
+        now,
+      });
       if (result.committed) {
-        return plan.order ? { outcome: 'applied', order_id: order.id, status: plan.to! } : { outcome: 'recorded', order_id: order.id, status: order.status };
+        return plan.after ? { outcome: 'applied', order_id: order.id, status: plan.after.status } : { outcome: 'recorded', order_id: order.id, status: order.status };
       }
-      if (result.reasons[0] === 'ConditionalCheckFailed') return { outcome: 'duplicate', order_id: order.id };
-      if (result.reasons[1] === 'ConditionalCheckFailed') return { outcome: 'stale', order_id: order.id };
-      if (!result.callerRefused && result.ledger) throw refusalError(result.ledger);
-      if (!result.callerRefused) throw new InternalError('channel_event_not_applied', `Event ${event.eventId}: ${result.reasons.join(', ')}`);
+      if (result.refused === 'channel_event') return { outcome: 'duplicate', order_id: order.id };
+      if (result.refused === 'attempt') return { outcome: 'stale', order_id: order.id };
+      if (result.refused === 'ledger' && result.ledger) throw refusalError(result.ledger);
+      if (result.refused !== 'order') throw new InternalError('channel_event_not_applied', `Event ${event.eventId}: refused by ${result.all.join(', ')}`);
       // The order moved since we read it: decide again on its new state.
     }
     throw new InternalError('channel_event_contended', `Event ${event.eventId} lost ${MAX_APPLY_ROUNDS} races on order ${attempt.order_id}; the channel will resend it.`);
@@ -397,25 +392,20 @@ export class PaymentService {
     // Before the channel call: nothing that can fail may sit between the channel capturing and the write.
     const fee = feeAt(amount, order.fee_rate ?? (await this.feeRate(order)));
     await this.channelOf(order.channel ?? CHANNEL).capture(order.channel_ref, amount);
-    const result = await commitTransfers({
-      table: this.repo.table,
-      now: caller.now,
+    const result = await this.writer.write({
+      order: { before: order, after: { ...order, status: 'succeeded', amount_captured: amount, amount_refundable: amount, paid_at: caller.now.toISOString() } },
       transfers: captureTransfers(this.ref(order), { amount, fee, authorized }, caller.now),
-      items: [
-        this.repo.orderUpdate(
-          order,
-          { to: 'succeeded', from: ['requires_capture'], paymentId: order.payment_id, set: { amount_captured: amount, amount_refundable: amount, paid_at: caller.now.toISOString() } },
-          caller.now,
-        ),
-        this.repo.attemptUpdate(order.payment_id, { status: 'succeeded' }, caller.now),
-      ],
+      items: { attempt: this.repo.attemptUpdate(order.payment_id, { status: 'succeeded' }, caller.now) },
+      request: requestOf(caller),
+      now: caller.now,
+      baseUrl: caller.baseUrl,
     });
     const after = await this.loadOrder(caller, orderId);
     if (!result.committed) {
       // A concurrent capture of the same amount already applied it: same answer.
       if (after.status === 'succeeded' && after.amount_captured === amount) return this.present(caller, after);
-      if (result.callerRefused) throw transitionConflict(order.id, after.status, 'succeeded');
-      throw result.ledger ? refusalError(result.ledger, amount) : new InternalError('capture_not_applied', result.reasons.join(', '));
+      if (result.refused === 'order' || result.refused === 'attempt') throw transitionConflict(order.id, after.status, 'succeeded');
+      throw result.ledger ? refusalError(result.ledger, amount) : new InternalError('capture_not_applied', `refused by ${result.all.join(', ')}`);
     }
     return this.present(caller, after);
   }
@@ -445,23 +435,18 @@ export class PaymentService {
     const ch = this.channelOf(order.channel ?? CHANNEL);
     if (order.channel_ref) await ch.void(order.channel_ref);
     const voids = order.status === 'requires_capture';
-    const result = await commitTransfers({
-      table: this.repo.table,
-      now: caller.now,
+    const result = await this.writer.write({
+      order: { before: order, after: { ...order, status: 'closed', closed_at: caller.now.toISOString(), close_reason: 'merchant', next_action: undefined } },
       transfers: voids ? [voidTransfer(this.ref(order), order.amount_authorized ?? order.amount, caller.now)] : [],
-      items: [
-        this.repo.orderUpdate(
-          order,
-          { to: 'closed', from: [order.status], paymentId: order.payment_id, set: { closed_at: caller.now.toISOString(), close_reason: 'merchant' }, remove: ['next_action'] },
-          caller.now,
-        ),
-        this.repo.attemptUpdate(order.payment_id, { status: 'canceled' }, caller.now),
-      ],
+      items: { attempt: this.repo.attemptUpdate(order.payment_id, { status: 'canceled' }, caller.now) },
+      request: requestOf(caller),
+      now: caller.now,
+      baseUrl: caller.baseUrl,
     });
     const after = await this.loadOrder(caller, orderId);
     if (!result.committed && after.status !== 'closed') {
-      if (result.callerRefused) throw transitionConflict(order.id, after.status, 'closed');
-      throw result.ledger ? refusalError(result.ledger) : new InternalError('void_not_applied', result.reasons.join(', '));
+      if (result.refused === 'order' || result.refused === 'attempt') throw transitionConflict(order.id, after.status, 'closed');
+      throw result.ledger ? refusalError(result.ledger) : new InternalError('void_not_applied', `refused by ${result.all.join(', ')}`);
     }
     return this.present(caller, after);
   }
@@ -476,73 +461,70 @@ export class PaymentService {
    */
   async refund(caller: Caller, body: unknown): Promise<ApiRefund> {
     const input = parseInput(refundSchema, body);
-    const order = await this.loadOrder(caller, input.order_id, 'order_id');
+    let order = await this.loadOrder(caller, input.order_id, 'order_id');
     const refundId = caller.newId?.('re') ?? newId('re');
     // The run that died may have reserved this refund already: finish that one, never start a second.
     const earlier = caller.resumed ? await this.repo.getRefund(caller.merchantId, refundId) : undefined;
     if (earlier) return refundToApi(await this.resumeRefund(order, earlier, caller.now));
-    if (order.status !== 'succeeded' || !order.channel_ref || !order.payment_id) {
-      throw new ConflictError(
-        `order_status_${effective(order, caller.now).status}`,
-        `Order '${order.id}' is ${effective(order, caller.now).status}; only a succeeded order can be refunded.`,
-        { param: 'order_id', extra: { status: effective(order, caller.now).status } },
+
+    // Reserve: the order's amount_refunded grows in the same transaction as the refund and its ledger transfer,
+    // decided on the order's version as read. A concurrent refund of the same order wins the version: read
+    // it again and decide again (its refund may have used up what was left).
+    for (let round = 0; round < MAX_REFUND_ROUNDS; round++) {
+      const amount = refundable(order, input.amount, caller.now);
+      const refund: Refund = {
+        id: refundId,
+        order_id: order.id,
+        merchant_id: order.merchant_id,
+        payment_id: order.payment_id!,
+        amount,
+        currency: order.currency,
+        status: 'pending',
+        reason: input.reason,
+        created_at: caller.now.toISOString(),
+        updated_at: caller.now.toISOString(),
+        version: 1,
+      };
+      const transfer = refundTransfer(this.ref(order), { refund_id: refund.id, amount }, caller.now);
+      const reserved = await this.writer.write(
+        {
+          order: { before: order, after: { ...order, amount_refunded: order.amount_refunded + amount, amount_refundable: (order.amount_refundable ?? 0) - amount } },
+          refund: { after: refund },
+          transfers: [transfer],
+          request: requestOf(caller),
+          now: caller.now,
+          baseUrl: caller.baseUrl,
+        },
+        { maxAttempts: 30 },
       );
+      if (reserved.committed) return refundToApi(await this.askRefund(order, reserved.refund!, transfer, caller.now));
+      if (reserved.refused === 'ledger' && reserved.ledger) throw refusalError(reserved.ledger, amount);
+      if (reserved.refused !== 'order') break;
+      await sleep(Math.random() * Math.min(200, 5 * 2 ** round)); // the racers spread out instead of colliding again
+      order = await this.loadOrder(caller, order.id, 'order_id');
     }
-    const refundable = order.amount_refundable ?? 0;
-    if (refundable <= 0) {
-      throw new ConflictError('charge_already_refunded', `Order '${order.id}' has been refunded in full (${order.amount_refunded} of ${order.amount_captured}).`, { param: 'order_id' });
-    }
-    const amount = input.amount ?? refundable;
-    if (amount > refundable) throw tooLarge(order, amount, refundable);
-
-    const refund: Refund = {
-      id: refundId,
-      order_id: order.id,
-      merchant_id: order.merchant_id,
-      payment_id: order.payment_id,
-      amount,
-      currency: order.currency,
-      status: 'pending',
-      reason: input.reason,
-      created_at: caller.now.toISOString(),
-      updated_at: caller.now.toISOString(),
-    };
-    const transfer = refundTransfer(this.ref(order), { refund_id: refund.id, amount }, caller.now);
-    const reserved = await commitTransfers({
-      table: this.repo.table,
-      now: caller.now,
-      transfers: [transfer],
-      maxAttempts: 30,
-      items: [
-        this.repo.orderUpdate(order, { from: ['succeeded'], add: { amount_refunded: amount, amount_refundable: -amount }, atLeast: { amount_refundable: amount } }, caller.now),
-        this.repo.refundPut(refund),
-      ],
-    });
-    if (!reserved.committed) {
-      if (reserved.callerRefused) {
-        const now = await this.loadOrder(caller, order.id, 'order_id');
-        if (now.status !== 'succeeded') throw new ConflictError(`order_status_${now.status}`, `Order '${order.id}' is ${now.status}; only a succeeded order can be refunded.`, { param: 'order_id' });
-        throw tooLarge(now, amount, now.amount_refundable ?? 0);
-      }
-      if (reserved.ledger) throw refusalError(reserved.ledger, amount);
-      throw new ContendedError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
-    }
-
-    return refundToApi(await this.askRefund(order, refund, transfer, caller.now));
+    throw new ContendedError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
   }
 
   /**
    * Asks the channel for a reserved refund and applies the answer: succeeded → `succeeded`; refused →
-   * compensated (reverseRefund) and the error thrown; no answer → stays `pending`. Safe to repeat: the channel
-   * is idempotent on the refund id, and each write is conditioned on the refund still being `pending`.
+   * compensated (reverseRefund) and the error thrown; no answer, or `pending` → stays `pending` (nothing changed,
+   * so nothing is written: the channel's refund ref comes again with its final answer). Safe to repeat: the
+   * channel is idempotent on the refund id, and each write is conditioned on the refund's version.
    */
   private async askRefund(order: PaymentOrder, refund: Refund, transfer: Transfer, now: Date): Promise<Refund> {
     try {
       const result = await this.channelOf(order.channel ?? CHANNEL).refund(order.channel_ref!, refund.id, refund.amount);
       if (result.status === 'failed') throw new ChannelRejectedError(CHANNEL, 'refund_failed', result.message ?? 'The channel declined the refund.');
-      const status = result.status === 'succeeded' ? 'succeeded' : 'pending';
-      await this.repo.send(this.repo.refundUpdate(refund.id, { status, channel_refund_ref: result.refundRef }, now));
-      return { ...refund, status, channel_refund_ref: result.refundRef };
+      if (result.status !== 'succeeded') return refund;
+      const written = await this.writer.write({
+        refund: { before: refund, after: { ...refund, status: 'succeeded', channel_refund_ref: result.refundRef } },
+        request: null,
+        now,
+      });
+      if (written.committed) return written.refund!;
+      // Another path (the reconciler, a retry) settled it first.
+      return (await this.repo.getRefund(refund.merchant_id, refund.id)) ?? refund;
     } catch (error) {
       if (error instanceof ChannelUnavailableError) return refund; // pending: retry/reconcile with the same refund id
       if (error instanceof ChannelRejectedError) {
@@ -578,20 +560,31 @@ export class PaymentService {
     return this.askRefund(order, refund, refundTransfer(this.ref(order), { refund_id: refund.id, amount: refund.amount }, now), now);
   }
 
-  /** The compensation of a refund the channel refused: reservation, transfer and refund reversed together. */
+  /**
+   * The compensation of a refund the channel refused: reservation, transfer and refund reversed together (refund
+   * `failed`, the order's amount_refunded back down: refund.failed and order.refunded). The order is read again:
+   * other refunds may have changed it since this one was reserved.
+   */
   private async reverseRefund(order: PaymentOrder, refund: Refund, transfer: Transfer, why: string, now: Date): Promise<void> {
     const reversal: Transfer = { ...transfer, id: `tr_${refund.id}_reversal`, debit: transfer.credit, credit: transfer.debit, kind: 'adjustment', created_at: now.toISOString() };
-    const result = await commitTransfers({
-      table: this.repo.table,
-      now,
-      transfers: [reversal],
-      maxAttempts: 30,
-      items: [
-        this.repo.refundUpdate(refund.id, { status: 'failed', failure_reason: why.slice(0, 500) }, now),
-        this.repo.orderUpdate(order, { from: ['succeeded'], add: { amount_refunded: -refund.amount, amount_refundable: refund.amount } }, now),
-      ],
-    });
-    if (!result.committed && !result.callerRefused) throw new InternalError('refund_reversal_failed', `Reversing refund ${refund.id}: ${result.reasons.join(', ')}`);
+    for (let round = 0; round < MAX_REFUND_ROUNDS; round++) {
+      const current = await this.repo.getOrder(order.merchant_id, order.id);
+      if (!current) throw new NotFoundError('order', order.id);
+      const result = await this.writer.write(
+        {
+          order: { before: current, after: { ...current, amount_refunded: current.amount_refunded - refund.amount, amount_refundable: (current.amount_refundable ?? 0) + refund.amount } },
+          refund: { before: refund, after: { ...refund, status: 'failed', failure_reason: why.slice(0, 500) } },
+          transfers: [reversal],
+          request: null,
+          now,
+        },
+        { maxAttempts: 30 },
+      );
+      if (result.committed || result.refused === 'refund') return; // reversed, or settled by another path first
+      if (result.refused !== 'order') throw new InternalError('refund_reversal_failed', `Reversing refund ${refund.id}: refused by ${result.all.join(', ')}`);
+      await sleep(Math.random() * Math.min(200, 5 * 2 ** round));
+    }
+    throw new InternalError('refund_reversal_contended', `Reversing refund ${refund.id} lost ${MAX_REFUND_ROUNDS} races on order ${order.id}; the reconciler retries it.`);
   }
 
   async getRefund(caller: Caller, id: string): Promise<ApiRefund> {
@@ -624,103 +617,39 @@ export class PaymentService {
    * writes it with its ledger transfers; when the order moved meanwhile, decides again. Returns the
    * order as stored afterwards.
    */
-  private async apply(merchantId: string, orderId: string, paymentId: string, outcome: ChannelOutcome): Promise<PaymentOrder> {
+  private async apply(merchantId: string, orderId: string, paymentId: string, outcome: ChannelOutcome, by: Caller | null = null): Promise<PaymentOrder> {
     for (let round = 0; round < MAX_APPLY_ROUNDS; round++) {
       const now = new Date();
       const order = await this.repo.getOrder(merchantId, orderId);
       if (!order) throw new NotFoundError('order', orderId);
       const plan = await this.plan(order, paymentId, outcome, now);
-      if (!plan.order) {
+      if (!plan.after) {
         if (outcome.channelRef) await this.repo.send(this.repo.attemptUpdate(paymentId, { channel_ref: outcome.channelRef }, now));
         return order;
       }
-      const result = await commitTransfers({
-        table: this.repo.table,
-        now,
+      const result = await this.writer.write({
+        order: { before: order, after: plan.after },
         transfers: plan.transfers,
-        items: [plan.order, this.repo.attemptUpdate(paymentId, { ...plan.attempt, ...(outcome.channelRef ? { channel_ref: outcome.channelRef } : {}) }, now, outcome.sequence), ...plan.items],
+        items: { attempt: this.repo.attemptUpdate(paymentId, { ...plan.attempt, ...(outcome.channelRef ? { channel_ref: outcome.channelRef } : {}) }, now, outcome.sequence), ...plan.items },
+        // The request that learnt the answer (confirm, 3-D Secure) caused the change; a query of the reconciler's, none.
+        request: by && requestOf(by),
+        now,
+        baseUrl: by?.baseUrl,
       });
-      if (result.committed) return (await this.repo.getOrder(merchantId, orderId))!;
-      if (result.reasons[1] === 'ConditionalCheckFailed') return (await this.repo.getOrder(merchantId, orderId))!; // a newer result already applied
-      if (!result.callerRefused) throw result.ledger ? refusalError(result.ledger) : new InternalError('payment_not_applied', result.reasons.join(', '));
+      if (result.committed) return result.order!;
+      if (result.refused === 'attempt') return (await this.repo.getOrder(merchantId, orderId))!; // a newer result already applied
+      if (result.refused !== 'order') throw result.ledger ? refusalError(result.ledger) : new InternalError('payment_not_applied', `refused by ${result.all.join(', ')}`);
     }
     throw new InternalError('payment_contended', `Applying attempt ${paymentId} lost ${MAX_APPLY_ROUNDS} races on order ${orderId}.`);
   }
 
-  /**
-   * What an outcome does to an order in its current state: the order's write, the attempt's fields, the
-   * transfers, and other items of the same transaction (the card's velocity slot: velocity.ts).
-   */
+  /** decideOutcome (outcome.ts) with what it needs loaded: the fee rate, the ledger ref, the velocity slot's item. */
   private async plan(order: PaymentOrder, paymentId: string, o: ChannelOutcome, now: Date) {
-    const none = { order: undefined, to: undefined as OrderStatus | undefined, transfers: [] as Transfer[], attempt: attemptStatus(o), items: [] as TransactItem[] };
-    // Only the current attempt of an order still waiting for its result moves it.
-    if (order.payment_id !== paymentId || !['processing', 'requires_action'].includes(order.status)) return none;
-    const from: OrderStatus[] = [order.status];
-    // A final result settles the card's velocity slot: a decline keeps it (counted), anything else gives it back.
-    const isDecline = o.status === 'failed' && o.declineCode !== 'processing_error';
-    const slot = order.card_velocity ? { remove: ['card_velocity'], items: isDecline ? [] : [this.repo.cardSlotRelease(order.card_velocity, now)] } : { remove: [], items: [] };
-    const base = { from, paymentId };
-    const at = now.toISOString();
-    switch (o.status) {
-      case 'processing':
-        return none;
-      case 'requires_action':
-        if (order.status === 'requires_action') return none;
-        return {
-          ...none,
-          to: 'requires_action' as const,
-          order: this.repo.orderUpdate(order, { ...base, to: 'requires_action', set: { channel_ref: o.channelRef, next_action: { type: 'three_d_secure', challenge_id: o.challengeId ?? '' } } }, now),
-        };
-      case 'requires_capture':
-        return {
-          ...none,
-          to: 'requires_capture' as const,
-          order: this.repo.orderUpdate(order, { ...base, to: 'requires_capture', set: { channel_ref: o.channelRef, amount_authorized: order.amount }, remove: ['next_action', ...slot.remove] }, now),
-          transfers: [authorizationTransfer(this.ref(order), order.amount, now)],
-          items: slot.items,
-        };
-      case 'succeeded': {
-        const fee = feeAt(order.amount, order.fee_rate ?? (await this.feeRate(order)));
-        return {
-          ...none,
-          to: 'succeeded' as const,
-          order: this.repo.orderUpdate(
-            order,
-            {
-              ...base,
-              to: 'succeeded',
-              set: { channel_ref: o.channelRef, amount_authorized: order.amount, amount_captured: order.amount, amount_refundable: order.amount, paid_at: at },
-              remove: ['next_action', ...slot.remove],
-            },
-            now,
-          ),
-          transfers: captureTransfers(this.ref(order), { amount: order.amount, fee }, now),
-          items: slot.items,
-        };
-      }
-      case 'failed':
-      case 'canceled': {
-        const declineCode = o.declineCode ?? 'card_declined';
-        const declined = new CardDeclinedError(CHANNEL, declineCode, o.message ?? DECLINE_MESSAGES[declineCode]);
-        const error: LastPaymentError = {
-          type: declineCode === 'processing_error' ? 'api_error' : 'card_error',
-          code: declined.code,
-          decline_code: declineCode,
-          message: declined.message,
-          payment_id: paymentId,
-        };
-        return {
-          ...none,
-          to: 'requires_payment' as const,
-          order: this.repo.orderUpdate(
-            order,
-            { ...base, to: 'requires_payment', set: { last_payment_error: error }, remove: ['next_action', 'channel_ref', ...slot.remove], ...(isDecline ? { add: { declined_attempts: 1 } } : {}) },
-            now,
-          ),
-          items: slot.items,
-        };
-      }
-    }
+    const needsRate = order.payment_id === paymentId && o.status === 'succeeded' && !order.fee_rate;
+    const feeRate = order.fee_rate ?? (needsRate ? await this.feeRate(order) : undefined);
+    const decision = decideOutcome(order, paymentId, o, { now, ref: this.ref(order), feeRate, channel: order.channel ?? CHANNEL });
+    const items: Change['items'] = decision.releaseSlot ? { velocity: this.repo.cardSlotRelease(decision.releaseSlot, now) } : {};
+    return { ...decision, items };
   }
 
   /**
@@ -803,10 +732,6 @@ export class PaymentService {
   }
 }
 
-function fromAuthorize(r: AuthorizeResult): ChannelOutcome {
-  return { status: r.status, channelRef: r.channelRef, declineCode: r.declineCode, message: r.message, challengeId: r.action?.challengeId };
-}
-
 /**
  * Whether a channel result is for the attempt's amount and currency. The signature only says the channel sent
  * it: a correctly signed success for 0.01 USD, or for 50.00 EUR, must not capture a 50.00 USD order. A result
@@ -824,12 +749,23 @@ function carriesAttempt(attempt: Pick<PaymentAttempt, 'id' | 'amount' | 'currenc
   return false;
 }
 
-function attemptStatus(o: ChannelOutcome): Partial<PaymentAttempt> {
-  return { status: o.status === 'failed' ? 'failed' : o.status, ...(o.declineCode ? { decline_code: o.declineCode } : {}) };
-}
-
 function methodOf(order: PaymentOrder): 'card' | 'wallet' {
   return order.payment_method_details?.type === 'wallet' ? 'wallet' : 'card';
+}
+
+/** What a refund of `requested` (default: all that is left) may take of `order`, or the error that refuses it. */
+function refundable(order: PaymentOrder, requested: number | undefined, now: Date): number {
+  if (order.status !== 'succeeded' || !order.channel_ref || !order.payment_id) {
+    const status = effective(order, now).status;
+    throw new ConflictError(`order_status_${status}`, `Order '${order.id}' is ${status}; only a succeeded order can be refunded.`, { param: 'order_id', extra: { status } });
+  }
+  const left = order.amount_refundable ?? 0;
+  if (left <= 0) {
+    throw new ConflictError('charge_already_refunded', `Order '${order.id}' has been refunded in full (${order.amount_refunded} of ${order.amount_captured}).`, { param: 'order_id' });
+  }
+  const amount = requested ?? left;
+  if (amount > left) throw tooLarge(order, amount, left);
+  return amount;
 }
 
 function tooLarge(order: PaymentOrder, amount: number, refundable: number): InvalidRequestError {

@@ -16,6 +16,9 @@ export function useLocalServices() {
     TABLE_NAME: services.tables.main,
     IDEMPOTENCY_TABLE_NAME: services.tables.idempotency,
     KMS_KEY_ARN: services.kmsKeyArn,
+    // What the stack sets (lib/payplane-stack.ts); the paths without a caller (sweeps, notifications) render
+    // their events' checkout_url with it. The same base as the payment cases' callers (payments-world.ts).
+    PUBLIC_BASE_URL: 'http://127.0.0.1:3000/dev',
   });
   resetClients();
   return services;

@@ -4,6 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
 import { ConflictError, NotFoundError } from '../../functions/commons/errors';
 import { newId } from '../../functions/commons/ids';
+import { ChangeWriter } from '../../functions/changes/writer';
+import type { OrderStatus } from '../../functions/orders/order';
 import { OrderRepository } from '../../functions/orders/repository';
 import { OrderService, type Caller } from '../../functions/orders/service';
 import { Secret } from '../../functions/commons/secret';
@@ -24,6 +26,13 @@ beforeAll(() => {
   service = new OrderService(repo);
   payments = new PaymentService({ repository: new PaymentRepository(table), fingerprinter: new HmacFingerprinter(new Secret(randomBytes(32))) });
 });
+
+/** Moves an order on the way a payment would, through the one writer (with its event), without a channel. */
+async function moveTo(merchantId: string, id: string, status: OrderStatus) {
+  const before = (await repo.get(merchantId, id))!;
+  const result = await new ChangeWriter(table).write({ order: { before, after: { ...before, status } }, request: null, now: new Date(), baseUrl: 'https://api.test' });
+  expect(result.committed).toBe(true);
+}
 
 const caller = (merchantId = newId('mch'), now = new Date()): Caller => ({ merchantId, baseUrl: 'https://api.test', now });
 const body = (over: Record<string, unknown> = {}) => ({ merchant_order_no: newId('no'), amount: 1999, currency: 'USD', ...over });
@@ -174,7 +183,7 @@ describe('closing orders', () => {
   it('refuses to close a paid order and names its status', async () => {
     const me = caller();
     const order = await service.create(me, body());
-    await repo.transition(me.merchantId, order.id, 'succeeded', new Date());
+    await moveTo(me.merchantId, order.id, 'succeeded');
     await expect(payments.close(me, order.id)).rejects.toMatchObject({ status: 409, code: 'order_status_succeeded' });
   });
 
@@ -191,7 +200,7 @@ describe('the expiry sweep', () => {
     const due = await service.create(me, body({ expires_in: 60 }));
     const paid = await service.create(me, body({ expires_in: 60 }));
     const later = await service.create(me, body({ expires_in: 3600 }));
-    await repo.transition(me.merchantId, paid.id, 'succeeded', new Date());
+    await moveTo(me.merchantId, paid.id, 'succeeded');
     const inTwoMinutes = new Date(Date.now() + 120_000);
 
     const closed = await service.expireDue(inTwoMinutes, 1000);
@@ -209,7 +218,7 @@ describe('the expiry sweep', () => {
   it('does not close an order that stopped being payable after the sweep read it', async () => {
     const me = caller();
     const order = await service.create(me, body({ expires_in: 60 }));
-    await repo.transition(me.merchantId, order.id, 'requires_capture', new Date());
+    await moveTo(me.merchantId, order.id, 'requires_capture');
     // Simulate the stale index entry a racing sweep may still hold.
     await dynamo().send(
       new UpdateCommand({

@@ -10,6 +10,7 @@ const order = (over: Partial<Order> = {}): Order => ({
   amount_refunded: 0,
   currency: 'USD',
   capture_method: 'automatic',
+  version: 1,
   metadata: {},
   expires_at: '2026-01-01T00:30:00.000Z',
   created_at: '2026-01-01T00:00:00.000Z',
