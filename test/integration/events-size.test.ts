@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ChannelRejectedError, type PaymentChannel } from '../../functions/channels';
 import { dynamo } from '../../functions/commons/clients';
 import { newId } from '../../functions/commons/ids';
 import { useLocalServices } from './env';
@@ -77,9 +78,17 @@ describe('event items are small', () => {
     await w.service.confirm(caller(), threeDs.id, card(CARDS.threeDS));
     await w.service.completeThreeDSecure(caller(), threeDs.id, 'fail');
     await w.service.close(caller(), threeDs.id);
+    // A channel that refuses refunds: the compensation's refund.failed (and order.refunded back down).
+    const refusing: PaymentChannel = Object.assign(Object.create(world.sandbox) as PaymentChannel, {
+      refund: async () => {
+        throw new ChannelRejectedError('sandbox', 'refund_failed', 'The channel declined the refund: the card account is closed.');
+      },
+    });
+    await expect(w.newService({ channel: () => refusing }).refund(caller(), { order_id: manual.id, amount: 500 })).rejects.toBeInstanceOf(ChannelRejectedError);
     const items = await eventItems(w.merchantId);
     const byType: Record<string, unknown> = {};
-    for (const i of items) byType[i.event_type as string] ??= JSON.parse(i.body as string);
+    // The last of each type (ids sort by time): the refund.failed's order.refunded rather than the first refund's.
+    for (const i of items) byType[i.event_type as string] = JSON.parse(i.body as string);
     writeFileSync(process.env.PAYPLANE_EVENT_EXAMPLES!, JSON.stringify(byType, null, 2));
   });
 });
