@@ -1,11 +1,16 @@
 import { isDeepStrictEqual } from 'node:util';
 import { API_VERSION, newEventId, type EventType, type PlatformEvent } from '../events/event';
-import type { Payer } from '../orders/order';
-import { refundToApi, storedOrderToApi, type PaymentOrder, type Refund } from '../payments/payment';
+
+/** A payer's contact details (orders/order.ts Payer). */
+interface Payer {
+  name?: string;
+  email?: string;
+  phone?: string;
+}
 
 /**
- * What an event says about a change: its type, the object's snapshot after it (payer masked) and the API fields it
- * altered. Pure: the writer (writer.ts) calls these with the states before and after the change it writes.
+ * What an event says about a change, for any kind of object: the masked payer, the API fields the change altered,
+ * the event itself. Pure. Each kind's own rules (its snapshot, its event types) are its Subject (writer.ts).
  */
 
 /** The API's request context of a change: null for the channel's notifications, sweeps and the reconciler. */
@@ -38,42 +43,6 @@ function maskPhone(phone: string): string {
   const keepStart = phone.startsWith('+') ? 3 : 2;
   if (phone.length <= keepStart + 4) return '*'.repeat(phone.length);
   return phone.slice(0, keepStart) + '*'.repeat(phone.length - keepStart - 4) + phone.slice(-4);
-}
-
-/** An order's data.object: the stored state in the API's shape, with the masked payer kept at creation. */
-export function orderSnapshot(order: PaymentOrder, baseUrl: string) {
-  return storedOrderToApi(order, order.payer_masked, baseUrl);
-}
-
-export function refundSnapshot(refund: Refund) {
-  return refundToApi(refund);
-}
-
-const ORDER_STATUS_EVENTS: Record<PaymentOrder['status'], EventType> = {
-  requires_payment: 'order.payment_failed', // an attempt failed: the order is payable again, with last_payment_error
-  requires_action: 'order.requires_action',
-  processing: 'order.processing',
-  requires_capture: 'order.requires_capture',
-  succeeded: 'order.succeeded', // a capture of requires_capture too: previous_attributes carry amount_captured
-  failed: 'order.payment_failed',
-  closed: 'order.closed',
-};
-
-/**
- * The one event of an order's change, or undefined when the change is none of the kinds that make an event (no
- * status, captured or refunded amount changed): the writer refuses to write such a change.
- */
-export function orderEventType(before: PaymentOrder | undefined, after: PaymentOrder): EventType | undefined {
-  if (!before) return 'order.created';
-  if (before.status !== after.status) return ORDER_STATUS_EVENTS[after.status];
-  if ((before.amount_refunded ?? 0) !== (after.amount_refunded ?? 0)) return 'order.refunded'; // a refund, or its reversal
-  return undefined;
-}
-
-export function refundEventType(before: Refund | undefined, after: Refund): EventType | undefined {
-  if (!before) return 'refund.created';
-  if (before.status === after.status) return undefined;
-  return after.status === 'succeeded' ? 'refund.succeeded' : after.status === 'failed' ? 'refund.failed' : undefined;
 }
 
 /** The API fields whose values differ, with their values before; `version` always moves by one, so it is left out. */

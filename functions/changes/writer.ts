@@ -6,13 +6,9 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { dynamo } from '../commons/clients';
 import { publicBaseUrl } from '../commons/config';
 import { InternalError } from '../commons/errors';
-import { eventItem, type PlatformEvent } from '../events/event';
+import { eventItem, type EventType, type PlatformEvent } from '../events/event';
 import { ledgerRefusal, transferWrites, type LedgerRefusal, type TransactItem, type Transfer } from '../ledger';
-import { canTransition } from '../orders/order';
-import { expiryKey, listKey, orderKey } from '../orders/repository';
-import type { PaymentOrder, Refund } from '../payments/payment';
-import { inFlightKey, refundKey } from '../payments/repository';
-import { buildEvent, orderEventType, orderSnapshot, refundEventType, refundSnapshot, type RequestContext } from './snapshot';
+import { buildEvent, type RequestContext } from './snapshot';
 
 /**
  * The one way an order's or a refund's state changes. A change names the states before (as read) and after (as
@@ -31,12 +27,51 @@ import { buildEvent, orderEventType, orderSnapshot, refundEventType, refundSnaps
  */
 export type { RequestContext };
 export type ItemName = 'attempt' | 'velocity' | 'channel_event' | 'order_no';
-export type Refused = 'order' | 'refund' | ItemName | 'ledger' | 'contended';
+export type Refused = SubjectKind | ItemName | 'ledger' | 'contended';
+export type SubjectKind = 'order' | 'refund';
+
+/** What every object the writer changes has: the condition and the event need these. */
+export interface Versioned {
+  id: string;
+  merchant_id: string;
+  status: string;
+  version: number;
+  updated_at: string;
+}
+
+/**
+ * How one kind of object is stored and shown (orders/subject.ts, payments/refund-subject.ts; a settlement's later):
+ * the writer is the same for all of them, and imports none.
+ */
+export interface Subject<T extends Versioned> {
+  kind: SubjectKind;
+  key(object: T): Record<string, string>;
+  /** The item's other attributes at creation: `type`, list index entries. */
+  created(object: T): Record<string, unknown>;
+  /** The index attributes a change sets or removes (gsi2: expiry, in flight). */
+  index(before: T, after: T, now: Date): { set?: Record<string, unknown>; remove?: string[] };
+  /** data.object: the API shape of the object as stored at this version, PII masked. */
+  snapshot(object: T, baseUrl: string): Record<string, unknown> & { id: string; object: string; version: number };
+  /** The change's one event, or undefined for a change that is none (the writer refuses it). */
+  eventType(before: T | undefined, after: T): EventType | undefined;
+  /** Throws for a change the object's rules forbid (a programming error: callers decide on the rules first). */
+  check?(before: T, after: T): void;
+}
+
+export interface ObjectChange<T extends Versioned = Versioned> {
+  subject: Subject<T>;
+  /** As read; undefined: the object is created by this change. */
+  before?: T;
+  /** As decided; its version and updated_at are the writer's. */
+  after: T;
+}
+
+/** Pairs a subject with its states, keeping their type. */
+export const change = <T extends Versioned>(subject: Subject<T>, before: T | undefined, after: T): ObjectChange => ({ subject, before, after }) as unknown as ObjectChange;
 
 export interface Change {
-  /** `before` undefined: the order is created by this change. `after`'s version and updated_at are the writer's. */
-  order?: { before?: PaymentOrder; after: PaymentOrder };
-  refund?: { before?: Refund; after: Refund };
+  /** At most one per kind: an order, its refund. */
+  objects: ObjectChange[];
   transfers?: Transfer[];
   items?: Partial<Record<ItemName, TransactItem>>;
   /** The API call that caused the change (events' `request`); null for the channel, sweeps and the reconciler. */
@@ -47,7 +82,12 @@ export interface Change {
 }
 
 export type WriteResult =
-  | { committed: true; order?: PaymentOrder; refund?: Refund; events: PlatformEvent[] }
+  | {
+      committed: true;
+      /** Each object as written (with its new version), by kind. */
+      written: Partial<Record<SubjectKind, Versioned>>;
+      events: PlatformEvent[];
+    }
   | {
       committed: false;
       refused: Refused;
@@ -71,13 +111,13 @@ export class ChangeWriter {
   constructor(readonly table: string) {}
 
   async write(change: Change, options: WriteOptions = {}): Promise<WriteResult> {
-    const { items, names, events, order, refund } = this.build(change);
+    const { items, names, events, written } = this.build(change);
     const maxAttempts = options.maxAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       try {
         // A fresh token per attempt: it makes the SDK's own retries of this attempt idempotent.
         await dynamo().send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: randomUUID() }));
-        return { committed: true, order, refund, events };
+        return { committed: true, written, events };
       } catch (error) {
         if (!(error instanceof Error) || error.name !== 'TransactionCanceledException') throw error;
         const cancelled = (error as { CancellationReasons?: { Code?: string; Item?: Record<string, unknown> }[] }).CancellationReasons ?? [];
@@ -107,7 +147,7 @@ export class ChangeWriter {
     }
   }
 
-  /** The transaction of a change, each action with its name. Exported for tests that measure items. */
+  /** The transaction of a change, each action with its name. */
   build(change: Change) {
     const { now } = change;
     const at = now.toISOString();
@@ -115,50 +155,26 @@ export class ChangeWriter {
     const items: TransactItem[] = [];
     const names: Array<Refused | 'event'> = [];
     const events: PlatformEvent[] = [];
+    const written: Partial<Record<SubjectKind, Versioned>> = {};
     const add = (name: Refused | 'event', item: TransactItem) => {
       items.push(item);
       names.push(name);
     };
-    let order: PaymentOrder | undefined;
-    let refund: Refund | undefined;
-
-    if (change.order) {
-      const { before, after } = change.order;
-      order = next(before, after, at);
-      if (before && before.status !== order.status && !canTransition(before.status, order.status)) {
-        throw new InternalError('change_invalid', `Order ${order.id} cannot move from ${before.status} to ${order.status} (orders/order.ts).`);
-      }
-      const type = orderEventType(before, order);
-      if (!type) throw new InternalError('change_without_event', `The change of order ${order.id} alters no status, captured or refunded amount.`);
-      add('order', before ? this.update(orderKey(order.id), before, order, orderIndex(before, order, now)) : this.put({ ...orderKey(order.id), type: 'order', ...listKey(order), ...expiryKey(order), ...order }));
-      events.push(buildEvent(type, orderSnapshot(order, baseUrl), before && orderSnapshot(before, baseUrl), change.request, now));
-    }
-    if (change.refund) {
-      const { before, after } = change.refund;
-      refund = next(before, after, at);
-      const type = refundEventType(before, refund);
-      if (!type) throw new InternalError('change_without_event', `The change of refund ${refund.id} alters no status.`);
-      if (before) {
-        add('refund', this.update(refundKey(refund.id), before, refund, refund.status === 'pending' ? {} : { remove: ['gsi2pk', 'gsi2sk'] }));
-      } else {
-        add(
-          'refund',
-          this.put({
-            ...refundKey(refund.id),
-            type: 'refund',
-            gsi1pk: `MERCHANT#${refund.merchant_id}`,
-            gsi1sk: `REFUND#${refund.order_id}#${refund.created_at}#${refund.id}`,
-            ...(refund.status === 'pending' ? inFlightKey(refund.id, new Date(refund.created_at)) : {}),
-            ...refund,
-          }),
-        );
-      }
-      events.push(buildEvent(type, refundSnapshot(refund), before && refundSnapshot(before), change.request, now));
+    for (const { subject, before, after } of change.objects) {
+      const object = next(before, after, at);
+      if (before) subject.check?.(before, object);
+      const type = subject.eventType(before, object);
+      if (!type) throw new InternalError('change_without_event', `The change of ${subject.kind} ${object.id} alters none of what makes an event (status, captured or refunded amount).`);
+      const key = subject.key(object);
+      add(subject.kind, before ? this.update(key, before, object, subject.index(before, object, now)) : this.put({ ...key, ...subject.created(object), ...object }));
+      events.push(buildEvent(type, subject.snapshot(object, baseUrl), before && subject.snapshot(before, baseUrl), change.request, now));
+      written[subject.kind] = object;
     }
     for (const [name, item] of Object.entries(change.items ?? {}) as [ItemName, TransactItem][]) add(name, item);
-    for (const event of events) add('event', { Put: { TableName: this.table, Item: eventItem(merchantOf(change), event) } });
+    const merchantId = change.objects[0]?.after.merchant_id;
+    for (const event of events) add('event', { Put: { TableName: this.table, Item: eventItem(merchantId!, event) } });
     for (const item of transferWrites(this.table, change.transfers ?? [], now, { reservedItems: items.length })) add('ledger', item);
-    return { items, names, events, order, refund };
+    return { items, names, events, written };
   }
 
   private put(item: Record<string, unknown>): TransactItem {
@@ -169,7 +185,7 @@ export class ChangeWriter {
    * The Update from `before` to `after`: SET what changed, REMOVE what is gone, conditioned on the merchant, the
    * status and the version as read. An item from before versions existed has none: it must still have none.
    */
-  private update(key: Record<string, string>, before: PaymentOrder | Refund, after: PaymentOrder | Refund, index: { set?: Record<string, unknown>; remove?: string[] }): TransactItem {
+  private update(key: Record<string, string>, before: Versioned, after: Versioned, index: { set?: Record<string, unknown>; remove?: string[] }): TransactItem {
     const names: Record<string, string> = { '#merchant': 'merchant_id', '#status': 'status', '#version': 'version' };
     const values: Record<string, unknown> = { ':merchant': before.merchant_id, ':status': before.status };
     let n = 0;
@@ -212,24 +228,8 @@ export function requestOf(caller: { requestId?: string; idempotencyKey?: string 
 }
 
 /** The state after: the caller's, with the writer's version and updated_at. */
-function next<T extends { version: number; updated_at: string }>(before: T | undefined, after: T, at: string): T {
+function next<T extends Versioned>(before: T | undefined, after: T, at: string): T {
   return { ...after, version: (before?.version ?? 0) + 1, updated_at: before ? at : after.updated_at };
-}
-
-/**
- * gsi2 holds a payable order in the expiry index (orders/repository.ts) and one waiting for the channel in the
- * in-flight index (payments/repository.ts); an order is never both, so they share the attributes. A status
- * change moves it; a change that keeps the status leaves the entry as it is (the reconciler may have requeued it).
- */
-function orderIndex(before: PaymentOrder, after: PaymentOrder, now: Date): { set?: Record<string, unknown>; remove?: string[] } {
-  if (before.status === after.status) return {};
-  if (after.status === 'requires_payment') return { set: expiryKey(after) };
-  if (after.status === 'processing' || after.status === 'requires_action') return { set: inFlightKey(after.id, now) };
-  return { remove: ['gsi2pk', 'gsi2sk'] };
-}
-
-function merchantOf(change: Change): string {
-  return (change.order?.after.merchant_id ?? change.refund?.after.merchant_id)!;
 }
 
 function strip(item: Record<string, unknown>): Record<string, unknown> {

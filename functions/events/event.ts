@@ -2,7 +2,7 @@ import { randomBase62 } from '../commons/ids';
 
 /**
  * Events: what every change of an order or a refund writes, in the same TransactWriteItems as the change
- * (payments/writer.ts). This module is the one definition of an event's shape and of its item; the
+ * (changes/writer.ts; the catalogue, versions and the write-unit figure: docs/events.md). This module is the one definition of an event's shape and of its item; the
  * writer creates them, the publisher, the deliverers and the events API read them.
  *
  *   event  pk EVENTS#<merchant>  sk <evt id>   one partition per merchant, newest last: `GET /v1/events` is a

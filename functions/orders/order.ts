@@ -1,4 +1,6 @@
+import type { ChannelId, DeclineCode } from '../channels';
 import { ConflictError } from '../commons/errors';
+import type { PaymentFeeRate } from '../ledger';
 
 export const ORDER_STATUSES = [
   'requires_payment',
@@ -51,8 +53,62 @@ export interface Payer {
 
 export type CaptureMethod = 'automatic' | 'manual';
 
+/**
+ * What payments add to the stored order item (pk ORDER#<id>, sk ORDER), all absent until the first confirm.
+ * Amounts are integer minor units. No PAN or CVC is ever part of any of these.
+ */
+export interface CardSummary {
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+  /** HMAC-SHA256 of the PAN under the merchant's fingerprint key (fingerprint.ts): same card and merchant, same value; not reversible. */
+  fingerprint: string;
+}
+
+export type PaymentMethodDetails = { type: 'card'; card: CardSummary } | { type: 'wallet' };
+
+/** Stripe's `last_payment_error`: set when an attempt fails, cleared by the next attempt. */
+export interface LastPaymentError {
+  type: 'card_error' | 'api_error';
+  code: string;
+  decline_code?: DeclineCode;
+  message: string;
+  payment_id: string;
+}
+
+export interface NextAction {
+  type: 'three_d_secure';
+  challenge_id: string;
+}
+
+export interface PaymentAttributes {
+  /** The current (latest) attempt. */
+  payment_id?: string;
+  channel?: ChannelId;
+  /** The channel's id for the current attempt; capture, void and refund use it. */
+  channel_ref?: string;
+  payment_method_details?: PaymentMethodDetails;
+  /** The kept card summary, sealed (commons/crypto.ts) with {purpose: 'card', merchant, record: order id}. */
+  card_ciphertext?: Uint8Array;
+  last_payment_error?: LastPaymentError;
+  next_action?: NextAction;
+  amount_authorized?: number;
+  amount_captured?: number;
+  /** amount_captured − amount_refunded (pending refunds included): what a refund's condition checks. */
+  amount_refundable?: number;
+  paid_at?: string;
+  /** The fee rate in force at the current attempt's confirm; captures charge it (absent on older orders). */
+  fee_rate?: PaymentFeeRate;
+  /** Declines of this order's attempts (velocity.ts): at ORDER_DECLINE_LIMIT it takes no more. */
+  declined_attempts?: number;
+  /** The card velocity counter (pk) whose slot the current attempt holds until its result; never shown. */
+  card_velocity?: string;
+}
+
+
 /** An order as stored, minus key attributes; payer PII only ever as ciphertext. */
-export interface Order {
+export interface Order extends PaymentAttributes {
   id: string;
   merchant_id: string;
   merchant_order_no: string;
@@ -120,3 +176,37 @@ export function toApi(order: Order, payer: Payer | undefined, baseUrl: string) {
 }
 
 export type ApiOrder = ReturnType<typeof toApi>;
+
+/** The order with its payment attributes (the same item: payments read it under this name). */
+export type PaymentOrder = Order;
+
+/**
+ * Stripe's `redirect_to_url`: a merchant who confirms server-side sends the payer to the hosted challenge, which
+ * returns to `return_url` signed like any checkout. The channel's challenge id stays inside: only the page needs it.
+ */
+const redirectToUrl = (order: { checkout_url: string; return_url: string | null }) => ({
+  type: 'redirect_to_url' as const,
+  redirect_to_url: { url: `${order.checkout_url}/3ds`, return_url: order.return_url },
+});
+
+/** The order as the API shows it at `now`: an unpaid order past its expiry reads as closed (orders/order.ts `effective`). */
+export function orderToApi(order: PaymentOrder, payer: Payer | undefined, baseUrl: string, now: Date) {
+  return storedOrderToApi(effective(order, now), payer, baseUrl);
+}
+
+/** The order as stored, in the API's shape: what an event's data.object shows of the version it was written at. */
+export function storedOrderToApi(order: PaymentOrder, payer: Payer | undefined, baseUrl: string) {
+  const api = toApi(order, payer, baseUrl);
+  return {
+    ...api,
+    amount_authorized: order.amount_authorized ?? 0,
+    amount_captured: order.amount_captured ?? 0,
+    payment_id: order.payment_id ?? null,
+    payment_method_details: order.payment_method_details ?? null,
+    last_payment_error: order.last_payment_error ?? null,
+    next_action: order.next_action ? redirectToUrl(api) : null,
+    paid_at: order.paid_at ?? null,
+  };
+}
+export type ApiPaymentOrder = ReturnType<typeof orderToApi>;
+

@@ -24,6 +24,13 @@ export const expiryKey = (order: Pick<Order, 'expires_at' | 'id'>) => ({
   gsi2sk: `${order.expires_at}#${order.id}`,
 });
 
+/**
+ * The in-flight index entry, on an order while processing / requires_action and on a refund while pending
+ * (payments/repository.ts): what the reconciler asks the channel about. Same gsi2 as the expiry index: an order is
+ * never payable and in flight at once. Order and refund ids end in random base62, so the shard function spreads both.
+ */
+export const inFlightKey = (id: string, since: Date) => ({ gsi2pk: `INFLIGHT#${expiryShard(id)}`, gsi2sk: `${since.toISOString()}#${id}` });
+
 export function expiryShard(id: string): number {
   return id.charCodeAt(id.length - 1) % EXPIRY_SHARDS;
 }

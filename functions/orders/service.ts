@@ -4,11 +4,11 @@ import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
 import { parseInput } from '../http/validation';
-import { orderToApi, type ApiPaymentOrder } from '../payments/payment';
-import { effective, transitionConflict, type Order, type Payer } from './order';
+import { effective, orderToApi, transitionConflict, type ApiPaymentOrder, type Order, type Payer } from './order';
 import { ChangeWriter, requestOf } from '../changes/writer';
 import { maskPayer } from '../changes/snapshot';
 import { EXPIRY_SHARDS, orderNoKey, OrderRepository } from './repository';
+import { orderChange, writtenOrder } from './subject';
 import { createOrderSchema, listOrdersSchema, orderIdSchema } from './schemas';
 
 /**
@@ -73,7 +73,7 @@ export class OrderService {
     };
     // The order, its merchant_order_no claim and order.created: all or nothing.
     const result = await this.writer.write({
-      order: { after: order },
+      objects: [orderChange(undefined, order)],
       items: {
         order_no: {
           Put: {
@@ -97,7 +97,7 @@ export class OrderService {
         { param: 'merchant_order_no', extra: { order_id: existing } },
       );
     }
-    return orderToApi(result.order!, input.payer, caller.baseUrl, caller.now);
+    return orderToApi(writtenOrder(result), input.payer, caller.baseUrl, caller.now);
   }
 
   async list(caller: Caller, query: unknown) {
@@ -129,12 +129,12 @@ export class OrderService {
     if (effective(order, caller.now).status === 'closed') return order;
     if (order.status !== 'requires_payment') throw transitionConflict(id, order.status, 'closed');
     const result = await this.writer.write({
-      order: { before: order, after: { ...order, status: 'closed', closed_at: caller.now.toISOString(), close_reason: 'merchant' } },
+      objects: [orderChange(order, { ...order, status: 'closed', closed_at: caller.now.toISOString(), close_reason: 'merchant' })],
       request: requestOf(caller),
       now: caller.now,
       baseUrl: caller.baseUrl,
     });
-    if (result.committed) return result.order!;
+    if (result.committed) return writtenOrder(result);
     // It moved since we read it (a confirm claimed it, the sweep closed it): answer from where it is now.
     const current = await this.orders.get(caller.merchantId, id);
     if (!current) throw new NotFoundError('order', id);
@@ -162,7 +162,7 @@ export class OrderService {
     const order = await this.orders.get(entry.merchant_id, entry.id);
     if (!order || order.status !== 'requires_payment' || Date.parse(order.expires_at) > now.getTime()) return false;
     const result = await this.writer.write({
-      order: { before: order, after: { ...order, status: 'closed', close_reason: 'expired', closed_at: order.expires_at } },
+      objects: [orderChange(order, { ...order, status: 'closed', close_reason: 'expired', closed_at: order.expires_at })],
       request: null,
       now,
     });

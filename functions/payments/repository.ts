@@ -1,14 +1,13 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../commons/clients';
-import { EXPIRY_SHARDS, expiryShard } from '../orders/repository';
-import { sourcesOf, type OrderStatus } from '../orders/order';
 import type { TransactItem } from '../ledger';
+import { EXPIRY_SHARDS, inFlightKey } from '../orders/repository';
 import type { PaymentAttempt, PaymentOrder, Refund } from './payment';
 
 /**
- * Payment items in the single table, and the TransactWriteItems actions that change them. Every
- * action that changes an order's status is conditioned on the statuses the target may be reached
- * from (orders/order.ts), so it composes with the ledger's transfers in one transaction.
+ * Payment items in the single table: the reads, and the TransactWriteItems actions of the items that are not
+ * orders or refunds (attempts, channel-event dedupe, card velocity), which ride in a change's transaction by name.
+ * Orders and refunds change only through the writer (changes/writer.ts, refund-subject.ts, orders/subject.ts).
  *
  *   order          pk ORDER#<ord>                     sk ORDER      (orders/repository.ts) + payment attributes
  *   attempt        pk PAYMENT#<pay>                   sk PAYMENT    channel paymentId → order; last applied sequence
@@ -27,7 +26,6 @@ const EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
 
 /** Order and refund ids end in random base62, so the expiry index's shard function spreads these too. */
 export const INFLIGHT_SHARDS = EXPIRY_SHARDS;
-export const inFlightKey = (id: string, since: Date) => ({ gsi2pk: `INFLIGHT#${expiryShard(id)}`, gsi2sk: `${since.toISOString()}#${id}` });
 
 /** An entry of the in-flight index, as the reconciler reads it. */
 export interface InFlightItem {
@@ -35,24 +33,6 @@ export interface InFlightItem {
   id: string;
   merchant_id: string;
   gsi2sk: string;
-}
-
-export interface OrderChange {
-  /** The target status; omit for a change that keeps the status (e.g. a refund). */
-  to?: OrderStatus;
-  /** The statuses the order may be in (intersected with sourcesOf(to) when `to` is set). */
-  from: OrderStatus[];
-  /** Also require that the order's current attempt is this one. */
-  paymentId?: string;
-  set?: Record<string, unknown>;
-  remove?: string[];
-  add?: Record<string, number>;
-  /** Require `attribute >= value` (conditions cannot do arithmetic: the counters are kept for this). */
-  atLeast?: Record<string, number>;
-  /** Require `attribute < value`, an absent attribute counting as 0. */
-  below?: Record<string, number>;
-  /** Refuse an order whose expires_at has passed (it reads as closed). */
-  notExpiredAt?: Date;
 }
 
 export class PaymentRepository {
@@ -103,60 +83,6 @@ export class PaymentRepository {
       start = page.LastEvaluatedKey;
     } while (start);
     return out;
-  }
-
-  /** The order's conditional Update, for a transaction. */
-  orderUpdate(order: Pick<PaymentOrder, 'id' | 'merchant_id' | 'expires_at'>, change: OrderChange, now: Date): TransactItem {
-    const from = change.to ? sourcesOf(change.to).filter((s) => change.from.includes(s)) : change.from;
-    if (from.length === 0) throw new Error(`No status can move to ${change.to} from ${change.from.join(', ')}`);
-    const names: Record<string, string> = { '#status': 'status', '#merchant': 'merchant_id' };
-    const values: Record<string, unknown> = { ':merchant': order.merchant_id };
-    const set: Record<string, unknown> = { ...change.set, updated_at: now.toISOString() };
-    const remove = [...(change.remove ?? [])];
-    if (change.to) {
-      set.status = change.to;
-      // gsi2 holds a payable order in the expiry index (orders/repository.ts), one waiting for the channel
-      // in the in-flight index; an order is never both, so they share the attributes.
-      if (change.to === 'requires_payment') {
-        set.gsi2pk = `EXPIRY#${expiryShard(order.id)}`;
-        set.gsi2sk = `${order.expires_at}#${order.id}`;
-      } else if (change.to === 'processing' || change.to === 'requires_action') Object.assign(set, inFlightKey(order.id, now));
-      else remove.push('gsi2pk', 'gsi2sk');
-    }
-    let n = 0;
-    const name = (field: string) => {
-      const key = `#n${n++}`;
-      names[key] = field;
-      return key;
-    };
-    const value = (v: unknown) => {
-      const key = `:v${n++}`;
-      values[key] = v;
-      return key;
-    };
-    const sets = Object.entries(set).map(([f, v]) => `${name(f)} = ${value(v)}`);
-    const adds = Object.entries(change.add ?? {}).map(([f, v]) => `${name(f)} ${value(v)}`);
-    const removes = remove.map(name);
-    const conditions = [`#merchant = :merchant`, `#status IN (${from.map((s) => value(s)).join(', ')})`];
-    if (change.paymentId) conditions.push(`${name('payment_id')} = ${value(change.paymentId)}`);
-    for (const [f, v] of Object.entries(change.atLeast ?? {})) conditions.push(`${name(f)} >= ${value(v)}`);
-    for (const [f, v] of Object.entries(change.below ?? {})) {
-      const n = name(f);
-      conditions.push(`(attribute_not_exists(${n}) OR ${n} < ${value(v)})`);
-    }
-    if (change.notExpiredAt) conditions.push(`${name('expires_at')} > ${value(change.notExpiredAt.toISOString())}`);
-    return {
-      Update: {
-        TableName: this.table,
-        Key: orderKey(order.id),
-        UpdateExpression: [`SET ${sets.join(', ')}`, adds.length ? `ADD ${adds.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
-          .filter(Boolean)
-          .join(' '),
-        ConditionExpression: conditions.join(' AND '),
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
-    };
   }
 
   attemptPut(attempt: PaymentAttempt): TransactItem {
@@ -239,45 +165,6 @@ export class PaymentRepository {
         UpdateExpression: 'ADD #n :minus SET #ttl = if_not_exists(#ttl, :ttl)',
         ExpressionAttributeNames: { '#n': 'declines', '#ttl': 'ttl' },
         ExpressionAttributeValues: { ':minus': -1, ':ttl': Math.floor(now.getTime() / 1000) + 7200 },
-      },
-    };
-  }
-
-  refundPut(refund: Refund): TransactItem {
-    return {
-      Put: {
-        TableName: this.table,
-        Item: {
-          ...refundKey(refund.id),
-          type: 'refund',
-          gsi1pk: `MERCHANT#${refund.merchant_id}`,
-          gsi1sk: `REFUND#${refund.order_id}#${refund.created_at}#${refund.id}`,
-          ...inFlightKey(refund.id, new Date(refund.created_at)),
-          ...refund,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    };
-  }
-
-  /** Moves a refund out of `pending`, once (and out of the in-flight index with it). */
-  refundUpdate(id: string, set: Partial<Refund>, now: Date): TransactItem {
-    const entries = Object.entries({ ...set, updated_at: now.toISOString() });
-    const names: Record<string, string> = { '#status': 'status' };
-    const values: Record<string, unknown> = { ':pending': 'pending' };
-    const sets = entries.map(([f, v], i) => {
-      names[`#r${i}`] = f;
-      values[`:r${i}`] = v;
-      return `#r${i} = :r${i}`;
-    });
-    return {
-      Update: {
-        TableName: this.table,
-        Key: refundKey(id),
-        UpdateExpression: `SET ${sets.join(', ')}${set.status && set.status !== 'pending' ? ' REMOVE gsi2pk, gsi2sk' : ''}`,
-        ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
       },
     };
   }

@@ -7,6 +7,7 @@ import { newId } from '../../functions/commons/ids';
 import { ChangeWriter } from '../../functions/changes/writer';
 import type { OrderStatus } from '../../functions/orders/order';
 import { OrderRepository } from '../../functions/orders/repository';
+import { orderChange } from '../../functions/orders/subject';
 import { OrderService, type Caller } from '../../functions/orders/service';
 import { Secret } from '../../functions/commons/secret';
 import { HmacFingerprinter } from '../../functions/payments/fingerprint';
@@ -30,7 +31,7 @@ beforeAll(() => {
 /** Moves an order on the way a payment would, through the one writer (with its event), without a channel. */
 async function moveTo(merchantId: string, id: string, status: OrderStatus) {
   const before = (await repo.get(merchantId, id))!;
-  const result = await new ChangeWriter(table).write({ order: { before, after: { ...before, status } }, request: null, now: new Date(), baseUrl: 'https://api.test' });
+  const result = await new ChangeWriter(table).write({ objects: [orderChange(before, { ...before, status })], request: null, now: new Date(), baseUrl: 'https://api.test' });
   expect(result.committed).toBe(true);
 }
 
