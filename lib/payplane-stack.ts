@@ -4,11 +4,12 @@ import { AttributeType, ProjectionType, StreamViewType } from 'aws-cdk-lib/aws-d
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
-import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
+import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
+import { SandboxChannel } from './constructs/sandbox-channel';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
@@ -45,9 +46,6 @@ export type FunctionId =
   | 'Checkout'
   | WebhooksApiFunctionId;
 
-/** The sandbox notifier's timeout: a batch of POSTs of at most 10 s each, in parallel. */
-const NOTIFIER_TIMEOUT = Duration.seconds(30);
-
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
  * API with its Lambda authorizer and one function per route, the order-expiry schedule, and the sandbox
@@ -67,6 +65,8 @@ export class PayplaneStack extends Stack {
    * return_url (ECDSA_SHA_256); merchants verify with its public key (GetPublicKey, output CheckoutSigningKeyArn).
    */
   readonly checkoutSigningKey: Key;
+  /** The sandbox channel's callbacks queue, notifier and notify route (lib/constructs/sandbox-channel.ts). */
+  readonly sandboxChannel: SandboxChannel;
   /** The sandbox channel's delayed callback jobs (consumed by SandboxNotifier). */
   readonly sandboxCallbacks: Queue;
   readonly sandboxCallbacksDlq: Queue;
@@ -86,17 +86,22 @@ export class PayplaneStack extends Stack {
     Tags.of(this).add('stage', stage);
 
     // ── Encryption ────────────────────────────────────────────────────────────────────────────────────
-    this.key = new Key(this, 'Key', {
-      alias: `alias/payplane-${stage}`,
-      description: `Payplane ${stage}: encrypts both tables at rest and envelope-encrypts PII`,
-      enableKeyRotation: true,
-      removalPolicy: settings.removalPolicy,
-      pendingWindow: settings.keyPendingWindow,
-    });
+    // Each resource names the variable functions get it under; binding it (bindTable, bindKey…) sets that.
+    this.key = withVariable(
+      new Key(this, 'Key', {
+        alias: `alias/payplane-${stage}`,
+        description: `Payplane ${stage}: encrypts both tables at rest and envelope-encrypts PII`,
+        enableKeyRotation: true,
+        removalPolicy: settings.removalPolicy,
+        pendingWindow: settings.keyPendingWindow,
+      }),
+      'KMS_KEY_ARN',
+    );
 
     // ── Data ──────────────────────────────────────────────────────────────────────────────────────────
     this.mainTable = new PayplaneTable(this, 'MainTable', {
       stage,
+      variable: 'TABLE_NAME',
       encryptionKey: this.key,
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       sortKey: { name: 'sk', type: AttributeType.STRING },
@@ -125,6 +130,7 @@ export class PayplaneStack extends Stack {
     // Separate on purpose: TTL churn of idempotency records must not reach the main table's stream.
     this.idempotencyTable = new PayplaneTable(this, 'IdempotencyTable', {
       stage,
+      variable: 'IDEMPOTENCY_TABLE_NAME',
       encryptionKey: this.key,
       partitionKey: { name: 'id', type: AttributeType.STRING },
       timeToLiveAttribute: 'expiration',
@@ -132,41 +138,36 @@ export class PayplaneStack extends Stack {
 
     // HMAC keys cannot rotate automatically (KMS rotates symmetric encryption keys only), and a new key would
     // change every MAC: these two live as long as the stage. (cdk-nag's KMS5 applies to symmetric keys only.)
-    const hmacKey = (id: string, description: string) =>
-      new Key(this, id, {
-        description,
-        keySpec: KeySpec.HMAC_256,
-        keyUsage: KeyUsage.GENERATE_VERIFY_MAC,
-        removalPolicy: settings.removalPolicy,
-        pendingWindow: settings.keyPendingWindow,
-      });
-    this.sandboxSigningKey = hmacKey('SandboxSigningKey', `Payplane ${stage}: the sandbox channel signs its notifications (GenerateMac) and the platform verifies them (VerifyMac)`);
-    this.fingerprintKey = hmacKey('FingerprintKey', `Payplane ${stage}: card fingerprints, HMAC-SHA256 of the PAN (kept for the life of the stage)`);
+    const hmacKey = (id: string, variable: string, description: string) =>
+      withVariable(
+        new Key(this, id, {
+          description,
+          keySpec: KeySpec.HMAC_256,
+          keyUsage: KeyUsage.GENERATE_VERIFY_MAC,
+          removalPolicy: settings.removalPolicy,
+          pendingWindow: settings.keyPendingWindow,
+        }),
+        variable,
+      );
+    this.sandboxSigningKey = hmacKey(
+      'SandboxSigningKey',
+      'SANDBOX_SIGNING_KEY_ARN',
+      `Payplane ${stage}: the sandbox channel signs its notifications (GenerateMac) and the platform verifies them (VerifyMac)`,
+    );
+    this.fingerprintKey = hmacKey('FingerprintKey', 'FINGERPRINT_KEY_ARN', `Payplane ${stage}: card fingerprints, HMAC-SHA256 of the PAN (kept for the life of the stage)`);
 
     // Asymmetric keys cannot rotate automatically either (and merchants pin the public key): kept for life.
-    this.checkoutSigningKey = new Key(this, 'CheckoutSigningKey', {
-      alias: `alias/payplane-${stage}-checkout-signing`,
-      description: `Payplane ${stage}: signs the hosted checkout's redirect parameters (ECDSA P-256); merchants verify with the public key`,
-      keySpec: KeySpec.ECC_NIST_P256,
-      keyUsage: KeyUsage.SIGN_VERIFY,
-      removalPolicy: settings.removalPolicy,
-      pendingWindow: settings.keyPendingWindow,
-    });
-
-    // ── Sandbox channel callbacks ─────────────────────────────────────────────────────────────────────
-    this.sandboxCallbacksDlq = new Queue(this, 'SandboxCallbacksDlq', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    this.sandboxCallbacks = new Queue(this, 'SandboxCallbacks', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // AWS's advice for an SQS event source: at least 6× the function's timeout.
-      visibilityTimeout: Duration.seconds(NOTIFIER_TIMEOUT.toSeconds() * 6),
-      // Ten deliveries, a visibility timeout apart, then the job waits in the DLQ for an operator.
-      deadLetterQueue: { queue: this.sandboxCallbacksDlq, maxReceiveCount: 10 },
-    });
+    this.checkoutSigningKey = withVariable(
+      new Key(this, 'CheckoutSigningKey', {
+        alias: `alias/payplane-${stage}-checkout-signing`,
+        description: `Payplane ${stage}: signs the hosted checkout's redirect parameters (ECDSA P-256); merchants verify with the public key`,
+        keySpec: KeySpec.ECC_NIST_P256,
+        keyUsage: KeyUsage.SIGN_VERIFY,
+        removalPolicy: settings.removalPolicy,
+        pendingWindow: settings.keyPendingWindow,
+      }),
+      'CHECKOUT_SIGNING_KEY_ARN',
+    );
 
     // ── Functions ─────────────────────────────────────────────────────────────────────────────────────
     // Each function gets the variables of what it uses, and nothing more.
@@ -174,25 +175,14 @@ export class PayplaneStack extends Stack {
       props.feeSchedule ?? settings.feeSchedule,
       props.feeSchedule ? "Context 'feeSchedule'" : `STAGE_SETTINGS.${stage}.feeSchedule`,
     );
-    const env = {
-      table: { TABLE_NAME: this.mainTable.tableName },
-      idempotency: { IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName },
-      key: { KMS_KEY_ARN: this.key.keyArn },
-      signingKey: { SANDBOX_SIGNING_KEY_ARN: this.sandboxSigningKey.keyArn },
-      fingerprintKey: { FINGERPRINT_KEY_ARN: this.fingerprintKey.keyArn },
-      callbacks: { SANDBOX_CALLBACK_QUEUE_URL: this.sandboxCallbacks.queueUrl },
-      checkoutKey: { CHECKOUT_SIGNING_KEY_ARN: this.checkoutSigningKey.keyArn },
-      /** For whoever charges fees: confirm snapshots the rate; capture and channel results use it (or resolve it for older orders). */
-      fees: (feeSchedule ? { FEE_SCHEDULE: JSON.stringify(feeSchedule) } : {}) as Record<string, string>,
-    };
-    /** Routes that write through `api()` (idempotent POSTs, sealed stored responses, payer shown). */
-    const postEnv = { ...env.table, ...env.idempotency, ...env.key };
+    /** For whoever charges fees: confirm snapshots the rate; capture and channel results use it (or resolve it for older orders). */
+    const fees = (feeSchedule ? { FEE_SCHEDULE: JSON.stringify(feeSchedule) } : {}) as Record<string, string>;
     /**
      * The public functions (no API key in front of them) never touch the API key records: a hole in one of them
      * must not mint or read a key. An allow-list of partitions does not fit: one payment writes the order, the
      * merchant's and the platform's ledger accounts, a transfer and the sandbox's trade.
      */
-    const publicTableAccess = { excludePartitions: ['APIKEY#*'] };
+    const publicTableAccess: Pick<TableAccess, 'excludePartitions'> = { excludePartitions: ['APIKEY#*'] };
     // What each kind of function sends to a table, read from the code it runs (functions/*/repository.ts, the
     // ledger, the sandbox's store). The e2e tier's IAM report lists any of these no test used; each one that
     // stays is in docs/iam-unused-grants.json with the code path that needs it.
@@ -201,83 +191,77 @@ export class PayplaneStack extends Stack {
     const movesRecords: TableAction[] = ['GetItem', 'PutItem', 'UpdateItem'];
     /** functions/http/idempotency.ts: claims a key, completes it, and releases it after a retryable failure. */
     const idempotencyKeys: TableAccess = { actions: ['PutItem', 'UpdateItem', 'DeleteItem'] };
-    const fn = (id: FunctionId, entry: string, description: string, environment: Record<string, string>, extra: Partial<PayplaneFunctionProps> = {}) =>
+    // Each binding below also hands the function the resource's variable (TABLE_NAME, KMS_KEY_ARN…): a function
+    // is told of exactly what it may use. `environment` carries only settings (FEE_SCHEDULE).
+    const fn = (id: FunctionId, entry: string, description: string, environment: Record<string, string> = {}, extra: Partial<PayplaneFunctionProps> = {}) =>
       new PayplaneFunction(this, id, { stage, entry, description, environment, ...extra });
 
-    const authorizer = fn('Authorizer', 'functions/handlers/authorizer.ts', 'API key REQUEST authorizer', env.table) //
+    const authorizer = fn('Authorizer', 'functions/handlers/authorizer.ts', 'API key REQUEST authorizer') //
       .bindTable(this.mainTable, { actions: ['GetItem'] });
-    const createOrder = fn('CreateOrder', 'functions/handlers/create-order.ts', 'POST /v1/orders', postEnv)
+    this.api = new PayplaneApi(this, 'Api', { stage, authorizer });
+
+    // ── The sandbox channel: callbacks queue → SandboxNotifier → POST /channels/sandbox/notify (SandboxNotify) ──
+    // 'Default': the channel's resources keep the logical ids they had before it was a construct of its own.
+    this.sandboxChannel = new SandboxChannel(this, 'Default', {
+      stage,
+      table: this.mainTable,
+      signingKey: this.sandboxSigningKey,
+      api: this.api,
+      movesRecords,
+      publicTableAccess,
+      feeEnvironment: fees,
+    });
+    this.sandboxCallbacks = this.sandboxChannel.callbacks;
+    this.sandboxCallbacksDlq = this.sandboxChannel.callbacksDlq;
+
+    // ── API functions ─────────────────────────────────────────────────────────────────────────────────
+    const createOrder = fn('CreateOrder', 'functions/handlers/create-order.ts', 'POST /v1/orders')
       .bindTable(this.mainTable, { actions: ['GetItem', 'PutItem'] }) // the order and its merchant_order_no, in one transaction
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both');
-    const listOrders = fn('ListOrders', 'functions/handlers/list-orders.ts', 'GET /v1/orders', { ...env.table, ...env.key })
+    const listOrders = fn('ListOrders', 'functions/handlers/list-orders.ts', 'GET /v1/orders')
       .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] })
       .bindKey(this.key, 'decrypt');
-    const getOrder = fn('GetOrder', 'functions/handlers/get-order.ts', 'GET /v1/orders/{id}', { ...env.table, ...env.key })
+    const getOrder = fn('GetOrder', 'functions/handlers/get-order.ts', 'GET /v1/orders/{id}')
       .bindTable(this.mainTable, { actions: ['GetItem'] })
       .bindKey(this.key, 'decrypt');
     // Closing an authorized order voids it at the channel (the sandbox's trades live in the main table).
-    const closeOrder = fn('CloseOrder', 'functions/handlers/close-order.ts', 'POST /v1/orders/{id}/close', postEnv)
+    const closeOrder = fn('CloseOrder', 'functions/handlers/close-order.ts', 'POST /v1/orders/{id}/close')
       .bindTable(this.mainTable, { actions: movesRecords })
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both'); // seals idempotent responses
-    const expireOrders = fn('ExpireOrders', 'functions/handlers/expire-orders.ts', 'Expires unpaid orders every minute', env.table, {
+    const expireOrders = fn('ExpireOrders', 'functions/handlers/expire-orders.ts', 'Expires unpaid orders every minute', {}, {
       // Must finish before the next tick; a failed run is simply redone by the next one.
       timeout: Duration.seconds(50),
       retryAttempts: 0,
     }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] }); // reads each due order, closes it with its order.closed event
     // Queries and refunds at the channel (the sandbox's trades live in the main table): no queue, no KMS of its own.
-    const reconcilePayments = fn('ReconcilePayments', 'functions/handlers/reconcile-payments.ts', 'Asks the channel about payments and refunds left unanswered', { ...env.table, ...env.fees }, {
+    const reconcilePayments = fn('ReconcilePayments', 'functions/handlers/reconcile-payments.ts', 'Asks the channel about payments and refunds left unanswered', fees, {
       // A run is bounded (25 items per shard) and well inside the 5-minute period; the next run redoes a failed one.
       timeout: Duration.seconds(60),
       retryAttempts: 0,
     }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] });
-    const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', {
-      ...postEnv,
-      ...env.fingerprintKey,
-      ...env.callbacks,
-      ...env.fees,
-    })
+    const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', fees)
       .bindTable(this.mainTable, { actions: movesRecords })
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
       .bindMacKey(this.fingerprintKey, 'generate')
-      .bindQueue(this.sandboxCallbacks, 'send'); // the sandbox schedules its asynchronous results
-    const captureOrder = fn('CaptureOrder', 'functions/handlers/capture-order.ts', 'POST /v1/orders/{id}/capture', { ...postEnv, ...env.fees })
+      .bindQueue(this.sandboxCallbacks, 'send'); // the sandbox schedules its asynchronous results (SANDBOX_CALLBACK_QUEUE_URL)
+    const captureOrder = fn('CaptureOrder', 'functions/handlers/capture-order.ts', 'POST /v1/orders/{id}/capture', fees)
       .bindTable(this.mainTable, { actions: movesRecords })
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both');
-    const createRefund = fn('CreateRefund', 'functions/handlers/create-refund.ts', 'POST /v1/refunds', postEnv)
+    const createRefund = fn('CreateRefund', 'functions/handlers/create-refund.ts', 'POST /v1/refunds')
       .bindTable(this.mainTable, { actions: movesRecords })
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both'); // seals idempotent responses
-    const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}', env.table).bindTable(this.mainTable, { actions: ['GetItem'] });
-    const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds', env.table) //
+    const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}').bindTable(this.mainTable, { actions: ['GetItem'] });
+    const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds') //
       .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] });
-    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance', env.table).bindTable(this.mainTable, { actions: ['Query'] }); // the merchant's accounts
-    // Public route: the channel's HMAC is the authentication. Applies results (orders, ledger): main table only,
-    // never deleting, never near the API keys.
-    const sandboxNotify = fn('SandboxNotify', 'functions/handlers/sandbox-notify.ts', 'POST /channels/sandbox/notify', { ...env.table, ...env.signingKey, ...env.fees })
-      .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
-      .bindMacKey(this.sandboxSigningKey, 'verify');
-    // The sandbox PSP's side: settles its trades (main table), signs, POSTs to the order's notify URL.
-    const sandboxNotifier = fn('SandboxNotifier', 'functions/handlers/sandbox-notifier.ts', 'Delivers the sandbox channel\'s signed callbacks', { ...env.table, ...env.signingKey }, {
-      timeout: NOTIFIER_TIMEOUT,
-    })
-      // It POSTs to URLs merchants choose: as little as the public routes. It only reads and settles trades.
-      .bindTable(this.mainTable, { actions: ['GetItem', 'UpdateItem'], ...publicTableAccess })
-      .bindMacKey(this.sandboxSigningKey, 'generate')
-      .consumeQueue(this.sandboxCallbacks);
+    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query'] }); // the merchant's accounts
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
-    const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', {
-      ...env.table,
-      ...env.key,
-      ...env.fingerprintKey,
-      ...env.callbacks,
-      ...env.checkoutKey,
-      ...env.fees,
-    })
+    const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', fees)
       .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
       // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
       .bindKey(this.key, 'encrypt', ['card'])
@@ -298,15 +282,15 @@ export class PayplaneStack extends Stack {
       GetRefund: getRefund,
       ListRefunds: listRefunds,
       GetBalance: getBalance,
-      SandboxNotify: sandboxNotify,
-      SandboxNotifier: sandboxNotifier,
+      SandboxNotify: this.sandboxChannel.notify,
+      SandboxNotifier: this.sandboxChannel.notifier,
       Checkout: checkout,
     };
 
-    // ── API ───────────────────────────────────────────────────────────────────────────────────────────
-    this.api = new PayplaneApi(this, 'Api', { stage, authorizer });
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
     this.functions = { ...coreFunctions, ...webhooks };
+
+    // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
     this.api.addRoute('GET', '/v1/orders', listOrders);
     this.api.addRoute('GET', '/v1/orders/{id}', getOrder);
@@ -317,14 +301,6 @@ export class PayplaneStack extends Stack {
     this.api.addRoute('POST', '/v1/refunds', createRefund);
     this.api.addRoute('GET', '/v1/refunds/{id}', getRefund);
     this.api.addRoute('GET', '/v1/balance', getBalance);
-    this.api.addPublicRoute(
-      'POST',
-      '/channels/sandbox/notify',
-      sandboxNotify,
-      'The payment channel calls this route, not a merchant: it has no API key. Each notification is ' +
-        'authenticated by its HMAC-SHA256 signature (KMS VerifyMac on the sandbox signing key) and its ' +
-        'notify_time freshness; anything that does not verify is answered "fail" and changes nothing.',
-    );
 
     const checkoutReason =
       'The hosted checkout is opened by the payer\'s browser, which has no API key. The order id in the path is ' +
@@ -341,7 +317,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, sandboxNotify, checkout, ...Object.values(webhooks)]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks)]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

@@ -41,7 +41,8 @@ import { TemplateError, type LocalStack } from './template';
  *
  * Local-only additions (no AWS client sees them):
  * - a time scale divides DelaySeconds and visibility timeouts (per queue, per receive, per
- *   ChangeMessageVisibility), so hours of delayed hops run in seconds. Attributes report the template's
+ *   ChangeMessageVisibility; a scaled visibility timeout is at least 250 ms), so hours of delayed hops run in
+ *   seconds. Attributes report the template's
  *   values. Long-poll waits, retention and FIFO deduplication windows stay real time: a long poll ends as
  *   soon as a message is there (scaling it only makes pollers spin), and shorter retention or
  *   deduplication would only lose messages or let duplicates through.
@@ -56,6 +57,8 @@ export const DEDUPLICATION_WINDOW_MS = 5 * 60_000;
 const MAX_WAIT_SECONDS = 20;
 const MAX_VISIBILITY_SECONDS = 43_200;
 const MAX_DELAY_SECONDS = 900;
+/** The shortest a time-scaled visibility timeout gets (see LocalSqs.visibilityMs). */
+export const VISIBILITY_FLOOR_MS = 250;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
 /** JSON `__type` shape name → [x-amzn-query-error code, HTTP status]. From the SDK's error schemas. */
@@ -420,6 +423,15 @@ export class LocalSqs {
     return (seconds * 1000) / this.timeScale;
   }
 
+  /**
+   * A visibility timeout in local time: scaled, but never below VISIBILITY_FLOOR_MS (or the unscaled value
+   * when that is shorter), so that the Lambda poller's hold() lands before the message could be received
+   * again. 0 stays 0.
+   */
+  private visibilityMs(seconds: number): number {
+    return Math.max(this.scaled(seconds), Math.min(seconds * 1000, VISIBILITY_FLOOR_MS));
+  }
+
   /** A queue by logical id, name or URL; undefined when none matches. */
   findQueue(id: string): LocalQueue | undefined {
     for (const q of this.queues.values()) if (q.config.logicalId === id || q.config.name === id || q.url === id) return q;
@@ -647,7 +659,7 @@ export class LocalSqs {
       }
       m.receiveCount++;
       m.firstReceiveAt ??= now;
-      m.visibleAt = now + this.scaled(visibility);
+      m.visibleAt = now + this.visibilityMs(visibility);
       m.receipt = randomBytes(12).toString('base64url');
       taken.push(m);
     }
@@ -734,7 +746,7 @@ export class LocalSqs {
       throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.');
     }
     if (!current) throw invalidValue('ReceiptHandle', handle, 'The receipt handle has expired.');
-    message.visibleAt = now + this.scaled(seconds);
+    message.visibleAt = now + this.visibilityMs(seconds);
     if (seconds === 0) queue.notify();
   }
 
@@ -946,17 +958,58 @@ const IAM_ACTIONS: Record<string, string> = {
 
 /** `sqs:<Operation>` on the queue the request names (QueueUrl, or QueueName for GetQueueUrl). */
 export function sqsAccessRequest(sqs: LocalSqs, operation: string, input: Json): AccessRequest | undefined {
+  return sqsAccessRequests(sqs, operation, input)[0];
+}
+
+/** What SQS does with the caller's credentials on a queue's customer-managed key, per operation. */
+const QUEUE_KEY_ACTIONS: Record<string, string[]> = {
+  SendMessage: ['kms:GenerateDataKey', 'kms:Decrypt'],
+  SendMessageBatch: ['kms:GenerateDataKey', 'kms:Decrypt'],
+  ReceiveMessage: ['kms:Decrypt'],
+};
+
+/**
+ * Every IAM request of one call: `sqs:<Operation>` on the queue, and for a queue encrypted with a
+ * customer-managed key what SQS asks KMS in the caller's name (producers kms:GenerateDataKey and
+ * kms:Decrypt, consumers kms:Decrypt) with `kms:ViaService = sqs.<region>.amazonaws.com` and the
+ * `aws:sqs:arn` encryption context. The local SQS never calls KMS, so the request is checked in its
+ * place, as the DynamoDB proxy does for encrypted tables. AWS managed keys (`alias/aws/sqs`) need no grant.
+ */
+export function sqsAccessRequests(sqs: LocalSqs, operation: string, input: Json): AccessRequest[] {
   const action = IAM_ACTIONS[operation] ?? `sqs:${operation}`;
-  if (operation === 'ListQueues') return { action, resource: '*' };
+  if (operation === 'ListQueues') return [{ action, resource: '*' }];
+  let queue: LocalQueue | undefined;
   try {
-    const queue =
+    queue =
       operation === 'GetQueueUrl'
         ? [...sqs.queues.values()].find((q) => q.config.name === input.QueueName)
         : sqs.queueByUrl(input.QueueUrl);
-    return queue ? { action, resource: queue.config.arn } : undefined;
   } catch {
-    return undefined; // the operation answers with SQS's own error
+    return []; // the operation answers with SQS's own error
   }
+  if (!queue) return [];
+  const out: AccessRequest[] = [{ action, resource: queue.config.arn }];
+  const key = queueKeyArn(queue.config, sqs.account);
+  if (key) {
+    const region = queue.config.arn.split(':')[3];
+    for (const kmsAction of QUEUE_KEY_ACTIONS[operation] ?? []) {
+      out.push({
+        action: kmsAction,
+        resource: key,
+        context: { 'kms:ViaService': `sqs.${region}.amazonaws.com`, 'kms:CallerAccount': sqs.account, 'kms:EncryptionContext:aws:sqs:arn': queue.config.arn },
+      });
+    }
+  }
+  return out;
+}
+
+/** The ARN of a queue's customer-managed key (KmsMasterKeyId: an ARN or a key id); none for SQS-managed or AWS managed keys. */
+function queueKeyArn(config: QueueConfig, account: string): string | undefined {
+  const id = config.kmsMasterKeyId;
+  if (!id || /(^|:)alias\/aws\//.test(id)) return undefined;
+  if (id.startsWith('arn:')) return id;
+  const region = config.arn.split(':')[3];
+  return id.startsWith('alias/') ? `arn:aws:kms:${region}:${account}:${id}` : `arn:aws:kms:${region}:${account}:key/${id}`;
 }
 
 async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: ServerResponse, iam?: LocalIam): Promise<void> {
@@ -993,7 +1046,7 @@ async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: Server
     return;
   }
   const operation = target.slice('AmazonSQS.'.length);
-  const { refuse } = iam ? await iam.check(req.headers, [sqsAccessRequest(sqs, operation, input)].filter((r) => r !== undefined)) : {};
+  const { refuse } = iam ? await iam.check(req.headers, sqsAccessRequests(sqs, operation, input)) : {};
   if (refuse) {
     const [type, code] = refuse.unknownKey ? ['InvalidClientTokenId', 'InvalidClientTokenId'] : ['AccessDeniedException', 'AccessDenied'];
     sendJson(res, 403, { __type: `com.amazon.coral.service#${type}`, message: refuse.unknownKey ? INVALID_TOKEN_MESSAGE : refuse.message }, { ...headers, 'x-amzn-query-error': `${code};Sender` });

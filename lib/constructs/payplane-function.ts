@@ -7,8 +7,8 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import { Queue, type IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct, type IConstruct } from 'constructs';
 import { STAGE_SETTINGS, type Stage } from '../stage-config';
 import { acknowledge } from './acknowledge';
 import type { PayplaneTable } from './payplane-table';
@@ -60,6 +60,31 @@ const MAC_ACTIONS: Record<MacUsage, string[]> = {
   verify: ['kms:VerifyMac'],
 };
 
+/**
+ * The environment variable each bound resource is handed to functions under: a binding sets it together with
+ * the grant (as Powertools' `bindTable` does), so the stack keeps no map of variables by hand.
+ */
+const VARIABLES = new WeakMap<IConstruct, string>();
+
+/**
+ * Names the environment variable under which functions get `resource` when they bind it: a key's ARN
+ * (`bindKey`, `bindMacKey`, `bindSignKey`) or a queue's URL (`bindQueue`). Tables name theirs with
+ * `PayplaneTable`'s `variable` prop. Returns the resource, so it reads at the definition:
+ * `withVariable(new Key(this, 'Key', …), 'KMS_KEY_ARN')`.
+ */
+export function withVariable<T extends IConstruct>(resource: T, variable: string): T {
+  if (!/^[A-Z][A-Z0-9_]*$/.test(variable)) {
+    throw new Error(`${resource.node.path}: environment variable '${variable}' must be upper case letters, digits and underscores (e.g. KMS_KEY_ARN).`);
+  }
+  VARIABLES.set(resource, variable);
+  return resource;
+}
+
+/** The variable `withVariable` (or a PayplaneTable's `variable`) named for a resource, if any. */
+export function variableOf(resource: IConstruct): string | undefined {
+  return VARIABLES.get(resource);
+}
+
 /** Options of `consumeQueue` (the SQS event source). */
 export interface ConsumeQueueOptions {
   /**
@@ -104,9 +129,9 @@ export interface PayplaneFunctionProps {
   readonly entry: string;
   /**
    * Environment variables added to the ones every function gets (`STAGE`, `POWERTOOLS_SERVICE_NAME`,
-   * `POWERTOOLS_LOG_LEVEL`, `NODE_OPTIONS`), which they cannot override. The stack passes `TABLE_NAME`,
-   * `IDEMPOTENCY_TABLE_NAME`, `KMS_KEY_ARN` and the keys' and queues' ARNs and URLs here, each only to the
-   * functions that use them.
+   * `POWERTOOLS_LOG_LEVEL`, `NODE_OPTIONS`), which they cannot override. Bound resources need none here: a
+   * binding (`bindTable`, `bindKey`, `bindQueue`…) sets the resource's variable itself (`withVariable`,
+   * `PayplaneTable`'s `variable`). This is for settings (`FEE_SCHEDULE`) and resources bound without one.
    * @default - only the common variables
    */
   readonly environment?: Record<string, string>;
@@ -148,7 +173,9 @@ export interface PayplaneFunctionProps {
  * runtime), X-Ray active tracing, an explicit log group with the stage's retention, the common environment,
  * and a role of its own that starts with no permissions but writing its logs and traces.
  *
- * Everything else is granted explicitly with `bindTable` and `bindKey`, so least privilege is the default.
+ * Everything else is granted explicitly with `bindTable`, `bindKey`, `bindMacKey`, `bindSignKey`, `bindQueue` and
+ * `consumeQueue`, so least privilege is the default; each binding also hands the function the resource's
+ * environment variable (its name, ARN or URL), so what a function may use and what it is told are one list.
  *
  * Construct ids are a contract: renaming one replaces the function, its role and its log group.
  */
@@ -181,7 +208,8 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
 
     this.role = new iam.Role(this, 'ServiceRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of ${this.node.path}`,
+      // The path as logical ids see it: a construct with the id 'Default' is hidden from both (see SandboxChannel).
+      description: `Execution role of ${this.node.path.replace(/\/Default(?=\/)/g, '')}`,
     });
     this.grantPrincipal = this.role;
     // Replaces AWSLambdaBasicExecutionRole: write to this function's own log group only.
@@ -243,6 +271,7 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
    * write), restricted to calls made through DynamoDB.
    */
   bindTable(table: PayplaneTable, access: TableAccess): this {
+    this.setVariable(table, table.tableName);
     const actions = [...new Set(access.actions ?? [])];
     const indexes = [...new Set(access.indexes ?? [])];
     const unknown = indexes.filter((name) => !table.indexNames.includes(name));
@@ -285,6 +314,7 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
    * purposes (functions/commons/crypto.ts puts `purpose` in the encryption context, which KMS checks).
    */
   bindKey(key: IKey, usage: KeyUsage, purposes?: string[]): this {
+    this.setVariable(key, key.keyArn);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: KEY_ACTIONS[usage],
@@ -300,6 +330,7 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
    * keeps a verifier from ever minting a valid MAC.
    */
   bindMacKey(key: IKey, usage: MacUsage): this {
+    this.setVariable(key, key.keyArn);
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: MAC_ACTIONS[usage], resources: [key.keyArn] }));
     return this;
   }
@@ -309,40 +340,70 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
    * (GetPublicKey, published once), so nobody else needs anything on the key.
    */
   bindSignKey(key: IKey): this {
+    this.setVariable(key, key.keyArn);
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Sign'], resources: [key.keyArn] }));
     return this;
   }
 
   /**
-   * Grants sending to a queue (sqs:SendMessage only). The queue must use SQS-managed encryption: a queue
-   * under a KMS key would also need kms:GenerateDataKey on it, which this does not grant.
+   * Grants sending to a queue (sqs:SendMessage only) and sets the queue's variable to its URL. A queue
+   * encrypted with a KMS key also needs the key for SQS's data keys: kms:GenerateDataKey and kms:Decrypt on
+   * it, only through SQS (`kms:ViaService`), so the function can never use the key itself.
    */
   bindQueue(queue: IQueue, access: 'send'): this {
-    if (queue.encryptionMasterKey) {
-      throw new Error(
-        `${this.node.path}: bindQueue(${queue.node.path}) supports SQS-managed encryption only; the queue uses a KMS key. ` +
-          `Use encryption: QueueEncryption.SQS_MANAGED, or grant kms:GenerateDataKey on its key explicitly.`,
-      );
-    }
+    this.setVariable(queue, queue.queueUrl);
     const actions = { send: ['sqs:SendMessage'] }[access];
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [queue.queueArn] }));
+    this.grantQueueKey(queue, ['kms:GenerateDataKey', 'kms:Decrypt']);
     return this;
   }
 
   /**
    * Makes the queue this function's event source, with partial batch responses (ReportBatchItemFailures):
    * the handler returns `{ batchItemFailures }` and only those messages come back. Grants what Lambda's
-   * poller needs on the queue (receive, delete, change visibility, attributes). The queue's visibility
-   * timeout should be at least 6× the function's timeout (AWS's advice).
+   * poller needs on the queue (receive, delete, change visibility, attributes), and for a queue encrypted
+   * with a KMS key kms:Decrypt on it through SQS only (`kms:ViaService`). The queue's visibility timeout
+   * should be at least 6× the function's timeout (AWS's advice). Sets no variable: the poller, not the
+   * code, reads the queue.
    */
   consumeQueue(queue: IQueue, options: ConsumeQueueOptions = {}): this {
+    // The event source would grant kms:Decrypt on the queue's key for any use (IQueue.grantConsumeMessages);
+    // it sees the queue without its key, and the grant below limits the key to SQS.
+    const source = queue.encryptionMasterKey
+      ? Queue.fromQueueAttributes(this, `Consumes${queue.node.addr}`, {
+          queueArn: queue.queueArn,
+          queueUrl: queue.queueUrl,
+          queueName: queue.queueName,
+        })
+      : queue;
     this.fn.addEventSource(
-      new SqsEventSource(queue, {
+      new SqsEventSource(source, {
         batchSize: options.batchSize ?? 10,
         maxConcurrency: options.maxConcurrency ?? 2,
         reportBatchItemFailures: true,
       }),
     );
+    this.grantQueueKey(queue, ['kms:Decrypt']);
     return this;
+  }
+
+  /** The KMS actions SQS performs with the caller's credentials on a queue's key, granted through SQS only. */
+  private grantQueueKey(queue: IQueue, actions: string[]): void {
+    const key = queue.encryptionMasterKey;
+    if (!key) return;
+    const stack = Stack.of(this);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions,
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `sqs.${stack.region}.${stack.urlSuffix}` } },
+      }),
+    );
+  }
+
+  /** Hands the function a bound resource's variable (when it names one). */
+  private setVariable(resource: IConstruct, value: string): void {
+    const variable = variableOf(resource);
+    if (variable) this.fn.addEnvironment(variable, value);
   }
 }

@@ -9,6 +9,7 @@ import {
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { STAGE_SETTINGS, type Stage } from '../stage-config';
+import { withVariable } from './payplane-function';
 
 export interface PayplaneTableProps {
   /** The stage; decides removal policy and deletion protection (see `STAGE_SETTINGS`). */
@@ -37,6 +38,12 @@ export interface PayplaneTableProps {
    * @default - none
    */
   readonly globalSecondaryIndexes?: GlobalSecondaryIndexPropsV2[];
+  /**
+   * The environment variable that carries the table's name to the functions that bind it
+   * (`PayplaneFunction.bindTable` sets it), e.g. `TABLE_NAME`.
+   * @default - none: functions get the name only through their `environment`
+   */
+  readonly variable?: string;
 }
 
 /**
@@ -66,6 +73,7 @@ export class PayplaneTable extends TableV2 {
       removalPolicy: settings.removalPolicy,
     });
     this.tableKey = props.encryptionKey;
+    if (props.variable) withVariable(this, props.variable);
     for (const index of props.globalSecondaryIndexes ?? []) this.addGlobalSecondaryIndex(index);
   }
 

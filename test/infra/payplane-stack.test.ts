@@ -202,7 +202,10 @@ describe.each(STAGES)('stage %s', (stage) => {
     it.each(FUNCTION_IDS)('%s: its entry, Node 22 on arm64, 512 MB, active tracing, own log group, common env', (id) => {
       const { template, stack } = s();
       const fn = stack.functions[id];
-      expect(fn.node.path).toBe(`Payplane-${stage}/${id}`);
+      // The contract the local cloud and the docs use: the construct id, and the logical id it starts
+      // (constructs of lib/constructs/ created with the id 'Default' keep the stack-level logical ids).
+      expect(fn.node.id).toBe(id);
+      expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
       const props = template.toJSON().Resources[logicalId(fn.fn)].Properties;
       expect(props).toMatchObject({
         Runtime: 'nodejs22.x',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextCronTime, parseCron, parseSchedule, scheduledEvent, type ScheduleRule } from '../../local/schedules';
+import type { InvokeResult, LambdaRuntime } from '../../local/lambda';
+import { nextCronTime, parseCron, parseSchedule, scheduledEvent, Scheduler, type ScheduleRule } from '../../local/schedules';
 
 describe('EventBridge schedule expressions', () => {
   it('parses rate() in minutes, hours and days, singular only for 1', () => {
@@ -47,5 +48,37 @@ describe('EventBridge schedule expressions', () => {
       detail: {},
     });
     expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('Scheduler: the time scale divides rate() periods', () => {
+  it('fires rate(1 hour) every 100 ms at time scale 36 000, with the Scheduled Event', async () => {
+    // Prepare: a runtime that records what the rule invokes (the scheduler's side only).
+    const fired: { at: number; event: Record<string, unknown> }[] = [];
+    const runtime = {
+      get: () => ({ definition: { arn: 'arn:aws:lambda:us-east-1:000000000000:function:Target' } }),
+      invoke: async (_id: string, event: unknown): Promise<InvokeResult> => {
+        fired.push({ at: Date.now(), event: event as Record<string, unknown> });
+        return { ok: true, payload: null, requestId: 'r', durationMs: 0 };
+      },
+    } as unknown as LambdaRuntime;
+    const rule: ScheduleRule = {
+      logicalId: 'HourlyRule',
+      name: 'hourly',
+      arn: 'arn:aws:events:us-east-1:000000000000:rule/hourly',
+      expression: 'rate(1 hour)',
+      schedule: parseSchedule('rate(1 hour)'),
+      enabled: true,
+      targets: [{ id: 't', functionLogicalId: 'Target' }],
+    };
+    const scheduler = new Scheduler([rule], runtime, { account: '000000000000', region: 'us-east-1', timeScale: 36_000 });
+    // Act
+    const started = Date.now();
+    scheduler.start();
+    while (fired.length < 3) await new Promise((r) => setTimeout(r, 20));
+    await scheduler.stop();
+    // Assess: three periods of 3 600 s / 36 000 = 100 ms each have passed (never sooner).
+    expect(fired[2]!.at - started).toBeGreaterThanOrEqual(290);
+    expect(fired[0]!.event).toMatchObject({ 'detail-type': 'Scheduled Event', resources: [rule.arn] });
   });
 });

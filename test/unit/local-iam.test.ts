@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DynamoDbAccess } from '../../local/dynamodb-proxy';
 import { LocalIam, loadOperatorPolicy, type AccessRequest } from '../../local/iam';
 import { LocalKms } from '../../local/kms';
-import { LocalSqs, queueConfigs, sqsAccessRequest } from '../../local/sqs';
+import { LocalSqs, queueConfigs, sqsAccessRequests } from '../../local/sqs';
 import { LocalStack, type CfnTemplate } from '../../local/template';
 
 /**
@@ -33,6 +33,8 @@ function stackWith(statements: unknown[], extra: CfnTemplate['Resources'] = {}):
       },
       Idem: { Type: 'AWS::DynamoDB::GlobalTable', Properties: { Replicas: [{ Region: 'us-east-1' }] } },
       Queue: { Type: 'AWS::SQS::Queue', Properties: {} },
+      // What QueueEncryption.KMS with the stack's key synthesizes.
+      KeyQueue: { Type: 'AWS::SQS::Queue', Properties: { KmsMasterKeyId: arn('Key') } },
       QueuePolicy: {
         Type: 'AWS::SQS::QueuePolicy',
         Properties: {
@@ -60,6 +62,8 @@ const KEY = stack0.kmsKeyArn('Key');
 const MAC_KEY = stack0.kmsKeyArn('MacKey');
 const SIGN_KEY = stack0.kmsKeyArn('SignKey');
 const QUEUE = String(stack0.getAtt('Queue', 'Arn', 'test'));
+const VIA_SQS = { StringEquals: { 'kms:ViaService': 'sqs.us-east-1.amazonaws.com' } };
+const keyQueueUrl = () => `http://127.0.0.1:1/000000000000/${stack0.queueName('KeyQueue')}`;
 const mainName = stack0.tableName('Main');
 const idemName = stack0.tableName('Idem');
 const keyOnlyThroughDynamoDb = { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:DescribeKey'], Resource: arn('Key'), Condition: VIA_DYNAMODB };
@@ -70,7 +74,7 @@ function derive(stack: LocalStack, service: 'dynamodb' | 'kms' | 'sqs', operatio
   if (service === 'dynamodb') return new DynamoDbAccess(stack).requests(operation, input);
   if (service === 'kms') return [new LocalKms(stack, randomBytes(32)).accessRequest(operation, input)!];
   const sqs = new LocalSqs(queueConfigs(stack), 'http://127.0.0.1:1', stack.account);
-  return [sqsAccessRequest(sqs, operation, input)!];
+  return sqsAccessRequests(sqs, operation, input);
 }
 
 async function decide(statements: unknown[], service: 'dynamodb' | 'kms' | 'sqs', operation: string, input: Record<string, unknown>) {
@@ -250,6 +254,26 @@ const CASES: Case[] = [
     input: () => ({ QueueUrl: `http://127.0.0.1:1/000000000000/${stack0.queueName('Queue')}` }),
     grant: [allow('sqs:ReceiveMessage', arn('Queue'))],
     nearMisses: [{ grant: [allow('sqs:ReceiveMessage', arn('Key'))], refused: 'sqs:ReceiveMessage' }],
+  },
+  {
+    call: 'SendMessage to a queue under a KMS key: also kms:GenerateDataKey and kms:Decrypt through SQS (bindQueue)',
+    service: 'sqs',
+    operation: 'SendMessage',
+    input: () => ({ QueueUrl: keyQueueUrl(), MessageBody: 'x' }),
+    grant: [allow('sqs:SendMessage', arn('KeyQueue')), { ...allow(['kms:GenerateDataKey', 'kms:Decrypt'], arn('Key')), Condition: VIA_SQS }],
+    nearMisses: [
+      { grant: [allow('sqs:SendMessage', arn('KeyQueue'))], refused: `kms:GenerateDataKey on resource: ${KEY}` },
+      // The key through DynamoDB is not the key through SQS.
+      { grant: [allow('sqs:SendMessage', arn('KeyQueue')), { ...allow(['kms:GenerateDataKey', 'kms:Decrypt'], arn('Key')), Condition: VIA_DYNAMODB }], refused: 'kms:GenerateDataKey' },
+    ],
+  },
+  {
+    call: 'ReceiveMessage from a queue under a KMS key: also kms:Decrypt through SQS (consumeQueue)',
+    service: 'sqs',
+    operation: 'ReceiveMessage',
+    input: () => ({ QueueUrl: keyQueueUrl() }),
+    grant: [allow('sqs:ReceiveMessage', arn('KeyQueue')), { ...allow('kms:Decrypt', arn('Key')), Condition: VIA_SQS }],
+    nearMisses: [{ grant: [allow('sqs:ReceiveMessage', arn('KeyQueue')), { ...allow('kms:GenerateDataKey', arn('Key')), Condition: VIA_SQS }], refused: `kms:Decrypt on resource: ${KEY}` }],
   },
 ];
 
