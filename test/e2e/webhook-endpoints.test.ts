@@ -129,8 +129,15 @@ describe('webhook endpoints', () => {
     expect(local.status, local.text).toBe(201);
     expect((await call('POST', '/v1/webhook_endpoints', { key, body: hook({ url: 'http://shop.example/hooks' }) })).body.error.message).toContain('https://');
 
-    const roll = await call('POST', `/v1/webhook_endpoints/${local.body.id}/roll_secret`, { key, body: { expires_in: 8 * 86_400 } });
+    // With an Idempotency-Key: a refusal releases the key, so the corrected request may reuse it.
+    const rollIdem = randomUUID();
+    const roll = await call('POST', `/v1/webhook_endpoints/${local.body.id}/roll_secret`, { key, body: { expires_in: 8 * 86_400 }, idempotencyKey: rollIdem });
     expect(roll.body.error).toMatchObject({ param: 'expires_in', message: expect.stringContaining('7 days') });
+    expect((await call('POST', `/v1/webhook_endpoints/${local.body.id}/roll_secret`, { key, body: {}, idempotencyKey: rollIdem })).status).toBe(200);
+    const updateIdem = randomUUID();
+    const update = await call('POST', `/v1/webhook_endpoints/${local.body.id}`, { key, body: { disabled: 'yes' }, idempotencyKey: updateIdem });
+    expect(update.body.error).toMatchObject({ param: 'disabled', message: expect.stringContaining('Send true') });
+    expect((await call('POST', `/v1/webhook_endpoints/${local.body.id}`, { key, body: { disabled: true }, idempotencyKey: updateIdem })).status).toBe(200);
   });
 
   it('another merchant gets 404 for the endpoint, on every route, and lists none of it', async () => {
