@@ -15,6 +15,8 @@ export const POINTS = {
   afterClaim: { operation: 'TransactWriteItems', contains: '"processing"', when: 'after' },
   /** The channel acted (the sandbox bank's own write of the trade). */
   afterChannel: { operation: ['TransactWriteItems', 'UpdateItem', 'PutItem'], contains: '"SANDBOX#', when: 'after' },
+  /** Create webhook endpoint: the endpoint and its slot in the merchant's count are written. */
+  afterEndpointInsert: { operation: 'TransactWriteItems', contains: '#WEBHOOKENDPOINTS"', when: 'after' },
   /** Everything is done but the Idempotency-Key is not completed. */
   beforeCompletion: { operation: 'UpdateItem', contains: '":completed"', when: 'before' },
 } satisfies Record<string, Omit<FaultSpec, 'function'>>;

@@ -147,6 +147,13 @@ const SPECS: Record<string, RouteSpec> = {
   'POST /v1/refunds': { order: 'paid', valid: (orderId) => ({ order_id: orderId, amount: 1, reason: 'requested_by_customer' }) },
   'POST /checkout/{id}': { order: 'unpaid', form: true, valid: () => ({ number: CARDS.declined, exp: '12/34', cvc: '123', lang: 'en' }) },
   'POST /checkout/{id}/3ds': { order: 'challenged', form: true, valid: () => ({ outcome: 'fail', lang: 'en' }) },
+  // Up to the per-merchant cap of endpoints; the {id} routes answer 404 after validating the body (an order id is no endpoint).
+  'POST /v1/webhook_endpoints': {
+    order: 'unpaid',
+    valid: (_, nonce) => ({ url: `https://shop.example/hooks/${nonce}`, enabled_events: ['order.succeeded', 'refund.succeeded'], description: 'Fuzz endpoint' }),
+  },
+  'POST /v1/webhook_endpoints/{id}': { order: 'unpaid', valid: () => ({ description: 'x', enabled_events: ['*'], disabled: false }) },
+  'POST /v1/webhook_endpoints/{id}/roll_secret': { order: 'unpaid', valid: () => ({ expires_in: 60 }) },
 };
 const DEFAULT_SPEC: RouteSpec = { order: 'unpaid', valid: () => ({ description: 'x' }) };
 
