@@ -6,6 +6,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { Notifications } from './constructs/notifications';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
@@ -24,6 +25,9 @@ export interface PayplaneStackProps extends StackProps {
   readonly feeSchedule?: FeeScheduleOverride;
 }
 
+/** The notification pipeline's functions (lib/constructs/notifications.ts). */
+export type NotificationFunctionId = keyof Notifications['functions'];
+
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
 export type FunctionId =
   | 'Authorizer'
@@ -41,7 +45,8 @@ export type FunctionId =
   | 'GetBalance'
   | 'SandboxNotify'
   | 'SandboxNotifier'
-  | 'Checkout';
+  | 'Checkout'
+  | NotificationFunctionId;
 
 /** The sandbox notifier's timeout: a batch of POSTs of at most 10 s each, in parallel. */
 const NOTIFIER_TIMEOUT = Duration.seconds(30);
@@ -69,6 +74,8 @@ export class PayplaneStack extends Stack {
   readonly sandboxCallbacks: Queue;
   readonly sandboxCallbacksDlq: Queue;
   readonly api: PayplaneApi;
+  /** Webhooks: the delivery queues (deliveries, slowDeliveries, deliveriesDlq, publisherFailures) and their functions. */
+  readonly notifications: Notifications;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -282,7 +289,7 @@ export class PayplaneStack extends Stack {
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send')
       .bindSignKey(this.checkoutSigningKey);
-    this.functions = {
+    const functions = {
       Authorizer: authorizer,
       CreateOrder: createOrder,
       ListOrders: listOrders,
@@ -303,6 +310,17 @@ export class PayplaneStack extends Stack {
 
     // ── API ───────────────────────────────────────────────────────────────────────────────────────────
     this.api = new PayplaneApi(this, 'Api', { stage, authorizer });
+
+    // ── Notifications: events → webhooks ──────────────────────────────────────────────────────────────
+    this.notifications = new Notifications(this, 'Notifications', {
+      stage,
+      table: this.mainTable,
+      idempotencyTable: this.idempotencyTable,
+      key: this.key,
+      checkoutSigningKey: this.checkoutSigningKey,
+      api: this.api,
+    });
+    this.functions = { ...functions, ...this.notifications.functions };
     this.api.addRoute('POST', '/v1/orders', createOrder);
     this.api.addRoute('GET', '/v1/orders', listOrders);
     this.api.addRoute('GET', '/v1/orders/{id}', getOrder);
@@ -336,7 +354,7 @@ export class PayplaneStack extends Stack {
     // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout, ...this.notifications.apiFunctions]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

@@ -5,7 +5,17 @@ import { InvalidRequestError, PermissionError } from '../commons/errors';
  * scope, named in ROUTE_SCOPES (the one place: the API wrapper looks the route up there, and the infra tier
  * checks that every route of the template is listed). `<resource>:write` includes `<resource>:read`.
  */
-export const SCOPES = ['orders:read', 'orders:write', 'refunds:read', 'refunds:write', 'balance:read'] as const;
+export const SCOPES = [
+  'orders:read',
+  'orders:write',
+  'refunds:read',
+  'refunds:write',
+  'balance:read',
+  'events:read',
+  'events:write',
+  'webhook_endpoints:read',
+  'webhook_endpoints:write',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** `<METHOD> <resource path>` (API Gateway's `event.resource`) → the scope a restricted key needs. */
@@ -20,6 +30,9 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST /v1/refunds': 'refunds:write',
   'GET /v1/refunds/{id}': 'refunds:read',
   'GET /v1/balance': 'balance:read',
+  // Resending sends data to the merchant's own endpoints again: a write of events, not a read.
+  'POST /v1/events/{id}/resend': 'events:write',
+  'POST /v1/webhook_endpoints/{id}/recover': 'webhook_endpoints:write',
 };
 
 /** The authorizer's context value for a secret key: every scope. */

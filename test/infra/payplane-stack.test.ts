@@ -23,6 +23,13 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SandboxNotify: 'functions/handlers/sandbox-notify.ts',
   SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
   Checkout: 'functions/handlers/checkout.ts',
+  PublishEvents: 'functions/handlers/publish-events.ts',
+  SweepEvents: 'functions/handlers/sweep-events.ts',
+  DeliverWebhooks: 'functions/handlers/deliver-webhooks.ts',
+  DeliverWebhooksSlow: 'functions/handlers/deliver-webhooks.ts',
+  PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
+  ResendEvent: 'functions/handlers/resend-event.ts',
+  RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -38,6 +45,8 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/v1/refunds', 'CreateRefund'],
   ['GET', '/v1/refunds/{id}', 'GetRefund'],
   ['GET', '/v1/balance', 'GetBalance'],
+  ['POST', '/v1/events/{id}/resend', 'ResendEvent'],
+  ['POST', '/v1/webhook_endpoints/{id}/recover', 'RecoverWebhookEndpoint'],
 ];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
 const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
@@ -47,6 +56,8 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/checkout/{id}', 'Checkout'],
   ['GET', '/checkout/{id}/3ds', 'Checkout'],
   ['POST', '/checkout/{id}/3ds', 'Checkout'],
+  // Receivers fetch the platform's public keys (a JWKS) to verify signatures.
+  ['GET', '/v1/platform/public_keys', 'PlatformPublicKeys'],
 ];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
@@ -58,7 +69,11 @@ type EnvVar =
   | 'SANDBOX_SIGNING_KEY_ARN'
   | 'SANDBOX_CALLBACK_QUEUE_URL'
   | 'CHECKOUT_SIGNING_KEY_ARN'
-  | 'PUBLIC_BASE_URL';
+  | 'PUBLIC_BASE_URL'
+  | 'DELIVERY_QUEUE_URL'
+  | 'DELIVERY_SLOW_QUEUE_URL'
+  | 'DELIVERY_DLQ_URL'
+  | 'DELIVERY_LANE';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -77,6 +92,13 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
+  PublishEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  SweepEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  DeliverWebhooks: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
+  DeliverWebhooksSlow: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
+  PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
+  ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -178,7 +200,8 @@ describe.each(STAGES)('stage %s', (stage) => {
     it.each(FUNCTION_IDS)('%s: its entry, Node 22 on arm64, 512 MB, active tracing, own log group, common env', (id) => {
       const { template, stack } = s();
       const fn = stack.functions[id];
-      expect(fn.node.path).toBe(`Payplane-${stage}/${id}`);
+      // The notification pipeline's functions live in its feature construct.
+      expect(fn.node.path).toBe(`Payplane-${stage}/${id in s().stack.notifications.functions ? 'Notifications/' : ''}${id}`);
       const props = template.toJSON().Resources[logicalId(fn.fn)].Properties;
       expect(props).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -186,7 +209,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         Handler: 'index.handler',
         MemorySize: 512,
         // API routes: the stage's apiTimeout, which is also how long a dead run holds its Idempotency-Key.
-        Timeout: { ExpireOrders: 50, ReconcilePayments: 60, SandboxNotifier: 30 }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
+        Timeout: { ExpireOrders: 50, ReconcilePayments: 60, SandboxNotifier: 30, PublishEvents: 60, SweepEvents: 50, DeliverWebhooks: 30, DeliverWebhooksSlow: 30 }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
@@ -199,6 +222,10 @@ describe.each(STAGES)('stage %s', (stage) => {
         SANDBOX_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.sandboxSigningKey), 'Arn'] },
         CHECKOUT_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.checkoutSigningKey), 'Arn'] },
         SANDBOX_CALLBACK_QUEUE_URL: { Ref: logicalId(stack.sandboxCallbacks) },
+        DELIVERY_QUEUE_URL: { Ref: logicalId(stack.notifications.deliveries) },
+        DELIVERY_SLOW_QUEUE_URL: { Ref: logicalId(stack.notifications.slowDeliveries) },
+        DELIVERY_DLQ_URL: { Ref: logicalId(stack.notifications.deliveriesDlq) },
+        DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -479,6 +506,14 @@ describe.each(STAGES)('stage %s', (stage) => {
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: MOVES_RECORDS },
+      PublishEvents: { main: ['PutItem', 'Query index/gsi1', 'UpdateItem'] },
+      SweepEvents: { main: ['GetItem', 'PutItem', 'Query index/gsi1', 'Query index/gsi2', 'UpdateItem'] },
+      // The event, its delivery and the endpoint in one BatchGetItem per message.
+      DeliverWebhooks: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
+      DeliverWebhooksSlow: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
+      PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
+      ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
@@ -505,8 +540,9 @@ describe.each(STAGES)('stage %s', (stage) => {
             expect(action, id).not.toBe('dynamodb:Scan');
           }
           const resources = JSON.stringify(st.Resource);
-          // Only X-Ray (no resource-level permissions) gets "*"; index ARNs are named, never index/*.
-          if (resources === '"*"') expect(actionsOf(st).every((a) => a.startsWith('xray:')), id).toBe(true);
+          // Only X-Ray and a stream consumer's dynamodb:ListStreams (no resource-level permissions) get "*";
+          // index ARNs are named, never index/*.
+          if (resources === '"*"') expect(actionsOf(st).every((a) => a.startsWith('xray:') || a === 'dynamodb:ListStreams'), id).toBe(true);
           expect(resources, id).not.toContain('/index/*');
         }
       }
