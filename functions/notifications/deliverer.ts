@@ -42,8 +42,12 @@ import { signDelivery } from './signing';
  * message, which sends again (same webhook-id; at least once) and schedules again (the duplicate next message
  * is dropped, since its attempt will have been made). The other order would lose the next attempt.
  */
+/**
+ * The circuit breaker: 5 failures in a row open it for an hour from the latest failure (longer than the
+ * schedule's gaps at that point, so it does not lapse between two attempts); any success closes it.
+ */
 export const BREAKER_THRESHOLD = 5;
-export const BREAKER_OPEN_SECONDS = 10 * 60;
+export const BREAKER_OPEN_SECONDS = 60 * 60;
 
 export interface DeliverOptions {
   table: string;

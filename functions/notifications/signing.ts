@@ -14,12 +14,8 @@ import type { Secret } from '../commons/secret';
  */
 export const SECRET_PREFIX = 'whsec_';
 
-export interface SignedHeaders {
-  'webhook-id': string;
-  'webhook-timestamp': string;
-  'webhook-signature'?: string;
-  'payplane-platform-signature': string;
-}
+/** webhook-id, webhook-timestamp, webhook-signature (endpoints only), payplane-platform-signature. */
+export type SignedHeaders = Record<string, string>;
 
 export function signedContent(id: string, timestamp: number, body: string): string {
   return `${id}.${timestamp}.${body}`;

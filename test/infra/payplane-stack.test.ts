@@ -371,13 +371,14 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('schedule', () => {
-    it('has the two rules: ExpireOrders and ReconcilePayments', () => {
-      s().template.resourceCountIs('AWS::Events::Rule', 2);
+    it('has the three rules: ExpireOrders, ReconcilePayments and SweepEvents', () => {
+      s().template.resourceCountIs('AWS::Events::Rule', 3);
     });
 
     it.each([
       ['ExpireOrders', 'rate(1 minute)'],
       ['ReconcilePayments', 'rate(5 minutes)'],
+      ['SweepEvents', 'rate(1 minute)'],
     ] as const)('runs %s on %s, without retries, invoked by EventBridge only', (id, rate) => {
       const { template, stack } = s();
       template.hasResourceProperties('AWS::Events::Rule', {
@@ -400,7 +401,8 @@ describe.each(STAGES)('stage %s', (stage) => {
   describe('sandbox callbacks queue', () => {
     it('SQS-managed SSE, a DLQ after 10 receives, visibility 6× the notifier timeout', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::SQS::Queue', 2);
+      // These two, and the notification pipeline's four (test/infra/notifications.test.ts).
+      template.resourceCountIs('AWS::SQS::Queue', 2 + 4);
       const resources = template.toJSON().Resources;
       const queue = resources[logicalId(stack.sandboxCallbacks)].Properties;
       expect(queue).toMatchObject({
@@ -429,7 +431,8 @@ describe.each(STAGES)('stage %s', (stage) => {
 
     it('SandboxNotifier consumes it with partial batch responses', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+      // This one, and the notification pipeline's stream and two delivery lanes (test/infra/notifications.test.ts).
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1 + 3);
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [logicalId(stack.sandboxCallbacks), 'Arn'] },
         FunctionName: { Ref: logicalId(stack.functions.SandboxNotifier.fn) },
@@ -506,7 +509,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: MOVES_RECORDS },
-      PublishEvents: { main: ['PutItem', 'Query index/gsi1', 'UpdateItem'] },
+      // Its event source reads the table's stream with its role (DescribeStream … ListStreams, from grantStreamRead).
+      PublishEvents: { main: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams', 'PutItem', 'Query index/gsi1', 'UpdateItem'] },
       SweepEvents: { main: ['GetItem', 'PutItem', 'Query index/gsi1', 'Query index/gsi2', 'UpdateItem'] },
       // The event, its delivery and the endpoint in one BatchGetItem per message.
       DeliverWebhooks: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
@@ -620,11 +624,14 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(roleStatements(s(), 'SandboxNotify').flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
     });
 
-    it('checkout signing key: only Checkout may Sign; nobody may Verify or GetPublicKey (merchants verify offline)', () => {
+    it('checkout signing key: only Checkout may Sign; nobody may Verify; only PlatformPublicKeys may GetPublicKey (the JWKS)', () => {
       const checkoutKey = logicalId(s().stack.checkoutSigningKey);
       expect(holders('kms:Sign', checkoutKey)).toEqual(['Checkout']);
+      expect(holders('kms:GetPublicKey', checkoutKey)).toEqual(['PlatformPublicKeys']);
       for (const id of FUNCTION_IDS) {
-        for (const st of roleStatements(s(), id).filter((st) => references(st, checkoutKey))) expect(actionsOf(st), id).toEqual(['kms:Sign']);
+        for (const st of roleStatements(s(), id).filter((st) => references(st, checkoutKey))) {
+          expect(actionsOf(st), id).toEqual([id === 'PlatformPublicKeys' ? 'kms:GetPublicKey' : 'kms:Sign']);
+        }
       }
     });
 
