@@ -168,6 +168,9 @@ export class LambdaRuntime {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...d.environment,
       ...this.options.endpoints,
+      // Local only (no template sets it): the webhook deliverer may call http://localhost and http://127.0.0.1,
+      // where a developer's receiver runs (functions/notifications/outbound.ts). Deployed stages never have it.
+      PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS: '1',
     };
   }
 }
