@@ -1,6 +1,6 @@
 import type { webcrypto } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createRemoteJWKSet } from 'jose';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,8 @@ import { resetClients } from '../../functions/commons/clients';
 import { newId } from '../../functions/commons/ids';
 import { RETRY_GAPS_SECONDS } from '../../functions/notifications/schedule';
 import { signedContent } from '../../functions/notifications/signing';
-import { eventKey, type EventType } from '../../functions/events/event';
+import { eventItem, eventKey, type EventType } from '../../functions/events/event';
+import { deliveryKey, failedIndexKeys } from '../../functions/notifications/deliveries';
 import type { FaultSpec } from '../../local/faults';
 import { newSecret, platformEvent, putEndpoint, putEvent, startReceiver, type Received } from '../integration/notifications-support';
 import { call, cloud } from './support';
@@ -85,7 +86,8 @@ async function platformSignatureValid(r: Received): Promise<boolean> {
 describe('webhook delivery through the local cloud', () => {
   it('fails once then succeeds: same webhook-id, verifies with standardwebhooks and the JWKS, the retry scheduled on the schedule', async () => {
     // Prepare
-    const r = await receiver((n) => ({ status: n === 0 ? 503 : 200 }));
+    let endpointCalls = 0;
+    const r = await receiver((_, req) => ({ status: req.path === '/hook' && endpointCalls++ === 0 ? 503 : 200 }));
     const merchant = newId('mch');
     const endpoint = await putEndpoint(db, table, merchant, r.url());
     // Act
@@ -159,13 +161,14 @@ describe('webhook delivery through the local cloud', () => {
 
 describe('isolation', () => {
   it('merchant A’s endpoint hangs on every call; once its breaker opens, merchant B’s deliveries arrive while A’s calls hang', async () => {
-    // Prepare: A's receiver never answers (each call ends at the deliverer's 10 s timeout); B's answers at once
-    const a = await receiver(() => 'hang');
+    // Prepare: A's receiver first fails 5 calls at once (opening its breaker quickly: that timeouts count as failures
+    // is the integration tier's), then never answers (each call ends at the deliverer's 10 s timeout); B's answers at once.
+    const a = await receiver((n) => (n < 5 ? { status: 500 } : 'hang'));
     const b = await receiver();
     const [merchantA, merchantB] = [newId('mch'), newId('mch')];
     const endpointA = await putEndpoint(db, table, merchantA, a.url());
     await putEndpoint(db, table, merchantB, b.url());
-    // Act 1: five deliveries to A fail (timeouts) and open its breaker
+    // Act 1: five deliveries to A fail and open its breaker
     for (let i = 0; i < 5; i++) await emit(merchantA, 'order.created');
     await until('A’s breaker to open', async () => {
       const { Item } = await db.send(new GetCommand({ TableName: table, Key: { pk: `WEBHOOKENDPOINT#${endpointA.id}`, sk: 'ENDPOINT' }, ConsistentRead: true }));
@@ -180,6 +183,71 @@ describe('isolation', () => {
     // Assess: all of B arrives while A's slow-lane calls are still open (none of them has timed out: A's count is unchanged)
     await until('B’s deliveries', () => bEvents.every((e) => b.received.some((x) => x.headers['webhook-id'] === e.id)) || undefined, 8_000);
     expect(a.received.length).toBe(fromA);
+  });
+});
+
+describe('recovery', () => {
+  it('the sweeper publishes an event the stream never did (older than 2 minutes)', async () => {
+    // Prepare: an event item whose INSERT the publisher's filter does not see (as if the stream lost it), made an
+    // event afterwards (a MODIFY, also filtered out), 3 minutes old
+    const r = await receiver();
+    const merchant = newId('mch');
+    await putEndpoint(db, table, merchant, r.url());
+    const event = platformEvent('order.created', {}, new Date(Date.now() - 3 * 60_000));
+    const item = eventItem(merchant, event);
+    await db.send(new PutCommand({ TableName: table, Item: { ...item, type: 'event_draft' } }));
+    await db.send(new PutCommand({ TableName: table, Item: item }));
+    // Act
+    const { rules } = (await (await fetch(`${cloud().endpoints.admin}/__schedules`)).json()) as { rules: { logicalId: string }[] };
+    const sweep = rules.find((rule) => rule.logicalId.startsWith('NotificationsSweepEventsSchedule'))!;
+    const res = await fetch(`${cloud().endpoints.admin}/__schedules/${sweep.logicalId}/trigger`, { method: 'POST' });
+    expect(res.status, await res.clone().text()).toBe(200);
+    // Assess
+    const got = await until('the swept event', () => r.received.find((x) => x.headers['webhook-id'] === event.id));
+    expect(JSON.parse(got.body)).toEqual(event);
+  });
+
+  it('recover queues every failed delivery of the endpoint since the given time once more, through the API', async () => {
+    // Prepare: a delivery that failed its 16 attempts (written as the deliverer leaves it; the schedule itself is the integration tier's)
+    const r = await receiver();
+    const c = cloud();
+    const merchant = c.demo!.merchantId;
+    const endpoint = await putEndpoint(db, table, merchant, r.url());
+    const event = platformEvent('order.succeeded');
+    await db.send(new PutCommand({ TableName: table, Item: { ...eventItem(merchant, event), gsi2pk: undefined, gsi2sk: undefined, type: 'event_archived' } }));
+    await db.send(new PutCommand({ TableName: table, Item: { ...eventItem(merchant, event), gsi2pk: undefined, gsi2sk: undefined, published_at: event.created_at } }));
+    const failedAt = new Date(Date.now() - 60_000).toISOString();
+    await db.send(
+      new PutCommand({
+        TableName: table,
+        Item: {
+          ...deliveryKey(event.id, { endpointId: endpoint.id }),
+          type: 'webhook_delivery',
+          event_id: event.id,
+          merchant_id: merchant,
+          target: endpoint.id,
+          status: 'failed',
+          attempts: 16,
+          run_start: 1,
+          created_at: event.created_at,
+          failed_at: failedAt,
+          ttl: eventItem(merchant, event).ttl,
+          ...failedIndexKeys(endpoint.id, failedAt, event.id),
+        },
+      }),
+    );
+    // Act
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    const res = await call('POST', `/v1/webhook_endpoints/${endpoint.id}/recover`, { key: c.demo!.secretKey, body: { since }, idempotencyKey: newId('idem') });
+    // Assess
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toEqual({ object: 'webhook_endpoint_recovery', endpoint: endpoint.id, since, queued: 1, has_more: false });
+    await until('the recovered delivery', async () => (await deliveryOf(event.id, endpoint.id))?.status === 'succeeded' || undefined);
+    expect(r.received.map((x) => x.headers['webhook-id'])).toEqual([event.id]);
+    expect((await attemptsOf(event.id)).map((a) => a.sk)).toEqual([`ATTEMPT#${endpoint.id}#017`]);
+    const bad = await call('POST', `/v1/webhook_endpoints/${endpoint.id}/recover`, { key: c.demo!.secretKey, body: { since: 'yesterday' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'parameter_invalid', param: 'since' });
   });
 });
 
