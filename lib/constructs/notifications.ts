@@ -1,10 +1,11 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LATENESS_METRIC } from '../../functions/notifications/schedule';
@@ -171,23 +172,32 @@ export class Notifications extends Construct {
       .bindKey(key, 'both', ['idempotent-response']);
 
     // ── Triggers ──────────────────────────────────────────────────────────────────────────────────────
-    publishEvents.fn.addEventSource(
-      new DynamoEventSource(table, {
-        startingPosition: StartingPosition.TRIM_HORIZON,
-        batchSize: 100,
-        maxBatchingWindow: Duration.seconds(0),
-        bisectBatchOnError: true,
-        reportBatchItemFailures: true,
-        // A bad batch is retried, halved, then described to the on-failure queue; the sweeper publishes its events.
-        retryAttempts: 5,
-        onFailure: new SqsDlq(this.publisherFailures),
-        filters: [FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT'), dynamodb: { NewImage: { type: { S: FilterRule.isEqual('event') } } } })],
+    // Not DynamoEventSource: its grantStreamRead also grants kms:Decrypt on the table's key directly, which would let
+    // the publisher open any sealed value. Reading the stream needs the key only through DynamoDB (kms:ViaService).
+    publishEvents.fn.addEventSourceMapping('TableStream', {
+      eventSourceArn: table.tableStreamArn!,
+      startingPosition: StartingPosition.TRIM_HORIZON,
+      batchSize: 100,
+      maxBatchingWindow: Duration.seconds(0),
+      bisectBatchOnError: true,
+      reportBatchItemFailures: true,
+      // A bad batch is retried, halved, then described to the on-failure queue; the sweeper publishes its events.
+      retryAttempts: 5,
+      onFailure: new SqsDlq(this.publisherFailures),
+      filters: [FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT'), dynamodb: { NewImage: { type: { S: FilterRule.isEqual('event') } } } })],
+    });
+    publishEvents.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+        resources: [table.tableStreamArn!],
       }),
     );
-    acknowledge(
-      publishEvents,
-      'AwsSolutions-IAM5[Resource::*]',
-      'dynamodb:ListStreams (added by the stream event source) has no resource-level permissions; X-Ray likewise.',
+    publishEvents.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [table.tableKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.${Stack.of(this).urlSuffix}` } },
+      }),
     );
     new Rule(this, 'SweepEventsSchedule', {
       description: 'Runs SweepEvents every minute',

@@ -509,7 +509,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: MOVES_RECORDS },
-      // Its event source reads the table's stream with its role (DescribeStream … ListStreams, from grantStreamRead).
+      // Its event source mapping reads the table's stream with its role (DescribeStream … ListStreams on the stream ARN).
       PublishEvents: { main: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams', 'PutItem', 'Query index/gsi1', 'UpdateItem'] },
       SweepEvents: { main: ['GetItem', 'PutItem', 'Query index/gsi1', 'Query index/gsi2', 'UpdateItem'] },
       // The event, its delivery and the endpoint in one BatchGetItem per message.
@@ -544,9 +544,8 @@ describe.each(STAGES)('stage %s', (stage) => {
             expect(action, id).not.toBe('dynamodb:Scan');
           }
           const resources = JSON.stringify(st.Resource);
-          // Only X-Ray and a stream consumer's dynamodb:ListStreams (no resource-level permissions) get "*";
-          // index ARNs are named, never index/*.
-          if (resources === '"*"') expect(actionsOf(st).every((a) => a.startsWith('xray:') || a === 'dynamodb:ListStreams'), id).toBe(true);
+          // Only X-Ray (no resource-level permissions) gets "*"; index ARNs are named, never index/*.
+          if (resources === '"*"') expect(actionsOf(st).every((a) => a.startsWith('xray:')), id).toBe(true);
           expect(resources, id).not.toContain('/index/*');
         }
       }
