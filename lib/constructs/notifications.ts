@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -173,7 +173,8 @@ export class Notifications extends Construct {
 
     // ── Triggers ──────────────────────────────────────────────────────────────────────────────────────
     // Not DynamoEventSource: its grantStreamRead also grants kms:Decrypt on the table's key directly, which would let
-    // the publisher open any sealed value. Reading the stream needs the key only through DynamoDB (kms:ViaService).
+    // the publisher open any sealed value. Reading the stream needs the key only through DynamoDB (kms:ViaService),
+    // which bindTable grants already.
     publishEvents.fn.addEventSourceMapping('TableStream', {
       eventSourceArn: table.tableStreamArn!,
       startingPosition: StartingPosition.TRIM_HORIZON,
@@ -192,13 +193,7 @@ export class Notifications extends Construct {
         resources: [table.tableStreamArn!],
       }),
     );
-    publishEvents.role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [table.tableKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.${Stack.of(this).urlSuffix}` } },
-      }),
-    );
+
     new Rule(this, 'SweepEventsSchedule', {
       description: 'Runs SweepEvents every minute',
       schedule: Schedule.rate(Duration.minutes(1)),

@@ -155,6 +155,11 @@ describe('webhook delivery through the local cloud', () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ object: 'event_resend', event: event.id, queued: [{ endpoint: endpoint.id, attempt: 2 }] });
     await until('the second delivery', () => r.received.filter((x) => x.headers['webhook-id'] === event.id).length === 2 || undefined);
+    // Without "endpoint": to every enabled endpoint of the merchant subscribed to the type (this one among them)
+    const all = await call('POST', `/v1/events/${event.id}/resend`, { key: c.demo!.secretKey, body: {} });
+    expect(all.status, all.text).toBe(200);
+    expect(all.body.queued).toContainEqual({ endpoint: endpoint.id, notify_url: false, attempt: 3 });
+    await until('the third delivery', () => r.received.filter((x) => x.headers['webhook-id'] === event.id).length === 3 || undefined);
     expect((await call('POST', `/v1/events/evt_unknown/resend`, { key: c.demo!.secretKey, body: {} })).status).toBe(404);
   });
 });
