@@ -6,6 +6,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { Notifications } from './constructs/notifications';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
@@ -26,6 +27,9 @@ export interface PayplaneStackProps extends StackProps {
   readonly feeSchedule?: FeeScheduleOverride;
 }
 
+/** The notification pipeline's functions (lib/constructs/notifications.ts). */
+export type NotificationFunctionId = keyof Notifications['functions'];
+
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
 export type FunctionId =
   | 'Authorizer'
@@ -44,7 +48,8 @@ export type FunctionId =
   | 'SandboxNotify'
   | 'SandboxNotifier'
   | 'Checkout'
-  | WebhooksApiFunctionId;
+  | WebhooksApiFunctionId
+  | NotificationFunctionId;
 
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
@@ -71,6 +76,8 @@ export class PayplaneStack extends Stack {
   readonly sandboxCallbacks: Queue;
   readonly sandboxCallbacksDlq: Queue;
   readonly api: PayplaneApi;
+  /** Webhooks: the delivery queues (deliveries, slowDeliveries, deliveriesDlq, publisherFailures) and their functions. */
+  readonly notifications: Notifications;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -288,7 +295,17 @@ export class PayplaneStack extends Stack {
     };
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
-    this.functions = { ...coreFunctions, ...webhooks };
+
+    // ── Notifications: events → webhooks ──────────────────────────────────────────────────────────────
+    this.notifications = new Notifications(this, 'Notifications', {
+      stage,
+      table: this.mainTable,
+      idempotencyTable: this.idempotencyTable,
+      key: this.key,
+      checkoutSigningKey: this.checkoutSigningKey,
+      api: this.api,
+    });
+    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -317,7 +334,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks)]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...this.notifications.apiFunctions]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

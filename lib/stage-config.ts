@@ -48,7 +48,8 @@ export interface StageSettings {
     readonly method: Throttle;
     /**
      * Each public (anonymous) method, all callers together, by its first path segment (`checkout`,
-     * `channels`): a flood of one of them spends its own bucket, never the merchants'.
+     * `channels`, `v1` for `/v1/platform/public_keys`, which verifiers fetch and cache): a flood of one of them
+     * spends its own bucket, never the merchants'.
      */
     readonly publicRoutes: Readonly<Record<string, Throttle>>;
   };
@@ -96,7 +97,7 @@ const DEV: StageSettings = {
   throttling: {
     merchant: { rateLimit: 100, burstLimit: 200 },
     method: { rateLimit: 500, burstLimit: 1000 },
-    publicRoutes: { checkout: { rateLimit: 50, burstLimit: 100 }, channels: { rateLimit: 50, burstLimit: 100 } },
+    publicRoutes: { checkout: { rateLimit: 50, burstLimit: 100 }, channels: { rateLimit: 50, burstLimit: 100 }, v1: { rateLimit: 20, burstLimit: 40 } },
   },
   waf: { checkoutPerIp: 300, channelsPerIp: 3000 },
   logLevel: 'INFO',
@@ -114,7 +115,7 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     throttling: {
       merchant: { rateLimit: 100, burstLimit: 200 },
       method: { rateLimit: 5000, burstLimit: 5000 },
-      publicRoutes: { checkout: { rateLimit: 200, burstLimit: 400 }, channels: { rateLimit: 200, burstLimit: 400 } },
+      publicRoutes: { checkout: { rateLimit: 200, burstLimit: 400 }, channels: { rateLimit: 200, burstLimit: 400 }, v1: { rateLimit: 50, burstLimit: 100 } },
     },
     waf: { checkoutPerIp: 300, channelsPerIp: 3000 },
     logLevel: 'INFO',

@@ -177,6 +177,9 @@ export class LambdaRuntime {
       ...d.environment,
       ...LOCAL_ONLY_ENVIRONMENT,
       ...this.options.endpoints,
+      // Local only (no template sets it): the webhook deliverer may call http://localhost and http://127.0.0.1,
+      // where a developer's receiver runs (functions/notifications/outbound.ts). Deployed stages never have it.
+      PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS: '1',
     };
   }
 }

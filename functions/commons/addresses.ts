@@ -7,8 +7,8 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
  *
  * Takes `URL.hostname`, which the WHATWG parser has already normalized: `http://2852039166/`,
  * `http://0xa9fea9fe/` and `http://0251.0376.0251.0376/` all arrive as `169.254.169.254`, IPv6 arrives
- * bracketed and compressed. Literal addresses only: a name that resolves to a private address is the
- * caller's network egress control's job (docs/security.md).
+ * bracketed and compressed. Literal addresses only here: the webhook deliverer resolves names itself and
+ * checks every address they resolve to with this (functions/notifications/outbound.ts).
  */
 export type AddressKind = 'loopback' | 'private' | 'link-local' | 'unspecified' | 'reserved';
 
@@ -28,6 +28,8 @@ const RANGES: [kind: AddressKind, address: string, prefix: number, family: 'ipv4
   ['reserved', '::', 96, 'ipv6'], // IPv4-compatible (deprecated): ::127.0.0.1 is ::7f00:1
   ['reserved', '64:ff9b::', 96, 'ipv6'], // NAT64: translates to any IPv4 address, private ones included
   ['reserved', '100::', 64, 'ipv6'],
+  ['reserved', '2001::', 32, 'ipv6'], // Teredo: tunnels to an IPv4 address the prefix embeds
+  ['reserved', '2002::', 16, 'ipv6'], // 6to4: likewise (2002:0a00:0001:: is 10.0.0.1)
   ['private', 'fc00::', 7, 'ipv6'],
   ['link-local', 'fe80::', 10, 'ipv6'],
   ['private', 'fec0::', 10, 'ipv6'], // site-local (deprecated)

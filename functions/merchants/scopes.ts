@@ -11,9 +11,10 @@ export const SCOPES = [
   'refunds:read',
   'refunds:write',
   'balance:read',
+  'events:read',
+  'events:write',
   'webhook_endpoints:read',
   'webhook_endpoints:write',
-  'events:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -37,6 +38,9 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST /v1/webhook_endpoints/{id}/roll_secret': 'webhook_endpoints:write',
   'GET /v1/events': 'events:read',
   'GET /v1/events/{id}': 'events:read',
+  // Resending sends data to the merchant's own endpoints again: a write of events, not a read.
+  'POST /v1/events/{id}/resend': 'events:write',
+  'POST /v1/webhook_endpoints/{id}/recover': 'webhook_endpoints:write',
 };
 
 /** The authorizer's context value for a secret key: every scope. */

@@ -117,6 +117,12 @@ export interface TableAccess {
    * @default - every partition
    */
   readonly excludePartitions?: string[];
+  /**
+   * Partition key patterns (IAM wildcards) the function may only read or write, e.g. `['PLATFORMKEY']`
+   * (a `dynamodb:LeadingKeys` condition on every statement of the binding). Not with `excludePartitions`.
+   * @default - every partition
+   */
+  readonly onlyPartitions?: string[];
 }
 
 /** Repository root: `lib/constructs/` → `../..`. */
@@ -283,9 +289,14 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
             : 'grants nothing. List the actions the function sends in `actions`, or the indexes it queries in `indexes`.'),
       );
     }
+    if (access.excludePartitions?.length && access.onlyPartitions?.length) {
+      throw new Error(`${this.node.path}: bindTable(${table.node.path}) takes excludePartitions or onlyPartitions, not both.`);
+    }
     const conditions = access.excludePartitions?.length
       ? { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': access.excludePartitions } }
-      : undefined;
+      : access.onlyPartitions?.length
+        ? { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.onlyPartitions } }
+        : undefined;
     if (actions.length) {
       this.role.addToPrincipalPolicy(
         new iam.PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: [table.tableArn], conditions }),
@@ -342,6 +353,14 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
   bindSignKey(key: IKey): this {
     this.setVariable(key, key.keyArn);
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Sign'], resources: [key.keyArn] }));
+    return this;
+  }
+
+  /**
+   * Grants reading an asymmetric key's public half (kms:GetPublicKey only), e.g. to publish it in a JWKS.
+   */
+  bindPublicKey(key: IKey): this {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:GetPublicKey'], resources: [key.keyArn] }));
     return this;
   }
 

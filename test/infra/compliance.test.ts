@@ -25,6 +25,8 @@ const ACKNOWLEDGED = [
   'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
   'AwsSolutions-IAM5[Resource::*]',
   'AwsSolutions-L1',
+  // The stream publisher's on-failure queue is a dead-letter destination that no redrive policy names (lib/constructs/notifications.ts).
+  'AwsSolutions-SQS3',
   // AWS CloudFormation Guard, Control Tower proactive controls (reasons in lib/constructs/guard.ts).
   'cloudwatch_alarm_action_check',
   'cloudwatch_log_group_encrypted_check',

@@ -31,6 +31,13 @@ const FUNCTIONS: Record<FunctionId, string> = {
   RollWebhookEndpointSecret: 'functions/handlers/roll-webhook-endpoint-secret.ts',
   ListEvents: 'functions/handlers/list-events.ts',
   GetEvent: 'functions/handlers/get-event.ts',
+  PublishEvents: 'functions/handlers/publish-events.ts',
+  SweepEvents: 'functions/handlers/sweep-events.ts',
+  DeliverWebhooks: 'functions/handlers/deliver-webhooks.ts',
+  DeliverWebhooksSlow: 'functions/handlers/deliver-webhooks.ts',
+  PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
+  ResendEvent: 'functions/handlers/resend-event.ts',
+  RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -54,6 +61,8 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/v1/webhook_endpoints/{id}/roll_secret', 'RollWebhookEndpointSecret'],
   ['GET', '/v1/events', 'ListEvents'],
   ['GET', '/v1/events/{id}', 'GetEvent'],
+  ['POST', '/v1/events/{id}/resend', 'ResendEvent'],
+  ['POST', '/v1/webhook_endpoints/{id}/recover', 'RecoverWebhookEndpoint'],
 ];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
 const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
@@ -63,6 +72,8 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/checkout/{id}', 'Checkout'],
   ['GET', '/checkout/{id}/3ds', 'Checkout'],
   ['POST', '/checkout/{id}/3ds', 'Checkout'],
+  // Receivers fetch the platform's public keys (a JWKS) to verify signatures.
+  ['GET', '/v1/platform/public_keys', 'PlatformPublicKeys'],
 ];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
@@ -74,7 +85,11 @@ type EnvVar =
   | 'SANDBOX_SIGNING_KEY_ARN'
   | 'SANDBOX_CALLBACK_QUEUE_URL'
   | 'CHECKOUT_SIGNING_KEY_ARN'
-  | 'PUBLIC_BASE_URL';
+  | 'PUBLIC_BASE_URL'
+  | 'DELIVERY_QUEUE_URL'
+  | 'DELIVERY_SLOW_QUEUE_URL'
+  | 'DELIVERY_DLQ_URL'
+  | 'DELIVERY_LANE';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -101,6 +116,13 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   RollWebhookEndpointSecret: API_POST,
   ListEvents: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetEvent: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  PublishEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  SweepEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  DeliverWebhooks: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
+  DeliverWebhooksSlow: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
+  PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
+  ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -202,10 +224,12 @@ describe.each(STAGES)('stage %s', (stage) => {
     it.each(FUNCTION_IDS)('%s: its entry, Node 22 on arm64, 512 MB, active tracing, own log group, common env', (id) => {
       const { template, stack } = s();
       const fn = stack.functions[id];
-      // The contract the local cloud and the docs use: the construct id, and the logical id it starts
-      // (constructs of lib/constructs/ created with the id 'Default' keep the stack-level logical ids).
+      // The contract the local cloud and the docs use: the construct id; the notification pipeline's functions
+      // live in its feature construct, the others keep the stack-level logical ids ('Default' constructs).
       expect(fn.node.id).toBe(id);
-      expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
+      const inNotifications = id in s().stack.notifications.functions;
+      expect(fn.node.path).toBe(`Payplane-${stage}/${inNotifications ? 'Notifications/' : ''}${id}`);
+      if (!inNotifications) expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
       const props = template.toJSON().Resources[logicalId(fn.fn)].Properties;
       expect(props).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -213,7 +237,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         Handler: 'index.handler',
         MemorySize: 512,
         // API routes: the stage's apiTimeout, which is also how long a dead run holds its Idempotency-Key.
-        Timeout: { ExpireOrders: 50, ReconcilePayments: 60, SandboxNotifier: 30 }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
+        Timeout: { ExpireOrders: 50, ReconcilePayments: 60, SandboxNotifier: 30, PublishEvents: 60, SweepEvents: 50, DeliverWebhooks: 30, DeliverWebhooksSlow: 30 }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
@@ -226,6 +250,10 @@ describe.each(STAGES)('stage %s', (stage) => {
         SANDBOX_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.sandboxSigningKey), 'Arn'] },
         CHECKOUT_SIGNING_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.checkoutSigningKey), 'Arn'] },
         SANDBOX_CALLBACK_QUEUE_URL: { Ref: logicalId(stack.sandboxCallbacks) },
+        DELIVERY_QUEUE_URL: { Ref: logicalId(stack.notifications.deliveries) },
+        DELIVERY_SLOW_QUEUE_URL: { Ref: logicalId(stack.notifications.slowDeliveries) },
+        DELIVERY_DLQ_URL: { Ref: logicalId(stack.notifications.deliveriesDlq) },
+        DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -371,13 +399,14 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('schedule', () => {
-    it('has the two rules: ExpireOrders and ReconcilePayments', () => {
-      s().template.resourceCountIs('AWS::Events::Rule', 2);
+    it('has the three rules: ExpireOrders, ReconcilePayments and SweepEvents', () => {
+      s().template.resourceCountIs('AWS::Events::Rule', 3);
     });
 
     it.each([
       ['ExpireOrders', 'rate(1 minute)'],
       ['ReconcilePayments', 'rate(5 minutes)'],
+      ['SweepEvents', 'rate(1 minute)'],
     ] as const)('runs %s on %s, without retries, invoked by EventBridge only', (id, rate) => {
       const { template, stack } = s();
       template.hasResourceProperties('AWS::Events::Rule', {
@@ -400,7 +429,8 @@ describe.each(STAGES)('stage %s', (stage) => {
   describe('sandbox callbacks queue', () => {
     it('SQS-managed SSE, a DLQ after 10 receives, visibility 6× the notifier timeout', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::SQS::Queue', 2);
+      // These two, and the notification pipeline's four (test/infra/notifications.test.ts).
+      template.resourceCountIs('AWS::SQS::Queue', 2 + 4);
       const resources = template.toJSON().Resources;
       const queue = resources[logicalId(stack.sandboxCallbacks)].Properties;
       expect(queue).toMatchObject({
@@ -429,7 +459,8 @@ describe.each(STAGES)('stage %s', (stage) => {
 
     it('SandboxNotifier consumes it with partial batch responses', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+      // This one, and the notification pipeline's stream and two delivery lanes (test/infra/notifications.test.ts).
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1 + 3);
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [logicalId(stack.sandboxCallbacks), 'Arn'] },
         FunctionName: { Ref: logicalId(stack.functions.SandboxNotifier.fn) },
@@ -516,6 +547,15 @@ describe.each(STAGES)('stage %s', (stage) => {
       // functions/events/repository.ts: the EVENTS# and DELIVERY# partitions, by the table's own key.
       ListEvents: { main: ['Query'] },
       GetEvent: { main: ['GetItem', 'Query'] },
+      // Its event source mapping reads the table's stream with its role (DescribeStream … ListStreams on the stream ARN).
+      PublishEvents: { main: ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams', 'PutItem', 'Query index/gsi1', 'UpdateItem'] },
+      SweepEvents: { main: ['GetItem', 'PutItem', 'Query index/gsi1', 'Query index/gsi2', 'UpdateItem'] },
+      // The event, its delivery and the endpoint in one BatchGetItem per message.
+      DeliverWebhooks: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
+      DeliverWebhooksSlow: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
+      PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
+      ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
@@ -621,11 +661,14 @@ describe.each(STAGES)('stage %s', (stage) => {
       expect(roleStatements(s(), 'SandboxNotify').flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
     });
 
-    it('checkout signing key: only Checkout may Sign; nobody may Verify or GetPublicKey (merchants verify offline)', () => {
+    it('checkout signing key: only Checkout may Sign; nobody may Verify; only PlatformPublicKeys may GetPublicKey (the JWKS)', () => {
       const checkoutKey = logicalId(s().stack.checkoutSigningKey);
       expect(holders('kms:Sign', checkoutKey)).toEqual(['Checkout']);
+      expect(holders('kms:GetPublicKey', checkoutKey)).toEqual(['PlatformPublicKeys']);
       for (const id of FUNCTION_IDS) {
-        for (const st of roleStatements(s(), id).filter((st) => references(st, checkoutKey))) expect(actionsOf(st), id).toEqual(['kms:Sign']);
+        for (const st of roleStatements(s(), id).filter((st) => references(st, checkoutKey))) {
+          expect(actionsOf(st), id).toEqual([id === 'PlatformPublicKeys' ? 'kms:GetPublicKey' : 'kms:Sign']);
+        }
       }
     });
 
