@@ -30,6 +30,8 @@ export interface SealedSecret {
   ciphertext: Uint8Array;
   /** Set on a rolled-away secret: it signs until then. The current secret has none. */
   expires_at?: string;
+  /** The roll that made it (ApiRequest.newId('roll'): fixed by the request's Idempotency-Key). */
+  roll_id?: string;
 }
 
 export interface WebhookEndpoint {
@@ -245,6 +247,10 @@ export async function disableEndpoint(table: string, merchantId: string, id: str
  * A new current secret; the current one keeps signing for `expiresInSeconds` (0: stops at once). A secret rolled
  * away earlier is dropped even if it has not expired: at most two sign at a time. Returns the new secret (to show
  * once), or undefined when there is no such endpoint.
+ *
+ * `rollId` names the roll. When the current secret carries it, a run of the same request died after writing it:
+ * its secret was never shown to anyone, so this run replaces it and keeps the previous secret as that run left
+ * it. Rolling it away instead would drop the secret the merchant's receiver still verifies with.
  */
 export async function rollSecret(
   table: string,
@@ -252,22 +258,27 @@ export async function rollSecret(
   id: string,
   expiresInSeconds: number,
   now: Date,
-): Promise<{ endpoint: WebhookEndpoint; secret: Secret<string>; previousExpiresAt?: string } | undefined> {
+  rollId?: string,
+): Promise<{ endpoint: WebhookEndpoint; secret: Secret<string> } | undefined> {
   const endpoint = await getEndpoint(table, merchantId, id);
   if (!endpoint) return undefined;
   const secret = newSigningSecret();
-  const current = endpoint.secrets.find((s) => !s.expires_at) ?? endpoint.secrets[0];
-  const previousExpiresAt = expiresInSeconds > 0 && current ? new Date(now.getTime() + expiresInSeconds * 1000).toISOString() : undefined;
-  const secrets: SealedSecret[] = [
-    { ciphertext: await seal(secret, secretBinding(endpoint)) },
-    ...(previousExpiresAt && current ? [{ ciphertext: current.ciphertext, expires_at: previousExpiresAt }] : []),
-  ];
+  const sealed: SealedSecret = { ciphertext: await seal(secret, secretBinding(endpoint)), roll_id: rollId };
+  let previous: SealedSecret[];
+  if (rollId && endpoint.secrets[0]?.roll_id === rollId) {
+    previous = endpoint.secrets.slice(1);
+  } else {
+    const current = endpoint.secrets.find((s) => !s.expires_at) ?? endpoint.secrets[0];
+    const expiresAt = new Date(now.getTime() + expiresInSeconds * 1000).toISOString();
+    previous = expiresInSeconds > 0 && current ? [{ ciphertext: current.ciphertext, expires_at: expiresAt }] : [];
+  }
+  const secrets: SealedSecret[] = [sealed, ...previous];
   // Conditional on the endpoint as read: two concurrent rolls must not each keep a secret the other dropped.
   const rolled = await update(table, merchantId, id, { secrets, updated_at: now.toISOString() }, [], endpoint.updated_at);
   if (!rolled) {
     throw new ContendedError('webhook_endpoint_contended', `Webhook endpoint '${id}' changed while its secret was being rolled. Retry with the same Idempotency-Key.`);
   }
-  return { endpoint: rolled, secret, previousExpiresAt };
+  return { endpoint: rolled, secret };
 }
 
 /** Deletes the endpoint and frees its slot. False when there is no such endpoint. */

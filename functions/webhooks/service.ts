@@ -88,7 +88,8 @@ export class WebhookEndpointService {
 
   async rollSecret(caller: Caller, id: string, body: unknown): Promise<ApiWebhookEndpoint> {
     const input = parseInput(rollSecretSchema, body);
-    const rolled = validId(id) ? await rollSecret(this.table, caller.merchantId, id, input.expires_in, caller.now) : undefined;
+    const rollId = caller.newId?.('roll') ?? newId('roll');
+    const rolled = validId(id) ? await rollSecret(this.table, caller.merchantId, id, input.expires_in, caller.now, rollId) : undefined;
     if (!rolled) throw new NotFoundError('webhook endpoint', id);
     return endpointToApi(rolled.endpoint, caller.now, rolled.secret);
   }

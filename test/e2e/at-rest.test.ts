@@ -3,6 +3,8 @@ import { call, cloud, dump, newMerchant, orderBody } from './support';
 
 const PAN = '4242424242424242';
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z.]{2,}/;
+/** A binary attribute's value in dump()'s JSON text. */
+const BINARY = /"B":"(?:[^"\\]|\\.)*"/g;
 
 describe('data at rest', () => {
   it('holds no card number, payer email, name or phone in plaintext in any table, idempotent responses included', async () => {
@@ -26,7 +28,10 @@ describe('data at rest', () => {
       const items = await dump(table);
       expect(items.length).toBeGreaterThan(0);
       for (const item of items) {
-        expect(item).not.toMatch(EMAIL);
+        // Any email in a text attribute; in binary ones (ciphertext, as raw bytes) the canary's exact values: random
+        // ciphertext bytes match the loose email pattern now and then (e.g. "K@h.OO"), the canary's address never.
+        expect(item.replace(BINARY, '"B":"…"')).not.toMatch(EMAIL);
+        expect(item).not.toContain(payer.email);
         expect(item).not.toContain(payer.name);
         expect(item).not.toContain(payer.phone);
         expect(item).not.toContain(PAN);

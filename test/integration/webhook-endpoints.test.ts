@@ -172,6 +172,23 @@ describe('rolling the secret', () => {
     expect(stored.secrets[1]!.expires_at).toBe(later(me, 60 + 86_400).now.toISOString());
   });
 
+  it('a roll that resumes a run that died replaces that run\'s unseen secret and keeps the original one signing', async () => {
+    // Prepare: a roll with an Idempotency-Key wrote its secret, then died before answering.
+    const me = caller();
+    const created = await endpoints.create(me, body());
+    const seed = newId('seed');
+    const withKey: Caller = { ...me, newId: (prefix) => idFromSeed(prefix, seed) };
+    await endpoints.rollSecret(withKey, created.id, { expires_in: 3600 });
+    // Act: the merchant's retry with the same key takes the request over.
+    const retried = await endpoints.rollSecret({ ...later(withKey, 5), resumed: true }, created.id, { expires_in: 3600 });
+    // Assess: the secret the retry shows, and the original (until the first run's expiry): not the lost one.
+    expect(await opened(me.merchantId, created.id, me.now)).toEqual([retried.secret, created.secret]);
+    expect(retried.previous_secret_expires_at).toBe(later(me, 3600).now.toISOString());
+    // Another roll (another request) rolls the retry's secret away as usual.
+    const next = await endpoints.rollSecret(later(me, 10), created.id, { expires_in: 60 });
+    expect(await opened(me.merchantId, created.id, later(me, 10).now)).toEqual([next.secret, retried.secret]);
+  });
+
   it('expires_in 0: the old secret stops signing at once', async () => {
     const me = caller();
     const created = await endpoints.create(me, body());
