@@ -5,7 +5,7 @@ import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
 import { parseInput } from '../http/validation';
 import { orderToApi, type ApiPaymentOrder } from '../payments/payment';
-import { effective, transitionConflict, type Order, type Payer } from './order';
+import { effective, transitionConflict, type Order, type Payer, type PayerLocale } from './order';
 import { EXPIRY_SHARDS, OrderRepository } from './repository';
 import { createOrderSchema, listOrdersSchema, orderIdSchema } from './schemas';
 
@@ -26,6 +26,8 @@ export interface Caller {
   newId?(prefix: string): string;
   /** The request resumes a run that died (ApiRequest.resumed): what it creates may exist already. */
   resumed?: boolean;
+  /** The hosted checkout's language: a confirm stores it as the order's payer.locale when the order has none. */
+  payerLocale?: PayerLocale;
 }
 
 const livemode = false;
@@ -41,6 +43,8 @@ export class OrderService {
     const written = caller.resumed ? await this.orders.get(caller.merchantId, id) : undefined;
     if (written) return this.present(caller, written);
     const now = caller.now.toISOString();
+    // The language is stored beside the sealed contact details, not inside them (order.ts payer_locale).
+    const { locale, ...contact } = input.payer ?? {};
     const order: Order = {
       id,
       merchant_id: caller.merchantId,
@@ -54,13 +58,14 @@ export class OrderService {
       notify_url: input.notify_url,
       return_url: input.return_url,
       metadata: input.metadata,
-      payer_ciphertext: input.payer ? await seal(new Secret(input.payer), payerContext({ id, merchant_id: caller.merchantId })) : undefined,
+      payer_ciphertext: Object.keys(contact).length ? await seal(new Secret(contact), payerContext({ id, merchant_id: caller.merchantId })) : undefined,
+      payer_locale: locale,
       expires_at: new Date(caller.now.getTime() + input.expires_in * 1000).toISOString(),
       created_at: now,
       updated_at: now,
     };
     await this.orders.insert(order);
-    return orderToApi(order, input.payer, caller.baseUrl, caller.now);
+    return orderToApi(order, Object.keys(contact).length ? contact : undefined, caller.baseUrl, caller.now);
   }
 
   async list(caller: Caller, query: unknown) {

@@ -186,6 +186,8 @@ export class PaymentService {
               channel: CHANNEL,
               payment_method_details: details,
               fee_rate: feeRate,
+              // The checkout's language becomes the receipts' language, unless the merchant sent payer.locale.
+              ...(caller.payerLocale && !order.payer_locale ? { payer_locale: caller.payerLocale } : {}),
               ...(cardCiphertext ? { card_ciphertext: cardCiphertext } : {}),
               ...(velocity ? { card_velocity: velocity.pk } : {}),
             },
