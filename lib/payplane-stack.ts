@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
+import { Receipts } from './constructs/receipts';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -69,6 +70,8 @@ export class PayplaneStack extends Stack {
   readonly sandboxCallbacks: Queue;
   readonly sandboxCallbacksDlq: Queue;
   readonly api: PayplaneApi;
+  /** Payer receipts: queue, DLQ, sender, SES identity and configuration set. The publisher gets `receipts.allowPublisher(fn)`. */
+  readonly receipts: Receipts;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -339,6 +342,14 @@ export class PayplaneStack extends Stack {
     for (const f of [createOrder, listOrders, getOrder, closeOrder, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, checkout]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
+
+    // ── Payer receipts ────────────────────────────────────────────────────────────────────────────────
+    this.receipts = new Receipts(this, 'Receipts', {
+      stage,
+      table: this.mainTable,
+      key: this.key,
+      senderDomain: settings.receiptsSenderDomain,
+    });
 
     // ── Schedules ─────────────────────────────────────────────────────────────────────────────────────
     new Rule(this, 'ExpireOrdersSchedule', {

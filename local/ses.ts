@@ -54,11 +54,8 @@ export class LocalSes {
     this.identities = stack
       .resourcesOfType('AWS::SES::EmailIdentity')
       .map(([id, r]) => stack.resolveString(r.Properties?.EmailIdentity, `${id}.EmailIdentity`).toLowerCase());
-    this.configurationSets = stack.resourcesOfType('AWS::SES::ConfigurationSet').map(([id, r]) => {
-      // Ref of a configuration set is its name: the explicit Name, else CloudFormation's generated one.
-      if (r.Properties?.Name !== undefined) stack.setRef(id, stack.resolveString(r.Properties.Name, `${id}.Name`));
-      return stack.resolveString({ Ref: id }, `${id}.Ref`);
-    });
+    // Ref of a configuration set is its name: the explicit Name, else CloudFormation's generated one.
+    this.configurationSets = stack.resourcesOfType('AWS::SES::ConfigurationSet').map(([id]) => stack.resolveString({ Ref: id }, `${id}.Ref`));
   }
 
   identityArn(identity: string): string {
