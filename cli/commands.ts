@@ -1,5 +1,5 @@
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
-import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setRateLimits } from '../functions/merchants/service';
+import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setRateLimits, setReceipts } from '../functions/merchants/service';
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
 import type { Target } from './target';
@@ -113,4 +113,14 @@ export interface MerchantLimitsSet extends MerchantLimits {
 export async function merchantsLimitsSet(target: Target, input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown }): Promise<MerchantLimitsSet> {
   const set = await setRateLimits(target.merchants, input);
   return { merchant_id: set.merchantId, rateLimit: set.rateLimit, burstLimit: set.burstLimit, usage_plan_id: set.usagePlanId };
+}
+
+export interface MerchantReceiptsSet {
+  merchant_id: string;
+  receipts: { email: boolean; sms: boolean };
+}
+
+export async function merchantsReceiptsSet(target: Target, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<MerchantReceiptsSet> {
+  const set = await setReceipts(target.merchants, input);
+  return { merchant_id: set.merchantId, receipts: set.receipts };
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet } from './commands';
+import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsReceiptsSet } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
@@ -17,6 +17,9 @@ Commands:
   merchants limits set --merchant <mch_id> --rate <req/s> --burst <n>
                                     Give the merchant its own rate limit (default: the stage's,
                                     e.g. 100 req/s, burst 200); up to 10000 req/s, burst 5000
+  merchants receipts set --merchant <mch_id> [--email on|off] [--sms on|off]
+                                    Turn payer receipts (order.succeeded, refund.succeeded) on or off
+                                    per channel; off by default; a channel not given keeps its setting
   keys roll --merchant <mch_id>     Issue a new secret key, revoke every active secret key (restricted
                                     keys stay), and flush the API's authorizer cache so revoked keys
                                     get 401 at once
@@ -60,6 +63,8 @@ const OPTIONS = {
   key: { type: 'string' },
   rate: { type: 'string' },
   burst: { type: 'string' },
+  email: { type: 'string' },
+  sms: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -75,6 +80,7 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: 
   'merchants create': { required: ['name'], optional: ['fees'], hint: '--name "Acme Coffee"', run: runMerchantsCreate },
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
   'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
+  'merchants receipts set': { required: ['merchant'], optional: ['email', 'sms'], hint: '--merchant mch_… --email on --sms off', run: runMerchantsReceiptsSet },
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
   'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
@@ -200,6 +206,19 @@ async function runMerchantsLimitsSet(target: Target, values: Values, io: Io): Pr
     io.out(
       `Merchant ${set.merchant_id} on the ${target.label} is now limited to ${set.rateLimit} requests/s with bursts of ${set.burstLimit} ` +
         `(usage plan ${set.usage_plan_id}), across all its keys. API Gateway applies it from the next request.`,
+    );
+  }
+  return 0;
+}
+
+async function runMerchantsReceiptsSet(target: Target, values: Values, io: Io): Promise<number> {
+  const set = await merchantsReceiptsSet(target, { merchantId: values.merchant, email: values.email, sms: values.sms });
+  if (values.json) io.out(JSON.stringify(set, null, 2));
+  else {
+    const word = (on: boolean) => (on ? 'on' : 'off');
+    io.out(
+      `Receipts of merchant ${set.merchant_id} on the ${target.label}: email ${word(set.receipts.email)}, SMS ${word(set.receipts.sms)}. ` +
+        'They apply from the next succeeded payment or refund, to orders that carry the payer\'s email or phone.',
     );
   }
   return 0;

@@ -12,6 +12,7 @@ import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableA
 import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
+import { Receipts } from './constructs/receipts';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -78,6 +79,8 @@ export class PayplaneStack extends Stack {
   readonly api: PayplaneApi;
   /** Webhooks: the delivery queues (deliveries, slowDeliveries, deliveriesDlq, publisherFailures) and their functions. */
   readonly notifications: Notifications;
+  /** Payer receipts: queue, DLQ, sender, SES identity and configuration set. The notification pipeline queues for it. */
+  readonly receipts: Receipts;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -296,6 +299,14 @@ export class PayplaneStack extends Stack {
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
 
+    // ── Payer receipts (the publisher and the sweeper queue order.succeeded / refund.succeeded for it) ───────────────────────────────────────────────────────────────────────────────
+    this.receipts = new Receipts(this, 'Receipts', {
+      stage,
+      table: this.mainTable,
+      key: this.key,
+      senderDomain: settings.receiptsSenderDomain,
+    });
+
     // ── Notifications: events → webhooks ──────────────────────────────────────────────────────────────
     this.notifications = new Notifications(this, 'Notifications', {
       stage,
@@ -304,6 +315,7 @@ export class PayplaneStack extends Stack {
       key: this.key,
       checkoutSigningKey: this.checkoutSigningKey,
       api: this.api,
+      receiptsQueue: this.receipts.queue,
     });
     this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions };
 

@@ -82,6 +82,12 @@ export interface StageSettings {
    * @default - the RestApi's invoke URL, `https://<restApiId>.execute-api.<region>.amazonaws.com/<stage>`
    */
   readonly publicBaseUrl?: string;
+  /**
+   * The domain payer receipts are sent from (`receipts@<domain>`): the stack creates its SES domain identity, whose
+   * DKIM records the operator publishes before the first receipt (docs/operations.md, Receipts). Replace the
+   * placeholder with a domain you own before deploying.
+   */
+  readonly receiptsSenderDomain: string;
 }
 
 export interface Throttle {
@@ -103,6 +109,7 @@ const DEV: StageSettings = {
   logLevel: 'INFO',
   terminationProtection: false,
   apiTimeout: Duration.seconds(10),
+  receiptsSenderDomain: 'dev.payplane.example',
 };
 
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
@@ -121,6 +128,7 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     logLevel: 'INFO',
     terminationProtection: true,
     apiTimeout: Duration.seconds(10),
+    receiptsSenderDomain: 'payplane.example',
   },
   // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
   // that a dead run's claim is taken over in seconds.

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { LocalApiGateway } from './apigateway';
 import { buildRestApi, listRoutes } from './apigateway-routes';
@@ -59,6 +60,11 @@ export interface LocalCloudOptions {
   accessLog?: boolean;
   /** State directory (DynamoDB data, KMS master secret). @default '<root>/.payplane' */
   dataDir?: string;
+  /**
+   * Where the local SES and SNS write each email (.eml) and SMS (.json) they send.
+   * @default '<dataDir>/outbox'; in memory, a new temporary directory removed on stop
+   */
+  outboxDir?: string;
   /** Create the tables in this running DynamoDB (Local) instead of starting one. */
   dynamodbEndpoint?: string;
   /**
@@ -94,7 +100,12 @@ export interface LocalCloudInfo {
     apigateway: string;
     /** Same server: local admin routes (/__stats, /__schedules, /__event-sources, /__faults, /__sqs/sent). */
     admin: string;
+    /** The local SES v2 (AWS_ENDPOINT_URL_SESV2) and SNS (AWS_ENDPOINT_URL_SNS). */
+    sesv2?: string;
+    sns?: string;
   };
+  /** The directory where the local SES and SNS write what they send (.eml, .json). */
+  outbox: string;
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
   /** Queue URLs by logical id (what `Ref` gives functions). */
   queues: Record<string, string>;
@@ -164,7 +175,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   }
   try {
     // 1. Services' template-free preparation (DynamoDB Local's JVM) runs while the assembly is made.
-    const serviceContext = { inMemory: options.inMemory ?? false, dataDir, log, dynamodbEndpoint: options.dynamodbEndpoint };
+    const inMemory = options.inMemory ?? false;
+    const outboxDir = options.outboxDir ?? (inMemory ? mkdtempSync(join(tmpdir(), 'payplane-outbox-')) : join(dataDir, 'outbox'));
+    if (inMemory && !options.outboxDir) cleanup.push(async () => rmSync(outboxDir, { recursive: true, force: true }));
+    const serviceContext = { inMemory, dataDir, outboxDir, log, dynamodbEndpoint: options.dynamodbEndpoint };
     const prepared = SERVICES.map((module) => module.prepare?.(serviceContext));
     // A preparation that fails while synth runs is reported when awaited below, not as an unhandled rejection.
     for (const p of prepared) p?.ready.catch(() => {});
@@ -266,7 +280,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         sqs: serviceEndpoints.AWS_ENDPOINT_URL_SQS,
         apigateway: controlServer.url,
         admin: controlServer.url,
+        sesv2: serviceEndpoints.AWS_ENDPOINT_URL_SESV2,
+        sns: serviceEndpoints.AWS_ENDPOINT_URL_SNS,
       },
+      outbox: outboxDir,
       tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },
       queues: Object.fromEntries(stack.resourcesOfType('AWS::SQS::Queue').map(([id]) => [id, String(stack.ref(id, id))])),
       kmsKeyArn: envValue('KMS_KEY_ARN'),

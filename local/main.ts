@@ -121,6 +121,7 @@ function printBanner(cloud: LocalCloud, checkoutUrl: string | undefined): void {
     `  DynamoDB    ${cloud.endpoints.dynamodb}   tables: ${Object.values(cloud.tables.byLogicalId).join(', ')}`,
     `  KMS         ${cloud.endpoints.kms ?? '-'}`,
     ...(cloud.endpoints.sqs ? [`  SQS         ${cloud.endpoints.sqs}   queues: ${Object.values(cloud.queues).map((u) => u.split('/').pop()).join(', ')}`] : []),
+    `  SES v2, SNS ${cloud.endpoints.sesv2 ?? '-'}, ${cloud.endpoints.sns ?? '-'}   receipts (email .eml, SMS .json) land in ${cloud.outbox}`,
     `  API Gateway ${cloud.endpoints.apigateway}   (control plane: FlushStageAuthorizersCache; /__stats, /__schedules, /__event-sources, /__sqs/sent)`,
     ...(cloud.timeScale !== 1 ? [`  Time scale  ${cloud.timeScale}× (SQS delays and visibility timeouts, rate() schedules, pollers' windows)`] : []),
     `  endpoints written to .payplane/local.json`,

@@ -5,6 +5,9 @@ import { startDynamoDbProxy } from './dynamodb-proxy';
 import type { LocalIam } from './iam';
 import { CheckpointStore, startEventSources } from './event-sources';
 import { startKms } from './kms';
+import { Outbox } from './outbox';
+import { startSes } from './ses';
+import { startSns } from './sns';
 import type { LambdaRuntime } from './lambda';
 import { Scheduler, scheduleRules } from './schedules';
 import { startSqs, type LocalSqs } from './sqs';
@@ -31,6 +34,8 @@ export interface ServiceContext {
   dataDir: string;
   /** Use this DynamoDB (Local) endpoint instead of starting one (tests share one JVM). */
   dynamodbEndpoint?: string;
+  /** Where the local SES and SNS write what they send (dataDir/outbox, or a temporary directory in memory). */
+  outboxDir: string;
   log: (line: string) => void;
 }
 
@@ -176,6 +181,38 @@ const sqsService: ServiceModule = {
   },
 };
 
+/** SES v2 SendEmail → `.eml` files in the outbox (local/ses.ts). */
+const sesService: ServiceModule = {
+  name: 'sesv2',
+  async start(ctx) {
+    const started = performance.now();
+    const ses = await startSes(ctx.stack, { outbox: new Outbox(ctx.outboxDir), iam: ctx.iam, log: ctx.log });
+    return {
+      name: 'sesv2',
+      endpoints: { AWS_ENDPOINT_URL_SESV2: ses.url },
+      startMs: performance.now() - started,
+      stats: () => ({ identities: ses.ses.identities, configurationSets: ses.ses.configurationSets, sent: ses.ses.sent.length, outbox: ctx.outboxDir }),
+      stop: ses.stop,
+    };
+  },
+};
+
+/** SNS Publish to a PhoneNumber (SMS) → `.json` files in the outbox (local/sns.ts). */
+const snsService: ServiceModule = {
+  name: 'sns',
+  async start(ctx) {
+    const started = performance.now();
+    const sns = await startSns(ctx.stack, { outbox: new Outbox(ctx.outboxDir), iam: ctx.iam, log: ctx.log });
+    return {
+      name: 'sns',
+      endpoints: { AWS_ENDPOINT_URL_SNS: sns.url },
+      startMs: performance.now() - started,
+      stats: () => ({ sent: sns.sns.sent.length, outbox: ctx.outboxDir }),
+      stop: sns.stop,
+    };
+  },
+};
+
 /** EventBridge schedule rules → Lambda targets. */
 const scheduleTrigger: TriggerModule = {
   name: 'schedules',
@@ -258,5 +295,5 @@ function sqsAdminRoutes(control: ControlPlane, sqs: LocalSqs): void {
   });
 }
 
-export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService];
+export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService, sesService, snsService];
 export const TRIGGERS: TriggerModule[] = [scheduleTrigger, eventSourceTrigger];

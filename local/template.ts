@@ -333,6 +333,10 @@ export class LocalStack {
       case 'AWS::SNS::Topic':
       case 'AWS::StepFunctions::StateMachine':
         return this.genericArn(id, r);
+      case 'AWS::SES::EmailIdentity':
+        return this.resolveString(r.Properties?.EmailIdentity, `${id}.EmailIdentity`);
+      case 'AWS::SES::ConfigurationSet':
+        return this.explicitName(id, 'Name') ?? this.generatedName(id);
       default:
         return this.generatedName(id);
     }

@@ -86,7 +86,8 @@ export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().han
     const merchantId = await orders().merchantOfOrder(id);
     if (!merchantId) return messagePage(lang, 404, 'notFound');
     // The page shows no payer data, and this function may not decrypt it.
-    const caller = { merchantId, baseUrl, now, payer: false as const };
+    // The page's language is the payer's: a confirm stores it on the order for the receipts (if it has none).
+    const caller = { merchantId, baseUrl, now, payer: false as const, payerLocale: lang };
     const merchant = await getMerchant({ db: dynamo(), tableName: required('TABLE_NAME') }, merchantId);
     let order = await payments().getOrder(caller, id);
     const ctx = (): PageContext => ({ lang, self, merchantName: merchant?.name ?? '', order: view(order) });

@@ -46,7 +46,18 @@ export interface MerchantItem {
   key_version?: number;
   /** The operator's override of the platform fee schedule (ledger/fees.ts); absent: the platform default. */
   fee_schedule?: FeeScheduleOverride;
+  /** Payer receipts per channel (functions/receipts); absent: both off. */
+  receipts?: ReceiptSettings;
 }
+
+/** Whether the merchant's payers get a receipt by email and by SMS on order.succeeded / refund.succeeded. */
+export interface ReceiptSettings {
+  email: boolean;
+  sms: boolean;
+}
+
+/** Receipts are off until the operator turns a channel on (`payplane merchants receipts set`). */
+export const RECEIPTS_OFF: ReceiptSettings = { email: false, sms: false };
 
 export type ApiKeyStatus = 'active' | 'revoked';
 
@@ -92,6 +103,7 @@ export function merchantItem(m: {
   keyId: string;
   keyHash: string;
   feeSchedule?: FeeScheduleOverride;
+  receipts?: ReceiptSettings;
 }): MerchantItem {
   return {
     ...merchantKey(m.id),
@@ -103,6 +115,7 @@ export function merchantItem(m: {
     active_key_hash: m.keyHash,
     key_version: 1,
     ...(m.feeSchedule ? { fee_schedule: m.feeSchedule } : {}),
+    ...(m.receipts ? { receipts: m.receipts } : {}),
   };
 }
 
@@ -175,6 +188,26 @@ export async function updateMerchantFees(
         UpdateExpression: fees ? 'SET fee_schedule = :fees' : 'REMOVE fee_schedule',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: fees ? { ':fees': fees } : undefined,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as MerchantItem;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
+    throw error;
+  }
+}
+
+/** Replaces a merchant's receipt settings; undefined when the merchant does not exist. */
+export async function updateMerchantReceipts(deps: MerchantDeps, merchantId: string, receipts: ReceiptSettings): Promise<MerchantItem | undefined> {
+  try {
+    const { Attributes } = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: merchantKey(merchantId),
+        UpdateExpression: 'SET receipts = :receipts',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':receipts': receipts },
         ReturnValues: 'ALL_NEW',
       }),
     );

@@ -17,7 +17,10 @@ import {
   merchantItem,
   merchantKey,
   updateMerchantFees,
+  updateMerchantReceipts,
+  RECEIPTS_OFF,
   type MerchantDeps,
+  type ReceiptSettings,
   type MerchantItem,
   type TransactItems,
 } from './repository';
@@ -76,6 +79,7 @@ export interface AuthenticatedKey {
 
 export const DEMO_MERCHANT_ID = 'mch_demo';
 export const DEMO_MERCHANT_NAME = 'Demo merchant';
+const DEMO_RECEIPTS: ReceiptSettings = { email: true, sms: true };
 
 /** Attempts for a roll whose transaction met a transient conflict or a lagging gsi1. */
 const ROLL_ATTEMPTS = 8;
@@ -89,7 +93,7 @@ const timestamp = (deps: MerchantDeps) => (deps.now?.() ?? new Date()).toISOStri
 export async function createMerchant(
   deps: MerchantDeps,
   input: { name: unknown; fees?: unknown },
-  options: { id?: string } = {},
+  options: { id?: string; receipts?: ReceiptSettings } = {},
 ): Promise<CreatedMerchant> {
   // validate
   const name = validateMerchantName(input.name);
@@ -106,7 +110,7 @@ export async function createMerchant(
     {
       Put: {
         TableName: deps.tableName,
-        Item: merchantItem({ id, name, createdAt, keyId, keyHash, feeSchedule }),
+        Item: merchantItem({ id, name, createdAt, keyId, keyHash, feeSchedule, receipts: options.receipts }),
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     },
@@ -143,6 +147,37 @@ export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: u
   const merchant = await updateMerchantFees(deps, merchantId, feeSchedule);
   if (!merchant) throw new NotFoundError('merchant', merchantId, 'merchant_id');
   return { id: merchant.id, name: merchant.name, created_at: merchant.created_at, ...(merchant.fee_schedule ? { fee_schedule: merchant.fee_schedule } : {}) };
+}
+
+/**
+ * Turns payer receipts on or off per channel (`email`, `sms`: 'on' | 'off' | boolean; a channel not given keeps
+ * its setting). The receipts sender reads the setting for every event, so it applies to the next payment.
+ */
+export async function setReceipts(deps: MerchantDeps, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<{ merchantId: string; receipts: ReceiptSettings }> {
+  // validate
+  const merchantId = validateMerchantId(input.merchantId);
+  const email = onOff(input.email, 'email');
+  const sms = onOff(input.sms, 'sms');
+  if (email === undefined && sms === undefined) {
+    throw new InvalidRequestError('parameter_missing', "Give 'email' and/or 'sms' as on or off, e.g. --email on --sms off.", { param: 'email' });
+  }
+  // load
+  const merchant = await getMerchant(deps, merchantId);
+  if (!merchant) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  // decide
+  const current = merchant.receipts ?? RECEIPTS_OFF;
+  const receipts = { email: email ?? current.email, sms: sms ?? current.sms };
+  // persist (conditioned on the merchant existing)
+  const updated = await updateMerchantReceipts(deps, merchantId, receipts);
+  if (!updated) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  return { merchantId, receipts };
+}
+
+function onOff(value: unknown, param: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === true || value === 'on') return true;
+  if (value === false || value === 'off') return false;
+  throw new InvalidRequestError('parameter_invalid', `Invalid '${param}': got ${JSON.stringify(value)}. Use on or off, e.g. --${param} on.`, { param });
 }
 
 /**
@@ -399,11 +434,14 @@ export async function ensureDemoMerchant(deps: MerchantDeps): Promise<CreatedMer
   const existing = await getMerchant(deps, DEMO_MERCHANT_ID);
   if (!existing) {
     try {
-      return { ...(await createMerchant(deps, { name: DEMO_MERCHANT_NAME }, { id: DEMO_MERCHANT_ID })), created: true };
+      // The demo shows receipts: both channels on (they land in the local cloud's outbox).
+      return { ...(await createMerchant(deps, { name: DEMO_MERCHANT_NAME }, { id: DEMO_MERCHANT_ID, receipts: DEMO_RECEIPTS })), created: true };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error; // created by a concurrent start: roll below
     }
   }
+  // A demo merchant seeded before receipts existed gets them turned on once.
+  if (existing && !existing.receipts) await updateMerchantReceipts(deps, DEMO_MERCHANT_ID, DEMO_RECEIPTS);
   const rolled = await rollKey(deps, { merchantId: DEMO_MERCHANT_ID });
   const merchant = existing ?? (await getMerchant(deps, DEMO_MERCHANT_ID))!;
   return {

@@ -45,6 +45,11 @@ export function transitionConflict(id: string, from: OrderStatus, to: OrderStatu
   );
 }
 
+/** The payer's language for receipts: sent on create as payer.locale, or the hosted checkout's when the payer pays there. */
+export const PAYER_LOCALES = ['en', 'zh-CN'] as const;
+export type PayerLocale = (typeof PAYER_LOCALES)[number];
+
+/** The payer's contact details: sealed together (payer_ciphertext), never stored or logged in plaintext. */
 export interface Payer {
   name?: string;
   email?: string;
@@ -128,6 +133,8 @@ export interface Order extends PaymentAttributes {
    * kms:Decrypt per change (sweeps and the channel's notifications hold none).
    */
   payer_masked?: Payer;
+  /** payer.locale, in plaintext (a language is no contact detail): the checkout sets it without opening the payer. */
+  payer_locale?: PayerLocale;
   expires_at: string;
   created_at: string;
   updated_at: string;
@@ -160,7 +167,7 @@ export function toApi(order: Order, payer: Payer | undefined, baseUrl: string) {
     currency: order.currency,
     description: order.description ?? null,
     capture_method: order.capture_method,
-    payer: payer ?? null,
+    payer: payer || order.payer_locale ? { ...payer, ...(order.payer_locale ? { locale: order.payer_locale } : {}) } : null,
     metadata: order.metadata,
     notify_url: order.notify_url ?? null,
     return_url: order.return_url ?? null,

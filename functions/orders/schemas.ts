@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { containsCardNumber } from '../channels/card-numbers';
 import { addressKind } from '../commons/addresses';
 import { currency, MAX_AMOUNT } from '../commons/money';
-import { ORDER_STATUSES } from './order';
+import { ORDER_STATUSES, PAYER_LOCALES } from './order';
 
 /** Request schemas. Each message says how to fix the value; `parseInput` adds the field and the value. */
 
@@ -90,7 +90,9 @@ export function createOrderSchema(livemode: boolean, loopbackCallbacks = false) 
             .string({ error: 'Send a string.' })
             .regex(/^\+[1-9]\d{6,14}$/, 'Use E.164 format: "+" then country code and number, e.g. "+8613800138000".')
             .optional(),
-        }, { error: 'Send an object with name, email and/or phone.' })
+          // The receipts' language; the hosted checkout's language fills it when absent.
+          locale: z.enum(PAYER_LOCALES, { error: `Use one of ${PAYER_LOCALES.map((l) => `"${l}"`).join(', ')} (case as shown), or leave it out for the checkout's language.` }).optional(),
+        }, { error: 'Send an object with name, email, phone and/or locale.' })
         .strict()
         .optional(),
       notify_url: callbackUrl(livemode, loopbackCallbacks).optional(),

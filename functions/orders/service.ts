@@ -4,7 +4,7 @@ import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
 import { Secret } from '../commons/secret';
 import { parseInput } from '../http/validation';
-import { effective, orderToApi, transitionConflict, type ApiPaymentOrder, type Order, type Payer } from './order';
+import { effective, orderToApi, transitionConflict, type ApiPaymentOrder, type Order, type Payer, type PayerLocale } from './order';
 import { ChangeWriter, requestOf } from '../changes/writer';
 import { maskPayer } from '../changes/snapshot';
 import { EXPIRY_SHARDS, orderNoKey, OrderRepository } from './repository';
@@ -32,6 +32,8 @@ export interface Caller {
   requestId?: string;
   /** The request's Idempotency-Key, for events' `request.idempotency_key`. */
   idempotencyKey?: string | null;
+  /** The hosted checkout's language: a confirm stores it as the order's payer.locale when the order has none. */
+  payerLocale?: PayerLocale;
 }
 
 const livemode = false;
@@ -51,6 +53,8 @@ export class OrderService {
     const written = caller.resumed ? await this.orders.get(caller.merchantId, id) : undefined;
     if (written) return this.present(caller, written);
     const now = caller.now.toISOString();
+    // The language is stored beside the sealed contact details, not inside them (order.ts payer_locale).
+    const { locale, ...contact } = input.payer ?? {};
     const order: Order = {
       id,
       merchant_id: caller.merchantId,
@@ -64,8 +68,9 @@ export class OrderService {
       notify_url: input.notify_url,
       return_url: input.return_url,
       metadata: input.metadata,
-      payer_ciphertext: input.payer ? await seal(new Secret(input.payer), payerContext({ id, merchant_id: caller.merchantId })) : undefined,
-      payer_masked: input.payer ? maskPayer(input.payer) : undefined,
+      payer_ciphertext: Object.keys(contact).length ? await seal(new Secret(contact), payerContext({ id, merchant_id: caller.merchantId })) : undefined,
+      payer_masked: Object.keys(contact).length ? maskPayer(contact) : undefined,
+      payer_locale: locale,
       expires_at: new Date(caller.now.getTime() + input.expires_in * 1000).toISOString(),
       created_at: now,
       updated_at: now,
@@ -97,7 +102,7 @@ export class OrderService {
         { param: 'merchant_order_no', extra: { order_id: existing } },
       );
     }
-    return orderToApi(writtenOrder(result), input.payer, caller.baseUrl, caller.now);
+    return orderToApi(writtenOrder(result), Object.keys(contact).length ? contact : undefined, caller.baseUrl, caller.now);
   }
 
   async list(caller: Caller, query: unknown) {

@@ -28,7 +28,9 @@ export interface E2eCloud {
   stage: string;
   restApiId: string;
   /** admin: local routes (/__stats, /__schedules, /__event-sources/{mapping}/poll, /__faults, /__sqs/sent?queue=…). */
-  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string };
+  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string; sesv2?: string; sns?: string };
+  /** Where the local SES and SNS write each email (.eml) and SMS (.json): a temporary directory of this run. */
+  outbox: string;
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
   /** Queue URLs by logical id (what `Ref` gives the functions). */
   queues: Record<string, string>;
@@ -77,6 +79,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     endpoints: cloud.endpoints,
     tables: cloud.tables,
     queues: cloud.queues,
+    outbox: cloud.outbox,
     kmsKeyArn: cloud.kmsKeyArn,
     routes: cloud.routes.map(({ method, path }) => ({ method, path })),
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },

@@ -217,7 +217,8 @@ describe.each(STAGES)('stage %s', (stage) => {
   describe('functions', () => {
     it('has exactly the functions of the contract', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::Lambda::Function', FUNCTION_IDS.length);
+      // + the receipts sender, which its construct owns (test/infra/receipts.test.ts).
+      template.resourceCountIs('AWS::Lambda::Function', FUNCTION_IDS.length + 1);
       expect(Object.keys(stack.functions).sort()).toEqual([...FUNCTION_IDS].sort());
     });
 
@@ -429,8 +430,9 @@ describe.each(STAGES)('stage %s', (stage) => {
   describe('sandbox callbacks queue', () => {
     it('SQS-managed SSE, a DLQ after 10 receives, visibility 6× the notifier timeout', () => {
       const { template, stack } = s();
-      // These two, and the notification pipeline's four (test/infra/notifications.test.ts).
-      template.resourceCountIs('AWS::SQS::Queue', 2 + 4);
+      // These two, the notification pipeline's four (test/infra/notifications.test.ts) and the receipts queue and
+      // its DLQ (test/infra/receipts.test.ts).
+      template.resourceCountIs('AWS::SQS::Queue', 2 + 4 + 2);
       const resources = template.toJSON().Resources;
       const queue = resources[logicalId(stack.sandboxCallbacks)].Properties;
       expect(queue).toMatchObject({
@@ -459,8 +461,9 @@ describe.each(STAGES)('stage %s', (stage) => {
 
     it('SandboxNotifier consumes it with partial batch responses', () => {
       const { template, stack } = s();
-      // This one, and the notification pipeline's stream and two delivery lanes (test/infra/notifications.test.ts).
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1 + 3);
+      // This one, the notification pipeline's stream and two delivery lanes (test/infra/notifications.test.ts), and
+      // the receipts queue's (test/infra/receipts.test.ts).
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1 + 3 + 1);
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [logicalId(stack.sandboxCallbacks), 'Arn'] },
         FunctionName: { Ref: logicalId(stack.functions.SandboxNotifier.fn) },
@@ -742,7 +745,7 @@ describe('differences between stages', () => {
   it('log retention is one week in dev and one year in prod (functions and API access logs)', () => {
     for (const [stage, days] of [['dev', 7], ['prod', 365]] as const) {
       const groups = Object.values(synth(stage).template.findResources('AWS::Logs::LogGroup'));
-      expect(groups).toHaveLength(FUNCTION_IDS.length + 1);
+      expect(groups).toHaveLength(FUNCTION_IDS.length + 2); // + the receipts sender's
       for (const g of groups) expect(g.Properties.RetentionInDays, stage).toBe(days);
     }
   });

@@ -127,6 +127,9 @@ describe('proxy event and Lambda environment', () => {
     });
     expect(cloud.runtime.get('EchoFunctionA1B2C3D4').definition.environment.PAYPLANE_LOCAL_ALLOW_LOOPBACK_WEBHOOKS).toBeUndefined();
     expect(cloud.kmsKeyArn).toMatch(/^arn:aws:kms:us-east-1:000000000000:key\//);
+    // In memory, the local SES and SNS write to a temporary outbox of this run, never .payplane/outbox/.
+    expect(cloud.endpoints.sesv2).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(cloud.outbox).toContain('payplane-outbox-');
     // StreamArn is the table's real stream, read back from DynamoDB Local.
     expect(env.STREAM_ARN).toMatch(/table\/Payplane-fixture-MainTable74195DAB\/stream\/\d{4}-/);
     expect(body.context).toMatchObject({

@@ -219,6 +219,39 @@ describe('payplane merchants limits set', () => {
   });
 });
 
+describe('payplane merchants receipts set', () => {
+  it('starts with receipts off, turns each channel on or off, and keeps a channel it is not given', async () => {
+    // Prepare
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Receipts', '--json'])).stdout);
+    expect((await getMerchant(ddb.deps, created.id))?.receipts).toBeUndefined();
+    // Act
+    const on = await run(['merchants', 'receipts', 'set', '--merchant', created.id, '--email', 'on', '--sms', 'on', '--json']);
+    const smsOff = await run(['merchants', 'receipts', 'set', '--merchant', created.id, '--sms', 'off']);
+    // Assess
+    expect(on.code).toBe(0);
+    expect(JSON.parse(on.stdout)).toEqual({ merchant_id: created.id, receipts: { email: true, sms: true } });
+    expect(smsOff.code).toBe(0);
+    expect(smsOff.stdout).toContain('email on, SMS off');
+    expect((await getMerchant(ddb.deps, created.id))?.receipts).toEqual({ email: true, sms: false });
+  });
+
+  it.each([
+    [['--email', 'yes'], `Invalid 'email': got "yes". Use on or off`],
+    [[], "Give 'email' and/or 'sms' as on or off"],
+  ])('exits 2 naming the option, the value and the fix for %j', async (args, message) => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Bad receipts', '--json'])).stdout);
+    const { code, stderr } = await run(['merchants', 'receipts', 'set', '--merchant', created.id, ...args]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+  });
+
+  it('refuses an unknown merchant', async () => {
+    const { code, stderr } = await run(['merchants', 'receipts', 'set', '--merchant', 'mch_nobody', '--email', 'on']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("No such merchant: 'mch_nobody'");
+  });
+});
+
 describe('payplane keys create / revoke (restricted keys)', () => {
   it('creates an rk_test_ key with its scopes; keys roll leaves it alone; keys revoke --key revokes it and flushes', async () => {
     // Prepare

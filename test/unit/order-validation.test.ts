@@ -21,6 +21,11 @@ describe('create order validation', () => {
     expect(input).toMatchObject({ expires_in: 1800, capture_method: 'automatic', metadata: {}, currency: 'USD' });
   });
 
+  it('accepts payer.locale en and zh-CN', () => {
+    expect(parseInput(createOrderSchema(false), { ...valid, payer: { locale: 'zh-CN' } }).payer).toEqual({ locale: 'zh-CN' });
+    expect(parseInput(createOrderSchema(false), { ...valid, payer: { email: 'a@example.com', locale: 'en' } }).payer).toEqual({ email: 'a@example.com', locale: 'en' });
+  });
+
   it('normalises the currency code to upper case', () => {
     expect(parseInput(createOrderSchema(false), { ...valid, currency: 'jpy' }).currency).toBe('JPY');
   });
@@ -38,6 +43,8 @@ describe('create order validation', () => {
     [{ ...valid, notify_url: 'http://example.com/n' }, 'notify_url', 'http://example.com/n', 'https://'],
     [{ ...valid, payer: { email: 'not-an-email' } }, 'payer.email', 'not-an-email', 'valid email'],
     [{ ...valid, payer: { phone: '12345' } }, 'payer.phone', '"12345"', 'E.164'],
+    [{ ...valid, payer: { locale: 'zh' } }, 'payer.locale', '"zh"', 'Use one of "en", "zh-CN"'],
+    [{ ...valid, payer: { locale: 'zh-cn' } }, 'payer.locale', '"zh-cn"', '(case as shown)'],
     [{ ...valid, metadata: { a: 1 } }, 'metadata.a', '1', 'strings'],
     [{ ...valid, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata', '21 keys', 'at most 20'],
   ])('rejects %j naming %s, the value and the fix', (body, param, value, fix) => {

@@ -67,6 +67,8 @@ export async function confirm(ctx: PaymentContext, caller: Caller, orderId: stri
           channel: CHANNEL,
           payment_method_details: details,
           fee_rate: feeRate,
+          // The checkout's language becomes the receipts' language, unless the merchant sent payer.locale.
+          payer_locale: order.payer_locale ?? caller.payerLocale,
           card_ciphertext: cardCiphertext,
           card_velocity: velocity?.pk,
           last_payment_error: undefined,
