@@ -6,7 +6,11 @@ import { actionsOf, cleanUp, logicalId, references, roleStatements, synth, type 
 /** Issue 7: what the public functions may do, and where public URLs come from. */
 afterAll(cleanUp);
 
-/** Functions that present orders or build public URLs (every route behind api(), and the hosted checkout). */
+/**
+ * Functions that present orders or build public URLs: every route behind api(), the hosted checkout, and every
+ * function that changes an order (the expiry sweep, the reconciler, the channel's notifications), whose events show
+ * the order's checkout_url (changes/writer.ts).
+ */
 const PUBLIC_URL_BUILDERS: FunctionId[] = [
   'CreateOrder',
   'ListOrders',
@@ -19,6 +23,9 @@ const PUBLIC_URL_BUILDERS: FunctionId[] = [
   'ListRefunds',
   'GetBalance',
   'Checkout',
+  'ExpireOrders',
+  'ReconcilePayments',
+  'SandboxNotify',
 ];
 
 describe.each(STAGES)('%s stage', (stage) => {
@@ -33,7 +40,7 @@ describe.each(STAGES)('%s stage', (stage) => {
       });
     }
     // The others build none: they do not get it.
-    for (const id of ['Authorizer', 'ExpireOrders', 'ReconcilePayments', 'SandboxNotify', 'SandboxNotifier'] as const) {
+    for (const id of ['Authorizer', 'SandboxNotifier'] as const) {
       expect(variables(id).PUBLIC_BASE_URL, id).toBeUndefined();
     }
   });
