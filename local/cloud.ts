@@ -12,6 +12,7 @@ import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
 import { seedDemoMerchant, type DemoMerchant } from './seed';
 import type { SentRecord } from './sqs';
+import type { LocalStepFunctions } from './stepfunctions';
 import { LocalStack } from './template';
 
 /**
@@ -103,7 +104,11 @@ export interface LocalCloudInfo {
     /** The local SES v2 (AWS_ENDPOINT_URL_SESV2) and SNS (AWS_ENDPOINT_URL_SNS). */
     sesv2?: string;
     sns?: string;
+    /** The local Step Functions (AWS_ENDPOINT_URL_SFN), when the template has state machines. */
+    sfn?: string;
   };
+  /** State machine ARNs by logical id. */
+  stateMachines: Record<string, string>;
   /** The directory where the local SES and SNS write what they send (.eml, .json). */
   outbox: string;
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
@@ -122,6 +127,7 @@ export interface LocalCloudStats {
   /** KMS calls per caller (a function's logical id, `operator`, `admin`) and operation. */
   kmsByCaller: Record<string, Record<string, number>>;
   sqs?: unknown;
+  sfn?: unknown;
   lambda: Record<string, FunctionStats>;
   api: ReturnType<LocalApiGateway['stats']>;
   triggers: Record<string, unknown>;
@@ -152,6 +158,8 @@ export interface LocalCloud extends LocalCloudInfo {
   /** Per principal: the actions used, granted-but-unused grants and refusals so far (local/iam.ts). */
   iamReport(): UsageReport;
   iam: LocalIam;
+  /** The local Step Functions (executions, histories), when the template has state machines. */
+  stepFunctions?: LocalStepFunctions;
   stop(): Promise<void>;
 }
 
@@ -223,6 +231,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     cleanup.push(() => control.stop());
     for (const s of services) s.adminRoutes?.(control);
     const sqs = services.find((s) => s.sqs)?.sqs;
+    const stepFunctions = services.find((s) => s.stepFunctions)?.stepFunctions;
     if (timeScale !== 1) log(`Time scale ${timeScale}: SQS delays and visibility timeouts, rate() schedules and pollers' windows run ${timeScale}× faster.`);
 
     // 5. The API listens before the functions exist: its address is the stage's public base URL, which
@@ -256,6 +265,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       credentials: (logicalId) => iam.credentialsFor(logicalId),
     });
     cleanup.push(() => runtime!.stop());
+    for (const s of services) s.bindRuntime?.(runtime);
     const apiUrl = `${apiServer.url}/${restApi.stage}`;
 
     // 6. Who is who in the template (main table, key) — from the functions' environment.
@@ -284,7 +294,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         admin: controlServer.url,
         sesv2: serviceEndpoints.AWS_ENDPOINT_URL_SESV2,
         sns: serviceEndpoints.AWS_ENDPOINT_URL_SNS,
+        sfn: serviceEndpoints.AWS_ENDPOINT_URL_SFN,
       },
+      stateMachines: Object.fromEntries([...(stepFunctions?.machines.values() ?? [])].map((m) => [m.logicalId, m.arn])),
       outbox: outboxDir,
       tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },
       queues: Object.fromEntries(stack.resourcesOfType('AWS::SQS::Queue').map(([id]) => [id, String(stack.ref(id, id))])),
@@ -323,6 +335,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         pollEventSources: options.eventSources ?? true,
         timeScale,
         sqs,
+        stepFunctions,
         inMemory: options.inMemory ?? false,
         dataDir,
         log,
@@ -337,6 +350,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       kms: (services.find((s) => s.name === 'kms')?.stats?.() ?? {}) as Record<string, number>,
       kmsByCaller: services.find((s) => s.name === 'kms')?.callsByCaller?.() ?? {},
       sqs: services.find((s) => s.name === 'sqs')?.stats?.(),
+      sfn: services.find((s) => s.name === 'sfn')?.stats?.(),
       lambda: runtime.stats(),
       api: api!.stats(),
       triggers: Object.fromEntries(triggers.map((t) => [t.name, t.stats?.()])),
@@ -389,6 +403,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       },
       iamReport: () => iam.report(),
       iam,
+      stepFunctions,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (error) {

@@ -58,7 +58,7 @@ interface Statement {
 export interface Principal {
   /** Report key: the function's logical id, `operator` or `admin`. */
   name: string;
-  kind: 'function' | 'operator' | 'admin' | 'service';
+  kind: 'function' | 'operator' | 'admin' | 'service' | 'role';
   /** What AWS names in an AccessDenied message: the assumed-role session ARN. */
   arn: string;
   /** The role (or user) ARN, `aws:PrincipalArn`. */
@@ -181,6 +181,33 @@ export class LocalIam {
   principalOf(headers: IncomingHttpHeaders): Principal | undefined {
     const key = accessKeyOf(headers);
     return key === undefined ? undefined : this.byKey.get(key);
+  }
+
+  /**
+   * A role of the template assumed by a service (a state machine's RoleArn, a schedule's target role):
+   * `assumed-role/<role name>/<session>` with the role's identity policies, in the report under the role's
+   * logical id. Undefined when the ARN names no role of the template (nothing would grant it anything).
+   */
+  rolePrincipal(roleArn: string, session: string): Principal | undefined {
+    const roleId = roleLogicalId(this.stack, roleArn);
+    if (!roleId) return undefined;
+    const key = `ASIAROLE${createHash('sha256').update(`${this.stack.stackName}/${roleId}`).digest('hex').slice(0, 12).toUpperCase()}`;
+    const known = this.byKey.get(key);
+    if (known) return known;
+    const roleName = String(this.stack.ref(roleId, `${roleId}.RoleName`));
+    let policies: Principal['policies'] | undefined;
+    const stack = this.stack;
+    const principal: Principal = {
+      name: roleId,
+      kind: 'role',
+      arn: `arn:aws:sts::${stack.account}:assumed-role/${roleName}/${session}`,
+      principalArn: `arn:aws:iam::${stack.account}:role/${roleName}`,
+      get policies() {
+        return (policies ??= rolePolicies(stack, roleId));
+      },
+    };
+    this.byKey.set(key, principal);
+    return principal;
   }
 
   principalByName(name: string): Principal | undefined {

@@ -9,8 +9,9 @@ import { Outbox } from './outbox';
 import { startSes } from './ses';
 import { startSns } from './sns';
 import type { LambdaRuntime } from './lambda';
-import { Scheduler, scheduleRules } from './schedules';
+import { Scheduler, scheduleRules, schedulerSchedules } from './schedules';
 import { startSqs, type LocalSqs } from './sqs';
+import { startStepFunctions, type LocalStepFunctions } from './stepfunctions';
 import type { LocalStack } from './template';
 
 /**
@@ -57,6 +58,10 @@ export interface RunningService {
   adminRoutes?(control: ControlPlane): void;
   /** The SQS emulator itself, for triggers that work beside its API (the Lambda poller's hold). */
   sqs?: LocalSqs;
+  /** The Step Functions emulator, for triggers that start executions (EventBridge Scheduler). */
+  stepFunctions?: LocalStepFunctions;
+  /** Called once the Lambda runtime exists, for services that invoke functions (Step Functions' Task states). */
+  bindRuntime?(runtime: LambdaRuntime): void;
   stop(): Promise<void>;
 }
 
@@ -85,6 +90,8 @@ export interface TriggerContext {
   timeScale: number;
   /** The SQS emulator, when the template has queues. */
   sqs?: LocalSqs;
+  /** The Step Functions emulator, when the template has state machines. */
+  stepFunctions?: LocalStepFunctions;
   inMemory: boolean;
   /** .payplane/ (persistent state lives under it). */
   dataDir: string;
@@ -216,11 +223,30 @@ const snsService: ServiceModule = {
   },
 };
 
-/** EventBridge schedule rules → Lambda targets. */
+/** AWS::StepFunctions::StateMachine → the local Step Functions (local/stepfunctions.ts), Tasks bound to the runtime. */
+const stepFunctionsService: ServiceModule = {
+  name: 'sfn',
+  async start(ctx) {
+    if (ctx.stack.resourcesOfType('AWS::StepFunctions::StateMachine').length === 0) return undefined;
+    const started = performance.now();
+    const sfn = await startStepFunctions(ctx.stack, { iam: ctx.iam, timeScale: ctx.timeScale, log: ctx.log });
+    return {
+      name: 'sfn',
+      endpoints: { AWS_ENDPOINT_URL_SFN: sfn.url },
+      startMs: performance.now() - started,
+      stats: () => sfn.sfn.stats(),
+      stepFunctions: sfn.sfn,
+      bindRuntime: (runtime) => sfn.sfn.bindInvoker((id, payload) => runtime.invoke(id, payload)),
+      stop: sfn.stop,
+    };
+  },
+};
+
+/** EventBridge schedule rules and EventBridge Scheduler schedules → Lambda and state machine targets. */
 const scheduleTrigger: TriggerModule = {
   name: 'schedules',
   async start(ctx) {
-    const rules = scheduleRules(ctx.stack, ctx.log);
+    const rules = [...scheduleRules(ctx.stack, ctx.log), ...schedulerSchedules(ctx.stack, ctx.log)];
     if (rules.length === 0) return undefined;
     const scheduler = new Scheduler(rules, ctx.runtime, {
       account: ctx.stack.account,
@@ -228,6 +254,7 @@ const scheduleTrigger: TriggerModule = {
       timeScale: ctx.timeScale,
       log: ctx.log,
       iam: ctx.iam,
+      stepFunctions: ctx.stepFunctions,
     });
     ctx.control.route('GET', '/__schedules', async () => ({ status: 200, body: scheduler.stats() }));
     ctx.control.route('POST', '/__schedules/{rule}/trigger', async (_req, p) => {
@@ -298,5 +325,5 @@ function sqsAdminRoutes(control: ControlPlane, sqs: LocalSqs): void {
   });
 }
 
-export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService, sesService, snsService];
+export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService, sesService, snsService, stepFunctionsService];
 export const TRIGGERS: TriggerModule[] = [scheduleTrigger, eventSourceTrigger];

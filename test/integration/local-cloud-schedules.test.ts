@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InvokeResult, LambdaRuntime } from '../../local/lambda';
-import { nextCronTime, parseCron, parseSchedule, scheduledEvent, Scheduler, type ScheduleRule } from '../../local/schedules';
+import { nextCronTime, nextCronTimeIn, nextFireTime, parseCron, parseSchedule, scheduledEvent, Scheduler, schedulerSchedules, type ScheduleRule } from '../../local/schedules';
+import { LocalStack } from '../../local/template';
 
 describe('EventBridge schedule expressions', () => {
   it('parses rate() in minutes, hours and days, singular only for 1', () => {
@@ -80,5 +81,52 @@ describe('Scheduler: the time scale divides rate() periods', () => {
     // Assess: three periods of 3 600 s / 36 000 = 100 ms each have passed (never sooner).
     expect(fired[2]!.at - started).toBeGreaterThanOrEqual(290);
     expect(fired[0]!.event).toMatchObject({ 'detail-type': 'Scheduled Event', resources: [rule.arn] });
+  });
+});
+
+describe('EventBridge Scheduler cron() in a time zone', () => {
+  const daily2am = parseCron('0 2 * * ? *');
+  it('fires at 02:00 Asia/Shanghai (UTC+8, no daylight saving time) = 18:00 UTC the day before', () => {
+    expect(nextCronTimeIn(daily2am, new Date('2026-03-06T10:00:00Z'), 'Asia/Shanghai')!.toISOString()).toBe('2026-03-06T18:00:00.000Z');
+    expect(nextCronTimeIn(daily2am, new Date('2026-03-06T18:00:00Z'), 'Asia/Shanghai')!.toISOString()).toBe('2026-03-07T18:00:00.000Z');
+    expect(nextCronTimeIn(parseCron('30 9 ? * MON *'), new Date('2026-07-01T00:00:00Z'), 'Asia/Shanghai')!.toISOString()).toBe('2026-07-06T01:30:00.000Z');
+  });
+
+  it('follows daylight saving time in America/New_York: skips the 02:00 the spring change removes, fires once in the fall overlap', () => {
+    // EST (UTC-5) before 8 March 2026, EDT (UTC-4) after.
+    expect(nextCronTimeIn(parseCron('0 9 * * ? *'), new Date('2026-03-06T15:00:00Z'), 'America/New_York')!.toISOString()).toBe('2026-03-07T14:00:00.000Z');
+    expect(nextCronTimeIn(parseCron('0 9 * * ? *'), new Date('2026-03-08T00:00:00Z'), 'America/New_York')!.toISOString()).toBe('2026-03-08T13:00:00.000Z');
+    // 02:30 does not exist on 8 March: the next run is on the 9th (EDT).
+    expect(nextCronTimeIn(parseCron('30 2 * * ? *'), new Date('2026-03-07T08:00:00Z'), 'America/New_York')!.toISOString()).toBe('2026-03-09T06:30:00.000Z');
+    // 01:30 happens twice on 1 November (EDT, then EST): once, at the first.
+    const first = nextCronTimeIn(parseCron('30 1 * * ? *'), new Date('2026-11-01T04:00:00Z'), 'America/New_York')!;
+    expect(first.toISOString()).toBe('2026-11-01T05:30:00.000Z');
+    expect(nextCronTimeIn(parseCron('30 1 * * ? *'), first, 'America/New_York')!.toISOString()).toBe('2026-11-02T06:30:00.000Z');
+  });
+
+  it('reads an AWS::Scheduler::Schedule: time zone, templated state machine target, role; refuses an unknown zone', () => {
+    const resources = (zone: string) => ({
+      Role: { Type: 'AWS::IAM::Role', Properties: {} },
+      Machine: { Type: 'AWS::StepFunctions::StateMachine', Properties: { DefinitionString: '{}', RoleArn: 'x' } },
+      Nightly: {
+        Type: 'AWS::Scheduler::Schedule',
+        Properties: {
+          ScheduleExpression: 'cron(0 2 * * ? *)',
+          ScheduleExpressionTimezone: zone,
+          FlexibleTimeWindow: { Mode: 'OFF' },
+          Target: { Arn: { Ref: 'Machine' }, RoleArn: { 'Fn::GetAtt': ['Role', 'Arn'] }, Input: '{"cutoff":"<aws.scheduler.scheduled-time>"}' },
+        },
+      },
+    });
+    const [nightly] = schedulerSchedules(new LocalStack({ Resources: resources('Asia/Shanghai') }, { stackName: 'S' }));
+    expect(nightly).toMatchObject({
+      source: 'scheduler',
+      timeZone: 'Asia/Shanghai',
+      enabled: true,
+      arn: 'arn:aws:scheduler:us-east-1:000000000000:schedule/default/S-Nightly',
+      targets: [{ stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:S-Machine', roleArn: 'arn:aws:iam::000000000000:role/S-Role' }],
+    });
+    expect(nextFireTime(nightly!, new Date('2026-03-06T10:00:00Z'))!.toISOString()).toBe('2026-03-06T18:00:00.000Z');
+    expect(() => schedulerSchedules(new LocalStack({ Resources: resources('Mars/Olympus') }, { stackName: 'S' }))).toThrow(/not an IANA time zone/);
   });
 });
