@@ -5,6 +5,7 @@ import { logger } from '../commons/logger';
 import { METRICS_NAMESPACE } from '../commons/metrics';
 import type { Secret } from '../commons/secret';
 import { eventKey, type EventItem } from '../events/event';
+import { breakerOpen, disableEndpoint, endpointKey, fromItem, recordFailure, recordSuccess, signingSecrets, type WebhookEndpoint } from '../webhooks/endpoints';
 import { loopbackAllowed } from './aws';
 import {
   abandonDelivery,
@@ -19,7 +20,6 @@ import {
   type DeliveryMessage,
   type Lane,
 } from './deliveries';
-import { breakerOpen, disableEndpoint, endpointKey, recordFailure, recordSuccess, signingSecrets, type WebhookEndpoint } from './endpoint-store';
 import { postWebhook, type PostOptions, type PostResult } from './outbound';
 import { platformSigner } from './platform-key';
 import { notifyUrlOf } from './publisher';
@@ -148,7 +148,8 @@ async function load(table: string, message: DeliveryMessage): Promise<{ event?: 
     pending = out.UnprocessedKeys?.[table]?.Keys as Record<string, string>[] | undefined;
   }
   const find = (k: Record<string, string>) => items.find((i) => i.pk === k.pk && i.sk === k.sk);
-  const endpoint = 'endpointId' in target ? (find(endpointKey(target.endpointId)) as WebhookEndpoint | undefined) : undefined;
+  const item = 'endpointId' in target ? find(endpointKey(target.endpointId)) : undefined;
+  const endpoint = item ? fromItem(item) : undefined;
   return {
     event: find(keys[0]!) as EventItem | undefined,
     delivery: find(keys[1]!) as DeliveryItem | undefined,

@@ -6,7 +6,7 @@ import { newId } from '../../functions/commons/ids';
 import { resetNotificationClients } from '../../functions/notifications/aws';
 import { attemptKey, deliveryKey, messageFor, parseMessage, type DeliveryMessage } from '../../functions/notifications/deliveries';
 import { BREAKER_THRESHOLD, deliver, type DeliverOptions } from '../../functions/notifications/deliverer';
-import { endpointKey } from '../../functions/notifications/endpoint-store';
+import { endpointKey } from '../../functions/webhooks/endpoints';
 import { postWebhook } from '../../functions/notifications/outbound';
 import { PLATFORM_KEY, resetPlatformKeyCache } from '../../functions/notifications/platform-key';
 import { publishEvent, sweepUnpublished } from '../../functions/notifications/publisher';
