@@ -197,13 +197,14 @@ describe('isolation', () => {
 });
 
 describe('recovery', () => {
-  it('the sweeper publishes an event the stream never did (older than 2 minutes)', async () => {
+  it('the sweeper publishes an event the stream never did (older than 2 minutes), its receipt message included', async () => {
     // Prepare: an event item whose INSERT the publisher's filter does not see (as if the stream lost it), made an
     // event afterwards (a MODIFY, also filtered out), 3 minutes old
     const r = await receiver();
     const merchant = newId('mch');
     await putEndpoint(db, table, merchant, r.url());
-    const event = platformEvent('order.created', {}, new Date(Date.now() - 3 * 60_000));
+    // order.succeeded: the sweeper also sends its receipt message (the receipts sender skips it: no such order)
+    const event = platformEvent('order.succeeded', {}, new Date(Date.now() - 3 * 60_000));
     const item = eventItem(merchant, event);
     await db.send(new PutCommand({ TableName: table, Item: { ...item, type: 'event_draft' } }));
     await db.send(new PutCommand({ TableName: table, Item: item }));
@@ -215,6 +216,9 @@ describe('recovery', () => {
     // Assess
     const got = await until('the swept event', () => r.received.find((x) => x.headers['webhook-id'] === event.id));
     expect(JSON.parse(got.body)).toEqual(event);
+    const receipts = Object.keys(cloud().queues).find((id) => id.startsWith('ReceiptsQueue'))!;
+    const sent = (await (await fetch(`${cloud().endpoints.admin}/__sqs/sent?queue=${receipts}&contains=${event.id}`)).json()) as { messages: { body: string }[] };
+    expect(sent.messages.map((m) => JSON.parse(m.body))).toEqual([{ event_id: event.id, merchant_id: merchant }]);
   });
 
   it('recover queues every failed delivery of the endpoint since the given time once more, through the API', async () => {
