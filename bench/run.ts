@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: order creation through the local cloud at concurrency 16, against raw DynamoDB
- * Local PutItem throughput as the floor, plus each function's bundle size and cold init time.
+ * Local PutItem throughput as the floor, plus each function's bundle size and cold init time, and the
+ * webhook pipeline: latency from a payment's success to its `order.succeeded` at a real local receiver,
+ * and what each delivered event costs (bench/webhooks.ts).
  * Figures are printed and written to bench/results/latest.json; no test asserts on them.
  */
 import { randomUUID } from 'node:crypto';
@@ -13,6 +15,7 @@ import autocannon from 'autocannon';
 import { MAX_BURST_LIMIT, MAX_RATE_LIMIT, setMerchantLimits } from '../functions/merchants/usage';
 import { PROJECT_ROOT } from '../local/assembly';
 import { startLocalCloud } from '../local/cloud';
+import { webhooks } from './webhooks';
 
 const CONCURRENCY = 16;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 400);
@@ -184,6 +187,7 @@ async function main() {
     const perOrder = perUnit(beforeOrders, await settledUsage(cloud), ok);
     await payments(cloud, key, 100);
     const payment = await payments(cloud, key, Number(process.env.BENCH_PAYMENTS ?? 1000));
+    const webhook = await webhooks(cloud, key, { payments: Number(process.env.BENCH_WEBHOOK_PAYMENTS ?? 200), concurrency: Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 8) });
     const floor = await putItemFloor(cloud.endpoints.dynamodb, cloud.region, cloud.tables.main!, REQUESTS);
     const kms = cloud.stats().kms;
 
@@ -205,6 +209,7 @@ async function main() {
       dynamodb_local_put_item: { throughput_ops: round(floor.throughput), p50_ms: round(floor.p50, 2), p99_ms: round(floor.p99, 2) },
       ratio_api_to_put_item: round(api.requests.average / floor.throughput, 3),
       kms_calls: kms,
+      webhooks: webhook,
       functions: Object.fromEntries(
         Object.entries(bundleSizes(cloud)).map(([id, size]) => [id, { bundle_kb: round(size.bytes / 1024), bundle_gzip_kb: round(size.gzipBytes / 1024), cold_init_ms: init[id] === undefined ? null : round(init[id]!) }]),
       ),

@@ -119,6 +119,8 @@ export interface LocalCloudInfo {
 
 export interface LocalCloudStats {
   kms: Record<string, number>;
+  /** KMS calls per caller (a function's logical id, `operator`, `admin`) and operation. */
+  kmsByCaller: Record<string, Record<string, number>>;
   sqs?: unknown;
   lambda: Record<string, FunctionStats>;
   api: ReturnType<LocalApiGateway['stats']>;
@@ -333,6 +335,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     }
     const stats = (): LocalCloudStats => ({
       kms: (services.find((s) => s.name === 'kms')?.stats?.() ?? {}) as Record<string, number>,
+      kmsByCaller: services.find((s) => s.name === 'kms')?.callsByCaller?.() ?? {},
       sqs: services.find((s) => s.name === 'sqs')?.stats?.(),
       lambda: runtime.stats(),
       api: api!.stats(),

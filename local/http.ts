@@ -117,3 +117,10 @@ export function sendJson(res: import('node:http').ServerResponse, status: number
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
+
+/** One more call of `operation` by `caller` (two map lookups: cheap enough to run on every request). */
+export function countCall(counts: Map<string, Map<string, number>>, caller: string, operation: string): void {
+  let ops = counts.get(caller);
+  if (!ops) counts.set(caller, (ops = new Map()));
+  ops.set(operation, (ops.get(operation) ?? 0) + 1);
+}

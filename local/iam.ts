@@ -447,3 +447,8 @@ function glob(pattern: string, value: string, caseInsensitive: boolean): boolean
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, caseInsensitive ? 'i' : '');
   return re.test(value);
 }
+
+/** Who calls, for the per-caller counters: the IAM principal's name (a function's logical id), else the access key id. */
+export function callerName(headers: IncomingHttpHeaders, iam?: LocalIam): string {
+  return iam?.principalOf(headers)?.name ?? accessKeyOf(headers) ?? 'anonymous';
+}

@@ -16,8 +16,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './assembly';
-import { listen, readBody, sendJson, type LocalServer } from './http';
-import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
+import { countCall, listen, readBody, sendJson, type LocalServer } from './http';
+import { callerName, INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { SIGNING_ALGORITHMS, signMessage, verifyMessage, type SigningAlgorithm } from './kms-crypto';
 import type { LocalStack } from './template';
 
@@ -112,6 +112,8 @@ export interface LocalKmsOptions {
 export class LocalKms {
   readonly keys: KmsKey[];
   private readonly calls = new Map<string, number>();
+  /** caller (a function's logical id, `operator`, `admin`, or the access key) → operation → calls. */
+  private readonly callerCalls = new Map<string, Map<string, number>>();
   private readonly keyPairs = new Map<string, Promise<{ privateKey: KeyObject; publicKey: KeyObject }>>();
 
   constructor(
@@ -152,8 +154,14 @@ export class LocalKms {
     return Object.fromEntries([...this.calls.entries()].sort());
   }
 
+  /** Calls per caller and operation since start: what each function spends on KMS (the benchmark's per-event figures). */
+  statsByCaller(): Record<string, Record<string, number>> {
+    return Object.fromEntries([...this.callerCalls.entries()].sort().map(([caller, ops]) => [caller, Object.fromEntries([...ops.entries()].sort())]));
+  }
+
   resetStats(): void {
     this.calls.clear();
+    this.callerCalls.clear();
   }
 
   /** Resolves a key id, key ARN, alias name or alias ARN, as KMS does. */
@@ -322,8 +330,9 @@ export class LocalKms {
   }
 
   /** Runs one operation; counts it; maps unknown failures to KMSInternalException. */
-  async handle(operation: string, input: Json): Promise<Json> {
+  async handle(operation: string, input: Json, caller = 'unknown'): Promise<Json> {
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
+    countCall(this.callerCalls, caller, operation);
     // Own names only: `X-Amz-Target: <Service>.constructor` must not call Object() on the emulator and answer with its state.
     const op = Object.hasOwn(OPERATIONS, operation) ? OPERATIONS[operation] : undefined;
     if (!op) {
@@ -584,7 +593,7 @@ async function handleKmsRequest(kms: LocalKms, req: IncomingMessage, res: Server
     return;
   }
   try {
-    const output = await kms.handle(operation, input);
+    const output = await kms.handle(operation, input, callerName(req.headers, iam));
     sendJson(res, 200, output, headers);
   } catch (error) {
     if (error instanceof KmsError) {

@@ -51,6 +51,8 @@ export interface RunningService {
   /** Milliseconds to ready. */
   startMs: number;
   stats?(): unknown;
+  /** Calls per caller and operation, for services that count them that way (KMS; SQS has them in stats()). */
+  callsByCaller?(): Record<string, Record<string, number>>;
   /** Local-only admin routes of the service (e.g. `/__sqs/sent`), registered once the control plane runs. */
   adminRoutes?(control: ControlPlane): void;
   /** The SQS emulator itself, for triggers that work beside its API (the Lambda poller's hold). */
@@ -152,6 +154,7 @@ const kmsService: ServiceModule = {
       endpoints: { AWS_ENDPOINT_URL_KMS: kms.url },
       startMs: performance.now() - started,
       stats: () => kms.kms.stats(),
+      callsByCaller: () => kms.kms.statsByCaller(),
       stop: kms.stop,
     };
   },

@@ -2,8 +2,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { listen, readBody, sendJson, type LocalServer } from './http';
-import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
+import { countCall, listen, readBody, sendJson, type LocalServer } from './http';
+import { callerName, INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { TemplateError, type LocalStack } from './template';
 
 /**
@@ -382,12 +382,19 @@ export class LocalQueue {
 
 export interface SqsStats {
   calls: Record<string, number>;
+  /**
+   * Calls per caller (a function's logical id, `operator`, `admin`, or the access key) and operation. A
+   * ReceiveMessage that returned nothing also counts as `ReceiveMessage:empty` (idle long polls of the Lambda
+   * pollers: a cost per poller and minute, not per message).
+   */
+  callsByCaller: Record<string, Record<string, number>>;
   queues: Record<string, { visible: number; inFlight: number; delayed: number; sent: number; received: number; deleted: number; deadLettered: number }>;
 }
 
 export class LocalSqs {
   readonly queues = new Map<string, LocalQueue>();
   private readonly calls = new Map<string, number>();
+  private readonly callerCalls = new Map<string, Map<string, number>>();
   private readonly counters = new Map<string, { sent: number; received: number; deleted: number; deadLettered: number }>();
   private sequence = 0n;
 
@@ -410,12 +417,14 @@ export class LocalSqs {
     const now = Date.now();
     return {
       calls: Object.fromEntries([...this.calls.entries()].sort()),
+      callsByCaller: Object.fromEntries([...this.callerCalls.entries()].sort().map(([caller, ops]) => [caller, Object.fromEntries([...ops.entries()].sort())])),
       queues: Object.fromEntries([...this.queues.values()].map((q) => [q.config.name, { ...q.counts(now), ...this.counters.get(q.config.name)! }])),
     };
   }
 
   resetStats(): void {
     this.calls.clear();
+    this.callerCalls.clear();
   }
 
   /** Milliseconds of local time for `seconds` of SQS time. */
@@ -501,7 +510,11 @@ export class LocalSqs {
         `The local SQS does not implement ${operation}. Implemented: ${Object.keys(OPERATIONS).join(', ')}. Add it to OPERATIONS in local/sqs.ts.`,
       );
     }
-    return op(this, input, context);
+    const caller = context.caller ?? context.senderId;
+    countCall(this.callerCalls, caller, operation);
+    const output = await op(this, input, context);
+    if (operation === 'ReceiveMessage' && !(output as { Messages?: unknown[] }).Messages?.length) countCall(this.callerCalls, caller, 'ReceiveMessage:empty');
+    return output;
   }
 
   // ---- send ----
@@ -841,6 +854,8 @@ export interface RequestContext {
   senderId: string;
   /** Aborted when the client goes away (ends a long poll). */
   signal?: AbortSignal;
+  /** Who calls, for the per-caller counters (`callerName`): the principal's name. @default senderId */
+  caller?: string;
 }
 
 export type SqsOperation = (sqs: LocalSqs, input: Json, context: RequestContext) => Json | Promise<Json>;
@@ -1060,7 +1075,7 @@ async function handleSqsRequest(sqs: LocalSqs, req: IncomingMessage, res: Server
     if (!res.writableFinished) abort.abort();
   });
   try {
-    const output = await sqs.handle(operation, input, { senderId, signal: abort.signal });
+    const output = await sqs.handle(operation, input, { senderId, signal: abort.signal, caller: callerName(req.headers, iam) });
     if (!res.destroyed) sendJson(res, 200, output, headers);
   } catch (error) {
     if (error instanceof SqsError) fail(error);

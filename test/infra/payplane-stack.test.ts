@@ -229,8 +229,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       // live in its feature construct, the others keep the stack-level logical ids ('Default' constructs).
       expect(fn.node.id).toBe(id);
       const inNotifications = id in s().stack.notifications.functions;
-      expect(fn.node.path).toBe(`Payplane-${stage}/${inNotifications ? 'Notifications/' : ''}${id}`);
-      if (!inNotifications) expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
+      if (inNotifications) expect(fn.node.path).toBe(`Payplane-${stage}/Notifications/${id}`);
+      else expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
       const props = template.toJSON().Resources[logicalId(fn.fn)].Properties;
       expect(props).toMatchObject({
         Runtime: 'nodejs22.x',

@@ -7,7 +7,11 @@ import { actionsOf, cleanUp, logicalId, references, roleStatements, synth, type 
 /** Issue 7: what the public functions may do, and where public URLs come from. */
 afterAll(cleanUp);
 
-/** Functions that present orders or build public URLs (every route behind api(), and the hosted checkout). */
+/**
+ * Functions that present orders or build public URLs: every route behind api(), the hosted checkout, and every
+ * function that changes an order (the expiry sweep, the reconciler, the channel's notifications), whose events show
+ * the order's checkout_url (changes/writer.ts).
+ */
 const PUBLIC_URL_BUILDERS: FunctionId[] = [
   'CreateOrder',
   'ListOrders',
@@ -20,6 +24,9 @@ const PUBLIC_URL_BUILDERS: FunctionId[] = [
   'ListRefunds',
   'GetBalance',
   'Checkout',
+  'ExpireOrders',
+  'ReconcilePayments',
+  'SandboxNotify', // the sweeps and the channel's results write events, which show checkout_url
   // api() reads PUBLIC_BASE_URL for every route; the endpoints API also decides by it whether loopback URLs are allowed.
   'CreateWebhookEndpoint',
   'ListWebhookEndpoints',
@@ -29,6 +36,8 @@ const PUBLIC_URL_BUILDERS: FunctionId[] = [
   'RollWebhookEndpointSecret',
   'ListEvents',
   'GetEvent',
+  'ResendEvent',
+  'RecoverWebhookEndpoint',
 ];
 
 describe.each(STAGES)('%s stage', (stage) => {
@@ -56,7 +65,7 @@ describe.each(STAGES)('%s stage', (stage) => {
       });
     }
     // The others build none: they do not get it.
-    for (const id of ['Authorizer', 'ExpireOrders', 'ReconcilePayments', 'SandboxNotify', 'SandboxNotifier'] as const) {
+    for (const id of ['Authorizer', 'SandboxNotifier'] as const) {
       expect(variables(id).PUBLIC_BASE_URL, id).toBeUndefined();
     }
   });

@@ -125,6 +125,8 @@ describe('local KMS through @aws-sdk/client-kms', () => {
     await kms.send(new DescribeKeyCommand({ KeyId: keyArn })).catch(() => {});
     const stats = (await (await fetch(`${endpoint.url}/__stats`)).json()) as Record<string, number>;
     expect(stats).toEqual({ DescribeKey: 1, Encrypt: 1 });
+    // Without IAM the caller is the access key id (with it, the function's logical id).
+    expect(endpoint.kms.statsByCaller()).toEqual({ local: { DescribeKey: 1, Encrypt: 1 } });
   });
 });
 

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { compilePattern, matchesPattern } from '../../local/event-patterns';
 import { batchItemFailures } from '../../local/event-sources';
-import { LocalSqs, md5OfMessageAttributes, startSqs, VISIBILITY_FLOOR_MS, type SqsEndpoint } from '../../local/sqs';
+import { LocalSqs, md5OfMessageAttributes, startSqs, VISIBILITY_FLOOR_MS, type SqsEndpoint, type SqsStats } from '../../local/sqs';
 import { LocalStack, type CfnTemplate } from '../../local/template';
 
 /**
@@ -101,6 +101,24 @@ describe('local SQS: queues from the template', () => {
     expect(none.Attributes).toBeUndefined();
     expect(JSON.parse((await count('Retry')).RedrivePolicy!)).toEqual({ deadLetterTargetArn: stack.resolve(getAtt('RetryDlq', 'Arn')), maxReceiveCount: 2 });
     expect(await count('Orders')).toMatchObject({ FifoQueue: 'true', ContentBasedDeduplication: 'true' });
+  });
+
+  it('counts calls per caller and operation, and empty receives apart', async () => {
+    // Prepare
+    const standalone = await startSqs(new LocalStack(structuredClone(template), { stackName: 'Payplane-sqs-count' }));
+    const client = new SQSClient({ endpoint: standalone.url, region: 'us-east-1', credentials });
+    const queue = standalone.queueUrls.Jobs!;
+    try {
+      // Act
+      await client.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: 'one' }));
+      await client.send(new ReceiveMessageCommand({ QueueUrl: queue }));
+      await client.send(new ReceiveMessageCommand({ QueueUrl: queue, WaitTimeSeconds: 0 }));
+      // Assess: no IAM here, so the caller is the access key id.
+      expect(standalone.sqs.stats().callsByCaller).toEqual({ local: { ReceiveMessage: 2, 'ReceiveMessage:empty': 1, SendMessage: 1 } });
+    } finally {
+      client.destroy();
+      await standalone.stop();
+    }
   });
 
   it('fails like SQS: unknown queue, bad parameters, unimplemented operations, the Query protocol', async () => {
@@ -785,6 +803,11 @@ describe('event source mappings (SQS and DynamoDB streams → Lambda)', () => {
     const stats = cloud.stats().triggers['event-sources'] as { logicalId: string; functionErrors: number; succeeded: number }[];
     expect(stats.find((s) => s.logicalId === 'StrictMapping')).toMatchObject({ functionErrors: 2, succeeded: 1 });
     expect(stats.find((s) => s.logicalId === 'WorkMapping')).toMatchObject({ succeeded: 3 });
+    // The pollers read and delete with the function's role, so their calls count under its name (the benchmark's per-event costs).
+    const byCaller = (cloud.stats().sqs as SqsStats).callsByCaller;
+    expect(byCaller.ConsumerFunction).toMatchObject({ ReceiveMessage: expect.any(Number), DeleteMessageBatch: expect.any(Number) });
+    expect(byCaller.ConsumerFunction!.SendMessage ?? 0).toBeGreaterThanOrEqual(1); // the forwarded message, sent by the function itself
+    expect(byCaller.admin).toMatchObject({ SendMessageBatch: expect.any(Number) });
   });
 
   it('leaves a disabled mapping alone until it is polled by hand (POST /__event-sources/{id}/poll)', async () => {
