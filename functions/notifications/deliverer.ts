@@ -5,6 +5,7 @@ import { logger } from '../commons/logger';
 import { METRICS_NAMESPACE } from '../commons/metrics';
 import type { Secret } from '../commons/secret';
 import { eventKey, type EventItem } from '../events/event';
+import { breakerOpen, disableEndpoint, endpointKey, fromItem, recordFailure, recordSuccess, signingSecrets, type WebhookEndpoint } from '../webhooks/endpoints';
 import { loopbackAllowed } from './aws';
 import {
   abandonDelivery,
@@ -19,17 +20,16 @@ import {
   type DeliveryMessage,
   type Lane,
 } from './deliveries';
-import { breakerOpen, disableEndpoint, endpointKey, recordFailure, recordSuccess, signingSecrets, type WebhookEndpoint } from './endpoint-store';
 import { postWebhook, type PostOptions, type PostResult } from './outbound';
 import { platformSigner } from './platform-key';
 import { notifyUrlOf } from './publisher';
-import { gapAfter, hopDelay, LATENESS_METRIC, MAX_ATTEMPTS, retryAfterSeconds } from './schedule';
+import { firstHop, gapAfter, LATENESS_METRIC, MAX_ATTEMPTS, retryAfterSeconds } from './schedule';
 import { signDelivery } from './signing';
 
 /**
  * One delivery message → at most one HTTP attempt, then the next step scheduled:
  *
- *   not due yet (a hop of a long gap)  → sent again with the rest of the delay (≤ 900 s), no HTTP call
+ *   wait_seconds left (a hop of a long gap) → sent again with the rest of the wait (≤ 900 s a hop), no HTTP call
  *   stale (attempt made already, delivery settled, event expired) → dropped
  *   breaker open and on the shared lane → moved to the slow lane, no HTTP call
  *   otherwise: sign afresh, POST, then
@@ -63,9 +63,10 @@ const lateness = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'paypl
 
 export async function deliver(message: DeliveryMessage, options: DeliverOptions): Promise<Outcome> {
   const now = (options.now ?? (() => new Date()))();
-  const delay = hopDelay(message.due_at, now);
-  if (delay > 0) {
-    await enqueue(options.lane, message, delay);
+  if (message.wait_seconds) {
+    const { delay, rest } = firstHop(message.wait_seconds);
+    const { wait_seconds: _, ...due } = message;
+    await enqueue(options.lane, rest > 0 ? { ...due, wait_seconds: rest } : due, delay);
     return 'hop';
   }
   const target = targetOf(message);
@@ -113,9 +114,10 @@ export async function deliver(message: DeliveryMessage, options: DeliverOptions)
       outcome = 'retrying';
       const gap = result.statusCode === 429 ? retryAfterSeconds(result.retryAfter, scheduled, now) : scheduled;
       nextAttemptAt = new Date(now.getTime() + gap * 1000).toISOString();
-      const next = messageFor(event.id, message.merchant_id, target, message.attempt + 1, nextAttemptAt);
+      const { delay, rest } = firstHop(gap);
+      const next = messageFor(event.id, message.merchant_id, target, message.attempt + 1, nextAttemptAt, rest);
       // An open breaker keeps (or puts) the endpoint's next attempt in the slow lane; closed, it is back on the shared one.
-      await enqueue(open ? 'slow' : 'main', next, hopDelay(nextAttemptAt, now));
+      await enqueue(open ? 'slow' : 'main', next, delay);
     }
   }
   const recorded = await recordAttempt(options.table, delivery, {
@@ -148,7 +150,8 @@ async function load(table: string, message: DeliveryMessage): Promise<{ event?: 
     pending = out.UnprocessedKeys?.[table]?.Keys as Record<string, string>[] | undefined;
   }
   const find = (k: Record<string, string>) => items.find((i) => i.pk === k.pk && i.sk === k.sk);
-  const endpoint = 'endpointId' in target ? (find(endpointKey(target.endpointId)) as WebhookEndpoint | undefined) : undefined;
+  const item = 'endpointId' in target ? find(endpointKey(target.endpointId)) : undefined;
+  const endpoint = item ? fromItem(item) : undefined;
   return {
     event: find(keys[0]!) as EventItem | undefined,
     delivery: find(keys[1]!) as DeliveryItem | undefined,

@@ -14,8 +14,10 @@ import { notificationEnv, sqs } from './aws';
  *             next_attempt_at; while failed: gsi1pk WEBHOOKENDPOINT#<we_id>#FAILED, gsi1sk <failed_at>#<evt>
  *   attempt   pk DELIVERY#<evt>  sk ATTEMPT#<target>#<nnn>  {at, url, status_code|null, latency_ms, error|null}
  *             nnn: the attempt number, zero-padded to 3 digits so the sort key sorts them (resends continue it)
- *   message   {"event_id","merchant_id","endpoint_id"|"notify_url":true,"attempt":n,"due_at"?}
+ *   message   {"event_id","merchant_id","endpoint_id"|"notify_url":true,"attempt":n,"due_at"?,"wait_seconds"?}
  *             n is the attempt's number (attempts + 1 when it was scheduled), never SQS's receive count.
+ *             wait_seconds: how long the attempt still waits after this hop arrives (another hop, no call);
+ *             due_at: when the attempt was scheduled for (its lateness is measured against it).
  */
 export type Target = { endpointId: string } | { notifyUrl: true };
 
@@ -26,6 +28,7 @@ export interface DeliveryMessage {
   notify_url?: true;
   attempt: number;
   due_at?: string;
+  wait_seconds?: number;
 }
 
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
@@ -78,17 +81,18 @@ export const failedIndexKeys = (endpointId: string, failedAt: string, eventId: s
 });
 
 /** Deliveries and attempts live as long as the event they deliver (30 days from its creation). */
-export const messageFor = (eventId: string, merchantId: string, target: Target, attempt: number, dueAt?: string): DeliveryMessage => ({
+export const messageFor = (eventId: string, merchantId: string, target: Target, attempt: number, dueAt?: string, waitSeconds = 0): DeliveryMessage => ({
   event_id: eventId,
   merchant_id: merchantId,
   ...('endpointId' in target ? { endpoint_id: target.endpointId } : { notify_url: true as const }),
   attempt,
   ...(dueAt ? { due_at: dueAt } : {}),
+  ...(waitSeconds > 0 ? { wait_seconds: waitSeconds } : {}),
 });
 
 export function parseMessage(body: string): DeliveryMessage {
   const m = JSON.parse(body) as DeliveryMessage;
-  if (typeof m.event_id !== 'string' || typeof m.merchant_id !== 'string' || !Number.isInteger(m.attempt) || m.attempt < 1 || (!m.endpoint_id && m.notify_url !== true)) {
+  if (typeof m.event_id !== 'string' || typeof m.merchant_id !== 'string' || !Number.isInteger(m.attempt) || m.attempt < 1 || (!m.endpoint_id && m.notify_url !== true) || (m.wait_seconds !== undefined && !(Number.isInteger(m.wait_seconds) && m.wait_seconds >= 0))) {
     throw new Error(`Not a delivery message: ${body.slice(0, 200)}`);
   }
   return m;

@@ -6,7 +6,7 @@ import { logger } from '../commons/logger';
 import { eventKey, UNPUBLISHED_SHARDS, type EventItem, type EventType, type PlatformEvent } from '../events/event';
 import { notificationEnv, sqs } from './aws';
 import { createDelivery, enqueueAll, messageFor, type DeliveryMessage, type Target } from './deliveries';
-import { breakerOpen, enabledEndpoints, type WebhookEndpoint } from './endpoint-store';
+import { breakerOpen, enabledEndpoints, type WebhookEndpoint } from '../webhooks/endpoints';
 
 /**
  * Publishing: an event item → one delivery per target, each with its first message on the delivery queue, then

@@ -5,7 +5,8 @@ import { ConflictError, InvalidRequestError, NotFoundError } from '../commons/er
 import { eventKey, type EventItem } from '../events/event';
 import { parseInput } from '../http/validation';
 import { enqueue, messageFor, restartDelivery, type DeliveryItem, type Target } from './deliveries';
-import { breakerOpen, enabledEndpoints, getEndpoint, type WebhookEndpoint } from './endpoint-store';
+import { breakerOpen, enabledEndpoints, getEndpoint, type WebhookEndpoint } from '../webhooks/endpoints';
+import { endpointIdSchema } from '../webhooks/schemas';
 import { notifyUrlOf } from './publisher';
 
 /**
@@ -80,7 +81,7 @@ export async function recoverEndpoint(
   if (since.getTime() > caller.now.getTime()) {
     throw new InvalidRequestError('parameter_invalid', `Invalid 'since': ${input.since} is in the future. Send a past time: deliveries that failed after it are queued again.`, { param: 'since' });
   }
-  const endpoint = await getEndpoint(table, caller.merchantId, endpointId);
+  const endpoint = endpointIdSchema.safeParse(endpointId).success ? await getEndpoint(table, caller.merchantId, endpointId) : undefined;
   if (!endpoint) throw new NotFoundError('webhook endpoint', endpointId);
   if (endpoint.disabled) {
     throw new ConflictError('webhook_endpoint_disabled', `Webhook endpoint '${endpoint.id}' is disabled. Enable it (POST /v1/webhook_endpoints/${endpoint.id} with {"disabled": false}), then recover.`);

@@ -5,8 +5,8 @@
  * same second.
  *
  * Nothing sleeps and nothing is held in flight: a gap longer than SQS's 900 s DelaySeconds is waited out in
- * hops (the message carries `due_at`; a hop that arrives early is sent again with the rest of the delay and
- * makes no HTTP call).
+ * hops (the message carries the rest of the wait in `wait_seconds`; a hop that has some left is sent again with
+ * it and makes no HTTP call).
  */
 export const RETRY_GAPS_SECONDS = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600] as const;
 
@@ -40,13 +40,16 @@ export function retryAfterSeconds(header: string | undefined, scheduled: number,
   return Math.min(Math.max(Math.ceil(seconds), scheduled), Math.max(...RETRY_GAPS_SECONDS));
 }
 
-/** The DelaySeconds of the next hop towards `dueAt`, and whether the message is due now. */
-export function hopDelay(dueAt: string | undefined, now: Date): number {
-  if (!dueAt) return 0;
-  const remaining = Math.ceil((Date.parse(dueAt) - now.getTime()) / 1000);
-  // Within a second counts as due: SQS delays are whole seconds, and a hop of 0 s would only spin.
-  if (!Number.isFinite(remaining) || remaining <= 1) return 0;
-  return Math.min(remaining, MAX_DELAY_SECONDS);
+/**
+ * A wait of `seconds` as SQS hops: the first hop's DelaySeconds (≤ 900) and the rest, which the message carries
+ * as `wait_seconds` so that the next hop knows how far it still has to go. The queue's delays are the only clock:
+ * a hop never compares a due time with the function's clock, so a time-scaled local cloud runs the whole schedule
+ * fast, and in AWS the sum of the hops is the gap.
+ */
+export function firstHop(seconds: number): { delay: number; rest: number } {
+  const total = Number.isFinite(seconds) ? Math.max(0, Math.ceil(seconds)) : 0;
+  const delay = Math.min(total, MAX_DELAY_SECONDS);
+  return { delay, rest: total - delay };
 }
 
 /** Seconds an attempt ran after it was due (the deliverer emits it; the "overdue" alarm watches the maximum). */

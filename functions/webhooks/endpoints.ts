@@ -55,7 +55,7 @@ export interface WebhookEndpoint {
 
 export type EndpointChanges = Partial<Pick<WebhookEndpoint, 'url' | 'enabled_events' | 'description' | 'disabled'>>;
 
-const endpointKey = (id: string) => ({ pk: `WEBHOOKENDPOINT#${id}`, sk: 'ENDPOINT' });
+export const endpointKey = (id: string) => ({ pk: `WEBHOOKENDPOINT#${id}`, sk: 'ENDPOINT' });
 const listKey = (e: Pick<WebhookEndpoint, 'merchant_id' | 'created_at' | 'id'>) => ({
   gsi1pk: `MERCHANT#${e.merchant_id}`,
   gsi1sk: `WEBHOOKENDPOINT#${e.created_at}#${e.id}`,
@@ -354,7 +354,70 @@ async function update(
   }
 }
 
-function fromItem(item: Record<string, unknown>): WebhookEndpoint {
+/** The endpoint of a raw table item (what the deliverer's BatchGetItem returns), without its keys. */
+export function fromItem(item: Record<string, unknown>): WebhookEndpoint {
   const { pk, sk, type, gsi1pk, gsi1sk, ...endpoint } = item;
   return endpoint as unknown as WebhookEndpoint;
+}
+
+// ─── The deliverer's circuit breaker ──────────────────────────────────────────────────────────────
+// consecutive_failures and open_until are written by the deliverer only; the merchant's `disabled: false` resets them.
+
+export const breakerOpen = (endpoint: Pick<WebhookEndpoint, 'open_until'> | undefined, now: Date) =>
+  !!endpoint?.open_until && Date.parse(endpoint.open_until) > now.getTime();
+
+/**
+ * One more failure in a row. At `threshold` the breaker opens for `openSeconds` (and each failure while open
+ * extends it): the endpoint's deliveries then wait in the slow lane. Returns whether it is open now.
+ */
+export async function recordFailure(table: string, endpoint: WebhookEndpoint, now: Date, threshold: number, openSeconds: number): Promise<boolean> {
+  const openUntil = new Date(now.getTime() + openSeconds * 1000).toISOString();
+  const out = await dynamo()
+    .send(
+      new UpdateCommand({
+        TableName: table,
+        Key: endpointKey(endpoint.id),
+        UpdateExpression: 'ADD consecutive_failures :one',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    )
+    .catch(ignoreDeleted);
+  const failures = Number(out?.Attributes?.consecutive_failures ?? 0);
+  if (failures < threshold) return false;
+  await dynamo()
+    .send(
+      new UpdateCommand({
+        TableName: table,
+        Key: endpointKey(endpoint.id),
+        UpdateExpression: 'SET open_until = :until',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':until': openUntil },
+      }),
+    )
+    .catch(ignoreDeleted);
+  return true;
+}
+
+/** A success closes the breaker; written only when there was something to reset (a write per success is not free). */
+export async function recordSuccess(table: string, endpoint: WebhookEndpoint): Promise<void> {
+  if (!endpoint.consecutive_failures && !endpoint.open_until) return;
+  await dynamo()
+    .send(
+      new UpdateCommand({
+        TableName: table,
+        Key: endpointKey(endpoint.id),
+        UpdateExpression: 'SET consecutive_failures = :zero REMOVE open_until',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':zero': 0 },
+      }),
+    )
+    .catch(ignoreDeleted);
+}
+
+/** An endpoint deleted meanwhile is not an error for the breaker's writes: there is nothing left to update. */
+function ignoreDeleted(error: unknown): undefined {
+  if (error instanceof ConditionalCheckFailedException) return undefined;
+  throw error;
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { eventItem, EVENT_TYPES, newEventId, type EventType, type PlatformEvent } from '../../functions/events/event';
 import { PROJECT_ROOT } from '../../local/assembly';
 import { armFault, crashThenRetry } from './faults';
+import { paidOrder } from './payments-support';
 import { call, cloud, dump, newMerchant, payplane } from './support';
 
 /**
@@ -221,6 +222,25 @@ describe('events API', () => {
 
     expect(ids(await call('GET', '/v1/events', { key: theirs.key }))).toEqual([foreign.id]);
     expect((await call('GET', `/v1/events/${stored[0]!.id}`, { key: theirs.key })).status).toBe(404);
+  });
+
+  it('a paid order\'s events as the writer wrote them with the payment: created first, succeeded last, each version higher', async () => {
+    // Prepare
+    const { key } = await newMerchant('Events of a payment');
+    // Act
+    const order = await paidOrder(key);
+    // Assess: newest first; the events API is what a merchant reconciles missed webhooks with
+    const listed = await call('GET', '/v1/events', { key });
+    expect(listed.status, listed.text).toBe(200);
+    const ofOrder = (listed.body.data as PlatformEvent[]).filter((e) => e.data.object.id === order.id);
+    expect(ofOrder.at(0)).toMatchObject({ type: 'order.succeeded', data: { object: { id: order.id, status: 'succeeded', amount: order.amount } } });
+    expect(ofOrder.at(-1)).toMatchObject({ type: 'order.created', data: { object: { id: order.id } } });
+    const versions = ofOrder.map((e) => e.data.object.version as number);
+    expect(versions).toEqual([...versions].sort((a, b) => b - a));
+    expect(new Set(versions).size).toBe(versions.length);
+    const one = await call('GET', `/v1/events/${ofOrder[0]!.id}`, { key });
+    expect(one.status, one.text).toBe(200);
+    expect(one.body).toMatchObject({ id: ofOrder[0]!.id, deliveries: [], delivery_attempts: [] });
   });
 
   it('GET /v1/events/{id}: the event and every delivery attempt, oldest first', async () => {

@@ -15,7 +15,8 @@ import { newSecret, platformEvent, putEndpoint, putEvent, startReceiver, type Re
 import { call, cloud } from './support';
 
 /**
- * Webhooks end to end through the local cloud: event items (written directly until the writer lands) reach the
+ * Webhooks end to end through the local cloud: event items (written here directly, to control each event's type,
+ * time and notify_url; webhooks-schedule.test.ts pays real orders) reach the
  * table's stream, PublishEvents fans them out, DeliverWebhooks signs and POSTs them to a real receiver on
  * 127.0.0.1 (the local cloud's loopback setting), retries are scheduled by the local SQS, and the platform key is
  * fetched from GET /v1/platform/public_keys.
@@ -110,11 +111,15 @@ describe('webhook delivery through the local cloud', () => {
     const mine = attempts.filter((a) => String(a.sk).startsWith(`ATTEMPT#${endpoint.id}#`));
     expect(mine.map((a) => a.status_code)).toEqual([503, 200]);
     for (const a of mine) expect(a).toMatchObject({ url: r.url(), latency_ms: expect.any(Number), at: expect.any(String) });
-    // The retry was scheduled 15 s ±10% after the first attempt (what the message's due_at and DelaySeconds carried).
-    const [first, second] = mine;
-    expect(first!.error).toBe('answered 503');
-    const scheduledGap = (Date.parse(second!.at) - Date.parse(first!.at)) / 1000;
-    expect(scheduledGap).toBeGreaterThanOrEqual(RETRY_GAPS_SECONDS[0] * 0.9 - 1);
+    // The retry was scheduled 15 s ±10% after the first attempt: the DelaySeconds the local SQS recorded for it
+    // (the whole schedule is webhooks-schedule.test.ts's, on a time-scaled cloud).
+    expect(mine[0]!.error).toBe('answered 503');
+    const queue = Object.keys(cloud().queues).find((id) => /^NotificationsDeliveries(?!Dlq)/.test(id))!;
+    const sent = await (await fetch(`${cloud().endpoints.admin}/__sqs/sent?queue=${queue}&contains=${event.id}`)).json() as { messages: { body: string; delaySeconds: number }[] };
+    const retry = sent.messages.filter((m) => JSON.parse(m.body).endpoint_id === endpoint.id && JSON.parse(m.body).attempt === 2);
+    expect(retry).toHaveLength(1);
+    expect(retry[0]!.delaySeconds).toBeGreaterThanOrEqual(Math.floor(RETRY_GAPS_SECONDS[0] * 0.9));
+    expect(retry[0]!.delaySeconds).toBeLessThanOrEqual(Math.ceil(RETRY_GAPS_SECONDS[0] * 1.1));
     // The order's notify_url got it too: the platform signature, no HMAC (it has no secret).
     const notify = await until('the notify_url delivery', () => r.received.find((x) => x.path === '/notify'));
     expect(notify.headers['webhook-signature']).toBeUndefined();
@@ -192,13 +197,14 @@ describe('isolation', () => {
 });
 
 describe('recovery', () => {
-  it('the sweeper publishes an event the stream never did (older than 2 minutes)', async () => {
+  it('the sweeper publishes an event the stream never did (older than 2 minutes), its receipt message included', async () => {
     // Prepare: an event item whose INSERT the publisher's filter does not see (as if the stream lost it), made an
     // event afterwards (a MODIFY, also filtered out), 3 minutes old
     const r = await receiver();
     const merchant = newId('mch');
     await putEndpoint(db, table, merchant, r.url());
-    const event = platformEvent('order.created', {}, new Date(Date.now() - 3 * 60_000));
+    // order.succeeded: the sweeper also sends its receipt message (the receipts sender skips it: no such order)
+    const event = platformEvent('order.succeeded', {}, new Date(Date.now() - 3 * 60_000));
     const item = eventItem(merchant, event);
     await db.send(new PutCommand({ TableName: table, Item: { ...item, type: 'event_draft' } }));
     await db.send(new PutCommand({ TableName: table, Item: item }));
@@ -210,6 +216,9 @@ describe('recovery', () => {
     // Assess
     const got = await until('the swept event', () => r.received.find((x) => x.headers['webhook-id'] === event.id));
     expect(JSON.parse(got.body)).toEqual(event);
+    const receipts = Object.keys(cloud().queues).find((id) => id.startsWith('ReceiptsQueue'))!;
+    const sent = (await (await fetch(`${cloud().endpoints.admin}/__sqs/sent?queue=${receipts}&contains=${event.id}`)).json()) as { messages: { body: string }[] };
+    expect(sent.messages.map((m) => JSON.parse(m.body))).toEqual([{ event_id: event.id, merchant_id: merchant }]);
   });
 
   it('recover queues every failed delivery of the endpoint since the given time once more, through the API', async () => {

@@ -89,7 +89,8 @@ type EnvVar =
   | 'DELIVERY_QUEUE_URL'
   | 'DELIVERY_SLOW_QUEUE_URL'
   | 'DELIVERY_DLQ_URL'
-  | 'DELIVERY_LANE';
+  | 'DELIVERY_LANE'
+  | 'RECEIPTS_QUEUE_URL';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -116,8 +117,9 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   RollWebhookEndpointSecret: API_POST,
   ListEvents: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetEvent: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
-  PublishEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
-  SweepEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  // + the receipts queue: both publish order.succeeded / refund.succeeded to the receipts sender.
+  PublishEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'RECEIPTS_QUEUE_URL'],
+  SweepEvents: ['TABLE_NAME', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'RECEIPTS_QUEUE_URL'],
   DeliverWebhooks: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   DeliverWebhooksSlow: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
@@ -255,6 +257,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         DELIVERY_SLOW_QUEUE_URL: { Ref: logicalId(stack.notifications.slowDeliveries) },
         DELIVERY_DLQ_URL: { Ref: logicalId(stack.notifications.deliveriesDlq) },
         DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
+        RECEIPTS_QUEUE_URL: { Ref: logicalId(stack.receipts.queue) },
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gapAfter, hopDelay, MAX_ATTEMPTS, MAX_DELAY_SECONDS, RETRY_GAPS_SECONDS, retryAfterSeconds } from '../../functions/notifications/schedule';
+import { firstHop, gapAfter, MAX_ATTEMPTS, MAX_DELAY_SECONDS, RETRY_GAPS_SECONDS, retryAfterSeconds } from '../../functions/notifications/schedule';
 
 describe('retry schedule (WeChat Pay)', () => {
   it('16 attempts over 24 h 4 m', () => {
@@ -27,13 +27,11 @@ describe('retry schedule (WeChat Pay)', () => {
     expect(retryAfterSeconds(undefined, 30, now)).toBe(30);
   });
 
-  it('waits in hops of at most 900 s towards due_at, and is due within a second', () => {
-    const now = new Date('2026-12-01T00:00:00Z');
-    const at = (s: number) => new Date(now.getTime() + s * 1000).toISOString();
-    expect(hopDelay(undefined, now)).toBe(0);
-    expect(hopDelay(at(-5), now)).toBe(0);
-    expect(hopDelay(at(1), now)).toBe(0);
-    expect(hopDelay(at(30), now)).toBe(30);
-    expect(hopDelay(at(21600), now)).toBe(MAX_DELAY_SECONDS);
+  it('splits a wait into a first hop of at most 900 s and the rest the message carries', () => {
+    expect(firstHop(0)).toEqual({ delay: 0, rest: 0 });
+    expect(firstHop(30)).toEqual({ delay: 30, rest: 0 });
+    expect(firstHop(14.2)).toEqual({ delay: 15, rest: 0 });
+    expect(firstHop(1200)).toEqual({ delay: MAX_DELAY_SECONDS, rest: 300 });
+    expect(firstHop(21600)).toEqual({ delay: MAX_DELAY_SECONDS, rest: 21600 - MAX_DELAY_SECONDS });
   });
 });
