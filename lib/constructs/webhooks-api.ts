@@ -38,42 +38,41 @@ export interface WebhooksApiProps {
  */
 export function addWebhooksApi(stack: Stack, props: WebhooksApiProps): Record<WebhooksApiFunctionId, PayplaneFunction> {
   const { stage, api, mainTable, idempotencyTable, key } = props;
-  const table = { TABLE_NAME: mainTable.tableName };
-  const posts = { ...table, IDEMPOTENCY_TABLE_NAME: idempotencyTable.tableName, KMS_KEY_ARN: key.keyArn };
   const idempotencyKeys: TableAccess = { actions: ['PutItem', 'UpdateItem', 'DeleteItem'] };
-  const fn = (id: WebhooksApiFunctionId, entry: string, description: string, environment: Record<string, string>) =>
-    new PayplaneFunction(stack, id, { stage, entry: `functions/handlers/${entry}.ts`, description, environment });
+  // Each binding also sets its resource's variable (TABLE_NAME, IDEMPOTENCY_TABLE_NAME, KMS_KEY_ARN).
+  const fn = (id: WebhooksApiFunctionId, entry: string, description: string) =>
+    new PayplaneFunction(stack, id, { stage, entry: `functions/handlers/${entry}.ts`, description });
 
   const functions: Record<WebhooksApiFunctionId, PayplaneFunction> = {
     // The endpoint and its slot in the merchant's count, in one transaction.
-    CreateWebhookEndpoint: fn('CreateWebhookEndpoint', 'create-webhook-endpoint', 'POST /v1/webhook_endpoints', posts)
+    CreateWebhookEndpoint: fn('CreateWebhookEndpoint', 'create-webhook-endpoint', 'POST /v1/webhook_endpoints')
       .bindTable(mainTable, { actions: ['PutItem', 'UpdateItem'] })
       .bindTable(idempotencyTable, idempotencyKeys)
       // Seals the new secret and the stored response; opens a stored response, and the secret a run that died wrote.
       .bindKey(key, 'both', ['webhook_secret', 'idempotent-response']),
     // GetItem: the starting_after cursor's endpoint.
-    ListWebhookEndpoints: fn('ListWebhookEndpoints', 'list-webhook-endpoints', 'GET /v1/webhook_endpoints', table) //
+    ListWebhookEndpoints: fn('ListWebhookEndpoints', 'list-webhook-endpoints', 'GET /v1/webhook_endpoints') //
       .bindTable(mainTable, { actions: ['GetItem'], indexes: ['gsi1'] }),
-    GetWebhookEndpoint: fn('GetWebhookEndpoint', 'get-webhook-endpoint', 'GET /v1/webhook_endpoints/{id}', table) //
+    GetWebhookEndpoint: fn('GetWebhookEndpoint', 'get-webhook-endpoint', 'GET /v1/webhook_endpoints/{id}') //
       .bindTable(mainTable, { actions: ['GetItem'] }),
     // One conditional update; it changes no secret.
-    UpdateWebhookEndpoint: fn('UpdateWebhookEndpoint', 'update-webhook-endpoint', 'POST /v1/webhook_endpoints/{id}', posts)
+    UpdateWebhookEndpoint: fn('UpdateWebhookEndpoint', 'update-webhook-endpoint', 'POST /v1/webhook_endpoints/{id}')
       .bindTable(mainTable, { actions: ['UpdateItem'] })
       .bindTable(idempotencyTable, idempotencyKeys)
       .bindKey(key, 'both', ['idempotent-response']),
     // The endpoint and its slot, in one transaction. DELETE carries no Idempotency-Key: deleting twice is a 404.
-    DeleteWebhookEndpoint: fn('DeleteWebhookEndpoint', 'delete-webhook-endpoint', 'DELETE /v1/webhook_endpoints/{id}', table) //
+    DeleteWebhookEndpoint: fn('DeleteWebhookEndpoint', 'delete-webhook-endpoint', 'DELETE /v1/webhook_endpoints/{id}') //
       .bindTable(mainTable, { actions: ['DeleteItem', 'UpdateItem'] }),
     // Reads the endpoint, then a conditional update. Keeps the previous secret's ciphertext as it is: never opens it.
-    RollWebhookEndpointSecret: fn('RollWebhookEndpointSecret', 'roll-webhook-endpoint-secret', 'POST /v1/webhook_endpoints/{id}/roll_secret', posts)
+    RollWebhookEndpointSecret: fn('RollWebhookEndpointSecret', 'roll-webhook-endpoint-secret', 'POST /v1/webhook_endpoints/{id}/roll_secret')
       .bindTable(mainTable, { actions: ['GetItem', 'UpdateItem'] })
       .bindTable(idempotencyTable, idempotencyKeys)
       .bindKey(key, 'encrypt', ['webhook_secret', 'idempotent-response'])
       .bindKey(key, 'decrypt', ['idempotent-response']),
     // A Query of the caller's EVENTS# partition.
-    ListEvents: fn('ListEvents', 'list-events', 'GET /v1/events', table).bindTable(mainTable, { actions: ['Query'] }),
+    ListEvents: fn('ListEvents', 'list-events', 'GET /v1/events').bindTable(mainTable, { actions: ['Query'] }),
     // The event by key, then a Query of its DELIVERY# partition.
-    GetEvent: fn('GetEvent', 'get-event', 'GET /v1/events/{id}', table).bindTable(mainTable, { actions: ['GetItem', 'Query'] }),
+    GetEvent: fn('GetEvent', 'get-event', 'GET /v1/events/{id}').bindTable(mainTable, { actions: ['GetItem', 'Query'] }),
   };
 
   api.addRoute('POST', '/v1/webhook_endpoints', functions.CreateWebhookEndpoint);
