@@ -71,6 +71,18 @@ export async function listen(handler: LocalHandler, port = 0): Promise<LocalServ
   };
 }
 
+/** An AWS JSON-protocol service's error: `type` is its `__type` (and the error's name), `status` the HTTP status. */
+export class AwsJsonError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`Request body exceeds ${limit} bytes`);

@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './assembly';
-import { countCall, listen, readBody, sendJson, type LocalServer } from './http';
+import { AwsJsonError, countCall, listen, readBody, sendJson, type LocalServer } from './http';
 import { callerName, INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import { SIGNING_ALGORITHMS, signMessage, verifyMessage, type SigningAlgorithm } from './kms-crypto';
 import type { LocalStack } from './template';
@@ -47,16 +47,7 @@ import type { LocalStack } from './template';
  * Adding an operation = one entry in OPERATIONS.
  */
 
-export class KmsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+export class KmsError extends AwsJsonError {}
 
 export interface KmsKey {
   keyId: string;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, readBody, sendJson } from './http';
+import { AwsJsonError, listen, readBody, sendJson } from './http';
 import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
 import type { Outbox } from './outbox';
 import type { LocalStack } from './template';
@@ -23,16 +23,7 @@ import type { LocalStack } from './template';
 
 type Json = Record<string, unknown>;
 
-export class SesError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+export class SesError extends AwsJsonError {}
 
 export interface SentEmail {
   messageId: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { listen, readBody, sendJson } from './http';
+import { AwsJsonError, listen, readBody, sendJson } from './http';
 import { INVALID_TOKEN_MESSAGE, type LocalIam, type Principal } from './iam';
 import type { InvokeResult } from './lambda';
 import { TemplateError, type LocalStack } from './template';
@@ -147,16 +147,7 @@ export interface Execution {
   abort?: (error?: string, cause?: string) => void;
 }
 
-export class SfnError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+export class SfnError extends AwsJsonError {}
 
 export interface StepFunctionsOptions {
   iam?: LocalIam;

@@ -153,23 +153,11 @@ export async function listEndpoints(
   merchantId: string,
   opts: { limit: number; after?: WebhookEndpoint },
 ): Promise<{ endpoints: WebhookEndpoint[]; hasMore: boolean }> {
-  const endpoints: WebhookEndpoint[] = [];
-  let startKey: Record<string, unknown> | undefined = opts.after ? { ...endpointKey(opts.after.id), ...listKey(opts.after) } : undefined;
-  do {
-    const page = await dynamo().send(
-      new QueryCommand({
-        TableName: table,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :lower AND :upper',
-        ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':lower': 'WEBHOOKENDPOINT#', ':upper': 'WEBHOOKENDPOINT$' },
-        ScanIndexForward: false,
-        ExclusiveStartKey: startKey,
-        Limit: opts.limit + 1,
-      }),
-    );
-    endpoints.push(...(page.Items ?? []).map(fromItem));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey && endpoints.length <= opts.limit);
+  const endpoints = await queryEndpoints(table, merchantId, {
+    newestFirst: true,
+    limit: opts.limit + 1,
+    after: opts.after && { ...endpointKey(opts.after.id), ...listKey(opts.after) },
+  });
   return { endpoints: endpoints.slice(0, opts.limit), hasMore: endpoints.length > opts.limit };
 }
 
@@ -179,8 +167,18 @@ export async function listEndpoints(
  */
 export async function enabledEndpoints(table: string, merchantId: string, eventType: string): Promise<WebhookEndpoint[]> {
   // The cap keeps this to one page of at most 16 items; the loop is for an index page cut short by size.
-  const all: WebhookEndpoint[] = [];
-  let startKey: Record<string, unknown> | undefined;
+  const all = await queryEndpoints(table, merchantId, {});
+  return all.filter((e) => !e.disabled && subscribes(e, eventType));
+}
+
+/** The merchant's endpoints from gsi1, page after page until `limit` (or all of them). */
+async function queryEndpoints(
+  table: string,
+  merchantId: string,
+  opts: { newestFirst?: boolean; limit?: number; after?: Record<string, unknown> },
+): Promise<WebhookEndpoint[]> {
+  const out: WebhookEndpoint[] = [];
+  let startKey = opts.after;
   do {
     const page = await dynamo().send(
       new QueryCommand({
@@ -188,13 +186,15 @@ export async function enabledEndpoints(table: string, merchantId: string, eventT
         IndexName: 'gsi1',
         KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :lower AND :upper',
         ExpressionAttributeValues: { ':pk': `MERCHANT#${merchantId}`, ':lower': 'WEBHOOKENDPOINT#', ':upper': 'WEBHOOKENDPOINT$' },
+        ScanIndexForward: !opts.newestFirst,
         ExclusiveStartKey: startKey,
+        Limit: opts.limit,
       }),
     );
-    all.push(...(page.Items ?? []).map(fromItem));
+    out.push(...(page.Items ?? []).map(fromItem));
     startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return all.filter((e) => !e.disabled && subscribes(e, eventType));
+  } while (startKey && (opts.limit === undefined || out.length < opts.limit));
+  return out;
 }
 
 export function subscribes(endpoint: Pick<WebhookEndpoint, 'enabled_events'>, eventType: string): boolean {
