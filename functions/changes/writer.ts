@@ -19,16 +19,17 @@ import { buildEvent, type RequestContext } from './snapshot';
  *   - the index entries the new status implies (gsi2: the expiry index while payable, the in-flight index while
  *     the channel has to answer; the list index at creation);
  *   - the ledger's transfers (transferWrites);
- *   - the caller's other items, by name (attempt, card velocity slot, channel-event dedupe, order-number claim);
+ *   - the caller's other items, by name (attempt, card velocity slot, channel-event dedupe, order-number claim,
+ *     settlement cursor);
  *   - one event per object changed (events/event.ts), in the same transaction: no change without its event, no
  *     event without its change.
  * A refusal comes back by the name of what refused, never by index. Transaction conflicts (another transaction on
  * one of the items, e.g. a busy ledger account) are retried with the same items.
  */
 export type { RequestContext };
-export type ItemName = 'attempt' | 'velocity' | 'channel_event' | 'order_no';
+export type ItemName = 'attempt' | 'velocity' | 'channel_event' | 'order_no' | 'cursor';
 export type Refused = SubjectKind | ItemName | 'ledger' | 'contended';
-export type SubjectKind = 'order' | 'refund';
+export type SubjectKind = 'order' | 'refund' | 'settlement';
 
 /** What every object the writer changes has: the condition and the event need these. */
 export interface Versioned {
@@ -40,7 +41,7 @@ export interface Versioned {
 }
 
 /**
- * How one kind of object is stored and shown (orders/subject.ts, payments/refund-subject.ts; a settlement's later):
+ * How one kind of object is stored and shown (orders/subject.ts, payments/refund-subject.ts, settlements/subject.ts):
  * the writer is the same for all of them, and imports none.
  */
 export interface Subject<T extends Versioned> {
@@ -99,7 +100,7 @@ export type WriteResult =
       current?: Record<string, unknown>;
     };
 
-const REFUSAL_ORDER: Refused[] = ['order_no', 'channel_event', 'attempt', 'order', 'refund', 'velocity', 'ledger'];
+const REFUSAL_ORDER: Refused[] = ['order_no', 'channel_event', 'attempt', 'settlement', 'cursor', 'order', 'refund', 'velocity', 'ledger'];
 const RETRYABLE = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded', 'RequestLimitExceeded']);
 
 export interface WriteOptions {

@@ -22,6 +22,9 @@ export const EVENT_TYPES = [
   'refund.created',
   'refund.succeeded',
   'refund.failed',
+  'settlement.created',
+  'settlement.paid',
+  'settlement.failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

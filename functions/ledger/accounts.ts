@@ -10,13 +10,17 @@ import { InternalError } from '../commons/errors';
  *                                                   Flag: debits must not exceed credits (never negative).
  *   receivable  receivable:<channel>:<CUR>:<shard>  what the payment channel owes the platform.
  *   fees        fees:<platform>:<CUR>:<shard>       the platform's fee revenue.
+ *   payouts     payouts:<platform>:<CUR>:<shard>    money on its way to merchants' banks (two-phase payouts).
+ *   fx          fx:<platform>:<CUR>:<shard>         the platform's currency-exchange liquidity, one per currency
+ *                                                   (TigerBeetle's currency-exchange recipe).
+ *   fx_spread   fx_spread:<platform>:<CUR>:<shard>  the platform's FX markup revenue.
  *
  * Platform-side accounts are split into SHARDS items chosen from the order id, so that concurrent
  * payments of one currency do not all write (and conflict on) one DynamoDB item; their balance is
  * the sum of the shards. All transfers of one order land on the same shard, as a post or void
  * must name the accounts of its pending transfer.
  */
-export const ACCOUNT_KINDS = ['merchant', 'receivable', 'fees'] as const;
+export const ACCOUNT_KINDS = ['merchant', 'receivable', 'fees', 'payouts', 'fx', 'fx_spread'] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
 /** TigerBeetle's balance flags; enforced by a ConditionExpression on the account's `headroom`. */
@@ -26,7 +30,13 @@ export const ACCOUNT_FLAGS: Record<AccountKind, AccountFlag | undefined> = {
   merchant: 'debits_must_not_exceed_credits',
   receivable: undefined,
   fees: undefined,
+  payouts: undefined,
+  fx: undefined,
+  fx_spread: undefined,
 };
+
+/** Platform-side kinds: split into SHARDS items each. */
+export const SHARDED_KINDS: readonly AccountKind[] = ['receivable', 'fees', 'payouts', 'fx', 'fx_spread'];
 
 export const SHARDS = 8;
 
@@ -59,6 +69,20 @@ export function feesAccount(currencyCode: string, shardKey: string, platform = D
   return build('fees', platform, currencyCode, shardOf(shardKey));
 }
 
+/** `shardKey` is the settlement id. */
+export function payoutsAccount(currencyCode: string, shardKey: string, platform = DEFAULT_PLATFORM): AccountId {
+  return build('payouts', platform, currencyCode, shardOf(shardKey));
+}
+
+/** `shardKey` is the order id: every transfer of an order uses the same shard. */
+export function fxAccount(currencyCode: string, shardKey: string, platform = DEFAULT_PLATFORM): AccountId {
+  return build('fx', platform, currencyCode, shardOf(shardKey));
+}
+
+export function fxSpreadAccount(currencyCode: string, shardKey: string, platform = DEFAULT_PLATFORM): AccountId {
+  return build('fx_spread', platform, currencyCode, shardOf(shardKey));
+}
+
 /** Every shard of a platform-side account, e.g. to sum the fee revenue of one currency. */
 export function allShards(kind: Exclude<AccountKind, 'merchant'>, owner: string, currencyCode: string): AccountId[] {
   return Array.from({ length: SHARDS }, (_, shard) => build(kind, owner, currencyCode, shard));
@@ -78,7 +102,7 @@ export function shardOf(key: string): number {
 export function parseAccount(id: string): AccountRef {
   const parts = id.split(':');
   const [kind, owner, code, shardText] = parts;
-  const sharded = kind === 'receivable' || kind === 'fees';
+  const sharded = SHARDED_KINDS.includes(kind as AccountKind);
   const ok =
     (ACCOUNT_KINDS as readonly string[]).includes(kind ?? '') &&
     parts.length === (sharded ? 4 : 3) &&

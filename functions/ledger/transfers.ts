@@ -8,6 +8,7 @@ import {
   feesAccount,
   merchantAccount,
   parseAccount,
+  payoutsAccount,
   receivableAccount,
   type AccountId,
   type AccountRef,
@@ -22,7 +23,7 @@ import {
  * This module only builds the TransactWriteItems actions; the caller sends them together with its
  * own state-change item (commit.ts does that, with retries on transaction conflicts).
  */
-export const TRANSFER_KINDS = ['authorization', 'capture', 'void', 'refund', 'fee', 'adjustment'] as const;
+export const TRANSFER_KINDS = ['authorization', 'capture', 'void', 'refund', 'fee', 'adjustment', 'payout', 'conversion', 'fx_spread'] as const;
 export type TransferKind = (typeof TRANSFER_KINDS)[number];
 
 /**
@@ -47,9 +48,46 @@ export interface Transfer {
   pending_amount?: number;
   order_id?: string;
   refund_id?: string;
+  /** The channel's payment (attempt) id, on captures: the channel's statement names it. */
+  payment_id?: string;
+  settlement_id?: string;
+  /** Conversions: the locked rate and both amounts (functions/ledger/README.md § FX). */
+  fx?: ConversionDetails;
   merchant_id: string;
   created_at: string;
 }
+
+/** What a conversion transfer records of its exchange: the source side, the rate applied and its parts. */
+export interface ConversionDetails {
+  source_currency: string;
+  /** Minor units of source_currency. */
+  source_amount: number;
+  /** Decimal strings, never floats: the rate from the table, and the rate applied (markup included). */
+  base_rate: string;
+  rate: string;
+  markup_bps: number;
+  /** The rate table entry's effective time. */
+  rate_effective_at: string;
+}
+
+/**
+ * Ledger entries: the posted transfers that move a merchant's balance (a capture, a fee, a refund, an FX
+ * conversion or spread, an adjustment). Settlement takes them by the merchant's gsi1 range
+ * `ENTRY#<CUR>#<stream>#<created_at>#<id>`: `delayed` entries (captures and what goes with them) become
+ * available after the merchant's payout delay, `immediate` ones (refunds, adjustments) at once. Payouts and
+ * pending transfers are not entries.
+ */
+export const ENTRY_STREAMS = ['delayed', 'immediate'] as const;
+export type EntryStream = (typeof ENTRY_STREAMS)[number];
+
+export function entryOf(t: Transfer, debit: AccountRef, credit: AccountRef): { stream: EntryStream; amount: number } | undefined {
+  if (t.kind === 'payout' || (t.phase !== 'posted' && t.phase !== 'post_pending')) return undefined;
+  const sign = credit.kind === 'merchant' ? 1 : debit.kind === 'merchant' ? -1 : 0;
+  if (sign === 0) return undefined;
+  return { stream: t.kind === 'refund' || t.kind === 'adjustment' ? 'immediate' : 'delayed', amount: sign * t.amount };
+}
+
+export const entrySortKey = (currencyCode: string, stream: EntryStream, createdAt: string, id = '') => `ENTRY#${currencyCode}#${stream}#${createdAt}${id ? `#${id}` : ''}`;
 
 /** Which phases each kind may take. */
 const PHASES_OF: Record<TransferKind, readonly TransferPhase[]> = {
@@ -59,6 +97,9 @@ const PHASES_OF: Record<TransferKind, readonly TransferPhase[]> = {
   refund: ['posted'],
   fee: ['posted'],
   adjustment: ['posted'],
+  payout: ['pending', 'post_pending', 'void_pending'],
+  conversion: ['pending', 'post_pending', 'posted', 'void_pending'],
+  fx_spread: ['posted'],
 };
 
 /** DynamoDB's limit on actions in one TransactWriteItems. */
@@ -217,6 +258,47 @@ export function refundTransfer(ref: PaymentRef, input: { refund_id: string; amou
   };
 }
 
+/**
+ * Two-phase payouts (TigerBeetle's pending transfers): settling reserves the net (merchant → payouts,
+ * pending: the merchant's `in_payout`), a paid payout posts it, a payout that failed for good voids it and the
+ * money is available again. The reserve is checked against the merchant's headroom; it resolves once.
+ */
+export interface PayoutRef {
+  settlement_id: string;
+  merchant_id: string;
+  currency: string;
+  platform?: string;
+}
+
+const payoutAccounts = (ref: PayoutRef) => ({
+  merchant: merchantAccount(ref.merchant_id, ref.currency),
+  payouts: payoutsAccount(ref.currency, ref.settlement_id, ref.platform ?? DEFAULT_PLATFORM),
+});
+
+export const payoutTransferIds = {
+  reserve: (settlementId: string) => `tr_${settlementId}_payout`,
+  post: (settlementId: string) => `tr_${settlementId}_payout_post`,
+  void: (settlementId: string) => `tr_${settlementId}_payout_void`,
+};
+
+export function payoutTransfer(ref: PayoutRef, step: 'reserve' | 'post' | 'void', amount: number, now: Date): Transfer {
+  const a = payoutAccounts(ref);
+  const resolves = step === 'reserve' ? {} : { pending_id: payoutTransferIds.reserve(ref.settlement_id), pending_amount: amount };
+  return {
+    id: payoutTransferIds[step](ref.settlement_id),
+    debit: a.merchant,
+    credit: a.payouts,
+    amount,
+    currency: ref.currency,
+    kind: 'payout',
+    phase: step === 'reserve' ? 'pending' : step === 'post' ? 'post_pending' : 'void_pending',
+    ...resolves,
+    settlement_id: ref.settlement_id,
+    merchant_id: ref.merchant_id,
+    created_at: now.toISOString(),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transfers → TransactWriteItems actions
 
@@ -226,6 +308,8 @@ interface Deltas {
   debits_posted: number;
   credits_pending: number;
   credits_posted: number;
+  /** What refunds lower the headroom by: counted in it, never checked against it (README § Refunds after payout). */
+  exempt: number;
 }
 
 /**
@@ -246,7 +330,7 @@ export function transferWrites(table: string, transfers: Transfer[], now: Date, 
   const accounts = new Map<AccountId, Deltas>();
   const touch = (ref: AccountRef) => {
     let d = accounts.get(ref.id);
-    if (!d) accounts.set(ref.id, (d = { ref, debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_posted: 0 }));
+    if (!d) accounts.set(ref.id, (d = { ref, debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_posted: 0, exempt: 0 }));
     return d;
   };
 
@@ -260,6 +344,8 @@ export function transferWrites(table: string, transfers: Transfer[], now: Date, 
       case 'posted':
         d.debits_posted += t.amount;
         c.credits_posted += t.amount;
+        // A refund of a paid-out order may take the merchant below zero; the next settlement nets it off.
+        if (t.kind === 'refund') d.exempt += t.amount;
         break;
       case 'pending':
         d.debits_pending += t.amount;
@@ -297,20 +383,24 @@ export function transferWrites(table: string, transfers: Transfer[], now: Date, 
     );
   }
 
-  const items: TransactItem[] = transfers.map((t) => ({
-    Put: {
-      TableName: table,
-      Item: {
-        ...transferKey(t.id),
-        type: 'transfer',
-        gsi1pk: `MERCHANT#${t.merchant_id}`,
-        gsi1sk: `TRANSFER#${t.created_at}#${t.id}`,
-        ...t,
-        ...(t.phase === 'pending' ? { pending_status: 'pending' } : {}),
+  const items: TransactItem[] = transfers.map((t) => {
+    const entry = entryOf(t, parseAccount(t.debit), parseAccount(t.credit));
+    return {
+      Put: {
+        TableName: table,
+        Item: {
+          ...transferKey(t.id),
+          type: 'transfer',
+          gsi1pk: `MERCHANT#${t.merchant_id}`,
+          gsi1sk: entry ? entrySortKey(t.currency, entry.stream, t.created_at, t.id) : `TRANSFER#${t.created_at}#${t.id}`,
+          ...t,
+          ...(entry ? { entry_stream: entry.stream, entry_amount: entry.amount } : {}),
+          ...(t.phase === 'pending' ? { pending_status: 'pending' } : {}),
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
       },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    },
-  }));
+    };
+  });
 
   for (const t of transfers.filter((x) => x.phase === 'post_pending' || x.phase === 'void_pending')) {
     items.push({
@@ -348,7 +438,7 @@ export function transferWrites(table: string, transfers: Transfer[], now: Date, 
 }
 
 /** What the balance flag protects: credits_posted − debits (posted and pending), or the mirror. */
-export function headroomDelta(flag: (typeof ACCOUNT_FLAGS)[keyof typeof ACCOUNT_FLAGS], d: Omit<Deltas, 'ref'>): number {
+export function headroomDelta(flag: (typeof ACCOUNT_FLAGS)[keyof typeof ACCOUNT_FLAGS], d: Omit<Deltas, 'ref' | 'exempt'>): number {
   if (flag === 'debits_must_not_exceed_credits') return d.credits_posted - d.debits_posted - d.debits_pending;
   if (flag === 'credits_must_not_exceed_debits') return d.debits_posted - d.credits_posted - d.credits_pending;
   return 0;
@@ -392,10 +482,10 @@ function accountUpdate(table: string, d: Deltas, at: string): TransactItem {
     values[':headroom'] = headroom;
     set.push('#flags = :flags');
     add.push('#headroom :headroom');
-    if (headroom < 0) {
+    if (headroom + d.exempt < 0) {
       // Condition expressions cannot do arithmetic, so the account keeps its headroom as an
       // attribute; a missing account has none.
-      values[':need'] = -headroom;
+      values[':need'] = -(headroom + d.exempt);
       condition = '#headroom >= :need';
     }
   }
