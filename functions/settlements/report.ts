@@ -155,6 +155,9 @@ export function checkTally(s: Settlement, t: Tally): void {
   }
 }
 
+/** Entries per BatchGet round of their orders (an order's capture, fee and refunds share one lookup). */
+const ENTRY_BATCH = 500;
+
 /** Where a part starts: the gsi1 sort key of its first entry line, or TAIL (only the carried_in / totals lines). */
 export const TAIL = 'TAIL';
 
@@ -194,7 +197,7 @@ async function* reportLines(store: SettlementStore, s: Settlement, start: string
     };
     for await (const e of store.entries(s, start ? { at: start } : undefined)) {
       batch.push(e);
-      if (batch.length === 100) yield* flush();
+      if (batch.length === ENTRY_BATCH) yield* flush();
     }
     yield* flush();
   }
