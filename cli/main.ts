@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsReceiptsSet } from './commands';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsReceiptsSet, settlementsList, settlementsReport, settlementsShow, type SettlementShown } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
@@ -27,6 +28,13 @@ Commands:
                                     Issue a restricted key (rk_test_…) limited to comma-separated
                                     scopes: ${SCOPES.join(', ')}
   keys revoke --key <key_id>        Revoke one key, secret or restricted, and flush the authorizer cache
+  settlements list [--merchant <mch_id>] [--limit <n>]
+                                    Settlements, newest first (default 20): one merchant's, or every
+                                    merchant's
+  settlements show <stl_id>         One settlement: totals, status, payout, bank account last 4, report
+  settlements report <stl_id> [--out <file.csv>]
+                                    The settlement report as CSV (to the file, else to stdout) and its
+                                    SHA-256, checked against the digest the Report step stored
 
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
@@ -42,12 +50,15 @@ keys revoke, also: done but the authorizer cache not flushed); 2 bad arguments.`
 
 export interface Io {
   out(text: string): void;
+  /** Raw bytes to stdout, no newline added (a CSV on stdout keeps its digest). @default out */
+  write?(text: string): void;
   err(text: string): void;
   env: NodeJS.ProcessEnv;
 }
 
 const processIo: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
+  write: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(`${text}\n`),
   env: process.env,
 };
@@ -68,6 +79,8 @@ const OPTIONS = {
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
+  limit: { type: 'string' },
+  out: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -76,7 +89,8 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 type Option = keyof typeof OPTIONS;
 const FEES_HINT = `--fees '{"card":{"percent_bps":250,"fixed":30}}'`;
-const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: string; run: (t: Target, v: Values, io: Io) => Promise<number> }> = {
+/** `args`: the positional arguments after the command's words (e.g. a settlement id), required, in order. */
+const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?: string[]; hint: string; run: (t: Target, v: Values, io: Io, args: string[]) => Promise<number> }> = {
   'merchants create': { required: ['name'], optional: ['fees'], hint: '--name "Acme Coffee"', run: runMerchantsCreate },
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
   'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
@@ -84,6 +98,9 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: 
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
   'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
+  'settlements list': { required: [], optional: ['merchant', 'limit'], hint: '--merchant mch_…', run: runSettlementsList },
+  'settlements show': { required: [], args: ['settlement id'], hint: 'stl_…', run: runSettlementsShow },
+  'settlements report': { required: [], optional: ['out'], args: ['settlement id'], hint: 'stl_… --out report.csv', run: runSettlementsReport },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -106,9 +123,21 @@ export async function main(
       (values.help ? io.out : io.err)(USAGE);
       return values.help ? 0 : 2;
     }
-    const name = positionals.join(' ');
+    // The longest run of leading words that names a command; the words after it are its arguments.
+    let words = positionals.length;
+    while (words > 0 && !COMMANDS[positionals.slice(0, words).join(' ')]) words--;
+    const name = positionals.slice(0, words || positionals.length).join(' ');
     const command = COMMANDS[name];
     if (!command) throw usage(`Unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`);
+    const args = positionals.slice(words);
+    const expected = command.args ?? [];
+    if (args.length !== expected.length) {
+      throw usage(
+        expected.length
+          ? `'${name}' needs the ${expected.join(' and ')}${args.length > expected.length ? ` only, got ${args.join(' ')}` : ''}, e.g. payplane ${name} ${command.hint}.`
+          : `'${name}' takes no arguments, got '${args.join(' ')}'. Use options, e.g. ${command.hint}.`,
+      );
+    }
     for (const [option, value] of Object.entries(values)) {
       const allowed = [...COMMON, ...command.required, ...(command.optional ?? [])];
       if (value !== undefined && !allowed.includes(option as Option)) {
@@ -119,7 +148,7 @@ export async function main(
     if (missing.length) throw usage(`'${name}' needs ${missing.map((o) => `--${o}`).join(' and ')}, e.g. ${command.hint}.`);
     const targetOptions = parseTarget(values);
     target = await resolve(targetOptions, io.env);
-    return await command.run(target, values, io);
+    return await command.run(target, values, io, args);
   } catch (error) {
     if (error instanceof InvalidRequestError) {
       const help = error.code === 'cli_usage' ? USAGE : 'Run payplane --help for usage.';
@@ -275,6 +304,51 @@ async function runKeysRoll(target: Target, values: Values, io: Io): Promise<numb
     );
   }
   return cacheWarning(rolled, target, io, 'The new key is above');
+}
+
+async function runSettlementsList(target: Target, values: Values, io: Io): Promise<number> {
+  const limit = values.limit === undefined ? undefined : /^\d+$/.test(values.limit) && +values.limit >= 1 && +values.limit <= 1000 ? +values.limit : NaN;
+  if (Number.isNaN(limit)) throw usage(`Invalid --limit '${values.limit}': use an integer from 1 to 1000, e.g. --limit 50.`);
+  const list = await settlementsList(target, { merchantId: values.merchant, limit });
+  if (values.json) io.out(JSON.stringify(list, null, 2));
+  else if (list.length === 0) io.out(`No settlements${values.merchant ? ` of merchant ${values.merchant}` : ''} on the ${target.label}.`);
+  else io.out(list.map(settlementRow).join('\n'));
+  return 0;
+}
+
+const settlementRow = (s: SettlementShown) =>
+  `${s.id}  ${s.merchant_id}  ${s.created_at}  ${s.status.padEnd(15)}  ${s.currency} net ${s.totals.net} (gross ${s.totals.gross}, refunds ${s.totals.refunds}, fees ${s.totals.fees}, fx ${s.totals.fx}, ${s.totals.entry_count} entries)`;
+
+async function runSettlementsShow(target: Target, values: Values, io: Io, [id]: string[]): Promise<number> {
+  const s = await settlementsShow(target, { id: id! });
+  if (values.json) io.out(JSON.stringify(s, null, 2));
+  else {
+    io.out(
+      [
+        settlementRow(s),
+        `  cutoff ${s.cutoff}, delay ${s.delay_days} day(s); delayed [${s.windows.delayed.from}, ${s.windows.delayed.to}), immediate [${s.windows.immediate.from}, ${s.windows.immediate.to})`,
+        `  totals ${JSON.stringify(s.totals)}`,
+        `  payout ${s.payout ? `${s.payout.status}${s.payout.reference ? ` (${s.payout.reference})` : ''}, ${s.payout.attempts} attempt(s)` : 'none'}; bank account ••••${s.bank_account_last4 ?? '????'}`,
+        `  report ${s.report ? `${s.report.lines} lines in ${s.report.parts.length} part(s), sha256 ${s.report.sha256}` : 'not written yet'}`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runSettlementsReport(target: Target, values: Values, io: Io, [id]: string[]): Promise<number> {
+  const chunks: string[] = [];
+  const fd = values.out === undefined ? undefined : openSync(values.out, 'w');
+  try {
+    const written = await settlementsReport(target, { id: id!, write: fd === undefined ? (t) => chunks.push(t) : (t) => writeSync(fd, t) });
+    if (fd === undefined) (io.write ?? io.out)(chunks.join(''));
+    const summary = `${written.sha256}  ${values.out ?? '-'}  (${written.lines} lines, ${written.bytes} bytes${written.stored_sha256 ? ', the digest the Report step stored' : ', no stored digest yet'})`;
+    if (values.json) (fd === undefined ? io.err : io.out)(JSON.stringify({ ...written, out: values.out ?? null }, null, 2));
+    else (fd === undefined ? io.err : io.out)(summary);
+    return 0;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** Exit 1 with a warning when the change is committed but the authorizer cache was not flushed. */

@@ -211,8 +211,11 @@ export interface Walked {
   text?: string;
 }
 
-/** Reads the whole report once: every part's digest and the whole's, the tally checked against the totals. */
-export async function walkReport(store: SettlementStore, s: Settlement, keep?: number): Promise<Walked> {
+/**
+ * Reads the whole report once: every part's digest and the whole's, the tally checked against the totals. `keep`:
+ * the part whose text to return; `write`: receives every line in order (the CLI's file).
+ */
+export async function walkReport(store: SettlementStore, s: Settlement, keep?: number, write?: (text: string) => void): Promise<Walked> {
   const tally = emptyTally();
   const whole = createHash('sha256');
   const parts: StoredPart[] = [];
@@ -236,6 +239,7 @@ export async function walkReport(store: SettlementStore, s: Settlement, keep?: n
     current.lines += 1;
     current.bytes += size;
     whole.update(line.text);
+    write?.(line.text);
     lines += 1;
     bytes += size;
   }

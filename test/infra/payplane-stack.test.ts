@@ -68,6 +68,11 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['GET', '/v1/events/{id}', 'GetEvent'],
   ['POST', '/v1/events/{id}/resend', 'ResendEvent'],
   ['POST', '/v1/webhook_endpoints/{id}/recover', 'RecoverWebhookEndpoint'],
+  ['GET', '/v1/settlements', 'ListSettlements'],
+  ['GET', '/v1/settlements/{id}', 'GetSettlement'],
+  ['GET', '/v1/settlements/{id}/transactions', 'ListSettlementTransactions'],
+  ['GET', '/v1/settlements/{id}/report', 'GetSettlementReport'],
+  ['GET', '/v1/bills/{date}', 'GetBill'],
 ];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
 const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
