@@ -56,6 +56,8 @@ describe('the settlements API', () => {
     const list = await call('GET', '/v1/settlements?limit=5', { key: m.key });
     expect(list.status, list.text).toBe(200);
     expect(list.body.data.map((x: { id: string }) => x.id)).toEqual([s.id]);
+    const after = await call('GET', `/v1/settlements?starting_after=${s.id}`, { key: m.key });
+    expect(after.body, after.text).toMatchObject({ data: [], has_more: false });
     const shown = await call('GET', `/v1/settlements/${s.id}`, { key: m.key });
     expect(shown.status, shown.text).toBe(200);
     expect(shown.body).toMatchObject({ id: s.id, totals, bank_account_last4: '6789', status: 'paid' });

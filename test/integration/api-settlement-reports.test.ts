@@ -32,10 +32,10 @@ describe('a 25,000-line report', () => {
     const specs: EntrySpec[] = [];
     const orders: Array<{ id: string; no: string }> = [];
     for (let i = 0; i < ORDERS; i++) {
-      const order = `ord_${String(i).padStart(6, '0')}`;
+      const order = `ord_${merchant.slice(4, 12)}${String(i).padStart(6, '0')}`;
       orders.push({ id: order, no: i % 10 === 0 ? `-${i}` : `no_${i}` });
       specs.push({ kind: 'capture', amount: 10_000 + i, at: iso(i * 1000), order_id: order }, { kind: 'fee', amount: 320, at: iso(i * 1000), order_id: order });
-      for (let r = 0; r < 3; r++) specs.push({ kind: 'refund', amount: 100 + r, at: iso(i * 1000 + r + 1), order_id: order, refund_id: `re_${i}_${r}` });
+      for (let r = 0; r < 3; r++) specs.push({ kind: 'refund', amount: 100 + r, at: iso(i * 1000 + r + 1), order_id: order, refund_id: `re_${order.slice(4)}_${r}` });
     }
     const started = performance.now();
     const [entries] = await Promise.all([seedEntries(table, merchant, specs), putOrders(table, merchant, orders)]);
