@@ -121,6 +121,8 @@ describe('the settlements API', () => {
     const listed = await payplane('settlements', 'list', '--merchant', m.id, '--json');
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout).map((x: { id: string }) => x.id)).toEqual([s.id]);
+    const everyone = await payplane('settlements', 'list', '--limit', '1000', '--json');
+    expect(everyone.code, everyone.stderr).toBe(0);
     const show = await payplane('settlements', 'show', s.id);
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain('••••6789');
