@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsReceiptsSet } from './commands';
+import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
@@ -20,6 +20,13 @@ Commands:
   merchants receipts set --merchant <mch_id> [--email on|off] [--sms on|off]
                                     Turn payer receipts (order.succeeded, refund.succeeded) on or off
                                     per channel; off by default; a channel not given keeps its setting
+  merchants payouts set --merchant <mch_id> [--currency <ISO 4217>] [--delay-days <0-30>]
+                        [--bank-account <digits>]
+                                    Set where and when settlement pays the merchant: its settlement
+                                    currency (default: the platform's, USD), its payout delay in
+                                    business days (default 1: T+1) and its bank account (sealed with
+                                    KMS; only the last 4 digits are ever shown); a setting not given
+                                    keeps its value
   keys roll --merchant <mch_id>     Issue a new secret key, revoke every active secret key (restricted
                                     keys stay), and flush the API's authorizer cache so revoked keys
                                     get 401 at once
@@ -65,6 +72,9 @@ const OPTIONS = {
   burst: { type: 'string' },
   email: { type: 'string' },
   sms: { type: 'string' },
+  currency: { type: 'string' },
+  'delay-days': { type: 'string' },
+  'bank-account': { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -81,6 +91,12 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: 
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
   'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
   'merchants receipts set': { required: ['merchant'], optional: ['email', 'sms'], hint: '--merchant mch_… --email on --sms off', run: runMerchantsReceiptsSet },
+  'merchants payouts set': {
+    required: ['merchant'],
+    optional: ['currency', 'delay-days', 'bank-account'],
+    hint: '--merchant mch_… --currency USD --delay-days 1 --bank-account 000123456789',
+    run: runMerchantsPayoutsSet,
+  },
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
   'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
@@ -219,6 +235,31 @@ async function runMerchantsReceiptsSet(target: Target, values: Values, io: Io): 
     io.out(
       `Receipts of merchant ${set.merchant_id} on the ${target.label}: email ${word(set.receipts.email)}, SMS ${word(set.receipts.sms)}. ` +
         'They apply from the next succeeded payment or refund, to orders that carry the payer\'s email or phone.',
+    );
+  }
+  return 0;
+}
+
+async function runMerchantsPayoutsSet(target: Target, values: Values, io: Io): Promise<number> {
+  const set = await merchantsPayoutsSet(target, {
+    merchantId: values.merchant,
+    currency: values.currency,
+    delayDays: values['delay-days'],
+    bankAccount: values['bank-account'],
+  });
+  if (values.json) io.out(JSON.stringify(set, null, 2));
+  else {
+    const p = set.payout;
+    io.out(
+      [
+        `Payout settings of merchant ${set.merchant_id} on the ${target.label}:`,
+        '',
+        `  Settlement currency:  ${p.settlement_currency}`,
+        `  Payout delay:         ${p.delay_days} business day${p.delay_days === 1 ? '' : 's'} (T+${p.delay_days})`,
+        `  Bank account:         ${p.bank_account_last4 ? `…${p.bank_account_last4} (sealed)` : 'none on file: settlements cannot be paid out until one is set'}`,
+        '',
+        'The next settlement run uses them; entries already settled are not moved.',
+      ].join('\n'),
     );
   }
   return 0;
