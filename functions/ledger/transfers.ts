@@ -163,6 +163,8 @@ export interface PaymentRef {
   channel: string;
   /** Owner of the fee revenue accounts. @default DEFAULT_PLATFORM */
   platform?: string;
+  /** The channel's payment (attempt) id: set on the capture, which the channel's statement lists by it. */
+  payment_id?: string;
 }
 
 const accountsOf = (ref: PaymentRef) => ({
@@ -214,6 +216,7 @@ export function captureTransfers(ref: PaymentRef, input: { amount: number; fee: 
     credit: a.merchant,
     amount: input.amount,
     kind: 'capture',
+    ...(ref.payment_id ? { payment_id: ref.payment_id } : {}),
     ...(input.authorized === undefined
       ? { phase: 'posted' as const }
       : { phase: 'post_pending' as const, pending_id: transferIds.authorization(ref.order_id), pending_amount: input.authorized }),
