@@ -127,6 +127,25 @@ describe('settling a merchant', () => {
     expect((await m.events()).map((e) => e.type)).toEqual(['settlement.created', 'settlement.paid']);
   });
 
+  it('a chunked scan resumes from its small state across invocations and settles the same totals', async () => {
+    const m = await settlementCase(table);
+    const orders = [];
+    for (const amount of [1_000, 2_000, 3_000]) orders.push(await m.pay(amount));
+    await m.refund(orders[0]!.id, 500);
+    const { cutoff, now } = clockAfterEntries();
+    const deps = m.deps(now, { scan: { maxEntries: 2 } });
+    let r = await tasks.settle({ merchant_id: m.merchantId, currency: 'USD', cutoff, run_id: 'run-chunks' }, deps);
+    const states = [];
+    while (!r.done) {
+      states.push(JSON.stringify(r.scan).length);
+      r = await tasks.settle(r, deps);
+    }
+    expect(states.length).toBe(3); // 7 entries, 2 per invocation: the 4th invocation reads the last and writes
+    expect(Math.max(...states)).toBeLessThan(1_024);
+    expect(r).toMatchObject({ status: 'in_payout', net: 6_000 - 500 - fee(1_000) - fee(2_000) - fee(3_000) });
+    expect(await m.settlement(r.settlement_id!)).toMatchObject({ totals: { gross: 6_000, refunds: 500, entry_count: 7 } });
+  });
+
   it('nothing to settle: no settlement, no event, no cursor', async () => {
     const m = await settlementCase(table);
     const o = await m.order({ amount: 1_000, capture_method: 'manual' });
