@@ -11,6 +11,7 @@ import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
+import { addSettlementsApi, type SettlementsApiFunctionId } from './constructs/settlements-api';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { Receipts } from './constructs/receipts';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
@@ -50,6 +51,7 @@ export type FunctionId =
   | 'SandboxNotifier'
   | 'Checkout'
   | WebhooksApiFunctionId
+  | SettlementsApiFunctionId
   | NotificationFunctionId;
 
 /**
@@ -298,6 +300,7 @@ export class PayplaneStack extends Stack {
     };
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
+    const settlementsApi = addSettlementsApi(this, { stage, api: this.api, mainTable: this.mainTable });
 
     // ── Payer receipts (the publisher and the sweeper queue order.succeeded / refund.succeeded for it) ───────────────────────────────────────────────────────────────────────────────
     this.receipts = new Receipts(this, 'Receipts', {
@@ -317,7 +320,7 @@ export class PayplaneStack extends Stack {
       api: this.api,
       receiptsQueue: this.receipts.queue,
     });
-    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions };
+    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -346,7 +349,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...this.notifications.apiFunctions]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...Object.values(settlementsApi), ...this.notifications.apiFunctions]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

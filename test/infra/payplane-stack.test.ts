@@ -38,6 +38,11 @@ const FUNCTIONS: Record<FunctionId, string> = {
   PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
   ResendEvent: 'functions/handlers/resend-event.ts',
   RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
+  ListSettlements: 'functions/handlers/list-settlements.ts',
+  GetSettlement: 'functions/handlers/get-settlement.ts',
+  ListSettlementTransactions: 'functions/handlers/list-settlement-transactions.ts',
+  GetSettlementReport: 'functions/handlers/get-settlement-report.ts',
+  GetBill: 'functions/handlers/get-bill.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -125,6 +130,11 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
   ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  ListSettlements: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetSettlement: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  ListSettlementTransactions: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetSettlementReport: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetBill: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -562,6 +572,12 @@ describe.each(STAGES)('stage %s', (stage) => {
       PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
       ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      // functions/settlements/store.ts: read-only; the report and the bill BatchGet the orders of their lines.
+      ListSettlements: { main: ['GetItem', 'Query index/gsi1'] },
+      GetSettlement: { main: ['GetItem'] },
+      ListSettlementTransactions: { main: ['GetItem', 'Query index/gsi1'] },
+      GetSettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1'] },
+      GetBill: { main: ['BatchGetItem', 'Query', 'Query index/gsi1'] },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
