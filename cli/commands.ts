@@ -2,6 +2,7 @@ import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setPayoutSettings, setRateLimits, setReceipts, type PayoutSettingsView } from '../functions/merchants/service';
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
+import { appliedRate, formatDecimal, listRates, parseRate, setRate, type FxRate, type SetRateInput } from '../functions/fx';
 import type { Target } from './target';
 
 /**
@@ -137,4 +138,22 @@ export async function merchantsPayoutsSet(
 ): Promise<MerchantPayoutsSet> {
   const set = await setPayoutSettings(target.merchants, input);
   return { merchant_id: set.merchantId, payout: set.payout };
+}
+
+export interface FxRateSet {
+  object: 'fx_rate';
+  rate: FxRate;
+  /** The rate merchants are converted at: rate × (1 − markup). */
+  applied_rate: string;
+  /** False: the same rate was already set at that time (nothing changed). */
+  created: boolean;
+}
+
+export async function fxSet(target: Target, input: SetRateInput): Promise<FxRateSet> {
+  const set = await setRate(target.merchants, input);
+  return { object: 'fx_rate', rate: set.rate, applied_rate: formatDecimal(appliedRate(parseRate(set.rate.rate), set.rate.markup_bps)), created: set.created };
+}
+
+export async function fxList(target: Target, pair?: { from: unknown; to: unknown }): Promise<FxRate[]> {
+  return listRates(target.merchants, pair);
 }

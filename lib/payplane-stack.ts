@@ -201,6 +201,8 @@ export class PayplaneStack extends Stack {
     /** Reads by key, then conditional puts and updates, alone or in one transaction with the ledger's transfers
      * (orders, attempts, refunds, accounts, the sandbox's trades). No function deletes a record: TTL does. */
     const movesRecords: TableAction[] = ['GetItem', 'PutItem', 'UpdateItem'];
+    /** functions/fx/table.ts rateInForce: confirm locks the exchange rate in force (one Query of the pair's rates, nothing else). */
+    const readsFxRates: TableAccess = { actions: ['Query'], onlyPartitions: ['FXRATE#*'] };
     /** functions/http/idempotency.ts: claims a key, completes it, and releases it after a retryable failure. */
     const idempotencyKeys: TableAccess = { actions: ['PutItem', 'UpdateItem', 'DeleteItem'] };
     // Each binding below also hands the function the resource's variable (TABLE_NAME, KMS_KEY_ARN…): a function
@@ -255,6 +257,7 @@ export class PayplaneStack extends Stack {
     }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] });
     const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', fees)
       .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.mainTable, readsFxRates)
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
       .bindMacKey(this.fingerprintKey, 'generate')
@@ -275,6 +278,7 @@ export class PayplaneStack extends Stack {
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
     const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', fees)
       .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
+      .bindTable(this.mainTable, readsFxRates)
       // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
       .bindKey(this.key, 'encrypt', ['card'])
       .bindMacKey(this.fingerprintKey, 'generate')
