@@ -13,6 +13,7 @@ import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { Receipts } from './constructs/receipts';
+import { Settlement } from './constructs/settlement';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -30,6 +31,9 @@ export interface PayplaneStackProps extends StackProps {
 
 /** The notification pipeline's functions (lib/constructs/notifications.ts). */
 export type NotificationFunctionId = keyof Notifications['functions'];
+
+/** The settlement state machine's step functions (lib/constructs/settlement.ts). */
+export type SettlementFunctionId = keyof Settlement['functions'];
 
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
 export type FunctionId =
@@ -50,7 +54,8 @@ export type FunctionId =
   | 'SandboxNotifier'
   | 'Checkout'
   | WebhooksApiFunctionId
-  | NotificationFunctionId;
+  | NotificationFunctionId
+  | SettlementFunctionId;
 
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
@@ -81,6 +86,8 @@ export class PayplaneStack extends Stack {
   readonly notifications: Notifications;
   /** Payer receipts: queue, DLQ, sender, SES identity and configuration set. The notification pipeline queues for it. */
   readonly receipts: Receipts;
+  /** Settlement: the state machine, its daily schedule, its step functions and alarms. */
+  readonly settlement: Settlement;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -317,7 +324,10 @@ export class PayplaneStack extends Stack {
       api: this.api,
       receiptsQueue: this.receipts.queue,
     });
-    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions };
+
+    // ── Settlement: the daily run (Step Functions, started by EventBridge Scheduler) ─────────────────
+    this.settlement = new Settlement(this, 'Settlement', { stage, table: this.mainTable, key: this.key });
+    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions, ...this.settlement.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -391,6 +401,10 @@ export class PayplaneStack extends Stack {
     new CfnOutput(this, 'CheckoutSigningKeyArn', {
       value: this.checkoutSigningKey.keyArn,
       description: 'Checkout redirect signing key (ECC_NIST_P256): merchants verify return_url signatures with its public key (kms get-public-key)',
+    });
+    new CfnOutput(this, 'SettlementStateMachineArn', {
+      value: this.settlement.stateMachine.stateMachineArn,
+      description: 'The settlement state machine: `payplane settlements run` starts an execution of it',
     });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'Customer-managed KMS key' });
   }
