@@ -117,6 +117,8 @@ export class PaymentContext {
       currency: order.currency,
       channel: this.deps.ledger?.receivableOwner ?? channel,
       platform: this.deps.ledger?.platform,
+      // The capture names the attempt: the channel's statement lists captures by it (settlements/reconcile.ts).
+      ...(order.payment_id ? { payment_id: order.payment_id } : {}),
     };
   }
 
