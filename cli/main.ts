@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
 import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
+import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
 export const USAGE = `Usage: payplane <command> [options]
@@ -40,6 +41,11 @@ Commands:
                                     bps, default 0). Takes effect at --effective-at (default: now); rates are
                                     history, never changed. Payments confirm at the rate in force then.
   fx list [<from> <to>]             The rate table (or one pair's history), oldest first
+  settlements run [--cutoff <ISO time>] [--merchant <mch_id>]
+                                    Run settlement now: starts the settlement state machine, waits, and
+                                    prints the settlements made, net per currency and failures. Entries
+                                    available before the cutoff are settled (default: the start of the
+                                    current business day); running a cutoff again pays nothing twice
 
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
@@ -51,7 +57,8 @@ Options:
   -h, --help                        Show this help
 
 Keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll and
-keys revoke, also: done but the authorizer cache not flushed); 2 bad arguments.`;
+keys revoke, also: done but the authorizer cache not flushed; for settlements run, the execution
+failed, e.g. a reconciliation break); 2 bad arguments.`;
 
 export interface Io {
   out(text: string): void;
@@ -83,6 +90,7 @@ const OPTIONS = {
   'bank-account': { type: 'string' },
   'markup-bps': { type: 'string' },
   'effective-at': { type: 'string' },
+  cutoff: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -112,6 +120,7 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
   'fx set': { required: [], optional: ['markup-bps', 'effective-at'], args: [3, 3], hint: 'EUR USD 1.0845 --markup-bps 100', run: runFxSet },
   'fx list': { required: [], args: [0, 2], hint: 'EUR USD', run: runFxList },
+  'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -341,6 +350,16 @@ async function runKeysRoll(target: Target, values: Values, io: Io): Promise<numb
     );
   }
   return cacheWarning(rolled, target, io, 'The new key is above');
+}
+
+async function runSettlementsRun(target: Target, values: Values, io: Io): Promise<number> {
+  const result = await settlementsRun(target, {
+    cutoff: values.cutoff,
+    merchantId: values.merchant,
+    onStarted: (arn) => io.err(`Started ${arn}; waiting for it to finish…`),
+  });
+  io.out(values.json ? JSON.stringify(result, null, 2) : describeRun(result, target.label));
+  return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
 /** Exit 1 with a warning when the change is committed but the authorizer cache was not flushed. */

@@ -6,6 +6,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMS } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { sealerFor } from '../functions/commons/crypto';
 import type { MerchantDeps } from '../functions/merchants/service';
@@ -26,6 +27,8 @@ export interface Target {
   flushAuthorizerCache(): Promise<void>;
   /** Same, as a command the operator can run by hand if the flush failed. */
   flushHint: string;
+  /** The settlement state machine (the template's), and a Step Functions client to start and watch its executions. */
+  settlement(): { sfn: Pick<SFNClient, 'send'>; stateMachineArn: string };
   /** Turns a connection failure into an actionable message (the local cloud is not running). */
   explain(error: unknown): string | undefined;
 }
@@ -44,7 +47,9 @@ const localFileSchema = z.object({
   region: z.string().min(1),
   stage: z.string().min(1),
   restApiId: z.string().min(1),
-  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url() }),
+  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url(), sfn: z.url().optional() }),
+  /** State machine ARNs by logical id (the settlement's is `SettlementStateMachine<hash>`). */
+  stateMachines: z.record(z.string(), z.string()).optional(),
   tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
   /** The stack's key: the CLI seals bank accounts with it (purpose bank_account only, docs/operator-policy.json). */
   kmsKeyArn: z.string().startsWith('arn:').optional(),
@@ -97,6 +102,13 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
       await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId: local.restApiId, stageName: local.stage }));
     },
     flushHint: 'restart the local cloud (npm start)',
+    settlement: () => {
+      const arn = Object.entries(local.stateMachines ?? {}).find(([id]) => id.startsWith('SettlementStateMachine'))?.[1];
+      if (!arn || !local.endpoints.sfn) {
+        throw new Error(`The local cloud at ${local.apiUrl} runs no settlement state machine (${file} lists none): restart it with \`npm start\` to run the current template.`);
+      }
+      return { sfn: new SFNClient({ ...clientConfig, endpoint: local.endpoints.sfn }), stateMachineArn: arn };
+    },
     explain: (error) =>
       isConnectionFailure(error)
         ? `The local cloud is not answering at ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
@@ -149,6 +161,7 @@ async function stageTarget(
       await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId, stageName }));
     },
     flushHint: `aws apigateway flush-stage-authorizers-cache --rest-api-id ${restApiId} --stage-name ${stageName}${region}${profile}`,
+    settlement: () => ({ sfn: new SFNClient(clientConfig), stateMachineArn: need('SettlementStateMachineArn') }),
     explain: (error) => explainAwsError(error, `calling AWS for ${stackName}`, options),
   };
 }
