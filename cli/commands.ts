@@ -5,9 +5,10 @@ import { settlementIdSchema, settlementObject } from '../functions/settlements/a
 import { storedReport, walkReport } from '../functions/settlements/report';
 import type { Settlement } from '../functions/settlements/settlement';
 import { SettlementStore } from '../functions/settlements/store';
-import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setRateLimits, setReceipts } from '../functions/merchants/service';
+import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setPayoutSettings, setRateLimits, setReceipts, type PayoutSettingsView } from '../functions/merchants/service';
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
+import { appliedRate, formatDecimal, listRates, parseRate, setRate, type FxRate, type SetRateInput } from '../functions/fx';
 import type { Target } from './target';
 
 /**
@@ -213,4 +214,36 @@ function parseMerchantId(id: string): string {
     throw new InvalidRequestError('parameter_invalid', `Invalid --merchant '${id}': merchant ids look like mch_ followed by letters and digits.`, { param: 'merchant' });
   }
   return id;
+}
+
+export interface MerchantPayoutsSet {
+  merchant_id: string;
+  /** Defaults applied; the bank account as its last 4 digits only (null: none on file yet). */
+  payout: PayoutSettingsView;
+}
+
+export async function merchantsPayoutsSet(
+  target: Target,
+  input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
+): Promise<MerchantPayoutsSet> {
+  const set = await setPayoutSettings(target.merchants, input);
+  return { merchant_id: set.merchantId, payout: set.payout };
+}
+
+export interface FxRateSet {
+  object: 'fx_rate';
+  rate: FxRate;
+  /** The rate merchants are converted at: rate × (1 − markup). */
+  applied_rate: string;
+  /** False: the same rate was already set at that time (nothing changed). */
+  created: boolean;
+}
+
+export async function fxSet(target: Target, input: SetRateInput): Promise<FxRateSet> {
+  const set = await setRate(target.merchants, input);
+  return { object: 'fx_rate', rate: set.rate, applied_rate: formatDecimal(appliedRate(parseRate(set.rate.rate), set.rate.markup_bps)), created: set.created };
+}
+
+export async function fxList(target: Target, pair?: { from: unknown; to: unknown }): Promise<FxRate[]> {
+  return listRates(target.merchants, pair);
 }
