@@ -23,6 +23,20 @@ import { settlementChange, settlementFromItem } from './subject';
  * two runs disjoint and contiguous, whatever their cutoffs, so no entry is settled twice or skipped.
  */
 export const SETTLE_HORIZON_MS = 15 * 60_000;
+
+/**
+ * SETTLEMENT_HORIZON_SECONDS overrides the 15 minutes, for a local cloud whose demo and end-to-end scenarios settle
+ * payments made a moment ago (there, no Lambda outlives a few seconds). Never lower it where functions can run long.
+ */
+export function settleHorizonMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SETTLEMENT_HORIZON_SECONDS?.trim();
+  if (!raw) return SETTLE_HORIZON_MS;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw new InternalError('invalid_settlement_horizon', `SETTLEMENT_HORIZON_SECONDS '${raw}' must be a whole number of seconds ≥ 0 (default 900).`);
+  }
+  return seconds * 1000;
+}
 export const EPOCH = new Date(0).toISOString();
 /** Cursor races in one invocation before giving up (the Settle state's Retry runs it again). */
 const MAX_ROUNDS = 5;
@@ -41,6 +55,8 @@ export interface SettlementDeps {
   payoutSettings: (merchantId: string) => Promise<PayoutSettings>;
   /** The platform that owns the payouts accounts. @default the ledger's DEFAULT_PLATFORM */
   platform?: string;
+  /** How far behind now a window ends. @default settleHorizonMs() */
+  horizonMs?: number;
   /** The scan budget of one invocation (entries.ts). */
   scan?: { maxEntries?: number; maxMs?: number };
 }
@@ -150,7 +166,7 @@ async function begin(item: SettleItem, cutoff: Date, deps: SettlementDeps): Prom
   const [cursor, settings] = await Promise.all([getCursor(deps.table, item.merchant_id, item.currency), deps.payoutSettings(item.merchant_id)]);
   return {
     ...newScan(),
-    windows: windowsOf(cursor, cutoff, settings.delay_days, deps.now()),
+    windows: windowsOf(cursor, cutoff, settings.delay_days, deps.now(), businessTimeZone(), deps.horizonMs ?? settleHorizonMs()),
     cursor_version: cursor?.version ?? 0,
     carried_in: cursor?.carry ?? 0,
     delay_days: settings.delay_days,
@@ -159,8 +175,15 @@ async function begin(item: SettleItem, cutoff: Date, deps: SettlementDeps): Prom
 }
 
 /** COMMON.md § calendar. A window whose end is not after its start is empty: [from, from). */
-export function windowsOf(cursor: Pick<SettlementCursor, 'delayed_through' | 'immediate_through'> | undefined, cutoff: Date, delayDays: number, now: Date, zone = businessTimeZone()): Windows {
-  const horizon = now.getTime() - SETTLE_HORIZON_MS;
+export function windowsOf(
+  cursor: Pick<SettlementCursor, 'delayed_through' | 'immediate_through'> | undefined,
+  cutoff: Date,
+  delayDays: number,
+  now: Date,
+  zone = businessTimeZone(),
+  horizonMs = SETTLE_HORIZON_MS,
+): Windows {
+  const horizon = now.getTime() - horizonMs;
   const window = (from: string, bound: Date) => {
     const to = new Date(Math.min(bound.getTime(), horizon)).toISOString();
     return { from, to: to > from ? to : from };

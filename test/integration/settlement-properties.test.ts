@@ -82,6 +82,10 @@ describe('settlement properties', () => {
         ).map(settlementFromItem);
         const entries = await all({ TableName: table, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :e)', ExpressionAttributeValues: { ':pk': `MERCHANT#${m.merchantId}`, ':e': 'ENTRY#USD#' } });
 
+        if (entries.length === 0) {
+          expect(settlements).toEqual([]);
+          return;
+        }
         // Every entry in exactly one window.
         for (const e of entries) {
           const stream = e.entry_stream as 'delayed' | 'immediate';
@@ -110,7 +114,7 @@ describe('settlement properties', () => {
         expect(account.debits_pending).toBe(0);
         expect(account.headroom).toBe(cursor.carry);
       }),
-      { numRuns: runs(4, 40), endOnFailure: true },
+      { numRuns: runs(5, 50), endOnFailure: true },
     );
   });
 });
