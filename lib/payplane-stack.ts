@@ -11,8 +11,10 @@ import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
+import { addSettlementsApi, type SettlementsApiFunctionId } from './constructs/settlements-api';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { Receipts } from './constructs/receipts';
+import { Settlement } from './constructs/settlement';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -30,6 +32,9 @@ export interface PayplaneStackProps extends StackProps {
 
 /** The notification pipeline's functions (lib/constructs/notifications.ts). */
 export type NotificationFunctionId = keyof Notifications['functions'];
+
+/** The settlement state machine's step functions (lib/constructs/settlement.ts). */
+export type SettlementFunctionId = keyof Settlement['functions'];
 
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
 export type FunctionId =
@@ -50,7 +55,9 @@ export type FunctionId =
   | 'SandboxNotifier'
   | 'Checkout'
   | WebhooksApiFunctionId
-  | NotificationFunctionId;
+  | SettlementsApiFunctionId
+  | NotificationFunctionId
+  | SettlementFunctionId;
 
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
@@ -81,6 +88,8 @@ export class PayplaneStack extends Stack {
   readonly notifications: Notifications;
   /** Payer receipts: queue, DLQ, sender, SES identity and configuration set. The notification pipeline queues for it. */
   readonly receipts: Receipts;
+  /** Settlement: the state machine, its daily schedule, its step functions and alarms. */
+  readonly settlement: Settlement;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -199,6 +208,8 @@ export class PayplaneStack extends Stack {
     /** Reads by key, then conditional puts and updates, alone or in one transaction with the ledger's transfers
      * (orders, attempts, refunds, accounts, the sandbox's trades). No function deletes a record: TTL does. */
     const movesRecords: TableAction[] = ['GetItem', 'PutItem', 'UpdateItem'];
+    /** functions/fx/table.ts rateInForce: confirm locks the exchange rate in force (one Query of the pair's rates, nothing else). */
+    const readsFxRates: TableAccess = { actions: ['Query'], onlyPartitions: ['FXRATE#*'] };
     /** functions/http/idempotency.ts: claims a key, completes it, and releases it after a retryable failure. */
     const idempotencyKeys: TableAccess = { actions: ['PutItem', 'UpdateItem', 'DeleteItem'] };
     // Each binding below also hands the function the resource's variable (TABLE_NAME, KMS_KEY_ARN…): a function
@@ -253,6 +264,7 @@ export class PayplaneStack extends Stack {
     }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] });
     const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', fees)
       .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.mainTable, readsFxRates)
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
       .bindMacKey(this.fingerprintKey, 'generate')
@@ -273,6 +285,7 @@ export class PayplaneStack extends Stack {
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
     const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', fees)
       .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
+      .bindTable(this.mainTable, readsFxRates)
       // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
       .bindKey(this.key, 'encrypt', ['card'])
       .bindMacKey(this.fingerprintKey, 'generate')
@@ -298,6 +311,7 @@ export class PayplaneStack extends Stack {
     };
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
+    const settlementsApi = addSettlementsApi(this, { stage, api: this.api, mainTable: this.mainTable });
 
     // ── Payer receipts (the publisher and the sweeper queue order.succeeded / refund.succeeded for it) ───────────────────────────────────────────────────────────────────────────────
     this.receipts = new Receipts(this, 'Receipts', {
@@ -317,7 +331,10 @@ export class PayplaneStack extends Stack {
       api: this.api,
       receiptsQueue: this.receipts.queue,
     });
-    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions };
+
+    // ── Settlement: the daily run (Step Functions, started by EventBridge Scheduler) ─────────────────
+    this.settlement = new Settlement(this, 'Settlement', { stage, table: this.mainTable, key: this.key });
+    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions, ...this.settlement.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -346,7 +363,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...this.notifications.apiFunctions]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...Object.values(settlementsApi), ...this.notifications.apiFunctions]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 
@@ -391,6 +408,10 @@ export class PayplaneStack extends Stack {
     new CfnOutput(this, 'CheckoutSigningKeyArn', {
       value: this.checkoutSigningKey.keyArn,
       description: 'Checkout redirect signing key (ECC_NIST_P256): merchants verify return_url signatures with its public key (kms get-public-key)',
+    });
+    new CfnOutput(this, 'SettlementStateMachineArn', {
+      value: this.settlement.stateMachine.stateMachineArn,
+      description: 'The settlement state machine: `payplane settlements run` starts an execution of it',
     });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'Customer-managed KMS key' });
   }
