@@ -4,8 +4,9 @@ import { dynamo } from '../commons/clients';
 import { required } from '../commons/config';
 import { ContendedError, InternalError, InvalidRequestError } from '../commons/errors';
 import { payoutTransfer, type TransactItem } from '../ledger/transfers';
-import { merchantKey } from '../merchants/repository';
-import { availableBefore, businessTimeZone, DEFAULT_DELAY_DAYS, MAX_DELAY_DAYS } from './calendar';
+import type { PayoutSettings } from '../merchants/payouts';
+import { getMerchantPayoutSettings } from '../merchants/repository';
+import { availableBefore, businessTimeZone } from './calendar';
 import { newScan, scanEntries, type EntryScan, type Windows } from './entries';
 import { cursorKey, settlementId, settlementKey, type Settlement, type SettlementCursor, type SettlementStatus, type SettlementTotals } from './settlement';
 import { settlementChange, settlementFromItem } from './subject';
@@ -41,12 +42,7 @@ export const EPOCH = new Date(0).toISOString();
 /** Cursor races in one invocation before giving up (the Settle state's Retry runs it again). */
 const MAX_ROUNDS = 5;
 
-export interface PayoutSettings {
-  settlement_currency: string;
-  delay_days: number;
-  bank_account_last4?: string;
-  bank_account_ciphertext?: Uint8Array;
-}
+export type { PayoutSettings };
 
 export interface SettlementDeps {
   table: string;
@@ -67,27 +63,9 @@ export function settlementDeps(overrides: Partial<SettlementDeps> = {}): Settlem
     table,
     now: () => new Date(),
     writer: new ChangeWriter(table),
-    payoutSettings: (merchantId) => readPayoutSettings(table, merchantId),
+    // Consistent: a bank account changed a moment ago is the one a payout uses.
+    payoutSettings: (merchantId) => getMerchantPayoutSettings({ db: dynamo(), tableName: table }, merchantId, { consistent: true }),
     ...overrides,
-  };
-}
-
-/**
- * The merchant item's `payout` attribute with the platform defaults (COMMON.md § Merchant payout settings).
- * Stand-in for merchants/repository.ts getMerchantPayoutSettings until that lands; same shape, same defaults.
- */
-export async function readPayoutSettings(table: string, merchantId: string, env: NodeJS.ProcessEnv = process.env): Promise<PayoutSettings> {
-  const { Item } = await dynamo().send(new GetCommand({ TableName: table, Key: merchantKey(merchantId), ProjectionExpression: 'payout', ConsistentRead: true }));
-  const p = (Item?.payout ?? {}) as Partial<PayoutSettings>;
-  const delay = p.delay_days ?? DEFAULT_DELAY_DAYS;
-  if (!Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_DAYS) {
-    throw new InternalError('invalid_payout_settings', `Merchant ${merchantId} has payout.delay_days ${delay}; set 0 to ${MAX_DELAY_DAYS} with npx payplane merchants payouts set.`);
-  }
-  return {
-    settlement_currency: p.settlement_currency ?? (env.SETTLEMENT_CURRENCY?.trim() || 'USD'),
-    delay_days: delay,
-    ...(p.bank_account_last4 ? { bank_account_last4: p.bank_account_last4 } : {}),
-    ...(p.bank_account_ciphertext ? { bank_account_ciphertext: p.bank_account_ciphertext } : {}),
   };
 }
 

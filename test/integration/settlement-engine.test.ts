@@ -45,6 +45,7 @@ describe('settling a merchant', () => {
     expect(summary).toMatchObject({ settlements: 1, by_status: { paid: 1 }, currencies: { USD: { gross: 15_000, refunds: 2_000, net, paid: net } } });
     expect(summary.checked.statement_lines).toBeGreaterThanOrEqual(6); // 2 captures + 1 refund, each side
     expect(await m.cursor()).toMatchObject({ carry: 0, version: 1, last_settlement_id: s.id });
+    expect((await m.settlement(s.id))!.report).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }); // the Report step ran
   });
 
   it('a transient payout failure (account …0119) is retried and paid once', async () => {
