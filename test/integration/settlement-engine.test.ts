@@ -2,7 +2,7 @@ import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_PAYOUT_ACCOUNTS } from '../../functions/channels/payouts';
 import { dynamo } from '../../functions/commons/clients';
-import { payoutTransferIds, transferKey } from '../../functions/ledger';
+import { conversionTransferIds, payoutTransferIds, transferKey } from '../../functions/ledger';
 import { negativeBalances } from '../../functions/settlements/reconcile';
 import * as tasks from '../../functions/settlements/tasks';
 import { useLocalServices } from './env';
@@ -145,6 +145,32 @@ describe('settling a merchant', () => {
     expect(Math.max(...states)).toBeLessThan(1_024);
     expect(r).toMatchObject({ status: 'in_payout', net: 6_000 - 500 - fee(1_000) - fee(2_000) - fee(3_000) });
     expect(await m.settlement(r.settlement_id!)).toMatchObject({ totals: { gross: 6_000, refunds: 500, entry_count: 7 } });
+  });
+
+  it('a converted payment (EUR order, USD settlement): gross at the base rate, the spread as fx, the statement matched in EUR', async () => {
+    // Prepare: the integration setup seeds EUR→USD with a 100 bps markup
+    const m = await settlementCase(table);
+    const o = await m.order({ amount: 10_000, currency: 'EUR' });
+    const paid = await m.service.confirm(m.caller(), o.id, (await import('./payments-world')).card('4242424242424242'));
+    const refund = await m.refund(paid.id, 2_500);
+    const { cutoff, now } = clockAfterEntries();
+    // Act
+    const { outcomes, summary } = await runFor(m.merchantId, cutoff, m.deps(now));
+    // Assess: the totals are the ledger's transfers, in USD
+    const conversion = (await transfer(conversionTransferIds.conversion(o.id)))!;
+    const spread = (await transfer(conversionTransferIds.spread(o.id)))!;
+    const fees = (await transfer(`tr_${o.id}_fee`))!;
+    const back = (await transfer(conversionTransferIds.refund(refund.id)))!;
+    expect(conversion).toMatchObject({ currency: 'USD', fx: { source_currency: 'EUR', source_amount: 10_000 } });
+    const net = conversion.amount - spread.amount - fees.amount - back.amount;
+    expect(outcomes[0]).toMatchObject({ status: 'paid', net });
+    expect(await m.settlement(outcomes[0]!.settlement_id!)).toMatchObject({
+      currency: 'USD',
+      totals: { gross: conversion.amount, fx: spread.amount, fees: fees.amount, refunds: back.amount, net, entry_count: 4 },
+    });
+    expect(summary.currencies.USD).toMatchObject({ net, paid: net });
+    expect(summary.checked.statement_lines).toBe(4); // the EUR capture and refund, each on both sides
+    expect(await m.account()).toMatchObject({ headroom: 0, debits_pending: 0 });
   });
 
   it('nothing to settle: no settlement, no event, no cursor', async () => {
