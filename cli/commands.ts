@@ -139,9 +139,9 @@ const SETTLE_ACCOUNTS = 'SETTLE_ACCOUNTS';
 
 const storeOf = (target: Target) => new SettlementStore({ db: target.merchants.db, table: target.merchants.tableName });
 
-export type SettlementShown = ReturnType<typeof settlementObject> & { merchant_id: string };
+export type SettlementShown = ReturnType<typeof settlementObject>;
 
-const shown = (s: Settlement): SettlementShown => ({ ...settlementObject(s), merchant_id: s.merchant_id });
+const shown = (s: Settlement): SettlementShown => settlementObject(s);
 
 /** One merchant's settlements, newest first; without a merchant, every merchant's (one Query each), merged. */
 export async function settlementsList(target: Target, input: { merchantId?: string; limit?: number }): Promise<SettlementShown[]> {
