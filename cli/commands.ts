@@ -191,7 +191,7 @@ export interface ReportWritten {
 /** The whole report, line by line into `write`; refuses when it does not hash to the digest the Report step stored. */
 export async function settlementsReport(target: Target, input: { id: string; write: (text: string) => void }): Promise<ReportWritten> {
   const s = await settlementById(target, input.id);
-  const { report } = await walkReport(storeOf(target), s, undefined, input.write);
+  const { report } = await walkReport(storeOf(target), s, { write: input.write });
   const stored = storedReport(s);
   if (stored && stored.sha256 !== report.sha256) {
     throw new Error(`The report of ${s.id} hashes to ${report.sha256}, but the Report step stored ${stored.sha256}: its entries changed since. Reconcile the settlement.`);

@@ -148,7 +148,7 @@ export class SettlementApi {
     const s = await this.load(caller, id);
     const { part } = parseInput(reportQuerySchema, query);
     const stored = storedReport(s);
-    const walked = stored ? undefined : await walkReport(this.store, s, part ?? 1);
+    const walked = stored ? undefined : await walkReport(this.store, s, { keep: part ?? 1 });
     const report = stored ?? walked!.report;
     const wanted = part ?? (report.parts.length === 1 ? 1 : undefined);
     if (wanted === undefined) return { status: 200, body: manifestOf(s, report) };

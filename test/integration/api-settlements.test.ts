@@ -6,7 +6,7 @@ import { dynamo } from '../../functions/commons/clients';
 import { newId } from '../../functions/commons/ids';
 import { transferKey } from '../../functions/ledger/transfers';
 import { SettlementApi } from '../../functions/settlements/api';
-import { writeReport } from '../../functions/settlements/report';
+import { walkReport, writeReport } from '../../functions/settlements/report';
 import type { Settlement } from '../../functions/settlements/settlement';
 import { SettlementStore } from '../../functions/settlements/store';
 import { putOrders, putSettlement, seedEntries, type EntrySpec } from './api-settlements-world';
@@ -170,6 +170,32 @@ describe('GET /v1/settlements/{id}/report', () => {
     await dynamo().send(new UpdateCommand({ TableName: table, Key: transferKey(`tr_ord_${tag}A1_fee`), UpdateExpression: 'SET entry_amount = :a', ExpressionAttributeValues: { ':a': -321 } }));
     await expect(api.report(me(merchant), settlement.id, {})).rejects.toMatchObject({ code: 'report_digest_mismatch' });
     await expect(writeReport(settlement.id, store)).rejects.toMatchObject({ code: 'report_totals_mismatch', message: expect.stringContaining('fees 508') });
+  });
+
+  it('parts cut by lines or by bytes resume from their stored start (an entry of either stream, or the closing lines alone)', async () => {
+    // Prepare: the 11-line report of world(), cut small: at 3 lines, or at 300 bytes.
+    const { merchant, settlement } = await world();
+    const whole = (await walkReport(store, settlement, { keep: 1, limits: { lines: 100, bytes: 1 << 20 } })).text!;
+    for (const limits of [{ lines: 3, bytes: 1 << 20 }, { lines: 7, bytes: 1 << 20 }, { lines: 100, bytes: 300 }, { lines: 10, bytes: 1 << 20 }]) {
+      // Act
+      await writeReport(settlement.id, store, limits);
+      const m = (await api.get(me(merchant), settlement.id)).report!;
+      const parts: string[] = [];
+      for (const p of m.parts) {
+        const res = await api.report(me(merchant), settlement.id, { part: String(p.part) });
+        if (!('text' in res)) throw new Error('a part is CSV');
+        expect(res.headers!['Content-Digest']).toBe(p.content_digest);
+        expect(res.headers!['Content-Digest']).toBe(`sha-256=:${sha256(res.text)}:`);
+        parts.push(res.text);
+      }
+      // Assess
+      expect(parts.join('')).toBe(whole);
+      expect(m.parts.every((p) => p.lines <= limits.lines && (p.bytes <= limits.bytes || p.lines === 1))).toBe(true);
+      expect(m.parts.reduce((a, p) => a + p.lines, 0)).toBe(11);
+    }
+    // lines 3 and 10: a part starts at a closing line (carried_in, or the totals line alone); lines 7: one at the immediate stream's first entry.
+    const manifest = await api.report(me(merchant), settlement.id, {});
+    expect('text' in manifest ? undefined : (manifest.body as { parts: unknown[] }).parts).toHaveLength(2);
   });
 
   it('refuses a part number the report does not have, naming the range', async () => {
