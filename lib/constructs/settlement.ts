@@ -96,8 +96,10 @@ export class Settlement extends Construct {
       .bindKey(key, 'decrypt', ['bank_account']);
     const compensate = fn('Compensate', 'settlement-compensate.ts', "Settlement: voids a failed payout's reserve (after asking the channel)", Duration.seconds(60)) //
       .bindTable(table, resolves);
+    // functions/settlements/report.ts writeReport: the settlement, its entries (gsi1), their orders (merchant_order_no),
+    // then one UpdateItem of its `report` digests.
     const report = fn('Report', 'settlement-report.ts', "Settlement: writes a settlement's report and its digests", Duration.minutes(10)) //
-      .bindTable(table, { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], indexes: ['gsi1'] });
+      .bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'UpdateItem'], indexes: ['gsi1'] });
     const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10)).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
     this.functions = {
       SettlementPrepare: prepare,
