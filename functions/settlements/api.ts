@@ -142,7 +142,7 @@ export class SettlementApi {
   /**
    * The report: the CSV when it is one part, else the manifest (JSON); `?part=N` is part N. Served from the
    * digests the Report step stored (each part re-read must hash to its stored digest); a settlement the step has
-   * not reported on yet (one carried forward) is read whole, once per request.
+   * not reported on yet (its payout in flight) is read whole, once per request.
    */
   async report(caller: SettlementCaller, id: string, query: unknown): Promise<ApiTextResult | { status: number; body: unknown }> {
     const s = await this.load(caller, id);

@@ -134,4 +134,37 @@ describe('the settlements API', () => {
     expect(written.stdout.split(' ')[0]).toBe(createHash('sha256').update(file).digest('hex'));
     expect((await payplane('settlements', 'show', 'stl_bad')).code).toBe(2);
   });
+
+  it('after `payplane settlements run`, the report of the engine\'s settlement has the Report step\'s digest and the API\'s totals', async () => {
+    // Prepare: a merchant with payout settings, two payments and a refund through the API.
+    const m = await newMerchant('Settlement run merchant');
+    const set = await payplane('merchants', 'payouts', 'set', '--merchant', m.id, '--delay-days', '0', '--bank-account', '000123456789');
+    expect(set.code, set.stderr).toBe(0);
+    const a = await paidOrder(m.key, { amount: 4_200 });
+    await paidOrder(m.key, { amount: 1_300 });
+    const refund = await call('POST', '/v1/refunds', { key: m.key, body: { order_id: a.id, amount: 700 } });
+    expect(refund.status, refund.text).toBe(201);
+    // The test stage settles entries older than 10 s (settlementLag): wait them out.
+    await new Promise((r) => setTimeout(r, 11_000));
+    // Act: the synthesized state machine, through the operator CLI.
+    const run = await payplane('settlements', 'run', '--merchant', m.id, '--cutoff', new Date().toISOString(), '--json');
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const list = await call('GET', '/v1/settlements', { key: m.key });
+    expect(list.body.data).toHaveLength(1);
+    const s = list.body.data[0];
+    const report = await call('GET', `/v1/settlements/${s.id}/report`, { key: m.key });
+    // Assess: paid, the digest the Report step stored, totals line = API = the money moved.
+    expect(s).toMatchObject({ status: 'paid', bank_account_last4: '6789', totals: { gross: 5_500, refunds: 700, fees: cardFee(4_200) + cardFee(1_300), entry_count: 5 } });
+    expect(s.totals.net).toBe(5_500 - 700 - cardFee(4_200) - cardFee(1_300));
+    expect(report.status, report.text).toBe(200);
+    expect(report.headers.get('content-digest')).toBe(digestOf(report.text));
+    expect(report.headers.get('content-digest')).toBe(s.report.content_digest);
+    const lines = report.text.split('\r\n').slice(1, -1).map((l) => l.split(','));
+    expect(Number(lines.at(-1)![10])).toBe(s.totals.net);
+    expect(lines.slice(0, -1).reduce((sum, l) => sum + Number(l[10]), 0)).toBe(s.totals.net);
+    // The ledger: everything settled is paid out, nothing left available or pending.
+    const balance = await call('GET', '/v1/balance', { key: m.key });
+    expect(balance.status, balance.text).toBe(200);
+    expect(balance.body.available.find((b: { currency: string }) => b.currency === 'USD')?.amount ?? 0).toBe(0);
+  });
 });
