@@ -12,7 +12,7 @@ import { attemptsOf, balanceOf, callbacksDrained, CARDS, cardFee, confirm, newOr
  */
 
 describe('POST /v1/orders/{id}/confirm', () => {
-  it('4242…: succeeded, card summary shown, balance = amount − fee', async () => {
+  it('4242…: succeeded, card summary shown, pending balance = amount − fee (T+1)', async () => {
     // Prepare
     const { key } = await newMerchant();
     const id = await newOrder(key, { amount: 2500 });
