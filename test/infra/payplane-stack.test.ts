@@ -590,7 +590,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       CreateRefund: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
       GetRefund: { main: ['GetItem'] },
       ListRefunds: { main: ['GetItem', 'Query index/gsi1'] },
-      GetBalance: { main: ['Query'] },
+      // Accounts and settlement cursors (Query), the merchant's payout delay (GetItem), its delayed entries (gsi1).
+      GetBalance: { main: ['GetItem', 'Query', 'Query index/gsi1'] },
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: MOVES_RECORDS },
