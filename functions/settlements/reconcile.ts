@@ -8,7 +8,7 @@ import { ALARM_METRICS, countAlarmMetric } from '../commons/metrics';
 import { parseAccount } from '../ledger/accounts';
 import { entrySortKey, payoutTransferIds, SETTLE_ACCOUNTS, transferKey, type EntryStream } from '../ledger/transfers';
 import { classify, entriesOf, zeroTotals, type EntryTotals } from './entries';
-import { NEGATIVE_BALANCE, SETTLE_HORIZON_MS, type SettlementDeps } from './settle';
+import { NEGATIVE_BALANCE, settleHorizonMs, type SettlementDeps } from './settle';
 import type { Settlement, SettlementStatus } from './settlement';
 import { settlementFromItem } from './subject';
 
@@ -97,7 +97,7 @@ export async function summarize(i: { cutoff: string; run_id: string; days?: stri
   const merchants = new Set(settlements.map((s) => s.merchant_id));
   const days = i.days ?? [new Date(Date.parse(i.cutoff) - 1).toISOString().slice(0, 10)];
   summary.checked.statement_days = days;
-  const horizon = new Date(now.getTime() - SETTLE_HORIZON_MS).toISOString();
+  const horizon = new Date(now.getTime() - settleHorizonMs()).toISOString();
   for (const day of days) {
     const r = await statementBreaks(deps, merchants, day, horizon);
     breaks.push(...r.breaks);

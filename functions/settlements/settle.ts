@@ -23,6 +23,14 @@ import { settlementChange, settlementFromItem } from './subject';
  * two runs disjoint and contiguous, whatever their cutoffs, so no entry is settled twice or skipped.
  */
 export const SETTLE_HORIZON_MS = 15 * 60_000;
+/**
+ * The horizon in force: SETTLEMENT_LAG_SECONDS (lib/constructs/settlement.ts sets it from the stage's settlementLag:
+ * 900, and 10 in the test stage, whose writers time out after 5 s), else SETTLE_HORIZON_MS.
+ */
+export function settleHorizonMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.SETTLEMENT_LAG_SECONDS);
+  return env.SETTLEMENT_LAG_SECONDS !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : SETTLE_HORIZON_MS;
+}
 export const EPOCH = new Date(0).toISOString();
 /** Cursor races in one invocation before giving up (the Settle state's Retry runs it again). */
 const MAX_ROUNDS = 5;
@@ -160,7 +168,7 @@ async function begin(item: SettleItem, cutoff: Date, deps: SettlementDeps): Prom
 
 /** COMMON.md § calendar. A window whose end is not after its start is empty: [from, from). */
 export function windowsOf(cursor: Pick<SettlementCursor, 'delayed_through' | 'immediate_through'> | undefined, cutoff: Date, delayDays: number, now: Date, zone = businessTimeZone()): Windows {
-  const horizon = now.getTime() - SETTLE_HORIZON_MS;
+  const horizon = now.getTime() - settleHorizonMs();
   const window = (from: string, bound: Date) => {
     const to = new Date(Math.min(bound.getTime(), horizon)).toISOString();
     return { from, to: to > from ? to : from };

@@ -8,14 +8,14 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../functions/commons/metrics';
+import { ALARM_METRICS, METRICS_NAMESPACE } from '../../functions/commons/metrics';
 import { STAGE_SETTINGS, type Stage } from '../stage-config';
 import { acknowledge } from './acknowledge';
 import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess } from './payplane-function';
 import type { PayplaneTable } from './payplane-table';
 
-/** The metric functions/settlements count when a merchant's carry stays below zero too long (ALARM_METRICS). */
-export const MERCHANT_NEGATIVE_BALANCE_METRIC = 'MerchantNegativeBalance';
+/** Counted by the Summary for each merchant whose carry has stayed below zero too long (functions/settlements/reconcile.ts). */
+export const MERCHANT_NEGATIVE_BALANCE_METRIC = ALARM_METRICS.merchantNegativeBalance;
 
 /** The payout's retries of PayoutTransientError: 2 s, 4 s, 8 s (4 attempts in all), then Compensate. */
 export const PAYOUT_RETRY = { interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 3 } as const;
@@ -98,7 +98,10 @@ export class Settlement extends Construct {
       .bindTable(table, resolves);
     const report = fn('Report', 'settlement-report.ts', "Settlement: writes a settlement's report and its digests", Duration.minutes(10)) //
       .bindTable(table, { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], indexes: ['gsi1'] });
-    const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10)).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
+    const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10), {
+      // The same horizon as Settle's: the statement lines it compares stop where the windows do.
+      environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
+    }).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
     this.functions = {
       SettlementPrepare: prepare,
       SettlementSettle: settle,

@@ -139,7 +139,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN'],
   SettlementCompensate: ['TABLE_NAME'],
   SettlementReport: ['TABLE_NAME'],
-  SettlementSummary: ['TABLE_NAME'],
+  SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
