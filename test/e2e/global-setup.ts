@@ -28,7 +28,9 @@ export interface E2eCloud {
   stage: string;
   restApiId: string;
   /** admin: local routes (/__stats, /__schedules, /__event-sources/{mapping}/poll, /__faults, /__sqs/sent?queue=…). */
-  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string; sesv2?: string; sns?: string };
+  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string; sesv2?: string; sns?: string; sfn?: string };
+  /** State machine ARNs by logical id (the settlement's: `SettlementStateMachine<hash>`). */
+  stateMachines: Record<string, string>;
   /** Where the local SES and SNS write each email (.eml) and SMS (.json): a temporary directory of this run. */
   outbox: string;
   tables: { main?: string; idempotency?: string; byLogicalId: Record<string, string> };
@@ -77,6 +79,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stage: cloud.stage,
     restApiId: cloud.restApiId,
     endpoints: cloud.endpoints,
+    stateMachines: cloud.stateMachines,
     tables: cloud.tables,
     queues: cloud.queues,
     outbox: cloud.outbox,
