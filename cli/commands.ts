@@ -1,7 +1,8 @@
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
-import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setRateLimits, setReceipts } from '../functions/merchants/service';
+import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setPayoutSettings, setRateLimits, setReceipts, type PayoutSettingsView } from '../functions/merchants/service';
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
+import { appliedRate, formatDecimal, listRates, parseRate, setRate, type FxRate, type SetRateInput } from '../functions/fx';
 import type { Target } from './target';
 
 /**
@@ -123,4 +124,36 @@ export interface MerchantReceiptsSet {
 export async function merchantsReceiptsSet(target: Target, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<MerchantReceiptsSet> {
   const set = await setReceipts(target.merchants, input);
   return { merchant_id: set.merchantId, receipts: set.receipts };
+}
+
+export interface MerchantPayoutsSet {
+  merchant_id: string;
+  /** Defaults applied; the bank account as its last 4 digits only (null: none on file yet). */
+  payout: PayoutSettingsView;
+}
+
+export async function merchantsPayoutsSet(
+  target: Target,
+  input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
+): Promise<MerchantPayoutsSet> {
+  const set = await setPayoutSettings(target.merchants, input);
+  return { merchant_id: set.merchantId, payout: set.payout };
+}
+
+export interface FxRateSet {
+  object: 'fx_rate';
+  rate: FxRate;
+  /** The rate merchants are converted at: rate × (1 − markup). */
+  applied_rate: string;
+  /** False: the same rate was already set at that time (nothing changed). */
+  created: boolean;
+}
+
+export async function fxSet(target: Target, input: SetRateInput): Promise<FxRateSet> {
+  const set = await setRate(target.merchants, input);
+  return { object: 'fx_rate', rate: set.rate, applied_rate: formatDecimal(appliedRate(parseRate(set.rate.rate), set.rate.markup_bps)), created: set.created };
+}
+
+export async function fxList(target: Target, pair?: { from: unknown; to: unknown }): Promise<FxRate[]> {
+  return listRates(target.merchants, pair);
 }

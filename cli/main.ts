@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsReceiptsSet } from './commands';
+import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
@@ -21,6 +21,13 @@ Commands:
   merchants receipts set --merchant <mch_id> [--email on|off] [--sms on|off]
                                     Turn payer receipts (order.succeeded, refund.succeeded) on or off
                                     per channel; off by default; a channel not given keeps its setting
+  merchants payouts set --merchant <mch_id> [--currency <ISO 4217>] [--delay-days <0-30>]
+                        [--bank-account <digits>]
+                                    Set where and when settlement pays the merchant: its settlement
+                                    currency (default: the platform's, USD), its payout delay in
+                                    business days (default 1: T+1) and its bank account (sealed with
+                                    KMS; only the last 4 digits are ever shown); a setting not given
+                                    keeps its value
   keys roll --merchant <mch_id>     Issue a new secret key, revoke every active secret key (restricted
                                     keys stay), and flush the API's authorizer cache so revoked keys
                                     get 401 at once
@@ -28,6 +35,12 @@ Commands:
                                     Issue a restricted key (rk_test_…) limited to comma-separated
                                     scopes: ${SCOPES.join(', ')}
   keys revoke --key <key_id>        Revoke one key, secret or restricted, and flush the authorizer cache
+  fx set <from> <to> <rate> [--markup-bps <n>] [--effective-at <ISO time>]
+                                    Add an exchange rate: one <from> buys <rate> <to>, e.g. fx set EUR USD
+                                    1.0845 --markup-bps 100 (base rate and markup kept apart; markup 0-10000
+                                    bps, default 0). Takes effect at --effective-at (default: now); rates are
+                                    history, never changed. Payments confirm at the rate in force then.
+  fx list [<from> <to>]             The rate table (or one pair's history), oldest first
   settlements run [--cutoff <ISO time>] [--merchant <mch_id>]
                                     Run settlement now: starts the settlement state machine, waits, and
                                     prints the settlements made, net per currency and failures. Entries
@@ -72,6 +85,11 @@ const OPTIONS = {
   burst: { type: 'string' },
   email: { type: 'string' },
   sms: { type: 'string' },
+  currency: { type: 'string' },
+  'delay-days': { type: 'string' },
+  'bank-account': { type: 'string' },
+  'markup-bps': { type: 'string' },
+  'effective-at': { type: 'string' },
   cutoff: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
@@ -84,14 +102,24 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 type Option = keyof typeof OPTIONS;
 const FEES_HINT = `--fees '{"card":{"percent_bps":250,"fixed":30}}'`;
-const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; hint: string; run: (t: Target, v: Values, io: Io) => Promise<number> }> = {
+type Run = (t: Target, v: Values, io: Io, args: string[]) => Promise<number>;
+/** `args`: the positionals after the command's name it takes (fx set EUR USD 1.0845), as [fewest, most]. */
+const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?: [number, number]; hint: string; run: Run }> = {
   'merchants create': { required: ['name'], optional: ['fees'], hint: '--name "Acme Coffee"', run: runMerchantsCreate },
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
   'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
   'merchants receipts set': { required: ['merchant'], optional: ['email', 'sms'], hint: '--merchant mch_… --email on --sms off', run: runMerchantsReceiptsSet },
+  'merchants payouts set': {
+    required: ['merchant'],
+    optional: ['currency', 'delay-days', 'bank-account'],
+    hint: '--merchant mch_… --currency USD --delay-days 1 --bank-account 000123456789',
+    run: runMerchantsPayoutsSet,
+  },
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
   'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
+  'fx set': { required: [], optional: ['markup-bps', 'effective-at'], args: [3, 3], hint: 'EUR USD 1.0845 --markup-bps 100', run: runFxSet },
+  'fx list': { required: [], args: [0, 2], hint: 'EUR USD', run: runFxList },
   'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
@@ -115,9 +143,22 @@ export async function main(
       (values.help ? io.out : io.err)(USAGE);
       return values.help ? 0 : 2;
     }
-    const name = positionals.join(' ');
-    const command = COMMANDS[name];
-    if (!command) throw usage(`Unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`);
+    // The longest command name the positionals start with; what follows are its arguments.
+    const name = Object.keys(COMMANDS)
+      .filter((n) => positionals.join(' ') === n || positionals.join(' ').startsWith(`${n} `))
+      .sort((a, b) => b.length - a.length)[0];
+    const command = name ? COMMANDS[name] : undefined;
+    if (!name || !command) throw usage(`Unknown command '${positionals.join(' ')}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`);
+    const args = positionals.slice(name.split(' ').length);
+    const [fewest, most] = command.args ?? [0, 0];
+    if (args.length < fewest || args.length > most) {
+      throw usage(
+        most === 0
+          ? `Unknown command '${positionals.join(' ')}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`
+          : `'${name}' takes ${fewest === most ? fewest : `${fewest} to ${most}`} arguments, got ${args.length} (${args.join(' ') || 'none'}), e.g. payplane ${name} ${command.hint}.`,
+      );
+    }
+    if (name === 'fx list' && args.length === 1) throw usage(`'fx list' takes a pair (<from> <to>) or nothing, got '${args[0]}', e.g. payplane fx list EUR USD.`);
     for (const [option, value] of Object.entries(values)) {
       const allowed = [...COMMON, ...command.required, ...(command.optional ?? [])];
       if (value !== undefined && !allowed.includes(option as Option)) {
@@ -128,7 +169,7 @@ export async function main(
     if (missing.length) throw usage(`'${name}' needs ${missing.map((o) => `--${o}`).join(' and ')}, e.g. ${command.hint}.`);
     const targetOptions = parseTarget(values);
     target = await resolve(targetOptions, io.env);
-    return await command.run(target, values, io);
+    return await command.run(target, values, io, args);
   } catch (error) {
     if (error instanceof InvalidRequestError) {
       const help = error.code === 'cli_usage' ? USAGE : 'Run payplane --help for usage.';
@@ -233,6 +274,31 @@ async function runMerchantsReceiptsSet(target: Target, values: Values, io: Io): 
   return 0;
 }
 
+async function runMerchantsPayoutsSet(target: Target, values: Values, io: Io): Promise<number> {
+  const set = await merchantsPayoutsSet(target, {
+    merchantId: values.merchant,
+    currency: values.currency,
+    delayDays: values['delay-days'],
+    bankAccount: values['bank-account'],
+  });
+  if (values.json) io.out(JSON.stringify(set, null, 2));
+  else {
+    const p = set.payout;
+    io.out(
+      [
+        `Payout settings of merchant ${set.merchant_id} on the ${target.label}:`,
+        '',
+        `  Settlement currency:  ${p.settlement_currency}`,
+        `  Payout delay:         ${p.delay_days} business day${p.delay_days === 1 ? '' : 's'} (T+${p.delay_days})`,
+        `  Bank account:         ${p.bank_account_last4 ? `…${p.bank_account_last4} (sealed)` : 'none on file: settlements cannot be paid out until one is set'}`,
+        '',
+        'The next settlement run uses them; entries already settled are not moved.',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
 async function runKeysCreate(target: Target, values: Values, io: Io): Promise<number> {
   const created = await keysCreate(target, { merchantId: values.merchant, scopes: values.scope });
   if (values.json) io.out(JSON.stringify(created, null, 2));
@@ -304,4 +370,32 @@ function cacheWarning(result: { authorizer_cache_flushed: boolean; authorizer_ca
       `Revoked keys keep working for up to 300 s. Flush it now: ${target.flushHint}`,
   );
   return 1;
+}
+
+async function runFxSet(target: Target, values: Values, io: Io, args: string[]): Promise<number> {
+  const [from, to, rate] = args;
+  const set = await fxSet(target, { from, to, rate, markup_bps: values['markup-bps'], effective_at: values['effective-at'], set_by: `cli:${io.env.USER ?? 'operator'}` });
+  if (values.json) io.out(JSON.stringify(set, null, 2));
+  else {
+    const r = set.rate;
+    io.out(
+      [
+        set.created
+          ? `Set the ${r.from}→${r.to} rate on the ${target.label}: 1 ${r.from} = ${r.rate} ${r.to}, markup ${r.markup_bps} bps (merchants get ${set.applied_rate}), effective ${r.effective_at}.`
+          : `The ${r.from}→${r.to} rate ${r.rate} (markup ${r.markup_bps} bps) effective ${r.effective_at} was already set on the ${target.label}; nothing changed.`,
+        'Payments confirmed from then on convert at it; payments already confirmed keep the rate they locked.',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runFxList(target: Target, values: Values, io: Io, args: string[]): Promise<number> {
+  const rates = await fxList(target, args.length === 2 ? { from: args[0], to: args[1] } : undefined);
+  if (values.json) io.out(JSON.stringify(rates, null, 2));
+  else if (rates.length === 0) io.out(`No exchange rates on the ${target.label}. Add one with: payplane fx set EUR USD 1.0845`);
+  else {
+    io.out(['PAIR     RATE            MARKUP_BPS  EFFECTIVE_AT              SET_BY', ...rates.map((r) => `${`${r.from}/${r.to}`.padEnd(8)} ${r.rate.padEnd(15)} ${String(r.markup_bps).padEnd(11)} ${r.effective_at}  ${r.set_by}`)].join('\n'));
+  }
+  return 0;
 }

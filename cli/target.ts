@@ -4,9 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { APIGatewayClient, FlushStageAuthorizersCacheCommand } from '@aws-sdk/client-api-gateway';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMS } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import { sealerFor } from '../functions/commons/crypto';
 import type { MerchantDeps } from '../functions/merchants/service';
 
 /**
@@ -49,6 +51,8 @@ const localFileSchema = z.object({
   /** State machine ARNs by logical id (the settlement's is `SettlementStateMachine<hash>`). */
   stateMachines: z.record(z.string(), z.string()).optional(),
   tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
+  /** The stack's key: the CLI seals bank accounts with it (purpose bank_account only, docs/operator-policy.json). */
+  kmsKeyArn: z.string().startsWith('arn:').optional(),
   /** The operator principal's keys: the local cloud checks them against docs/operator-policy.json. */
   operatorCredentials: z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }).optional(),
 });
@@ -84,10 +88,14 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
     marshallOptions: { removeUndefinedValues: true },
   });
   const apiGateway = new APIGatewayClient({ ...clientConfig, endpoint: local.endpoints.apigateway });
+  const seal =
+    local.kmsKeyArn && local.endpoints.kms
+      ? sealerFor({ keyArn: local.kmsKeyArn, kms: new KMS({ ...clientConfig, endpoint: local.endpoints.kms }) })
+      : undefined;
   return {
     kind: 'local',
     label: `local cloud (${local.apiUrl})`,
-    merchants: { db, tableName: local.tables.main, usage: { apiGateway, restApiId: local.restApiId, stageName: local.stage } },
+    merchants: { db, tableName: local.tables.main, usage: { apiGateway, restApiId: local.restApiId, stageName: local.stage }, ...(seal ? { seal } : {}) },
     restApiId: local.restApiId,
     stageName: local.stage,
     flushAuthorizerCache: async () => {
@@ -138,13 +146,15 @@ async function stageTarget(
   const stageName = need('StageName');
   const db = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
   const apiGateway = new APIGatewayClient(clientConfig);
+  // Only `merchants payouts set --bank-account` seals: the other commands work with a stack that lacks the output.
+  const seal: MerchantDeps['seal'] = (value, binding) => sealerFor({ keyArn: need('KmsKeyArn'), kms: new KMS(clientConfig) })(value, binding);
   const where = options.region ? `, ${options.region}` : '';
   const profile = options.profile ? ` --profile ${options.profile}` : '';
   const region = options.region ? ` --region ${options.region}` : '';
   return {
     kind: 'stage',
     label: `stage ${options.stage} (stack ${stackName}${where})`,
-    merchants: { db, tableName, usage: { apiGateway, restApiId, stageName } },
+    merchants: { db, tableName, usage: { apiGateway, restApiId, stageName }, seal },
     restApiId,
     stageName,
     flushAuthorizerCache: async () => {

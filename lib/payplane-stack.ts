@@ -11,6 +11,7 @@ import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
+import { addSettlementsApi, type SettlementsApiFunctionId } from './constructs/settlements-api';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { Receipts } from './constructs/receipts';
 import { Settlement } from './constructs/settlement';
@@ -54,6 +55,7 @@ export type FunctionId =
   | 'SandboxNotifier'
   | 'Checkout'
   | WebhooksApiFunctionId
+  | SettlementsApiFunctionId
   | NotificationFunctionId
   | SettlementFunctionId;
 
@@ -206,6 +208,8 @@ export class PayplaneStack extends Stack {
     /** Reads by key, then conditional puts and updates, alone or in one transaction with the ledger's transfers
      * (orders, attempts, refunds, accounts, the sandbox's trades). No function deletes a record: TTL does. */
     const movesRecords: TableAction[] = ['GetItem', 'PutItem', 'UpdateItem'];
+    /** functions/fx/table.ts rateInForce: confirm locks the exchange rate in force (one Query of the pair's rates, nothing else). */
+    const readsFxRates: TableAccess = { actions: ['Query'], onlyPartitions: ['FXRATE#*'] };
     /** functions/http/idempotency.ts: claims a key, completes it, and releases it after a retryable failure. */
     const idempotencyKeys: TableAccess = { actions: ['PutItem', 'UpdateItem', 'DeleteItem'] };
     // Each binding below also hands the function the resource's variable (TABLE_NAME, KMS_KEY_ARN…): a function
@@ -260,6 +264,7 @@ export class PayplaneStack extends Stack {
     }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] });
     const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', fees)
       .bindTable(this.mainTable, { actions: movesRecords })
+      .bindTable(this.mainTable, readsFxRates)
       .bindTable(this.idempotencyTable, idempotencyKeys)
       .bindKey(this.key, 'both') // seals the card summary and idempotent responses; opens the payer
       .bindMacKey(this.fingerprintKey, 'generate')
@@ -280,6 +285,7 @@ export class PayplaneStack extends Stack {
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
     const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', fees)
       .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
+      .bindTable(this.mainTable, readsFxRates)
       // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).
       .bindKey(this.key, 'encrypt', ['card'])
       .bindMacKey(this.fingerprintKey, 'generate')
@@ -305,6 +311,7 @@ export class PayplaneStack extends Stack {
     };
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
+    const settlementsApi = addSettlementsApi(this, { stage, api: this.api, mainTable: this.mainTable });
 
     // ── Payer receipts (the publisher and the sweeper queue order.succeeded / refund.succeeded for it) ───────────────────────────────────────────────────────────────────────────────
     this.receipts = new Receipts(this, 'Receipts', {
@@ -327,7 +334,7 @@ export class PayplaneStack extends Stack {
 
     // ── Settlement: the daily run (Step Functions, started by EventBridge Scheduler) ─────────────────
     this.settlement = new Settlement(this, 'Settlement', { stage, table: this.mainTable, key: this.key });
-    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions, ...this.settlement.functions };
+    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions, ...this.settlement.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -356,7 +363,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...this.notifications.apiFunctions]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...Object.values(settlementsApi), ...this.notifications.apiFunctions]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

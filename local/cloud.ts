@@ -10,7 +10,7 @@ import { FaultInjector } from './faults';
 import { LocalIam, OPERATOR_CREDENTIALS, type IamMode, type UsageReport } from './iam';
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
-import { seedDemoMerchant, type DemoMerchant } from './seed';
+import { seedDemoMerchant, seedDemoRates, type DemoMerchant } from './seed';
 import type { SentRecord } from './sqs';
 import type { LocalStepFunctions } from './stepfunctions';
 import { LocalStack } from './template';
@@ -319,6 +319,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         apiGateway: { endpoint: controlServer.url, restApiId: restApi.id, stageName: restApi.stage },
       });
       if (!demo) log('TODO seedDemoMerchant: functions/merchants/service.ts has no ensureDemoMerchant yet; no demo merchant seeded.');
+      // Sandbox demo exchange rates (functions/fx/settings.ts), so demo payments in EUR, JPY or KWD convert to USD.
+      await seedDemoRates({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root, credentials: OPERATOR_CREDENTIALS });
     }
     const seedMs = performance.now() - seedStarted;
     if (demo) info.demo = { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey };

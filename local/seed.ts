@@ -62,3 +62,21 @@ export async function seedDemoMerchant(options: {
     apiGateway?.destroy();
   }
 }
+
+/**
+ * Seeds the documented sandbox demo exchange rates (functions/fx/settings.ts DEMO_RATES: EUR, GBP, JPY, KWD → USD
+ * and back, 1 % markup, effective 2026-01-01) through the rate table's own code (`payplane fx set`), so that demo
+ * payments in another currency than a merchant's settlement currency convert. Idempotent: a restart sets nothing new.
+ */
+export async function seedDemoRates(options: { endpoint: string; region: string; tableName: string; root?: string; credentials?: { accessKeyId: string; secretAccessKey: string } }): Promise<number | undefined> {
+  const file = join(options.root ?? PROJECT_ROOT, 'functions', 'fx', 'table.ts');
+  if (!existsSync(file)) return undefined;
+  const fx = (await import(pathToFileURL(file).href)) as { seedDemoRates?: (deps: { db: DynamoDBDocumentClient; tableName: string }) => Promise<unknown[]> };
+  if (typeof fx.seedDemoRates !== 'function') return undefined;
+  const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: options.credentials ?? LOCAL_CREDENTIALS });
+  try {
+    return (await fx.seedDemoRates({ db: DynamoDBDocumentClient.from(client), tableName: options.tableName })).length;
+  } finally {
+    client.destroy();
+  }
+}

@@ -4,3 +4,4 @@ export * from './transfers';
 export * from './fees';
 export * from './commit';
 export * from './balance';
+export * from './conversion';

@@ -1,6 +1,7 @@
 import type { ChannelId, DeclineCode } from '../channels';
 import { ConflictError } from '../commons/errors';
 import type { PaymentFeeRate } from '../ledger';
+import type { FxLock } from '../fx/convert';
 
 export const ORDER_STATUSES = [
   'requires_payment',
@@ -105,6 +106,13 @@ export interface PaymentAttributes {
   paid_at?: string;
   /** The fee rate in force at the current attempt's confirm; captures charge it (absent on older orders). */
   fee_rate?: PaymentFeeRate;
+  /**
+   * A converted payment's exchange (the order's currency is not its merchant's settlement currency), locked at the
+   * current attempt's confirm with fee_rate: every later step converts at it (functions/fx, docs/settlement.md § FX).
+   */
+  fx?: FxLock;
+  /** Converted payments: settlement-currency minor units the order's refunds took from the merchant so far (reserved ones included). */
+  fx_refunded?: number;
   /** Declines of this order's attempts (velocity.ts): at ORDER_DECLINE_LIMIT it takes no more. */
   declined_attempts?: number;
   /** The card velocity counter (pk) whose slot the current attempt holds until its result; never shown. */

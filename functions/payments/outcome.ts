@@ -1,5 +1,5 @@
 import { CardDeclinedError, DECLINE_MESSAGES, type AuthorizeResult } from '../channels';
-import { authorizationTransfer, captureTransfers, feeAt, type PaymentFeeRate, type PaymentRef, type Transfer } from '../ledger';
+import { authorizationTransfer, captureTransfers, convertedAuthorizationTransfers, convertedCaptureTransfers, feeAt, feeOnConversion, type PaymentFeeRate, type PaymentRef, type Transfer } from '../ledger';
 import type { LastPaymentError, PaymentAttempt, PaymentOrder } from './payment';
 
 /**
@@ -55,7 +55,7 @@ export function decideOutcome(order: PaymentOrder, paymentId: string, o: Channel
       return {
         ...none,
         after: { ...order, ...settled, status: 'requires_capture', channel_ref: o.channelRef, amount_authorized: order.amount },
-        transfers: [authorizationTransfer(ctx.ref, order.amount, ctx.now)],
+        transfers: order.fx ? convertedAuthorizationTransfers(ctx.ref, order.fx, order.amount, ctx.now) : [authorizationTransfer(ctx.ref, order.amount, ctx.now)],
         releaseSlot,
       };
     case 'succeeded':
@@ -72,7 +72,9 @@ export function decideOutcome(order: PaymentOrder, paymentId: string, o: Channel
           amount_refundable: order.amount,
           paid_at: ctx.now.toISOString(),
         },
-        transfers: captureTransfers(ctx.ref, { amount: order.amount, fee: feeAt(order.amount, ctx.feeRate) }, ctx.now),
+        transfers: order.fx
+          ? convertedCaptureTransfers(ctx.ref, order.fx, { amount: order.amount, fee: feeOnConversion(order.fx, order.amount, ctx.feeRate) }, ctx.now)
+          : captureTransfers(ctx.ref, { amount: order.amount, fee: feeAt(order.amount, ctx.feeRate) }, ctx.now),
         releaseSlot,
       };
     case 'failed':

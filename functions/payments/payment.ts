@@ -52,6 +52,9 @@ export interface Refund {
   /** The channel's id for the refund, once it answered. */
   channel_refund_ref?: string;
   failure_reason?: string;
+  /** A refund of a converted payment: what it takes from the merchant in its settlement currency (fx/convert.ts refundReversal). */
+  settlement_amount?: number;
+  settlement_currency?: string;
   created_at: string;
   updated_at: string;
   /** 1 at creation, +1 on every change (changes/writer.ts), as an order's. */

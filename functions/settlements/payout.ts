@@ -3,6 +3,7 @@ import { ContendedError, InternalError } from '../commons/errors';
 import { logger } from '../commons/logger';
 import type { Secret } from '../commons/secret';
 import { payoutTransfer } from '../ledger/transfers';
+import { BANK_ACCOUNT_PURPOSE } from '../merchants/payouts';
 import type { PayoutChannel, PayoutRecord } from '../channels/payouts/channel';
 import type { Settlement, SettlementStatus } from './settlement';
 import { cursorUpdate, getCursor, getSettlement, type SettlementDeps } from './settle';
@@ -24,7 +25,6 @@ import { settlementChange } from './subject';
 export class PayoutTransientError extends InternalError {}
 export class PayoutFailedError extends InternalError {}
 
-export const BANK_ACCOUNT_PURPOSE = 'bank_account';
 
 export interface PayoutDeps extends SettlementDeps {
   channel: PayoutChannel;

@@ -97,7 +97,7 @@ export async function summarize(i: { cutoff: string; run_id: string; days?: stri
   const merchants = new Set(settlements.map((s) => s.merchant_id));
   const days = i.days ?? [new Date(Date.parse(i.cutoff) - 1).toISOString().slice(0, 10)];
   summary.checked.statement_days = days;
-  const horizon = new Date(now.getTime() - settleHorizonMs()).toISOString();
+  const horizon = new Date(now.getTime() - (deps.horizonMs ?? settleHorizonMs())).toISOString();
   for (const day of days) {
     const r = await statementBreaks(deps, merchants, day, horizon);
     breaks.push(...r.breaks);

@@ -4,8 +4,9 @@ import { dynamo } from '../commons/clients';
 import { required } from '../commons/config';
 import { ContendedError, InternalError, InvalidRequestError } from '../commons/errors';
 import { payoutTransfer, type TransactItem } from '../ledger/transfers';
-import { merchantKey } from '../merchants/repository';
-import { availableBefore, businessTimeZone, DEFAULT_DELAY_DAYS, MAX_DELAY_DAYS } from './calendar';
+import type { PayoutSettings } from '../merchants/payouts';
+import { getMerchantPayoutSettings } from '../merchants/repository';
+import { availableBefore, businessTimeZone } from './calendar';
 import { newScan, scanEntries, type EntryScan, type Windows } from './entries';
 import { cursorKey, settlementId, settlementKey, type Settlement, type SettlementCursor, type SettlementStatus, type SettlementTotals } from './settlement';
 import { settlementChange, settlementFromItem } from './subject';
@@ -23,24 +24,25 @@ import { settlementChange, settlementFromItem } from './subject';
  * two runs disjoint and contiguous, whatever their cutoffs, so no entry is settled twice or skipped.
  */
 export const SETTLE_HORIZON_MS = 15 * 60_000;
+
 /**
- * The horizon in force: SETTLEMENT_LAG_SECONDS (lib/constructs/settlement.ts sets it from the stage's settlementLag:
- * 900, and 10 in the test stage, whose writers time out after 5 s), else SETTLE_HORIZON_MS.
+ * SETTLEMENT_HORIZON_SECONDS overrides the 15 minutes, for a local cloud whose demo and end-to-end scenarios settle
+ * payments made a moment ago (there, no Lambda outlives a few seconds). Never lower it where functions can run long.
  */
 export function settleHorizonMs(env: NodeJS.ProcessEnv = process.env): number {
-  const seconds = Number(env.SETTLEMENT_LAG_SECONDS);
-  return env.SETTLEMENT_LAG_SECONDS !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : SETTLE_HORIZON_MS;
+  const raw = env.SETTLEMENT_HORIZON_SECONDS?.trim();
+  if (!raw) return SETTLE_HORIZON_MS;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw new InternalError('invalid_settlement_horizon', `SETTLEMENT_HORIZON_SECONDS '${raw}' must be a whole number of seconds ≥ 0 (default 900).`);
+  }
+  return seconds * 1000;
 }
 export const EPOCH = new Date(0).toISOString();
 /** Cursor races in one invocation before giving up (the Settle state's Retry runs it again). */
 const MAX_ROUNDS = 5;
 
-export interface PayoutSettings {
-  settlement_currency: string;
-  delay_days: number;
-  bank_account_last4?: string;
-  bank_account_ciphertext?: Uint8Array;
-}
+export type { PayoutSettings };
 
 export interface SettlementDeps {
   table: string;
@@ -49,6 +51,8 @@ export interface SettlementDeps {
   payoutSettings: (merchantId: string) => Promise<PayoutSettings>;
   /** The platform that owns the payouts accounts. @default the ledger's DEFAULT_PLATFORM */
   platform?: string;
+  /** How far behind now a window ends. @default settleHorizonMs() */
+  horizonMs?: number;
   /** The scan budget of one invocation (entries.ts). */
   scan?: { maxEntries?: number; maxMs?: number };
 }
@@ -59,27 +63,9 @@ export function settlementDeps(overrides: Partial<SettlementDeps> = {}): Settlem
     table,
     now: () => new Date(),
     writer: new ChangeWriter(table),
-    payoutSettings: (merchantId) => readPayoutSettings(table, merchantId),
+    // Consistent: a bank account changed a moment ago is the one a payout uses.
+    payoutSettings: (merchantId) => getMerchantPayoutSettings({ db: dynamo(), tableName: table }, merchantId, { consistent: true }),
     ...overrides,
-  };
-}
-
-/**
- * The merchant item's `payout` attribute with the platform defaults (COMMON.md § Merchant payout settings).
- * Stand-in for merchants/repository.ts getMerchantPayoutSettings until that lands; same shape, same defaults.
- */
-export async function readPayoutSettings(table: string, merchantId: string, env: NodeJS.ProcessEnv = process.env): Promise<PayoutSettings> {
-  const { Item } = await dynamo().send(new GetCommand({ TableName: table, Key: merchantKey(merchantId), ProjectionExpression: 'payout', ConsistentRead: true }));
-  const p = (Item?.payout ?? {}) as Partial<PayoutSettings>;
-  const delay = p.delay_days ?? DEFAULT_DELAY_DAYS;
-  if (!Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_DAYS) {
-    throw new InternalError('invalid_payout_settings', `Merchant ${merchantId} has payout.delay_days ${delay}; set 0 to ${MAX_DELAY_DAYS} with npx payplane merchants payouts set.`);
-  }
-  return {
-    settlement_currency: p.settlement_currency ?? (env.SETTLEMENT_CURRENCY?.trim() || 'USD'),
-    delay_days: delay,
-    ...(p.bank_account_last4 ? { bank_account_last4: p.bank_account_last4 } : {}),
-    ...(p.bank_account_ciphertext ? { bank_account_ciphertext: p.bank_account_ciphertext } : {}),
   };
 }
 
@@ -158,7 +144,7 @@ async function begin(item: SettleItem, cutoff: Date, deps: SettlementDeps): Prom
   const [cursor, settings] = await Promise.all([getCursor(deps.table, item.merchant_id, item.currency), deps.payoutSettings(item.merchant_id)]);
   return {
     ...newScan(),
-    windows: windowsOf(cursor, cutoff, settings.delay_days, deps.now()),
+    windows: windowsOf(cursor, cutoff, settings.delay_days, deps.now(), businessTimeZone(), deps.horizonMs ?? settleHorizonMs()),
     cursor_version: cursor?.version ?? 0,
     carried_in: cursor?.carry ?? 0,
     delay_days: settings.delay_days,
@@ -167,8 +153,15 @@ async function begin(item: SettleItem, cutoff: Date, deps: SettlementDeps): Prom
 }
 
 /** COMMON.md § calendar. A window whose end is not after its start is empty: [from, from). */
-export function windowsOf(cursor: Pick<SettlementCursor, 'delayed_through' | 'immediate_through'> | undefined, cutoff: Date, delayDays: number, now: Date, zone = businessTimeZone()): Windows {
-  const horizon = now.getTime() - settleHorizonMs();
+export function windowsOf(
+  cursor: Pick<SettlementCursor, 'delayed_through' | 'immediate_through'> | undefined,
+  cutoff: Date,
+  delayDays: number,
+  now: Date,
+  zone = businessTimeZone(),
+  horizonMs = SETTLE_HORIZON_MS,
+): Windows {
+  const horizon = now.getTime() - horizonMs;
   const window = (from: string, bound: Date) => {
     const to = new Date(Math.min(bound.getTime(), horizon)).toISOString();
     return { from, to: to > from ? to : from };

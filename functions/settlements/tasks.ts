@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { payoutChannel } from '../channels/payouts';
 import { dynamo } from '../commons/clients';
@@ -6,7 +5,9 @@ import { InvalidRequestError } from '../commons/errors';
 import { SETTLE_ACCOUNTS } from '../ledger/transfers';
 import { compensate as compensatePayout, payout as sendPayout, type PayoutDeps } from './payout';
 import { summarize as summarizeRun, type RunSummary, type SummaryDeps } from './reconcile';
-import { getSettlement, settle as settleOne, settlementDeps, type ScanState, type SettleItem, type SettleResult } from './settle';
+import { writeReport } from './report';
+import { SettlementStore } from './store';
+import { settle as settleOne, settlementDeps, type ScanState, type SettleItem, type SettleResult } from './settle';
 
 /**
  * The settlement state machine's Task states (COMMON.md § The state machine; lib/constructs/settlement.ts wires them,
@@ -96,14 +97,9 @@ export async function compensate(
   return compensatePayout(i, deps);
 }
 
-/**
- * PLACEHOLDER until H4's functions/settlements/report.ts lands (the lead merges it and replaces this body with a
- * call to its report()): digests the settlement's totals, writes nothing.
- */
+/** The settlement's CSV report and its digests (report.ts, stored with the settlement for the API). */
 export async function report(i: { settlement_id: string }, deps: TaskDeps = taskDeps()): Promise<{ settlement_id: string; lines: number; sha256: string }> {
-  const s = await getSettlement(deps.table, i.settlement_id);
-  if (!s) throw new InvalidRequestError('settlement_not_found', `No settlement ${i.settlement_id}.`, { param: 'settlement_id' });
-  return { settlement_id: s.id, lines: s.totals.entry_count, sha256: createHash('sha256').update(JSON.stringify(s.totals)).digest('hex') };
+  return writeReport(i.settlement_id, new SettlementStore({ db: dynamo(), table: deps.table }));
 }
 
 export async function summarize(i: { cutoff: string; run_id: string; days?: string[] }, deps: TaskDeps = taskDeps()): Promise<RunSummary> {

@@ -88,7 +88,7 @@ export class Settlement extends Construct {
       .bindTable(table, { indexes: ['gsi2'] });
     // A chunk stops at ~60 s or 20,000 entries (functions/settlements/settle.ts), far inside the timeout.
     const settle = fn('Settle', 'settlement-settle.ts', 'Settlement: settles one merchant account, a chunk of entries per invocation', Duration.minutes(3), {
-      environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
+      environment: { SETTLEMENT_HORIZON_SECONDS: lagSeconds },
     }).bindTable(table, settles);
     // Opens the merchant's bank account for the channel, and nothing else sealed under the key.
     const payout = fn('Payout', 'settlement-payout.ts', 'Settlement: pays a settlement out through the payout channel', Duration.seconds(60)) //
@@ -101,7 +101,7 @@ export class Settlement extends Construct {
       .bindTable(table, { actions: ['GetItem'] });
     const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10), {
       // The same horizon as Settle's: the statement lines it compares stop where the windows do.
-      environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
+      environment: { SETTLEMENT_HORIZON_SECONDS: lagSeconds },
     }).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
     this.functions = {
       SettlementPrepare: prepare,

@@ -1,14 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_PAYOUT_ACCOUNTS } from '../../functions/channels/payouts';
-import { resetClients } from '../../functions/commons/clients';
-import { seal } from '../../functions/commons/crypto';
-import { Secret } from '../../functions/commons/secret';
 import { merchantAccount, accountKey } from '../../functions/ledger/accounts';
 import { payoutTransferIds, transferKey } from '../../functions/ledger/transfers';
-import { BANK_ACCOUNT_PURPOSE } from '../../functions/settlements/payout';
 import type { SettlementRunResult } from '../../cli/settlements-run';
 import type { FaultSpec } from '../../local/faults';
 import { paidOrder } from './payments-support';
@@ -16,10 +12,10 @@ import { call, cloud, newMerchant, payplane } from './support';
 
 /**
  * Settlement's named scenarios (issue 10 §6), through the local cloud: merchants and payments through the API (test
- * card 4242), bank accounts sealed as `payplane merchants payouts set` seals them, and `payplane settlements run` as
+ * card 4242), payout settings and bank accounts set with `payplane merchants payouts set`, and `payplane settlements run` as
  * finance runs it: StartExecution of the template's state machine, whose Task states run in the Lambda runtime with
  * their roles. Each scenario asserts on the execution's history (GetExecutionHistory) and on the money (the
- * settlement, the ledger, the sandbox payout rail). The test stage's windows end 10 s behind now (SETTLEMENT_LAG_SECONDS,
+ * settlement, the ledger, the sandbox payout rail). The test stage's windows end 10 s behind now (SETTLEMENT_HORIZON_SECONDS,
  * lib/stage-config.ts), so the payments are made first, once, and the runs start when they are 10 s old.
  */
 const LAG_MS = 10_000;
@@ -36,16 +32,9 @@ const merchants: Record<'happy' | 'transient' | 'closed' | 'crash' | 'concurrent
 
 async function withPayout(account: string, payments: number[]): Promise<Merchant> {
   const m = await newMerchant('Settlement e2e');
-  const ciphertext = await seal(new Secret(account), { purpose: BANK_ACCOUNT_PURPOSE, merchantId: m.id, recordId: m.id });
-  await db.send(
-    new UpdateCommand({
-      TableName: table,
-      Key: { pk: `MERCHANT#${m.id}`, sk: 'MERCHANT' },
-      UpdateExpression: 'SET payout = :p',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':p': { settlement_currency: 'USD', delay_days: 0, bank_account_last4: account.slice(-4), bank_account_ciphertext: ciphertext } },
-    }),
-  );
+  // As finance sets it up: delay 0 (today's payments are available), the sandbox account that picks the path.
+  const set = await payplane('merchants', 'payouts', 'set', '--merchant', m.id, '--currency', 'USD', '--delay-days', '0', '--bank-account', account);
+  expect(set.code, set.stderr).toBe(0);
   for (const amount of payments) await paidOrder(m.key, { amount });
   return { ...m, gross: payments.reduce((a, b) => a + b, 0) };
 }
@@ -53,9 +42,6 @@ async function withPayout(account: string, payments: number[]): Promise<Merchant
 beforeAll(async () => {
   const c = cloud();
   table = c.tables.main!;
-  // The test seals bank accounts with the stack's key, as the operator CLI does (KMS Encrypt, purpose bank_account).
-  Object.assign(process.env, { AWS_REGION: c.region, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_ENDPOINT_URL_KMS: c.endpoints.kms, KMS_KEY_ARN: c.kmsKeyArn });
-  resetClients();
   const admin = { region: c.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
   db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...admin, endpoint: c.endpoints.dynamodb }));
   sfn = new SFNClient({ ...admin, endpoint: c.endpoints.sfn });

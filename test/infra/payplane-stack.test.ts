@@ -38,6 +38,11 @@ const FUNCTIONS: Record<FunctionId, string> = {
   PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
   ResendEvent: 'functions/handlers/resend-event.ts',
   RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
+  ListSettlements: 'functions/handlers/list-settlements.ts',
+  GetSettlement: 'functions/handlers/get-settlement.ts',
+  ListSettlementTransactions: 'functions/handlers/list-settlement-transactions.ts',
+  GetSettlementReport: 'functions/handlers/get-settlement-report.ts',
+  GetBill: 'functions/handlers/get-bill.ts',
   SettlementPrepare: 'functions/handlers/settlement-prepare.ts',
   SettlementSettle: 'functions/handlers/settlement-settle.ts',
   SettlementPayout: 'functions/handlers/settlement-payout.ts',
@@ -97,7 +102,7 @@ type EnvVar =
   | 'DELIVERY_DLQ_URL'
   | 'DELIVERY_LANE'
   | 'RECEIPTS_QUEUE_URL'
-  | 'SETTLEMENT_LAG_SECONDS';
+  | 'SETTLEMENT_HORIZON_SECONDS';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -132,14 +137,19 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
   ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  ListSettlements: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetSettlement: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  ListSettlementTransactions: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetSettlementReport: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetBill: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementPrepare: ['TABLE_NAME'],
   // How far behind now its windows end (15 min; the test stage's 10 s: lib/stage-config.ts settlementLag).
-  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
+  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS'],
   // Opens the bank account (purpose bank_account) for the payout channel.
   SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN'],
   SettlementCompensate: ['TABLE_NAME'],
   SettlementReport: ['TABLE_NAME'],
-  SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
+  SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -292,7 +302,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         DELIVERY_DLQ_URL: { Ref: logicalId(stack.notifications.deliveriesDlq) },
         DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         RECEIPTS_QUEUE_URL: { Ref: logicalId(stack.receipts.queue) },
-        SETTLEMENT_LAG_SECONDS: stage === 'test' ? '10' : '900',
+        SETTLEMENT_HORIZON_SECONDS: stage === 'test' ? '10' : '900',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -598,6 +608,12 @@ describe.each(STAGES)('stage %s', (stage) => {
       PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
       ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      // functions/settlements/store.ts: read-only; the report and the bill BatchGet the orders of their lines.
+      ListSettlements: { main: ['GetItem', 'Query index/gsi1'] },
+      GetSettlement: { main: ['GetItem'] },
+      ListSettlementTransactions: { main: ['GetItem', 'Query index/gsi1'] },
+      GetSettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1'] },
+      GetBill: { main: ['BatchGetItem', 'Query', 'Query index/gsi1'] },
       // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS).
       SettlementPrepare: { main: ['Query index/gsi2'] },
       // The entries (gsi1), the cursor and payout settings, then one writer transaction per settlement.

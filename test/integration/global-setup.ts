@@ -1,4 +1,6 @@
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TestProject } from 'vitest/node';
+import { seedDemoRates } from '../../functions/fx/table';
 import { hasCdkApp, templateWithoutBundling } from '../../local/assembly';
 import { createTables, startDynamoDbLocal } from '../../local/dynamodb';
 import { startKms } from '../../local/kms';
@@ -35,12 +37,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     const [tables, kmsEndpoint] = await Promise.all([createTables(dynamodb.client, stack), startKms(stack, { inMemory: true })]);
     kms = kmsEndpoint;
+    const main = functionEnv(stack, 'TABLE_NAME') ?? tables[0]!.tableName;
+    // The documented sandbox demo rates, through the real `fx set` code path: payments in EUR, JPY, GBP or KWD
+    // convert for merchants that settle in USD (the default), as in the local cloud (local/seed.ts).
+    await seedDemoRates({ db: DynamoDBDocumentClient.from(dynamodb.client), tableName: main });
     project.provide('localServices', {
       region: stack.region,
       stackName,
       endpoints: { dynamodb: dynamodb.endpoint, kms: kms.url },
       tables: {
-        main: functionEnv(stack, 'TABLE_NAME') ?? tables[0]!.tableName,
+        main,
         idempotency: functionEnv(stack, 'IDEMPOTENCY_TABLE_NAME') ?? '',
         byLogicalId: Object.fromEntries(tables.map((t) => [t.logicalId, t.tableName])),
       },

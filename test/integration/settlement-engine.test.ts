@@ -1,8 +1,8 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_PAYOUT_ACCOUNTS } from '../../functions/channels/payouts';
 import { dynamo } from '../../functions/commons/clients';
-import { payoutTransferIds, transferKey } from '../../functions/ledger';
+import { conversionTransferIds, payoutTransferIds, transferKey } from '../../functions/ledger';
 import { negativeBalances } from '../../functions/settlements/reconcile';
 import * as tasks from '../../functions/settlements/tasks';
 import { useLocalServices } from './env';
@@ -45,6 +45,7 @@ describe('settling a merchant', () => {
     expect(summary).toMatchObject({ settlements: 1, by_status: { paid: 1 }, currencies: { USD: { gross: 15_000, refunds: 2_000, net, paid: net } } });
     expect(summary.checked.statement_lines).toBeGreaterThanOrEqual(6); // 2 captures + 1 refund, each side
     expect(await m.cursor()).toMatchObject({ carry: 0, version: 1, last_settlement_id: s.id });
+    expect((await m.settlement(s.id))!.report).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }); // the Report step ran
   });
 
   it('a transient payout failure (account …0119) is retried and paid once', async () => {
@@ -90,6 +91,29 @@ describe('settling a merchant', () => {
     expect(await m.settlement(run2.outcomes[0]!.settlement_id!)).toMatchObject({ totals: { carried_in: net1, gross: 3_000, entry_count: 2, net: net2 } });
     expect(await m.account()).toMatchObject({ headroom: 0, debits_pending: 0, debits_posted: fee(10_000) + fee(3_000) + net2 });
     expect((await m.cursor())!.carry).toBe(0);
+  });
+
+  it('a crash after the rail paid but before the ledger knew: Compensate asks the rail and posts, never voids', async () => {
+    const m = await settlementCase(table);
+    await m.pay(12_000);
+    const { cutoff, now } = clockAfterEntries();
+    const deps = m.deps(now);
+    const r = await tasks.settle({ merchant_id: m.merchantId, currency: 'USD', cutoff, run_id: 'run-crash' }, deps);
+    if (!r.done) throw new Error('one chunk expected');
+    // The Payout Lambda sent the payout and died before its write: the rail has paid, the ledger still reserves.
+    const { Secret } = await import('../../functions/commons/secret');
+    await m.rail.send({ settlement_id: r.settlement_id!, merchant_id: m.merchantId, amount: r.net!, currency: 'USD', bank_account: new Secret(SANDBOX_PAYOUT_ACCOUNTS.succeeds) });
+    expect(await m.settlement(r.settlement_id!)).toMatchObject({ status: 'in_payout' });
+    // Catch States.ALL → Compensate, twice (a retried task)
+    const [c1, c2] = await Promise.all([tasks.compensate({ settlement_id: r.settlement_id!, error: { Error: 'Sandbox.Timedout', Cause: 'Task timed out' } }, deps), tasks.compensate({ settlement_id: r.settlement_id! }, deps)]);
+    expect([c1.status, c2.status]).toEqual(['paid', 'paid']);
+    expect(await transfer(payoutTransferIds.post(r.settlement_id!))).toMatchObject({ amount: r.net });
+    expect(await transfer(payoutTransferIds.void(r.settlement_id!))).toBeUndefined();
+    expect(await m.rail.status(r.settlement_id!)).toMatchObject({ status: 'paid', attempts: 1 });
+    expect(await m.account()).toMatchObject({ headroom: 0, debits_pending: 0 });
+    // A late Payout retry changes nothing.
+    expect(await tasks.payout({ settlement_id: r.settlement_id! }, deps)).toEqual({ settlement_id: r.settlement_id, status: 'paid' });
+    expect((await m.events()).map((e) => e.type)).toEqual(['settlement.created', 'settlement.paid']);
   });
 
   it('running the same cutoff again pays nothing twice', async () => {
@@ -144,6 +168,32 @@ describe('settling a merchant', () => {
     expect(Math.max(...states)).toBeLessThan(1_024);
     expect(r).toMatchObject({ status: 'in_payout', net: 6_000 - 500 - fee(1_000) - fee(2_000) - fee(3_000) });
     expect(await m.settlement(r.settlement_id!)).toMatchObject({ totals: { gross: 6_000, refunds: 500, entry_count: 7 } });
+  });
+
+  it('a converted payment (EUR order, USD settlement): gross at the base rate, the spread as fx, the statement matched in EUR', async () => {
+    // Prepare: the integration setup seeds EUR→USD with a 100 bps markup
+    const m = await settlementCase(table);
+    const o = await m.order({ amount: 10_000, currency: 'EUR' });
+    const paid = await m.service.confirm(m.caller(), o.id, (await import('./payments-world')).card('4242424242424242'));
+    const refund = await m.refund(paid.id, 2_500);
+    const { cutoff, now } = clockAfterEntries();
+    // Act
+    const { outcomes, summary } = await runFor(m.merchantId, cutoff, m.deps(now));
+    // Assess: the totals are the ledger's transfers, in USD
+    const conversion = (await transfer(conversionTransferIds.conversion(o.id)))!;
+    const spread = (await transfer(conversionTransferIds.spread(o.id)))!;
+    const fees = (await transfer(`tr_${o.id}_fee`))!;
+    const back = (await transfer(conversionTransferIds.refund(refund.id)))!;
+    expect(conversion).toMatchObject({ currency: 'USD', fx: { source_currency: 'EUR', source_amount: 10_000 } });
+    const net = conversion.amount - spread.amount - fees.amount - back.amount;
+    expect(outcomes[0]).toMatchObject({ status: 'paid', net });
+    expect(await m.settlement(outcomes[0]!.settlement_id!)).toMatchObject({
+      currency: 'USD',
+      totals: { gross: conversion.amount, fx: spread.amount, fees: fees.amount, refunds: back.amount, net, entry_count: 4 },
+    });
+    expect(summary.currencies.USD).toMatchObject({ net, paid: net });
+    expect(summary.checked.statement_lines).toBe(4); // the EUR capture and refund, each on both sides
+    expect(await m.account()).toMatchObject({ headroom: 0, debits_pending: 0 });
   });
 
   it('nothing to settle: no settlement, no event, no cursor', async () => {
@@ -210,6 +260,8 @@ describe('reconciliation', () => {
     const m = await settlementCase(table);
     const a = await m.pay(9_000);
     const b = await m.pay(1_000);
+    const c = await m.pay(1_500);
+    const d = await m.pay(2_500);
     const { cutoff, now } = clockAfterEntries();
     const deps = m.deps(now);
     const run = await runFor(m.merchantId, cutoff, deps);
@@ -221,13 +273,22 @@ describe('reconciliation', () => {
     // Act: the channel says 90.01 where the ledger says 90.00, and another capture has the wrong currency
     await dynamo().send(new UpdateCommand({ TableName: table, Key: { pk: line.pk, sk: line.sk }, UpdateExpression: 'SET amount = :a', ExpressionAttributeValues: { ':a': 9_001 } }));
     await dynamo().send(new UpdateCommand({ TableName: table, Key: { pk: other.pk, sk: other.sk }, UpdateExpression: 'SET currency = :c', ExpressionAttributeValues: { ':c': 'EUR' } }));
+    // …one capture's line is on the next day's statement (a timing difference), another's is gone
+    const moved = lines.Items!.find((l) => l.out_trade_no === c.payment_id)!;
+    const next = new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString().slice(0, 10);
+    await dynamo().send(new PutCommand({ TableName: table, Item: { ...moved, pk: `SANDBOXSTMT#${next}`, at: `${next}T00:00:01.000Z` } }));
+    await dynamo().send(new DeleteCommand({ TableName: table, Key: { pk: moved.pk, sk: moved.sk } }));
+    const gone = lines.Items!.find((l) => l.out_trade_no === d.payment_id)!;
+    await dynamo().send(new DeleteCommand({ TableName: table, Key: { pk: gone.pk, sk: gone.sk } }));
     // Assess
     const error = await tasks.summarize({ cutoff, run_id: run.runId, days: [day] }, deps).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).name).toBe('ReconciliationError');
     expect((error as Error).message).toContain(`capture:${a.payment_id} amount mismatch: ledger 9000 USD, statement 9001 USD`);
     expect((error as Error).message).toContain(`capture:${b.payment_id} currency mismatch: ledger USD, statement EUR`);
-    expect((error as Error).message).toMatch(/^Run run-.*: 2 reconciliation breaks/);
+    expect((error as Error).message).toContain(`capture:${d.payment_id} (${m.merchantId}, 2500 USD) is in the ledger, missing from the channel's statement`);
+    expect((error as Error).message).not.toContain(c.payment_id);
+    expect((error as Error).message).toMatch(/^Run run-.*: 3 reconciliation breaks/);
   });
 
   it('a settlement whose stored totals differ from its entries, and a paid payout missing at the rail, are breaks', async () => {

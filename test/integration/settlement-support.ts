@@ -6,7 +6,7 @@ import { newId } from '../../functions/commons/ids';
 import { Secret } from '../../functions/commons/secret';
 import { listEvents } from '../../functions/events/repository';
 import { getAccounts, merchantAccount } from '../../functions/ledger';
-import { BANK_ACCOUNT_PURPOSE } from '../../functions/settlements/payout';
+import { BANK_ACCOUNT_PURPOSE } from '../../functions/merchants/payouts';
 import { getCursor, getSettlement } from '../../functions/settlements/settle';
 import * as tasks from '../../functions/settlements/tasks';
 import { card, CARDS, paymentCase, sandboxWorld } from './payments-world';
@@ -22,7 +22,7 @@ export const HORIZON_MS = 16 * 60_000;
 
 export async function putMerchantPayout(table: string, merchantId: string, account: string = SANDBOX_PAYOUT_ACCOUNTS.succeeds, delayDays = 0) {
   const ciphertext = await seal(new Secret(account), { purpose: BANK_ACCOUNT_PURPOSE, merchantId, recordId: merchantId });
-  const payout = { settlement_currency: 'USD', delay_days: delayDays, bank_account_last4: account.slice(-4), bank_account_ciphertext: ciphertext };
+  const payout = { settlement_currency: 'USD', delay_days: delayDays, bank_account_last4: account.slice(-4), bank_account_ciphertext: ciphertext, version: 1, updated_at: new Date().toISOString() };
   await dynamo().send(
     new UpdateCommand({
       TableName: table,

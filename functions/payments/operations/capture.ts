@@ -1,7 +1,7 @@
 import { InternalError, InvalidRequestError } from '../../commons/errors';
 import { toMajorString } from '../../commons/money';
 import { parseInput } from '../../http/validation';
-import { captureTransfers, feeAt, refusalError } from '../../ledger';
+import { captureTransfers, convertedCaptureTransfers, feeAt, feeOnConversion, refusalError } from '../../ledger';
 import { requestOf } from '../../changes/writer';
 import { transitionConflict } from '../../orders/order';
 import { type Caller } from '../../orders/service';
@@ -29,11 +29,15 @@ export async function capture(ctx: PaymentContext, caller: Caller, orderId: stri
     );
   }
   // Before the channel call: nothing that can fail may sit between the channel capturing and the write.
-  const fee = feeAt(amount, order.fee_rate ?? (await ctx.feeRate(order)));
+  const feeRate = order.fee_rate ?? (await ctx.feeRate(order));
+  // A converted order: at the rates locked at confirm, on the converted amount, in the settlement currency.
+  const transfers = order.fx
+    ? convertedCaptureTransfers(ctx.ref(order), order.fx, { amount, fee: feeOnConversion(order.fx, amount, feeRate), authorized }, caller.now)
+    : captureTransfers(ctx.ref(order), { amount, fee: feeAt(amount, feeRate), authorized }, caller.now);
   await ctx.channelOf(order.channel ?? CHANNEL).capture(order.channel_ref, amount);
   const result = await ctx.writer.write({
     objects: [orderChange(order, { ...order, status: 'succeeded', amount_captured: amount, amount_refundable: amount, paid_at: caller.now.toISOString() })],
-    transfers: captureTransfers(ctx.ref(order), { amount, fee, authorized }, caller.now),
+    transfers,
     items: { attempt: ctx.repo.attemptUpdate(order.payment_id, { status: 'succeeded' }, caller.now) },
     request: requestOf(caller),
     now: caller.now,

@@ -38,9 +38,11 @@ export async function confirm(ctx: PaymentContext, caller: Caller, orderId: stri
   if (current.status !== 'requires_payment') throw transitionConflict(order.id, current.status, 'processing');
   if ((order.declined_attempts ?? 0) >= ORDER_DECLINE_LIMIT) throw orderAttemptsExhausted(order.id);
 
+  // The rates in force when the payer pays (the fee's and, for a converted payment, the exchange's): whichever path
+  // captures later charges and converts at these, so nothing can fail between the channel's capture and the write.
+  // No exchange rate in force refuses the confirm here, before anything is written or sent to the channel.
+  const { feeRate, fx } = await ctx.lockRates(order, input.payment_method.type, caller.now);
   const { method, details, cardCiphertext, velocity } = await paymentMethod(ctx, input, order, caller.now);
-  // The rate in force when the payer pays: whichever path captures later charges this one.
-  const feeRate = await ctx.feeRate(order, input.payment_method.type);
   const attempt: PaymentAttempt = {
     id: paymentId,
     order_id: order.id,
@@ -67,6 +69,8 @@ export async function confirm(ctx: PaymentContext, caller: Caller, orderId: stri
           channel: CHANNEL,
           payment_method_details: details,
           fee_rate: feeRate,
+          fx,
+          fx_refunded: fx ? 0 : undefined,
           // The checkout's language becomes the receipts' language, unless the merchant sent payer.locale.
           payer_locale: order.payer_locale ?? caller.payerLocale,
           card_ciphertext: cardCiphertext,

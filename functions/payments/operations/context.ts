@@ -1,11 +1,13 @@
 import { dynamo } from '../../commons/clients';
-import { NotFoundError } from '../../commons/errors';
+import { InvalidRequestError, NotFoundError } from '../../commons/errors';
+import { MAX_AMOUNT } from '../../commons/money';
+import { conversionOf, crossBorderFeeBps, lockOf, merchantSettlementCurrency, noRateInForce, rateInForce, type FxLock, type FxRate } from '../../fx';
 import { open } from '../../commons/crypto';
 import { logger } from '../../commons/logger';
 import { ALARM_METRICS, countAlarmMetric } from '../../commons/metrics';
 import { ChannelUnavailableError, type ChannelId, type PaymentChannel } from '../../channels';
 import { channel as channelRegistry } from '../../channels';
-import { getBalances, paymentFeeRate, resolveFeeSchedule, type Balance, type FeeSchedule, type FeeScheduleOverride, type PaymentFeeRate, type PaymentRef } from '../../ledger';
+import { getBalances, paymentFeeRate, resolveFeeSchedule, type Balance, type FeeSchedule, type FeeScheduleOverride, type PaymentFeeRate, type PaymentMethodType, type PaymentRef } from '../../ledger';
 import { ChangeWriter } from '../../changes/writer';
 import { type OrderStatus, type Payer } from '../../orders/order';
 import { OrderRepository } from '../../orders/repository';
@@ -33,6 +35,12 @@ export interface PaymentServiceDeps {
   feeSchedule?: FeeSchedule;
   /** A merchant's fee override, read at confirm. @default the merchant item's, cached per container (merchant-fees.ts) */
   merchantFees?: (merchantId: string) => Promise<FeeScheduleOverride | undefined>;
+  /** The merchant's settlement currency. @default its `payout.settlement_currency`, else SETTLEMENT_CURRENCY (fx/settings.ts) */
+  settlementCurrency?: (merchantId: string) => Promise<string>;
+  /** The FX rate in force for a pair at a time. @default the rate table (fx/table.ts rateInForce) */
+  fxRateInForce?: (from: string, to: string, at: Date) => Promise<FxRate | undefined>;
+  /** Added to the method's percentage on converted payments. @default CROSS_BORDER_FEE_BPS, else 100 */
+  crossBorderFeeBps?: number;
   /**
    * Names of the ledger's platform-side accounts. Tests give each case its own, so its accounts'
    * debits and credits can be summed in isolation. @default channel id / the ledger's DEFAULT_PLATFORM
@@ -68,6 +76,8 @@ export class PaymentContext {
   readonly fees: () => FeeSchedule;
   readonly merchantFees: (merchantId: string) => Promise<FeeScheduleOverride | undefined>;
   readonly orders: OrderService;
+  readonly settlementCurrency: (merchantId: string) => Promise<string>;
+  readonly fxRateInForce: (from: string, to: string, at: Date) => Promise<FxRate | undefined>;
 
   constructor(readonly deps: PaymentServiceDeps) {
     this.repo = deps.repository;
@@ -75,6 +85,9 @@ export class PaymentContext {
     this.orders = deps.orders ?? new OrderService(new OrderRepository(deps.repository.table));
     this.channelOf = deps.channel ?? channelRegistry;
     this.fees = () => deps.feeSchedule ?? resolveFeeSchedule();
+    const fxDeps = () => ({ db: dynamo(), tableName: deps.repository.table });
+    this.settlementCurrency = deps.settlementCurrency ?? ((id) => merchantSettlementCurrency(fxDeps(), id));
+    this.fxRateInForce = deps.fxRateInForce ?? ((from, to, at) => rateInForce(fxDeps(), from, to, at));
     this.merchantFees = deps.merchantFees ?? cachedMerchantFees((id) => getMerchantFees({ db: dynamo(), tableName: deps.repository.table }, id));
   }
 
@@ -107,6 +120,26 @@ export class PaymentContext {
    */
   async feeRate(order: PaymentOrder, method = methodOf(order)): Promise<PaymentFeeRate> {
     return paymentFeeRate(resolveFeeSchedule(await this.merchantFees(order.merchant_id), this.fees()), method, order.currency);
+  }
+
+  /**
+   * What confirm locks on the order: for an order in another currency than the merchant's settlement currency,
+   * the rate in force now (fx) and a fee rate in the settlement currency with the cross-border fee added; else the
+   * merchant's fee rate alone. No rate in force refuses the confirm (409, before anything is written or sent).
+   */
+  async lockRates(order: PaymentOrder, method: PaymentMethodType, now: Date): Promise<{ feeRate: PaymentFeeRate; fx?: FxLock }> {
+    const settlement = await this.settlementCurrency(order.merchant_id);
+    if (settlement === order.currency) return { feeRate: await this.feeRate(order, method) };
+    const rate = await this.fxRateInForce(order.currency, settlement, now);
+    if (!rate) throw noRateInForce(order.id, order.currency, settlement, now);
+    const crossBorder = this.deps.crossBorderFeeBps ?? crossBorderFeeBps();
+    const fx = lockOf(rate, crossBorder);
+    const base = paymentFeeRate(resolveFeeSchedule(await this.merchantFees(order.merchant_id), this.fees()), method, settlement);
+    const amount = conversionOf(fx, order.amount).base;
+    if (amount > MAX_AMOUNT) {
+      throw new InvalidRequestError('amount_too_large', `Invalid 'amount': order '${order.id}' converts to ${amount} ${settlement} minor units, over the ${MAX_AMOUNT} a payment may move.`, { param: 'amount' });
+    }
+    return { fx, feeRate: { ...base, percent_bps: Math.min(10_000, base.percent_bps + crossBorder) } };
   }
 
   ref(order: PaymentOrder): PaymentRef {

@@ -4,7 +4,8 @@ import { ConflictError, ContendedError, InternalError, InvalidRequestError, NotF
 import { toMajorString } from '../../commons/money';
 import { parseInput } from '../../http/validation';
 import { ChannelRejectedError, ChannelUnavailableError } from '../../channels';
-import { refundTransfer, refusalError, type Transfer } from '../../ledger';
+import { convertedRefundTransfers, refundTransfer, refusalError, type Transfer } from '../../ledger';
+import { refundReversal } from '../../fx';
 import { requestOf, type RequestContext } from '../../changes/writer';
 import { effective } from '../../orders/order';
 import { type Caller } from '../../orders/service';
@@ -48,25 +49,34 @@ export async function refund(ctx: PaymentContext, caller: Caller, body: unknown)
       currency: order.currency,
       status: 'pending',
       reason: input.reason,
+      // Converted: at the rate locked at confirm, cumulatively, so the order's refunds add up to what was converted.
+      ...(order.fx
+        ? { settlement_currency: order.fx.settlement_currency, settlement_amount: refundReversal(order.fx, order.amount_refunded + amount, order.fx_refunded ?? 0) }
+        : {}),
       created_at: caller.now.toISOString(),
       updated_at: caller.now.toISOString(),
       version: 1,
     };
-    const transfer = refundTransfer(ctx.ref(order), { refund_id: refund.id, amount }, caller.now);
+    const transfers = refundTransfers(ctx, order, refund, caller.now);
     const reserved = await ctx.writer.write(
       {
         objects: [
-          orderChange(order, { ...order, amount_refunded: order.amount_refunded + amount, amount_refundable: (order.amount_refundable ?? 0) - amount }),
+          orderChange(order, {
+            ...order,
+            amount_refunded: order.amount_refunded + amount,
+            amount_refundable: (order.amount_refundable ?? 0) - amount,
+            ...(order.fx ? { fx_refunded: (order.fx_refunded ?? 0) + refund.settlement_amount! } : {}),
+          }),
           refundChange(undefined, refund),
         ],
-        transfers: [transfer],
+        transfers,
         request: requestOf(caller),
         now: caller.now,
         baseUrl: caller.baseUrl,
       },
       { maxAttempts: 30 },
     );
-    if (reserved.committed) return refundToApi(await askRefund(ctx, order, writtenRefund(reserved), transfer, caller.now, requestOf(caller)));
+    if (reserved.committed) return refundToApi(await askRefund(ctx, order, writtenRefund(reserved), transfers, caller.now, requestOf(caller)));
     if (reserved.refused === 'ledger' && reserved.ledger) throw refusalError(reserved.ledger, amount);
     if (reserved.refused !== 'order') break;
     await sleep(Math.random() * Math.min(200, 5 * 2 ** round)); // the racers spread out instead of colliding again
@@ -81,7 +91,7 @@ export async function refund(ctx: PaymentContext, caller: Caller, body: unknown)
  * so nothing is written: the channel's refund ref comes again with its final answer). Safe to repeat: the
  * channel is idempotent on the refund id, and each write is conditioned on the refund's version.
  */
-async function askRefund(ctx: PaymentContext, order: PaymentOrder, refund: Refund, transfer: Transfer, now: Date, request: RequestContext | null = null): Promise<Refund> {
+async function askRefund(ctx: PaymentContext, order: PaymentOrder, refund: Refund, transfers: Transfer[], now: Date, request: RequestContext | null = null): Promise<Refund> {
   try {
     const result = await ctx.channelOf(order.channel ?? CHANNEL).refund(order.channel_ref!, refund.id, refund.amount);
     if (result.status === 'failed') throw new ChannelRejectedError(CHANNEL, 'refund_failed', result.message ?? 'The channel declined the refund.');
@@ -97,7 +107,7 @@ async function askRefund(ctx: PaymentContext, order: PaymentOrder, refund: Refun
   } catch (error) {
     if (error instanceof ChannelUnavailableError) return refund; // pending: retry/reconcile with the same refund id
     if (error instanceof ChannelRejectedError) {
-      await reverseRefund(ctx, order, refund, transfer, error.message, now, request);
+      await reverseRefund(ctx, order, refund, transfers, error.message, now, request);
     }
     throw error;
   }
@@ -124,9 +134,15 @@ export async function retryRefund(ctx: PaymentContext, order: PaymentOrder, refu
   }
 }
 
-/** askRefund for a refund reserved earlier: the same accounts and amount as the reservation's transfer, so a reversal mirrors it. */
+/** askRefund for a refund reserved earlier: the same accounts and amounts as the reservation's transfers, so a reversal mirrors them. */
 function askAgain(ctx: PaymentContext, order: PaymentOrder, refund: Refund, now: Date): Promise<Refund> {
-  return askRefund(ctx, order, refund, refundTransfer(ctx.ref(order), { refund_id: refund.id, amount: refund.amount }, now), now);
+  return askRefund(ctx, order, refund, refundTransfers(ctx, order, refund, now), now);
+}
+
+/** A refund's transfers: one, or for a converted payment both legs (ledger/conversion.ts), from what the refund item records. */
+function refundTransfers(ctx: PaymentContext, order: PaymentOrder, refund: Refund, now: Date): Transfer[] {
+  if (!order.fx) return [refundTransfer(ctx.ref(order), { refund_id: refund.id, amount: refund.amount }, now)];
+  return convertedRefundTransfers(ctx.ref(order), order.fx, { refund_id: refund.id, amount: refund.amount, settlement_amount: refund.settlement_amount ?? 0 }, now);
 }
 
 /**
@@ -134,18 +150,23 @@ function askAgain(ctx: PaymentContext, order: PaymentOrder, refund: Refund, now:
  * `failed`, the order's amount_refunded back down: refund.failed and order.refunded). The order is read again:
  * other refunds may have changed it since this one was reserved.
  */
-async function reverseRefund(ctx: PaymentContext, order: PaymentOrder, refund: Refund, transfer: Transfer, why: string, now: Date, request: RequestContext | null): Promise<void> {
-  const reversal: Transfer = { ...transfer, id: `tr_${refund.id}_reversal`, debit: transfer.credit, credit: transfer.debit, kind: 'adjustment', created_at: now.toISOString() };
+async function reverseRefund(ctx: PaymentContext, order: PaymentOrder, refund: Refund, transfers: Transfer[], why: string, now: Date, request: RequestContext | null): Promise<void> {
+  const reversals: Transfer[] = transfers.map((t, i) => ({ ...t, id: `tr_${refund.id}_reversal${i === 0 ? '' : '_fx'}`, debit: t.credit, credit: t.debit, kind: 'adjustment', created_at: now.toISOString() }));
   for (let round = 0; round < MAX_REFUND_ROUNDS; round++) {
     const current = await ctx.repo.getOrder(order.merchant_id, order.id);
     if (!current) throw new NotFoundError('order', order.id);
     const result = await ctx.writer.write(
       {
         objects: [
-          orderChange(current, { ...current, amount_refunded: current.amount_refunded - refund.amount, amount_refundable: (current.amount_refundable ?? 0) + refund.amount }),
+          orderChange(current, {
+            ...current,
+            amount_refunded: current.amount_refunded - refund.amount,
+            amount_refundable: (current.amount_refundable ?? 0) + refund.amount,
+            ...(current.fx ? { fx_refunded: (current.fx_refunded ?? 0) - (refund.settlement_amount ?? 0) } : {}),
+          }),
           refundChange(refund, { ...refund, status: 'failed', failure_reason: why.slice(0, 500) }),
         ],
-        transfers: [reversal],
+        transfers: reversals,
         request,
         now,
       },

@@ -1,5 +1,5 @@
 import { InternalError } from '../../commons/errors';
-import { refusalError, voidTransfer } from '../../ledger';
+import { convertedVoidTransfers, refusalError, voidTransfer } from '../../ledger';
 import { requestOf } from '../../changes/writer';
 import { effective, transitionConflict } from '../../orders/order';
 import { type Caller } from '../../orders/service';
@@ -34,9 +34,10 @@ export async function voidAuthorization(ctx: PaymentContext, caller: Caller, ord
   const ch = ctx.channelOf(order.channel ?? CHANNEL);
   if (order.channel_ref) await ch.void(order.channel_ref);
   const voids = order.status === 'requires_capture';
+  const authorized = order.amount_authorized ?? order.amount;
   const result = await ctx.writer.write({
     objects: [orderChange(order, { ...order, status: 'closed', closed_at: caller.now.toISOString(), close_reason: 'merchant', next_action: undefined })],
-    transfers: voids ? [voidTransfer(ctx.ref(order), order.amount_authorized ?? order.amount, caller.now)] : [],
+    transfers: !voids ? [] : order.fx ? convertedVoidTransfers(ctx.ref(order), order.fx, authorized, caller.now) : [voidTransfer(ctx.ref(order), authorized, caller.now)],
     items: { attempt: ctx.repo.attemptUpdate(order.payment_id, { status: 'canceled' }, caller.now) },
     request: requestOf(caller),
     now: caller.now,
