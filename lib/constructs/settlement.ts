@@ -61,6 +61,8 @@ export class Settlement extends Construct {
   readonly scheduleRole: iam.Role;
   readonly role: iam.Role;
   readonly logGroup: LogGroup;
+  /** The steps that write through the ChangeWriter (settlement events), which renders events with PUBLIC_BASE_URL. */
+  readonly writers: PayplaneFunction[];
   readonly functions: {
     SettlementPrepare: PayplaneFunction;
     SettlementSettle: PayplaneFunction;
@@ -103,6 +105,7 @@ export class Settlement extends Construct {
       // The same horizon as Settle's: the statement lines it compares stop where the windows do.
       environment: { SETTLEMENT_HORIZON_SECONDS: lagSeconds },
     }).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
+    this.writers = [settle, payout, compensate];
     this.functions = {
       SettlementPrepare: prepare,
       SettlementSettle: settle,

@@ -144,10 +144,11 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   GetBill: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementPrepare: ['TABLE_NAME'],
   // How far behind now its windows end (15 min; the test stage's 10 s: lib/stage-config.ts settlementLag).
-  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS'],
+  // Settle, Payout and Compensate write settlement events (the ChangeWriter renders them with PUBLIC_BASE_URL).
+  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS', 'PUBLIC_BASE_URL'],
   // Opens the bank account (purpose bank_account) for the payout channel.
-  SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN'],
-  SettlementCompensate: ['TABLE_NAME'],
+  SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'],
+  SettlementCompensate: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementReport: ['TABLE_NAME'],
   SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS'],
 };
