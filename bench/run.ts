@@ -2,7 +2,8 @@
  * `npm run bench`: order creation through the local cloud at concurrency 16, against raw DynamoDB
  * Local PutItem throughput as the floor, plus each function's bundle size and cold init time, and the
  * webhook pipeline: latency from a payment's success to its `order.succeeded` at a real local receiver,
- * and what each delivered event costs (bench/webhooks.ts).
+ * and what each delivered event costs (bench/webhooks.ts); settlement of 100,000 entries through the state machine
+ * (bench/settlement.ts: entries/s, state transitions, cost per merchant per day). BENCH_ONLY=settlement runs that alone.
  * Figures are printed and written to bench/results/latest.json; no test asserts on them.
  */
 import { randomUUID } from 'node:crypto';
@@ -15,6 +16,7 @@ import autocannon from 'autocannon';
 import { MAX_BURST_LIMIT, MAX_RATE_LIMIT, setMerchantLimits } from '../functions/merchants/usage';
 import { PROJECT_ROOT } from '../local/assembly';
 import { startLocalCloud } from '../local/cloud';
+import { settlementBench } from './settlement';
 import { webhooks } from './webhooks';
 
 const CONCURRENCY = 16;
@@ -173,6 +175,23 @@ async function main() {
     const apiGateway = new APIGatewayClient({ endpoint: cloud.endpoints.apigateway, region: cloud.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     await setMerchantLimits({ apiGateway, restApiId: cloud.restApiId, stageName: cloud.stage }, cloud.demo!.merchantId, { rateLimit: MAX_RATE_LIMIT, burstLimit: MAX_BURST_LIMIT });
     console.log(`local cloud ready in ${(cloud.timings.totalMs / 1000).toFixed(1)} s (assembly ${cloud.timings.synthesized ? 'synthesized' : 'reused'})`);
+    const settlementEntries = Number(process.env.BENCH_SETTLEMENT_ENTRIES ?? 100_000);
+    if (process.env.BENCH_ONLY === 'settlement') {
+      // Only the settlement figures, written into the last full run's file.
+      const file = join(PROJECT_ROOT, 'bench', 'results', 'latest.json');
+      const previous = (() => {
+        try {
+          return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      })();
+      const settlement = await settlementBench(cloud, { entries: settlementEntries });
+      mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
+      writeFileSync(file, `${JSON.stringify({ ...previous, settlement: { date: new Date().toISOString(), ...settlement } }, null, 2)}\n`);
+      console.log(JSON.stringify(settlement, null, 2));
+      return;
+    }
     // One cold start at a time: starting every function at once on 2 cores measures contention, not init.
     const init: Record<string, number | undefined> = {};
     for (const fn of cloud.runtime.functions.values()) {
@@ -188,6 +207,7 @@ async function main() {
     await payments(cloud, key, 100);
     const payment = await payments(cloud, key, Number(process.env.BENCH_PAYMENTS ?? 1000));
     const webhook = await webhooks(cloud, key, { payments: Number(process.env.BENCH_WEBHOOK_PAYMENTS ?? 200), concurrency: Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 8) });
+    const settlement = await settlementBench(cloud, { entries: settlementEntries });
     const floor = await putItemFloor(cloud.endpoints.dynamodb, cloud.region, cloud.tables.main!, REQUESTS);
     const kms = cloud.stats().kms;
 
@@ -210,6 +230,7 @@ async function main() {
       ratio_api_to_put_item: round(api.requests.average / floor.throughput, 3),
       kms_calls: kms,
       webhooks: webhook,
+      settlement,
       functions: Object.fromEntries(
         Object.entries(bundleSizes(cloud)).map(([id, size]) => [id, { bundle_kb: round(size.bytes / 1024), bundle_gzip_kb: round(size.gzipBytes / 1024), cold_init_ms: init[id] === undefined ? null : round(init[id]!) }]),
       ),

@@ -249,6 +249,9 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
         format: OutputFormat.CJS,
         target: 'node22',
         minify: true,
+        // Error names are a contract (Step Functions' Retry and Catch match errorType, the state machine's
+        // PayoutTransientError; logs name them): minifying must not rename the classes `new.target.name` reads.
+        keepNames: true,
         sourceMap: true,
         sourceMapMode: SourceMapMode.DEFAULT,
         sourcesContent: false,

@@ -8,14 +8,14 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../functions/commons/metrics';
+import { ALARM_METRICS, METRICS_NAMESPACE } from '../../functions/commons/metrics';
 import { STAGE_SETTINGS, type Stage } from '../stage-config';
 import { acknowledge } from './acknowledge';
 import { PayplaneFunction, type PayplaneFunctionProps, type TableAccess } from './payplane-function';
 import type { PayplaneTable } from './payplane-table';
 
-/** The metric functions/settlements count when a merchant's carry stays below zero too long (ALARM_METRICS). */
-export const MERCHANT_NEGATIVE_BALANCE_METRIC = 'MerchantNegativeBalance';
+/** Counted by the Summary for each merchant whose carry has stayed below zero too long (functions/settlements/reconcile.ts). */
+export const MERCHANT_NEGATIVE_BALANCE_METRIC = ALARM_METRICS.merchantNegativeBalance;
 
 /** The payout's retries of PayoutTransientError: 2 s, 4 s, 8 s (4 attempts in all), then Compensate. */
 export const PAYOUT_RETRY = { interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 3 } as const;
@@ -61,6 +61,8 @@ export class Settlement extends Construct {
   readonly scheduleRole: iam.Role;
   readonly role: iam.Role;
   readonly logGroup: LogGroup;
+  /** The steps that write through the ChangeWriter (settlement events), which renders events with PUBLIC_BASE_URL. */
+  readonly writers: PayplaneFunction[];
   readonly functions: {
     SettlementPrepare: PayplaneFunction;
     SettlementSettle: PayplaneFunction;
@@ -80,12 +82,12 @@ export class Settlement extends Construct {
     const fn = (fid: string, entry: string, description: string, timeout: Duration, extra: Partial<PayplaneFunctionProps> = {}) =>
       new PayplaneFunction(this, fid, { stage, entry: `functions/handlers/${entry}`, description, timeout, ...extra });
     /** Settling: entries by merchant (gsi1), the merchant's payout settings, then one writer transaction. */
-    const settles: TableAccess = { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], indexes: ['gsi1'] };
+    const settles: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['gsi1'] };
     /** Resolving a payout: the settlement, its transfer and event, the sandbox payout channel's item. */
     const resolves: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem'] };
 
     const prepare = fn('Prepare', 'settlement-prepare.ts', 'Settlement: a page of merchant accounts to settle', Duration.seconds(60)) //
-      .bindTable(table, { actions: ['GetItem'], indexes: ['gsi2'] });
+      .bindTable(table, { indexes: ['gsi2'] });
     // A chunk stops at ~60 s or 20,000 entries (functions/settlements/settle.ts), far inside the timeout.
     const settle = fn('Settle', 'settlement-settle.ts', 'Settlement: settles one merchant account, a chunk of entries per invocation', Duration.minutes(3), {
       environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
@@ -100,7 +102,11 @@ export class Settlement extends Construct {
     // then one UpdateItem of its `report` digests.
     const report = fn('Report', 'settlement-report.ts', "Settlement: writes a settlement's report and its digests", Duration.minutes(10)) //
       .bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'UpdateItem'], indexes: ['gsi1'] });
-    const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10)).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
+    const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10), {
+      // The same horizon as Settle's: the statement lines it compares stop where the windows do.
+      environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
+    }).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
+    this.writers = [settle, payout, compensate];
     this.functions = {
       SettlementPrepare: prepare,
       SettlementSettle: settle,

@@ -149,12 +149,13 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   GetBill: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementPrepare: ['TABLE_NAME'],
   // How far behind now its windows end (15 min; the test stage's 10 s: lib/stage-config.ts settlementLag).
-  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
+  // Settle, Payout and Compensate write settlement events (the ChangeWriter renders them with PUBLIC_BASE_URL).
+  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS', 'PUBLIC_BASE_URL'],
   // Opens the bank account (purpose bank_account) for the payout channel.
-  SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN'],
-  SettlementCompensate: ['TABLE_NAME'],
+  SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'],
+  SettlementCompensate: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementReport: ['TABLE_NAME'],
-  SettlementSummary: ['TABLE_NAME'],
+  SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -621,9 +622,9 @@ describe.each(STAGES)('stage %s', (stage) => {
       GetSettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1'] },
       GetBill: { main: ['BatchGetItem', 'Query', 'Query index/gsi1'] },
       // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS).
-      SettlementPrepare: { main: ['GetItem', 'Query index/gsi2'] },
+      SettlementPrepare: { main: ['Query index/gsi2'] },
       // The entries (gsi1), the cursor and payout settings, then one writer transaction per settlement.
-      SettlementSettle: { main: [...MOVES_RECORDS, 'Query', 'Query index/gsi1'] },
+      SettlementSettle: { main: [...MOVES_RECORDS, 'Query index/gsi1'] },
       SettlementPayout: { main: MOVES_RECORDS },
       SettlementCompensate: { main: MOVES_RECORDS },
       SettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1', 'UpdateItem'] },
