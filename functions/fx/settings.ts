@@ -69,12 +69,13 @@ export function noRateInForce(orderId: string, from: string, to: string, at: Dat
 
 /**
  * Sandbox demo rates the local cloud seeds at startup (local/seed.ts) and the test tiers set before they run, so
- * that demo and test payments in EUR, JPY, GBP or KWD convert for USD merchants. Effective from 2026-01-01, markup
+ * that demo and test payments in CNY, EUR, GBP, JPY or KWD convert for USD merchants. Effective from 2026-01-01, markup
  * 100 bps (1 %). Illustrative figures, not market data.
  */
 export const DEMO_RATES_EFFECTIVE_AT = '2026-01-01T00:00:00.000Z';
 export const DEMO_MARKUP_BPS = 100;
 export const DEMO_RATES: { from: string; to: string; rate: string }[] = [
+  { from: 'CNY', to: 'USD', rate: '0.1381' },
   { from: 'EUR', to: 'USD', rate: '1.0845' },
   { from: 'GBP', to: 'USD', rate: '1.2712' },
   { from: 'JPY', to: 'USD', rate: '0.006712' },

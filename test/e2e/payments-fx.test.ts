@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { call, newMerchant } from './support';
+import { balanceOf, CARDS, confirm, newOrder } from './payments-support';
+
+/**
+ * Cross-border payments over HTTP through the local cloud (docs/settlement.md § FX): the local cloud seeds the
+ * sandbox demo rates at startup (EUR→USD 1.0845, markup 100 bps), merchants settle in USD by default.
+ */
+describe('a EUR payment for a merchant that settles in USD', () => {
+  it('is paid in EUR and credited in USD at the locked rate, less the spread and the fee with the cross-border part', async () => {
+    // Prepare
+    const { key } = await newMerchant();
+    const id = await newOrder(key, { amount: 10_000, currency: 'EUR' });
+    // Act
+    const res = await confirm(key, id, CARDS.success);
+    // Assess: the order in the payer's currency, the balance in the settlement currency
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ status: 'succeeded', currency: 'EUR', amount: 10_000, amount_captured: 10_000 });
+    // 108.45 USD − 1.08 spread − 4.53 fee (3.90 % + 0.30), available or pending by the merchant's payout delay.
+    const usd = await balanceOf(key, 'USD');
+    expect(usd.available + usd.pending).toBe(10_284);
+    expect(await balanceOf(key, 'EUR')).toEqual({ available: 0, pending: 0 });
+  });
+});
+
+describe('no rate in force', () => {
+  it('409 fx_rate_unavailable naming the pair and the fix; the order stays payable', async () => {
+    const { key } = await newMerchant();
+    const id = await newOrder(key, { amount: 10_000, currency: 'SEK' });
+    const res = await confirm(key, id, CARDS.success);
+    expect(res.status, res.text).toBe(409);
+    expect(res.body.error).toMatchObject({ type: 'invalid_request_error', code: 'fx_rate_unavailable', param: 'currency' });
+    expect(res.body.error.message).toContain('no SEK→USD exchange rate is in force');
+    expect(res.body.error.message).toContain('npx payplane fx set SEK USD');
+    expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'requires_payment', payment_id: null });
+  });
+});
