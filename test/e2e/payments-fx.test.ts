@@ -23,6 +23,25 @@ describe('a EUR payment for a merchant that settles in USD', () => {
   });
 });
 
+describe('the hosted checkout', () => {
+  it('pays a JPY order for a USD merchant at the locked rate (no browser: the form POST)', async () => {
+    const { key } = await newMerchant();
+    const id = await newOrder(key, { amount: 5_000, currency: 'JPY' });
+    const { checkout_url: url } = (await call('GET', `/v1/orders/${id}`, { key })).body;
+    const res = await fetch(`${url}?lang=en`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ lang: 'en', number: CARDS.success, exp: '12/34', cvc: '123' }).toString(),
+    });
+    expect(res.status, await res.text()).toBeLessThan(400);
+    expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', currency: 'JPY', amount_captured: 5_000 });
+    // ¥5000 × 0.006712 = 33.56 USD; spread 0.34 (33.2244 → 33.22); fee 3.90 % × 33.56 + 0.30 = 1.61
+    const usd = await balanceOf(key, 'USD');
+    expect(usd.available + usd.pending).toBe(3_356 - 34 - 161);
+  });
+});
+
 describe('no rate in force', () => {
   it('409 fx_rate_unavailable naming the pair and the fix; the order stays payable', async () => {
     const { key } = await newMerchant();
