@@ -1,4 +1,5 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
 import { newId } from '../../functions/commons/ids';
@@ -8,6 +9,7 @@ import { SandboxBank } from '../../functions/channels/sandbox/bank';
 import type { WireRequest, WireResponse } from '../../functions/channels/sandbox/transformers';
 import { conversionOf, DEMO_RATES_EFFECTIVE_AT, rateInForce, setRate } from '../../functions/fx';
 import { allShards, getAccounts, merchantAccount, type Transfer } from '../../functions/ledger';
+import { runs } from '../deep';
 import { useLocalServices } from './env';
 import { CARDS, card, paymentCase, sandboxWorld } from './payments-world';
 
@@ -252,4 +254,45 @@ describe('no rate in force', () => {
     expect(await rateInForce(fx(), 'SEK', 'USD', new Date())).toMatchObject({ rate: '0.0921' });
     await expect(w.service.confirm(w.caller(), order.id, card4242)).resolves.toMatchObject({ status: 'succeeded' });
   });
+});
+
+describe('property: converted payments reconcile to the minor unit', () => {
+  it('any order in JPY, EUR or KWD for a USD or KWD merchant, captured in part or whole, refunded in random parts: balanced per currency, refunds reverse the conversion exactly', async () => {
+    const scenario = fc.record({
+      pair: fc.constantFrom(['JPY', undefined], ['EUR', undefined], ['KWD', undefined], ['USD', 'KWD'], ['EUR', 'USD']) as fc.Arbitrary<[string, string | undefined]>,
+      amount: fc.integer({ min: 1, max: 5_000_000 }),
+      capturePercent: fc.oneof(fc.constant(100), fc.integer({ min: 1, max: 100 })),
+      refunds: fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 0, maxLength: 3 }),
+      refundAll: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ pair: [source, settlement], amount, capturePercent, refunds, refundAll }) => {
+        const settle = settlement ?? 'USD';
+        const w = await world(settlement);
+        const order = await w.order({ amount, currency: source, capture_method: 'manual' });
+        await w.service.confirm(w.caller(), order.id, card4242);
+        const captured = Math.max(1, Math.floor((amount * capturePercent) / 100));
+        await w.service.capture(w.caller(), order.id, { amount: captured });
+        let left = captured;
+        for (const share of refunds) {
+          const part = Math.max(1, Math.floor((left * share) / 100));
+          if (left === 0) break;
+          await w.service.refund(w.caller(), { order_id: order.id, amount: part });
+          left -= part;
+        }
+        if (refundAll && left > 0) await w.service.refund(w.caller(), { order_id: order.id });
+        const stored = await storedOrder(order.id);
+        const c = conversionOf(stored.fx, captured);
+        const fee = (await transfer(`tr_${order.id}_fee`))?.amount ?? 0;
+        const { net } = await w.ledger(source, settle); // balanced per currency, pending and posted
+        expect(net('merchant', settle, 'pending')).toBe(0); // the uncaptured rest is released
+        expect(net('merchant', settle)).toBe(c.base - c.spread - fee - stored.fx_refunded);
+        expect(net('fx_spread', settle)).toBe(c.spread);
+        if (stored.amount_refunded === captured) expect([net('fx', source), net('fx', settle)]).toEqual([0, 0]);
+        expect(stored.fx_refunded).toBeLessThanOrEqual(c.base);
+        expect(stored.fx_refunded).toBe(conversionOf(stored.fx, stored.amount_refunded).base); // no refund failed: cumulative = conv(total)
+      }),
+      { numRuns: runs(8, 200) },
+    );
+  }, 120_000);
 });
