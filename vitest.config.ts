@@ -5,7 +5,16 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { test: { name: 'infra', include: ['test/infra/**/*.test.ts'], testTimeout: 120_000 } },
+      {
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 120_000,
+          // Synth (with cdk-nag) is the tier's cost: files in one worker share its module cache, so each worker
+          // synthesizes a stage once (test/infra/template.ts), not once per file.
+          isolate: false,
+        },
+      },
       {
         test: {
           name: 'integration',

@@ -1,5 +1,5 @@
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
-import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setRateLimits, setReceipts } from '../functions/merchants/service';
+import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setPayoutSettings, setRateLimits, setReceipts, type PayoutSettingsView } from '../functions/merchants/service';
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
 import { appliedRate, formatDecimal, listRates, parseRate, setRate, type FxRate, type SetRateInput } from '../functions/fx';
@@ -124,6 +124,20 @@ export interface MerchantReceiptsSet {
 export async function merchantsReceiptsSet(target: Target, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<MerchantReceiptsSet> {
   const set = await setReceipts(target.merchants, input);
   return { merchant_id: set.merchantId, receipts: set.receipts };
+}
+
+export interface MerchantPayoutsSet {
+  merchant_id: string;
+  /** Defaults applied; the bank account as its last 4 digits only (null: none on file yet). */
+  payout: PayoutSettingsView;
+}
+
+export async function merchantsPayoutsSet(
+  target: Target,
+  input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
+): Promise<MerchantPayoutsSet> {
+  const set = await setPayoutSettings(target.merchants, input);
+  return { merchant_id: set.merchantId, payout: set.payout };
 }
 
 export interface FxRateSet {

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsReceiptsSet } from './commands';
+import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
+import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
 export const USAGE = `Usage: payplane <command> [options]
@@ -20,6 +21,13 @@ Commands:
   merchants receipts set --merchant <mch_id> [--email on|off] [--sms on|off]
                                     Turn payer receipts (order.succeeded, refund.succeeded) on or off
                                     per channel; off by default; a channel not given keeps its setting
+  merchants payouts set --merchant <mch_id> [--currency <ISO 4217>] [--delay-days <0-30>]
+                        [--bank-account <digits>]
+                                    Set where and when settlement pays the merchant: its settlement
+                                    currency (default: the platform's, USD), its payout delay in
+                                    business days (default 1: T+1) and its bank account (sealed with
+                                    KMS; only the last 4 digits are ever shown); a setting not given
+                                    keeps its value
   keys roll --merchant <mch_id>     Issue a new secret key, revoke every active secret key (restricted
                                     keys stay), and flush the API's authorizer cache so revoked keys
                                     get 401 at once
@@ -33,6 +41,11 @@ Commands:
                                     bps, default 0). Takes effect at --effective-at (default: now); rates are
                                     history, never changed. Payments confirm at the rate in force then.
   fx list [<from> <to>]             The rate table (or one pair's history), oldest first
+  settlements run [--cutoff <ISO time>] [--merchant <mch_id>]
+                                    Run settlement now: starts the settlement state machine, waits, and
+                                    prints the settlements made, net per currency and failures. Entries
+                                    available before the cutoff are settled (default: the start of the
+                                    current business day); running a cutoff again pays nothing twice
 
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
@@ -44,7 +57,8 @@ Options:
   -h, --help                        Show this help
 
 Keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll and
-keys revoke, also: done but the authorizer cache not flushed); 2 bad arguments.`;
+keys revoke, also: done but the authorizer cache not flushed; for settlements run, the execution
+failed, e.g. a reconciliation break); 2 bad arguments.`;
 
 export interface Io {
   out(text: string): void;
@@ -71,8 +85,12 @@ const OPTIONS = {
   burst: { type: 'string' },
   email: { type: 'string' },
   sms: { type: 'string' },
+  currency: { type: 'string' },
+  'delay-days': { type: 'string' },
+  'bank-account': { type: 'string' },
   'markup-bps': { type: 'string' },
   'effective-at': { type: 'string' },
+  cutoff: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -91,11 +109,18 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
   'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
   'merchants receipts set': { required: ['merchant'], optional: ['email', 'sms'], hint: '--merchant mch_… --email on --sms off', run: runMerchantsReceiptsSet },
+  'merchants payouts set': {
+    required: ['merchant'],
+    optional: ['currency', 'delay-days', 'bank-account'],
+    hint: '--merchant mch_… --currency USD --delay-days 1 --bank-account 000123456789',
+    run: runMerchantsPayoutsSet,
+  },
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
   'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
   'fx set': { required: [], optional: ['markup-bps', 'effective-at'], args: [3, 3], hint: 'EUR USD 1.0845 --markup-bps 100', run: runFxSet },
   'fx list': { required: [], args: [0, 2], hint: 'EUR USD', run: runFxList },
+  'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -249,6 +274,31 @@ async function runMerchantsReceiptsSet(target: Target, values: Values, io: Io): 
   return 0;
 }
 
+async function runMerchantsPayoutsSet(target: Target, values: Values, io: Io): Promise<number> {
+  const set = await merchantsPayoutsSet(target, {
+    merchantId: values.merchant,
+    currency: values.currency,
+    delayDays: values['delay-days'],
+    bankAccount: values['bank-account'],
+  });
+  if (values.json) io.out(JSON.stringify(set, null, 2));
+  else {
+    const p = set.payout;
+    io.out(
+      [
+        `Payout settings of merchant ${set.merchant_id} on the ${target.label}:`,
+        '',
+        `  Settlement currency:  ${p.settlement_currency}`,
+        `  Payout delay:         ${p.delay_days} business day${p.delay_days === 1 ? '' : 's'} (T+${p.delay_days})`,
+        `  Bank account:         ${p.bank_account_last4 ? `…${p.bank_account_last4} (sealed)` : 'none on file: settlements cannot be paid out until one is set'}`,
+        '',
+        'The next settlement run uses them; entries already settled are not moved.',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
 async function runKeysCreate(target: Target, values: Values, io: Io): Promise<number> {
   const created = await keysCreate(target, { merchantId: values.merchant, scopes: values.scope });
   if (values.json) io.out(JSON.stringify(created, null, 2));
@@ -300,6 +350,16 @@ async function runKeysRoll(target: Target, values: Values, io: Io): Promise<numb
     );
   }
   return cacheWarning(rolled, target, io, 'The new key is above');
+}
+
+async function runSettlementsRun(target: Target, values: Values, io: Io): Promise<number> {
+  const result = await settlementsRun(target, {
+    cutoff: values.cutoff,
+    merchantId: values.merchant,
+    onStarted: (arn) => io.err(`Started ${arn}; waiting for it to finish…`),
+  });
+  io.out(values.json ? JSON.stringify(result, null, 2) : describeRun(result, target.label));
+  return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
 /** Exit 1 with a warning when the change is committed but the authorizer cache was not flushed. */

@@ -4,8 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { APIGatewayClient, FlushStageAuthorizersCacheCommand } from '@aws-sdk/client-api-gateway';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMS } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import { sealerFor } from '../functions/commons/crypto';
 import type { MerchantDeps } from '../functions/merchants/service';
 
 /**
@@ -24,6 +27,8 @@ export interface Target {
   flushAuthorizerCache(): Promise<void>;
   /** Same, as a command the operator can run by hand if the flush failed. */
   flushHint: string;
+  /** The settlement state machine (the template's), and a Step Functions client to start and watch its executions. */
+  settlement(): { sfn: Pick<SFNClient, 'send'>; stateMachineArn: string };
   /** Turns a connection failure into an actionable message (the local cloud is not running). */
   explain(error: unknown): string | undefined;
 }
@@ -42,8 +47,12 @@ const localFileSchema = z.object({
   region: z.string().min(1),
   stage: z.string().min(1),
   restApiId: z.string().min(1),
-  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url() }),
+  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url(), sfn: z.url().optional() }),
+  /** State machine ARNs by logical id (the settlement's is `SettlementStateMachine<hash>`). */
+  stateMachines: z.record(z.string(), z.string()).optional(),
   tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
+  /** The stack's key: the CLI seals bank accounts with it (purpose bank_account only, docs/operator-policy.json). */
+  kmsKeyArn: z.string().startsWith('arn:').optional(),
   /** The operator principal's keys: the local cloud checks them against docs/operator-policy.json. */
   operatorCredentials: z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }).optional(),
 });
@@ -79,16 +88,27 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
     marshallOptions: { removeUndefinedValues: true },
   });
   const apiGateway = new APIGatewayClient({ ...clientConfig, endpoint: local.endpoints.apigateway });
+  const seal =
+    local.kmsKeyArn && local.endpoints.kms
+      ? sealerFor({ keyArn: local.kmsKeyArn, kms: new KMS({ ...clientConfig, endpoint: local.endpoints.kms }) })
+      : undefined;
   return {
     kind: 'local',
     label: `local cloud (${local.apiUrl})`,
-    merchants: { db, tableName: local.tables.main, usage: { apiGateway, restApiId: local.restApiId, stageName: local.stage } },
+    merchants: { db, tableName: local.tables.main, usage: { apiGateway, restApiId: local.restApiId, stageName: local.stage }, ...(seal ? { seal } : {}) },
     restApiId: local.restApiId,
     stageName: local.stage,
     flushAuthorizerCache: async () => {
       await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId: local.restApiId, stageName: local.stage }));
     },
     flushHint: 'restart the local cloud (npm start)',
+    settlement: () => {
+      const arn = Object.entries(local.stateMachines ?? {}).find(([id]) => id.startsWith('SettlementStateMachine'))?.[1];
+      if (!arn || !local.endpoints.sfn) {
+        throw new Error(`The local cloud at ${local.apiUrl} runs no settlement state machine (${file} lists none): restart it with \`npm start\` to run the current template.`);
+      }
+      return { sfn: new SFNClient({ ...clientConfig, endpoint: local.endpoints.sfn }), stateMachineArn: arn };
+    },
     explain: (error) =>
       isConnectionFailure(error)
         ? `The local cloud is not answering at ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
@@ -126,19 +146,22 @@ async function stageTarget(
   const stageName = need('StageName');
   const db = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
   const apiGateway = new APIGatewayClient(clientConfig);
+  // Only `merchants payouts set --bank-account` seals: the other commands work with a stack that lacks the output.
+  const seal: MerchantDeps['seal'] = (value, binding) => sealerFor({ keyArn: need('KmsKeyArn'), kms: new KMS(clientConfig) })(value, binding);
   const where = options.region ? `, ${options.region}` : '';
   const profile = options.profile ? ` --profile ${options.profile}` : '';
   const region = options.region ? ` --region ${options.region}` : '';
   return {
     kind: 'stage',
     label: `stage ${options.stage} (stack ${stackName}${where})`,
-    merchants: { db, tableName, usage: { apiGateway, restApiId, stageName } },
+    merchants: { db, tableName, usage: { apiGateway, restApiId, stageName }, seal },
     restApiId,
     stageName,
     flushAuthorizerCache: async () => {
       await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId, stageName }));
     },
     flushHint: `aws apigateway flush-stage-authorizers-cache --rest-api-id ${restApiId} --stage-name ${stageName}${region}${profile}`,
+    settlement: () => ({ sfn: new SFNClient(clientConfig), stateMachineArn: need('SettlementStateMachineArn') }),
     explain: (error) => explainAwsError(error, `calling AWS for ${stackName}`, options),
   };
 }

@@ -11,8 +11,10 @@ import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
 import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
+import { addSettlementsApi, type SettlementsApiFunctionId } from './constructs/settlements-api';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
 import { Receipts } from './constructs/receipts';
+import { Settlement } from './constructs/settlement';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -30,6 +32,9 @@ export interface PayplaneStackProps extends StackProps {
 
 /** The notification pipeline's functions (lib/constructs/notifications.ts). */
 export type NotificationFunctionId = keyof Notifications['functions'];
+
+/** The settlement state machine's step functions (lib/constructs/settlement.ts). */
+export type SettlementFunctionId = keyof Settlement['functions'];
 
 /** Lambda construct ids (a contract: the local cloud and the docs name functions by these). */
 export type FunctionId =
@@ -50,7 +55,9 @@ export type FunctionId =
   | 'SandboxNotifier'
   | 'Checkout'
   | WebhooksApiFunctionId
-  | NotificationFunctionId;
+  | SettlementsApiFunctionId
+  | NotificationFunctionId
+  | SettlementFunctionId;
 
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
@@ -81,6 +88,8 @@ export class PayplaneStack extends Stack {
   readonly notifications: Notifications;
   /** Payer receipts: queue, DLQ, sender, SES identity and configuration set. The notification pipeline queues for it. */
   readonly receipts: Receipts;
+  /** Settlement: the state machine, its daily schedule, its step functions and alarms. */
+  readonly settlement: Settlement;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -277,7 +286,8 @@ export class PayplaneStack extends Stack {
     const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}').bindTable(this.mainTable, { actions: ['GetItem'] });
     const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds') //
       .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] });
-    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query'] }); // the merchant's accounts
+    // The merchant's accounts and settlement cursors (Query), its payout delay (GetItem), its delayed entries (gsi1).
+    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query', 'GetItem'], indexes: ['gsi1'] });
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
     const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', confirms)
@@ -308,6 +318,7 @@ export class PayplaneStack extends Stack {
     };
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
+    const settlementsApi = addSettlementsApi(this, { stage, api: this.api, mainTable: this.mainTable });
 
     // ── Payer receipts (the publisher and the sweeper queue order.succeeded / refund.succeeded for it) ───────────────────────────────────────────────────────────────────────────────
     this.receipts = new Receipts(this, 'Receipts', {
@@ -327,7 +338,10 @@ export class PayplaneStack extends Stack {
       api: this.api,
       receiptsQueue: this.receipts.queue,
     });
-    this.functions = { ...coreFunctions, ...webhooks, ...this.notifications.functions };
+
+    // ── Settlement: the daily run (Step Functions, started by EventBridge Scheduler) ─────────────────
+    this.settlement = new Settlement(this, 'Settlement', { stage, table: this.mainTable, key: this.key });
+    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions, ...this.settlement.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -356,7 +370,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...this.notifications.apiFunctions]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...Object.values(settlementsApi), ...this.notifications.apiFunctions]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 
@@ -401,6 +415,10 @@ export class PayplaneStack extends Stack {
     new CfnOutput(this, 'CheckoutSigningKeyArn', {
       value: this.checkoutSigningKey.keyArn,
       description: 'Checkout redirect signing key (ECC_NIST_P256): merchants verify return_url signatures with its public key (kms get-public-key)',
+    });
+    new CfnOutput(this, 'SettlementStateMachineArn', {
+      value: this.settlement.stateMachine.stateMachineArn,
+      description: 'The settlement state machine: `payplane settlements run` starts an execution of it',
     });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'Customer-managed KMS key' });
   }

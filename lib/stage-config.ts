@@ -95,6 +95,19 @@ export interface StageSettings {
    * placeholder with a domain you own before deploying.
    */
   readonly receiptsSenderDomain: string;
+  /**
+   * When the daily settlement run starts (EventBridge Scheduler: an expression and the IANA time zone it is read
+   * in). The run settles up to the start of the current business day (functions/settlements/calendar.ts), so a
+   * time shortly after the business day's midnight pays yesterday out early.
+   */
+  readonly settlementSchedule: { readonly expression: string; readonly timeZone: string };
+  /**
+   * How far behind now a settle run's windows end (SETTLEMENT_LAG_SECONDS): an entry carries its operation's
+   * `now`, which precedes its commit by at most the writing function's timeout, so a window must never end later
+   * than now minus the longest such timeout (Lambda's 15 minutes, to be safe). Only the test stage, whose API
+   * functions time out after 5 s and whose e2e tier settles payments it has just made, shortens it.
+   */
+  readonly settlementLag: Duration;
 }
 
 export interface Throttle {
@@ -117,6 +130,8 @@ const DEV: StageSettings = {
   terminationProtection: false,
   apiTimeout: Duration.seconds(10),
   receiptsSenderDomain: 'dev.payplane.example',
+  settlementSchedule: { expression: 'cron(30 0 * * ? *)', timeZone: 'UTC' },
+  settlementLag: Duration.minutes(15),
 };
 
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
@@ -136,10 +151,13 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     terminationProtection: true,
     apiTimeout: Duration.seconds(10),
     receiptsSenderDomain: 'payplane.example',
+    settlementSchedule: { expression: 'cron(30 0 * * ? *)', timeZone: 'UTC' },
+    settlementLag: Duration.minutes(15),
   },
   // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
   // that a dead run's claim is taken over in seconds.
-  test: { ...DEV, apiTimeout: Duration.seconds(5) },
+  // The e2e tier settles what it has just paid: windows end 10 s behind now (twice the API functions' timeout).
+  test: { ...DEV, apiTimeout: Duration.seconds(5), settlementLag: Duration.seconds(10) },
 };
 
 /**

@@ -438,6 +438,8 @@ export function loadOperatorPolicy(stack: LocalStack, file = OPERATOR_POLICY_FIL
   const key = stack.resourcesOfType('AWS::KMS::Key').find(([id]) => /^Key[0-9A-F]{8}$/.test(id)) ?? stack.resourcesOfType('AWS::KMS::Key')[0];
   const api = stack.resourcesOfType('AWS::ApiGateway::RestApi')[0];
   const stage = stack.resourcesOfType('AWS::ApiGateway::Stage')[0];
+  const settlement = stack.resourcesOfType('AWS::StepFunctions::StateMachine').find(([id]) => /^SettlementStateMachine/.test(id));
+  const settlementArn = settlement ? String(stack.ref(settlement[0], settlement[0])) : undefined;
   const values: Record<string, string> = {
     region: stack.region,
     account: stack.account,
@@ -446,6 +448,8 @@ export function loadOperatorPolicy(stack: LocalStack, file = OPERATOR_POLICY_FIL
     KmsKeyArn: key ? stack.kmsKeyArn(key[0]) : '<no key>',
     RestApiId: api ? stack.restApiId(api[0]) : '<no api>',
     StageName: stage ? stack.resolveString(stage[1].Properties?.StageName, 'Stage.StageName') : '<no stage>',
+    SettlementStateMachineArn: settlementArn ?? '<no state machine>',
+    SettlementStateMachineName: settlementArn?.split(':').at(-1) ?? '<no state machine>',
   };
   return JSON.parse(text.replace(/<(\w+)>/g, (m, name: string) => values[name] ?? m)) as PolicyDocument;
 }

@@ -52,8 +52,24 @@ export interface Binding {
 const contextOf = (b: Binding) => ({ purpose: b.purpose, merchant_id: b.merchantId });
 
 export async function seal(value: Secret<unknown>, binding: Binding): Promise<Uint8Array> {
+  return sealWith(materials(), value, binding);
+}
+
+/**
+ * A sealer on its own KMS client and key, for code that does not run as a function: the operator CLI seals a
+ * bank account with the operator's credentials and endpoint. Same format, so `open` reads what it seals.
+ */
+/** What the Encryption SDK calls a KMS client (the v3 SDK's aggregated `KMS` class is one). */
+type EsdkKms = ReturnType<NonNullable<NonNullable<ConstructorParameters<typeof KmsKeyringNode>[0]>['clientProvider']>>;
+
+export function sealerFor(options: { keyArn: string; kms: NonNullable<EsdkKms> }): (value: Secret<unknown>, binding: Binding) => Promise<Uint8Array> {
+  const keyring = new KmsKeyringNode({ generatorKeyId: options.keyArn, clientProvider: () => options.kms });
+  return (value, binding) => sealWith(keyring, value, binding);
+}
+
+async function sealWith(with_: NodeCachingMaterialsManager | KmsKeyringNode, value: Secret<unknown>, binding: Binding): Promise<Uint8Array> {
   const plaintext = JSON.stringify({ record: binding.recordId, value: value.reveal() });
-  const { result } = await encrypt(materials(), plaintext, { encryptionContext: contextOf(binding), suiteId: SUITE });
+  const { result } = await encrypt(with_, plaintext, { encryptionContext: contextOf(binding), suiteId: SUITE });
   return result;
 }
 

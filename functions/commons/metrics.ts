@@ -43,6 +43,8 @@ function flush(): void {
 export const ALARM_METRICS = {
   /** A channel result (notification or query answer) whose amount or currency is not the attempt's: refused. */
   channelResultMismatch: 'ChannelResultMismatch',
+  /** A merchant's settlement carry has stayed negative past NEGATIVE_BALANCE_ALERT_DAYS (settlements/reconcile.ts). */
+  merchantNegativeBalance: 'MerchantNegativeBalance',
 } as const;
 /** Published at once (one EMF line), so a count survives an invocation that fails afterwards. */
 export function countAlarmMetric(name: (typeof ALARM_METRICS)[keyof typeof ALARM_METRICS]): void {

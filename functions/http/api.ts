@@ -39,12 +39,20 @@ export interface ApiResult {
   body: unknown;
 }
 
+/** A response that is not JSON (the CSV reports and bills), with its own headers (Content-Digest). */
+export interface ApiTextResult {
+  status: number;
+  text: string;
+  contentType: string;
+  headers?: Record<string, string>;
+}
+
 /**
  * The wrapper every API route shares: auth context, body limits and parsing, idempotency on
  * POST, JSON responses, the Request-Id header and the one error mapping. A route supplies only
  * its domain operation.
  */
-export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
+export function api(operation: (request: ApiRequest) => Promise<ApiResult | ApiTextResult>) {
   return lambda<APIGatewayProxyEvent, APIGatewayProxyResult>()
     .use(httpHeaderNormalizer())
     .use({
@@ -60,6 +68,7 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult>) {
       const run = async (claim?: Claim) => {
         const fixed = claim && { newId: (prefix: string) => idFromSeed(prefix, claim.seed), resumed: claim.resumed };
         const result = await operation({ ...request, ...fixed });
+        if ('text' in result) return { statusCode: result.status, headers: { ...result.headers, 'Content-Type': result.contentType }, body: result.text };
         return json(result.status, result.body);
       };
       const key = event.headers['idempotency-key'];

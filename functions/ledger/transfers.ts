@@ -163,6 +163,8 @@ export interface PaymentRef {
   channel: string;
   /** Owner of the fee revenue accounts. @default DEFAULT_PLATFORM */
   platform?: string;
+  /** The channel's payment (attempt) id: set on the capture, which the channel's statement lists by it. */
+  payment_id?: string;
 }
 
 const accountsOf = (ref: PaymentRef) => ({
@@ -214,6 +216,7 @@ export function captureTransfers(ref: PaymentRef, input: { amount: number; fee: 
     credit: a.merchant,
     amount: input.amount,
     kind: 'capture',
+    ...(ref.payment_id ? { payment_id: ref.payment_id } : {}),
     ...(input.authorized === undefined
       ? { phase: 'posted' as const }
       : { phase: 'post_pending' as const, pending_id: transferIds.authorization(ref.order_id), pending_amount: input.authorized }),
@@ -437,6 +440,9 @@ export function transferWrites(table: string, transfers: Transfer[], now: Date, 
   return items;
 }
 
+/** gsi2 partition of every merchant account, sort key `<merchant>#<CUR>`: what a settlement run goes through. */
+export const SETTLE_ACCOUNTS = 'SETTLE_ACCOUNTS';
+
 /** What the balance flag protects: credits_posted − debits (posted and pending), or the mirror. */
 export function headroomDelta(flag: (typeof ACCOUNT_FLAGS)[keyof typeof ACCOUNT_FLAGS], d: Omit<Deltas, 'ref' | 'exempt'>): number {
   if (flag === 'debits_must_not_exceed_credits') return d.credits_posted - d.debits_posted - d.debits_pending;
@@ -488,6 +494,15 @@ function accountUpdate(table: string, d: Deltas, at: string): TransactItem {
       values[':need'] = -(headroom + d.exempt);
       condition = '#headroom >= :need';
     }
+  }
+  if (d.ref.kind === 'merchant') {
+    // The settle run pages merchant accounts by this index (settlements/tasks.ts prepare). Set once: gsi2 projects
+    // none of the counters, so the later updates of a busy account write no index entry.
+    names['#gsi2pk'] = 'gsi2pk';
+    names['#gsi2sk'] = 'gsi2sk';
+    values[':settle'] = SETTLE_ACCOUNTS;
+    values[':settleSk'] = `${d.ref.owner}#${d.ref.currency}`;
+    set.push('#gsi2pk = if_not_exists(#gsi2pk, :settle)', '#gsi2sk = if_not_exists(#gsi2sk, :settleSk)');
   }
   if (d.ref.shard !== undefined) {
     names['#shard'] = 'shard';

@@ -8,7 +8,11 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { FeeScheduleOverride } from '../ledger/fees';
+import type { Binding } from '../commons/crypto';
+import { ConflictError } from '../commons/errors';
+import type { Secret } from '../commons/secret';
 import type { KeyKind } from './keys';
+import { withDefaults, type PayoutSettings, type PayoutSettingsItem } from './payouts';
 import type { UsageDeps } from './usage';
 
 /**
@@ -26,6 +30,13 @@ export interface MerchantDeps {
    * @default - no API Gateway calls (unit and integration tests of the table alone)
    */
   usage?: UsageDeps;
+  /**
+   * Seals a bank account number (commons/crypto.ts `seal`, or the operator CLI's own KMS client with the same
+   * format). Only setting payout settings needs it; it is injected so that the authorizer's bundle, which
+   * shares this module, carries no Encryption SDK.
+   * @default - none: setting a bank account fails with an InternalError
+   */
+  seal?: (value: Secret<string>, binding: Binding) => Promise<Uint8Array>;
 }
 
 export interface MerchantItem {
@@ -48,6 +59,8 @@ export interface MerchantItem {
   fee_schedule?: FeeScheduleOverride;
   /** Payer receipts per channel (functions/receipts); absent: both off. */
   receipts?: ReceiptSettings;
+  /** Payout settings (payouts.ts): only what the operator set; absent: every default. */
+  payout?: PayoutSettingsItem;
 }
 
 /** Whether the merchant's payers get a receipt by email and by SMS on order.succeeded / refund.succeeded. */
@@ -215,6 +228,48 @@ export async function updateMerchantReceipts(deps: MerchantDeps, merchantId: str
   } catch (error) {
     if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
     throw error;
+  }
+}
+
+/**
+ * A merchant's payout settings with the defaults applied (payouts.ts); an unknown merchant gets the defaults.
+ * Eventually consistent unless `consistent` (settling reads them strongly: the delay it settles with is recorded
+ * on the settlement); the balance and confirm accept a moment's lag.
+ */
+export async function getMerchantPayoutSettings(deps: MerchantDeps, merchantId: string, options: { consistent?: boolean } = {}): Promise<PayoutSettings> {
+  const { Item } = await deps.db.send(
+    new GetCommand({ TableName: deps.tableName, Key: merchantKey(merchantId), ProjectionExpression: 'payout', ConsistentRead: options.consistent === true }),
+  );
+  return withDefaults(Item?.payout as PayoutSettingsItem | undefined);
+}
+
+/**
+ * Replaces the merchant's payout settings with `payout`, on condition that they are still what the caller read
+ * (`read`: their version, or undefined for none), so two operators' changes never silently drop one another.
+ * Undefined when the merchant does not exist.
+ */
+export async function updateMerchantPayout(deps: MerchantDeps, merchantId: string, payout: PayoutSettingsItem, read: number | undefined): Promise<MerchantItem | undefined> {
+  try {
+    const { Attributes } = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: merchantKey(merchantId),
+        UpdateExpression: 'SET payout = :payout',
+        ConditionExpression: read === undefined ? 'attribute_exists(pk) AND attribute_not_exists(payout)' : 'attribute_exists(pk) AND payout.version = :read',
+        ExpressionAttributeValues: { ':payout': payout, ...(read === undefined ? {} : { ':read': read }) },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as MerchantItem;
+  } catch (error) {
+    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    const current = await getMerchant(deps, merchantId);
+    if (!current) return undefined;
+    throw new ConflictError(
+      'payout_settings_conflict',
+      `The payout settings of merchant '${merchantId}' changed while this command ran (updated at ${current.payout?.updated_at ?? 'an unknown time'}); nothing was changed by it. Run it again.`,
+      { param: 'merchant_id' },
+    );
   }
 }
 

@@ -15,6 +15,8 @@ export const SCOPES = [
   'events:write',
   'webhook_endpoints:read',
   'webhook_endpoints:write',
+  'settlements:read',
+  'bills:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -41,6 +43,12 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   // Resending sends data to the merchant's own endpoints again: a write of events, not a read.
   'POST /v1/events/{id}/resend': 'events:write',
   'POST /v1/webhook_endpoints/{id}/recover': 'webhook_endpoints:write',
+  'GET /v1/settlements': 'settlements:read',
+  'GET /v1/settlements/{id}': 'settlements:read',
+  'GET /v1/settlements/{id}/transactions': 'settlements:read',
+  'GET /v1/settlements/{id}/report': 'settlements:read',
+  // The day's payments and refunds, order by order: finance's view, apart from the settlements.
+  'GET /v1/bills/{date}': 'bills:read',
 };
 
 /** The authorizer's context value for a secret key: every scope. */

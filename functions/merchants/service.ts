@@ -18,12 +18,14 @@ import {
   merchantKey,
   updateMerchantFees,
   updateMerchantReceipts,
+  updateMerchantPayout,
   RECEIPTS_OFF,
   type MerchantDeps,
   type ReceiptSettings,
   type MerchantItem,
   type TransactItems,
 } from './repository';
+import { BANK_ACCOUNT_PURPOSE, parsePayoutSettings, withDefaults, type PayoutSettingsItem } from './payouts';
 import { ALL_SCOPES, parseScopes, type Scope } from './scopes';
 import { ensureUsageKey, setMerchantLimits, type MerchantLimits } from './usage';
 import { validateMerchantId, validateMerchantName } from './validation';
@@ -171,6 +173,48 @@ export async function setReceipts(deps: MerchantDeps, input: { merchantId: unkno
   const updated = await updateMerchantReceipts(deps, merchantId, receipts);
   if (!updated) throw new NotFoundError('merchant', merchantId, 'merchant_id');
   return { merchantId, receipts };
+}
+
+/** What `payouts set` shows of the settings: defaults applied, the bank account as its last 4 only. */
+export interface PayoutSettingsView {
+  settlement_currency: string;
+  delay_days: number;
+  bank_account_last4: string | null;
+}
+
+/**
+ * Sets a merchant's payout settings (`currency`, `delayDays`, `bankAccount`; a setting not given keeps its
+ * value). The bank account is sealed before anything is written, bound to the merchant, and kept with its last 4
+ * digits; the plaintext is never stored, returned or logged. Settlement reads the settings on its next run;
+ * a changed delay moves when later entries become available, never entries already settled.
+ */
+export async function setPayoutSettings(
+  deps: MerchantDeps,
+  input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
+): Promise<{ merchantId: string; payout: PayoutSettingsView }> {
+  // validate
+  const merchantId = validateMerchantId(input.merchantId);
+  const settings = parsePayoutSettings({ currency: input.currency, delayDays: input.delayDays, bankAccount: input.bankAccount });
+  if (settings.bank_account !== undefined && !deps.seal) {
+    throw new InternalError('seal_unavailable', 'Setting a bank account needs a KMS sealer (deps.seal); this caller has none.');
+  }
+  // load
+  const merchant = await getMerchant(deps, merchantId);
+  if (!merchant) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  // decide
+  const current = merchant.payout;
+  const next: PayoutSettingsItem = { ...current, version: (current?.version ?? 0) + 1, updated_at: timestamp(deps) };
+  if (settings.currency !== undefined) next.settlement_currency = settings.currency;
+  if (settings.delay_days !== undefined) next.delay_days = settings.delay_days;
+  if (settings.bank_account !== undefined) {
+    next.bank_account_ciphertext = await deps.seal!(new Secret(settings.bank_account), { purpose: BANK_ACCOUNT_PURPOSE, merchantId, recordId: merchantId });
+    next.bank_account_last4 = settings.bank_account.slice(-4);
+  }
+  // persist (conditioned on the settings being those read)
+  const updated = await updateMerchantPayout(deps, merchantId, next, current?.version);
+  if (!updated) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  const view = withDefaults(updated.payout);
+  return { merchantId, payout: { settlement_currency: view.settlement_currency, delay_days: view.delay_days, bank_account_last4: view.bank_account_last4 ?? null } };
 }
 
 function onOff(value: unknown, param: string): boolean | undefined {

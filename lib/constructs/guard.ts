@@ -71,7 +71,16 @@ export function applyGuardControls(stack: Stack, settings: StageSettings): void 
 }
 
 /** Alarms acknowledged to have no action (see CT.CLOUDWATCH.PR.1 above). */
-const ALARMS_WITHOUT_ACTIONS = ['ChannelResultMismatchAlarm', 'DeliveriesDlqAlarm', 'PublisherFailuresAlarm', 'DeliveriesOverdueAlarm'];
+const ALARMS_WITHOUT_ACTIONS = [
+  'ChannelResultMismatchAlarm',
+  'DeliveriesDlqAlarm',
+  'PublisherFailuresAlarm',
+  'DeliveriesOverdueAlarm',
+  // lib/constructs/settlement.ts
+  'ExecutionsFailedAlarm',
+  'ExecutionsTimedOutAlarm',
+  'MerchantNegativeBalanceAlarm',
+];
 
 /** Sets `SourceAccount` on every AWS::Lambda::Permission that has none. */
 class SourceAccountOnPermissions implements IAspect {

@@ -38,6 +38,17 @@ const FUNCTIONS: Record<FunctionId, string> = {
   PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
   ResendEvent: 'functions/handlers/resend-event.ts',
   RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
+  ListSettlements: 'functions/handlers/list-settlements.ts',
+  GetSettlement: 'functions/handlers/get-settlement.ts',
+  ListSettlementTransactions: 'functions/handlers/list-settlement-transactions.ts',
+  GetSettlementReport: 'functions/handlers/get-settlement-report.ts',
+  GetBill: 'functions/handlers/get-bill.ts',
+  SettlementPrepare: 'functions/handlers/settlement-prepare.ts',
+  SettlementSettle: 'functions/handlers/settlement-settle.ts',
+  SettlementPayout: 'functions/handlers/settlement-payout.ts',
+  SettlementCompensate: 'functions/handlers/settlement-compensate.ts',
+  SettlementReport: 'functions/handlers/settlement-report.ts',
+  SettlementSummary: 'functions/handlers/settlement-summary.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -90,7 +101,8 @@ type EnvVar =
   | 'DELIVERY_SLOW_QUEUE_URL'
   | 'DELIVERY_DLQ_URL'
   | 'DELIVERY_LANE'
-  | 'RECEIPTS_QUEUE_URL';
+  | 'RECEIPTS_QUEUE_URL'
+  | 'SETTLEMENT_LAG_SECONDS';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -125,6 +137,19 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
   ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
+  ListSettlements: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetSettlement: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  ListSettlementTransactions: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetSettlementReport: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  GetBill: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  SettlementPrepare: ['TABLE_NAME'],
+  // How far behind now its windows end (15 min; the test stage's 10 s: lib/stage-config.ts settlementLag).
+  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
+  // Opens the bank account (purpose bank_account) for the payout channel.
+  SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN'],
+  SettlementCompensate: ['TABLE_NAME'],
+  SettlementReport: ['TABLE_NAME'],
+  SettlementSummary: ['TABLE_NAME'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -229,9 +254,13 @@ describe.each(STAGES)('stage %s', (stage) => {
       const fn = stack.functions[id];
       // The contract the local cloud and the docs use: the construct id; the notification pipeline's functions
       // live in its feature construct, the others keep the stack-level logical ids ('Default' constructs).
-      expect(fn.node.id).toBe(id);
       const inNotifications = id in s().stack.notifications.functions;
+      const inSettlement = id in s().stack.settlement.functions;
+      // The settlement's steps are named in their construct (Settlement/Settle): the logical id still starts with the FunctionId.
+      if (inSettlement) expect(fn.node.path).toBe(`Payplane-${stage}/Settlement/${id.slice('Settlement'.length)}`);
+      else expect(fn.node.id).toBe(id);
       if (inNotifications) expect(fn.node.path).toBe(`Payplane-${stage}/Notifications/${id}`);
+      else if (inSettlement) expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
       else expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
       const props = template.toJSON().Resources[logicalId(fn.fn)].Properties;
       expect(props).toMatchObject({
@@ -240,7 +269,22 @@ describe.each(STAGES)('stage %s', (stage) => {
         Handler: 'index.handler',
         MemorySize: 512,
         // API routes: the stage's apiTimeout, which is also how long a dead run holds its Idempotency-Key.
-        Timeout: { ExpireOrders: 50, ReconcilePayments: 60, SandboxNotifier: 30, PublishEvents: 60, SweepEvents: 50, DeliverWebhooks: 30, DeliverWebhooksSlow: 30 }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
+        Timeout: {
+          ExpireOrders: 50,
+          ReconcilePayments: 60,
+          SandboxNotifier: 30,
+          PublishEvents: 60,
+          SweepEvents: 50,
+          DeliverWebhooks: 30,
+          DeliverWebhooksSlow: 30,
+          // Settle chunks at ~60 s; Report and Summary read up to 100,000 entries.
+          SettlementPrepare: 60,
+          SettlementSettle: 180,
+          SettlementPayout: 60,
+          SettlementCompensate: 60,
+          SettlementReport: 600,
+          SettlementSummary: 600,
+        }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
@@ -258,6 +302,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         DELIVERY_DLQ_URL: { Ref: logicalId(stack.notifications.deliveriesDlq) },
         DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         RECEIPTS_QUEUE_URL: { Ref: logicalId(stack.receipts.queue) },
+        SETTLEMENT_LAG_SECONDS: stage === 'test' ? '10' : '900',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -477,12 +522,13 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('outputs (read by the operator CLI)', () => {
-    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn', () => {
+    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn, SettlementStateMachineArn', () => {
       const { template, stack } = s();
       const outputs = template.toJSON().Outputs;
       expect(Object.keys(outputs).sort()).toEqual(
-        ['ApiUrl', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'StageName', 'TableName'].sort(),
+        ['ApiUrl', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'SettlementStateMachineArn', 'StageName', 'TableName'].sort(),
       );
+      expect(outputs.SettlementStateMachineArn.Value).toEqual({ Ref: logicalId(stack.settlement.stateMachine) });
       expect(outputs.TableName.Value).toEqual({ Ref: logicalId(stack.mainTable) });
       expect(outputs.IdempotencyTableName.Value).toEqual({ Ref: logicalId(stack.idempotencyTable) });
       expect(outputs.KmsKeyArn.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.key), 'Arn'] });
@@ -540,7 +586,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       CreateRefund: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
       GetRefund: { main: ['GetItem'] },
       ListRefunds: { main: ['GetItem', 'Query index/gsi1'] },
-      GetBalance: { main: ['Query'] },
+      // Accounts and settlement cursors (Query), the merchant's payout delay (GetItem), its delayed entries (gsi1).
+      GetBalance: { main: ['GetItem', 'Query', 'Query index/gsi1'] },
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: [...MOVES_RECORDS, 'Query'] },
@@ -563,6 +610,21 @@ describe.each(STAGES)('stage %s', (stage) => {
       PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
       ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      // functions/settlements/store.ts: read-only; the report and the bill BatchGet the orders of their lines.
+      ListSettlements: { main: ['GetItem', 'Query index/gsi1'] },
+      GetSettlement: { main: ['GetItem'] },
+      ListSettlementTransactions: { main: ['GetItem', 'Query index/gsi1'] },
+      GetSettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1'] },
+      GetBill: { main: ['BatchGetItem', 'Query', 'Query index/gsi1'] },
+      // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS).
+      SettlementPrepare: { main: ['GetItem', 'Query index/gsi2'] },
+      // The entries (gsi1), the cursor and payout settings, then one writer transaction per settlement.
+      SettlementSettle: { main: [...MOVES_RECORDS, 'Query', 'Query index/gsi1'] },
+      SettlementPayout: { main: MOVES_RECORDS },
+      SettlementCompensate: { main: MOVES_RECORDS },
+      SettlementReport: { main: [...MOVES_RECORDS, 'Query', 'Query index/gsi1'] },
+      // The run's settlements (gsi2 RUN#), the statements' lines and the entries they are compared with.
+      SettlementSummary: { main: ['BatchGetItem', 'GetItem', 'Query', 'Query index/gsi1', 'Query index/gsi2'] },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
@@ -757,7 +819,7 @@ describe('differences between stages', () => {
   it('log retention is one week in dev and one year in prod (functions and API access logs)', () => {
     for (const [stage, days] of [['dev', 7], ['prod', 365]] as const) {
       const groups = Object.values(synth(stage).template.findResources('AWS::Logs::LogGroup'));
-      expect(groups).toHaveLength(FUNCTION_IDS.length + 2); // + the receipts sender's
+      expect(groups).toHaveLength(FUNCTION_IDS.length + 3); // + the receipts sender's and the settlement state machine's
       for (const g of groups) expect(g.Properties.RetentionInDays, stage).toBe(days);
     }
   });

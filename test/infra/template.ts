@@ -42,11 +42,18 @@ export function synth(stage: Stage): Synthesized {
   return synthesized;
 }
 
-/** Removes the cloud assemblies written by `synth` (call from `afterAll`). */
+/**
+ * Removes the cloud assemblies written by `synth` when the worker exits: the infra tier runs its files without
+ * isolation (vitest.config.ts), so a later file in the same worker reuses the synthesized stages.
+ */
 export function cleanUp(): void {
-  for (const dir of outdirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  cache.clear();
+  if (cleanUpRegistered) return;
+  cleanUpRegistered = true;
+  process.once('exit', () => {
+    for (const dir of outdirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
 }
+let cleanUpRegistered = false;
 
 /** Logical id of a construct's CloudFormation resource (its default child, or itself). */
 export function logicalId(construct: IConstruct): string {

@@ -7,11 +7,13 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../../cli/main';
 import { LOCAL_FILE_ENV, resolveTarget } from '../../cli/target';
-import { getMerchant } from '../../functions/merchants/repository';
+import { open } from '../../functions/commons/crypto';
+import { getMerchant, getMerchantPayoutSettings, updateMerchantPayout } from '../../functions/merchants/repository';
 import { authenticate } from '../../functions/merchants/service';
 import { usageKeyValue } from '../../functions/merchants/keys';
 import { UsagePlans } from '../../local/apigateway-usage';
 import { ControlPlane } from '../../local/control-plane';
+import { useLocalServices } from './env';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -51,7 +53,7 @@ function planOf(merchantId: string) {
   return key && usage.state.usagePlans.find((p) => p.keys.includes(key.id));
 }
 
-function writeLocalFile(path: string, dynamodb: string, apigateway: string) {
+function writeLocalFile(path: string, dynamodb: string, apigateway: string, kms: { kms: string; kmsKeyArn: string } = { kms: 'http://127.0.0.1:1', kmsKeyArn: '' }) {
   writeFileSync(
     path,
     JSON.stringify({
@@ -59,8 +61,9 @@ function writeLocalFile(path: string, dynamodb: string, apigateway: string) {
       region: ddb.region,
       stage: 'local',
       restApiId: 'localapi',
-      endpoints: { dynamodb, kms: 'http://127.0.0.1:1', apigateway },
+      endpoints: { dynamodb, kms: kms.kms, apigateway },
       tables: { main: ddb.tableName, idempotency: 'payplane-idempotency-test' },
+      ...(kms.kmsKeyArn ? { kmsKeyArn: kms.kmsKeyArn } : {}),
     }),
   );
 }
@@ -247,6 +250,92 @@ describe('payplane merchants receipts set', () => {
 
   it('refuses an unknown merchant', async () => {
     const { code, stderr } = await run(['merchants', 'receipts', 'set', '--merchant', 'mch_nobody', '--email', 'on']);
+    expect(code).toBe(1);
+    expect(stderr).toContain("No such merchant: 'mch_nobody'");
+  });
+});
+
+describe('payplane merchants payouts set', () => {
+  /** A local.json that also names the KMS emulator and the stack's key: what `npm start` writes. */
+  let withKms: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    const services = useLocalServices();
+    const file = join(dir, 'local-kms.json');
+    writeLocalFile(file, ddb.endpoint, 'http://127.0.0.1:1', { kms: services.endpoints.kms, kmsKeyArn: services.kmsKeyArn });
+    withKms = { [LOCAL_FILE_ENV]: file };
+  });
+
+  it('applies the defaults until set, seals the bank account bound to the merchant, and shows only its last 4', async () => {
+    // Prepare
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Payouts', '--json'])).stdout);
+    expect(await getMerchantPayoutSettings(ddb.deps, created.id)).toEqual({ settlement_currency: 'USD', delay_days: 1 });
+    // Act
+    const set = await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--currency', 'eur', '--delay-days', '3', '--bank-account', '0001 2345 6789', '--json'], withKms);
+    const delayOnly = await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--delay-days', '0'], withKms);
+    // Assess
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ merchant_id: created.id, payout: { settlement_currency: 'EUR', delay_days: 3, bank_account_last4: '6789' } });
+    expect(set.stdout + delayOnly.stdout).not.toContain('000123456789');
+    expect(delayOnly.code).toBe(0);
+    expect(delayOnly.stdout).toContain('T+0');
+    expect(delayOnly.stdout).toContain('…6789 (sealed)');
+    const settings = await getMerchantPayoutSettings(ddb.deps, created.id, { consistent: true });
+    expect(settings).toMatchObject({ settlement_currency: 'EUR', delay_days: 0, bank_account_last4: '6789' });
+    const ciphertext = settings.bank_account_ciphertext!;
+    expect(Buffer.from(ciphertext).toString('latin1')).not.toContain('000123456789');
+    const binding = { purpose: 'bank_account', merchantId: created.id, recordId: created.id };
+    expect((await open<string>(ciphertext, binding)).reveal()).toBe('000123456789');
+    await expect(open(ciphertext, { ...binding, merchantId: 'mch_other', recordId: 'mch_other' })).rejects.toThrow(/another record/);
+  });
+
+  it('takes the platform default currency from SETTLEMENT_CURRENCY', async () => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Default currency', '--json'])).stdout);
+    const before = process.env.SETTLEMENT_CURRENCY;
+    process.env.SETTLEMENT_CURRENCY = 'JPY';
+    try {
+      expect(await getMerchantPayoutSettings(ddb.deps, created.id)).toEqual({ settlement_currency: 'JPY', delay_days: 1 });
+    } finally {
+      if (before === undefined) delete process.env.SETTLEMENT_CURRENCY;
+      else process.env.SETTLEMENT_CURRENCY = before;
+    }
+  });
+
+  it.each([
+    [['--currency', 'XAU'], `Invalid 'currency': got "XAU". Use a payable ISO 4217 code`],
+    [['--delay-days', '31'], `Invalid 'delay_days': got "31". Use 0 to 30.`],
+    [['--delay-days', '1.5'], `Invalid 'delay_days': got "1.5". Use a whole number of business days from 0 to 30`],
+    [['--bank-account', '12a4567890'], `Invalid 'bank_account': got 10 characters ending in 7890. Use the account number as 6 to 34 digits`],
+    [[], "Give at least one of 'currency', 'delay_days' or 'bank_account'"],
+  ])('exits 2 naming the option, the value and the fix for %j', async (args, message) => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Bad payouts', '--json'])).stdout);
+    const { code, stderr } = await run(['merchants', 'payouts', 'set', '--merchant', created.id, ...args], withKms);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+    expect((await getMerchant(ddb.deps, created.id))?.payout).toBeUndefined();
+  });
+
+  it('never echoes a bank account number it refuses', async () => {
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Echo', '--json'])).stdout);
+    const { code, stderr } = await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--bank-account', '98765432109876x'], withKms);
+    expect(code).toBe(2);
+    expect(stderr).not.toContain('98765432109876');
+  });
+
+  it('refuses a change made from settings another operator has changed meanwhile, changing nothing', async () => {
+    // Prepare: two operators read version 1; one of them writes first.
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Two operators', '--json'])).stdout);
+    expect((await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--delay-days', '2'], withKms)).code).toBe(0);
+    const read = (await getMerchant(ddb.deps, created.id))!.payout!;
+    await updateMerchantPayout(ddb.deps, created.id, { ...read, delay_days: 3, version: read.version + 1 }, read.version);
+    // Act: the second writes from what it read.
+    const late = updateMerchantPayout(ddb.deps, created.id, { ...read, delay_days: 7, version: read.version + 1 }, read.version);
+    // Assess
+    await expect(late).rejects.toMatchObject({ status: 409, code: 'payout_settings_conflict', message: expect.stringContaining('Run it again') });
+    expect((await getMerchantPayoutSettings(ddb.deps, created.id, { consistent: true })).delay_days).toBe(3);
+  });
+
+  it('refuses an unknown merchant', async () => {
+    const { code, stderr } = await run(['merchants', 'payouts', 'set', '--merchant', 'mch_nobody', '--delay-days', '2'], withKms);
     expect(code).toBe(1);
     expect(stderr).toContain("No such merchant: 'mch_nobody'");
   });

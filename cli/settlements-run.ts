@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { InvalidRequestError } from '../functions/commons/errors';
+import type { Target } from './target';
+
+/**
+ * `payplane settlements run`: one execution of the synthesized settlement state machine (lib/constructs/settlement.ts),
+ * started with StartExecution and watched with DescribeExecution until it closes. The execution's name is the run
+ * id the settlements carry (`run-<cutoff>-<random>`); its output is the Summary step's RunSummary.
+ */
+export interface SettlementRunResult {
+  execution_arn: string;
+  /** The execution's name: the run id of the settlements it made. */
+  run_id: string;
+  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | string;
+  /** The cutoff asked for; absent: Prepare took the start of the current business day. */
+  cutoff?: string;
+  merchant_id?: string;
+  started_at: string;
+  stopped_at?: string;
+  /** The Summary step's output (settlements made, totals per currency, reconciliation), on success. */
+  summary?: Record<string, unknown>;
+  /** Why the execution failed: the failing step's error (ReconciliationError, States.Timeout…) and cause. */
+  error?: string;
+  cause?: string;
+}
+
+export interface SettlementRunOptions {
+  cutoff?: unknown;
+  merchantId?: unknown;
+  /** First DescribeExecution poll interval; doubles up to 2 s. @default 200 */
+  pollMs?: number;
+  /** Called once the execution has started (the CLI prints its ARN while it waits). */
+  onStarted?: (executionArn: string) => void;
+}
+
+/** An ISO 8601 time with a zone (Z or ±hh:mm), normalized to UTC with milliseconds; anything else is refused naming the fix. */
+export function parseCutoff(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(time)) {
+    throw new InvalidRequestError('parameter_invalid', `Invalid --cutoff: got ${JSON.stringify(text)}. Give an ISO 8601 time with its zone, e.g. --cutoff 2026-12-02T00:00:00Z.`, { param: 'cutoff' });
+  }
+  return new Date(time).toISOString();
+}
+
+function parseMerchant(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  if (!/^mch_[A-Za-z0-9]{1,64}$/.test(text)) {
+    throw new InvalidRequestError('parameter_invalid', `Invalid --merchant: got ${JSON.stringify(text)}. Give a merchant id, e.g. --merchant mch_3kTq…`, { param: 'merchant' });
+  }
+  return text;
+}
+
+/** `run-<cutoff, compact>-<8 hex>`, or `run-today-…` without a cutoff (a valid execution name: no colons). */
+export function runName(cutoff: string | undefined): string {
+  const when = cutoff ? cutoff.replace(/[-:]/g, '').replace(/\.\d+/, '') : 'today';
+  return `run-${when}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function settlementsRun(target: Target, options: SettlementRunOptions): Promise<SettlementRunResult> {
+  const cutoff = parseCutoff(options.cutoff);
+  const merchantId = parseMerchant(options.merchantId);
+  const { sfn, stateMachineArn } = target.settlement();
+  const name = runName(cutoff);
+  const input = { ...(cutoff ? { cutoff } : {}), ...(merchantId ? { merchant_id: merchantId } : {}), source: 'cli' };
+  const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+  const executionArn = started.executionArn!;
+  options.onStarted?.(executionArn);
+  let wait = options.pollMs ?? 200;
+  for (;;) {
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
+      return {
+        execution_arn: executionArn,
+        run_id: name,
+        status: d.status ?? 'UNKNOWN',
+        ...(cutoff ? { cutoff } : {}),
+        ...(merchantId ? { merchant_id: merchantId } : {}),
+        started_at: toIso(d.startDate ?? started.startDate),
+        ...(d.stopDate ? { stopped_at: toIso(d.stopDate) } : {}),
+        ...(d.status === 'SUCCEEDED' && d.output ? { summary: JSON.parse(d.output) as Record<string, unknown> } : {}),
+        ...(d.error ? { error: d.error } : {}),
+        ...(d.cause ? { cause: d.cause } : {}),
+      };
+    }
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 2000);
+  }
+}
+
+const toIso = (d: Date | number | string | undefined) => (d === undefined ? '' : new Date(typeof d === 'number' ? d * 1000 : d).toISOString());
+
+type Row = Record<string, unknown>;
+const rows = (value: unknown): Row[] => (Array.isArray(value) ? (value as Row[]) : []);
+
+/** The run in words: settlements made, net per currency, failures and reconciliation breaks. */
+export function describeRun(result: SettlementRunResult, label: string): string {
+  const lines = [`Settlement run ${result.run_id} on the ${label}: ${result.status}${result.cutoff ? ` (cutoff ${result.cutoff})` : ''}.`];
+  if (result.status !== 'SUCCEEDED') {
+    lines.push(`  ${result.error ?? 'Error'}: ${result.cause ?? '(no cause given)'}`);
+    lines.push('  Fix the cause and run again with the same --cutoff: settlements already made are reused, nothing is paid twice.');
+    lines.push(`  Execution: ${result.execution_arn}`);
+    return lines.join('\n');
+  }
+  const s = result.summary ?? {};
+  const settlements = rows(s.settlements);
+  lines.push(`  Settlements made: ${settlements.length || (s.settlement_count ?? 0)}`);
+  for (const st of settlements) {
+    lines.push(`    ${st.id ?? st.settlement_id}  ${st.merchant_id}  ${st.currency}  ${st.status}  net ${st.net ?? (st.totals as Row | undefined)?.net}`);
+  }
+  const totals = (s.totals ?? s.net_by_currency ?? {}) as Record<string, unknown>;
+  for (const [currency, t] of Object.entries(totals)) {
+    lines.push(`  Net ${currency}: ${typeof t === 'object' && t ? ((t as Row).net ?? JSON.stringify(t)) : t}`);
+  }
+  const failures = [...rows(s.failures), ...rows(s.failed)];
+  lines.push(`  Failures: ${failures.length ? '' : 'none'}`);
+  for (const f of failures) lines.push(`    ${JSON.stringify(f)}`);
+  return lines.join('\n');
+}
