@@ -16,10 +16,9 @@ describe('a EUR payment for a merchant that settles in USD', () => {
     // Assess: the order in the payer's currency, the balance in the settlement currency
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ status: 'succeeded', currency: 'EUR', amount: 10_000, amount_captured: 10_000 });
-    // 108.45 USD − 1.08 spread − 4.53 fee (3.90 % + 0.30), available or pending by the merchant's payout delay.
-    const usd = await balanceOf(key, 'USD');
-    expect(usd.available + usd.pending).toBe(10_284);
-    expect(await balanceOf(key, 'EUR')).toEqual({ available: 0, pending: 0 });
+    // 108.45 USD − 1.08 spread − 4.53 fee (3.90 % + 0.30): captured, pending until the merchant's payout delay.
+    expect(await balanceOf(key, 'USD')).toEqual({ available: 0, pending: 10_284, in_payout: 0, authorized: 0 });
+    expect(await balanceOf(key, 'EUR')).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
   });
 });
 
@@ -37,8 +36,21 @@ describe('the hosted checkout', () => {
     expect(res.status, await res.text()).toBeLessThan(400);
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', currency: 'JPY', amount_captured: 5_000 });
     // ¥5000 × 0.006712 = 33.56 USD; spread 0.34 (33.2244 → 33.22); fee 3.90 % × 33.56 + 0.30 = 1.61
-    const usd = await balanceOf(key, 'USD');
-    expect(usd.available + usd.pending).toBe(3_356 - 34 - 161);
+    expect(await balanceOf(key, 'USD')).toMatchObject({ available: 0, pending: 3_356 - 34 - 161 });
+  });
+});
+
+describe('a manual-capture KWD order for a USD merchant', () => {
+  it('shows the authorization in USD as `authorized`, then the capture as `pending`', async () => {
+    const { key } = await newMerchant();
+    const id = await newOrder(key, { amount: 1_000, currency: 'KWD', capture_method: 'manual' });
+    expect((await confirm(key, id, CARDS.success)).body.status).toBe('requires_capture');
+    // 1.000 KWD × 3.2531 = 3.2531 USD → 3.25
+    expect(await balanceOf(key, 'USD')).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 325 });
+    const captured = await call('POST', `/v1/orders/${id}/capture`, { key, body: {}, idempotencyKey: `cap-${id}` });
+    expect(captured.status, captured.text).toBe(200);
+    // spread 3.25 − 3.22 (3.220569) = 0.03; fee 3.90 % × 3.25 = 0.13 + 0.30 = 0.43
+    expect(await balanceOf(key, 'USD')).toEqual({ available: 0, pending: 325 - 3 - 43, in_payout: 0, authorized: 0 });
   });
 });
 
