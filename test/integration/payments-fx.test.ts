@@ -11,7 +11,8 @@ import { conversionOf, DEMO_RATES_EFFECTIVE_AT, rateInForce, setRate } from '../
 import { allShards, getAccounts, merchantAccount, type Transfer } from '../../functions/ledger';
 import { runs } from '../deep';
 import { useLocalServices } from './env';
-import { CARDS, card, paymentCase, sandboxWorld } from './payments-world';
+import { CARDS, card, fee, paymentCase, sandboxWorld } from './payments-world';
+import { clockAfterEntries, runFor, settlementCase } from './settlement-support';
 
 /**
  * Cross-border payments (docs/settlement.md § FX) through the real payment service, sandbox channel and DynamoDB
@@ -295,4 +296,29 @@ describe('property: converted payments reconcile to the minor unit', () => {
       { numRuns: runs(8, 200) },
     );
   }, 120_000);
+});
+
+describe('settlement of converted payments', () => {
+  it('a merchant paid in EUR and USD gets one USD settlement: conversions in gross, the spread in fx, the refund at the locked rate; the run reconciles with the channel', async () => {
+    // Prepare: 100.00 EUR and 50.00 USD paid, 33.33 EUR refunded
+    const m = await settlementCase(table);
+    const eur = await m.order({ amount: 10_000, currency: 'EUR' });
+    await m.service.confirm(m.caller(), eur.id, card4242);
+    const usd = await m.order({ amount: 5_000, currency: 'USD' });
+    await m.service.confirm(m.caller(), usd.id, card4242);
+    await m.refund(eur.id, 3_333);
+    const { cutoff, now } = clockAfterEntries();
+    // Act
+    const { outcomes, summary } = await runFor(m.merchantId, cutoff, m.deps(now));
+    // Assess: 108.45 converted, 1.08 spread, 4.53 fee on it; 36.15 refunded (conv of 33.33 EUR at 1.0845)
+    const net = 10_845 + 5_000 - 3_615 - 453 - fee(5_000) - 108;
+    expect(outcomes).toEqual([{ settlement_id: expect.stringMatching(/^stl_/), status: 'paid', net, payout_attempts: 1, errors: [] }]);
+    expect((await m.settlement(outcomes[0]!.settlement_id!))!).toMatchObject({
+      currency: 'USD',
+      totals: { gross: 10_845 + 5_000, refunds: 3_615, fees: 453 + fee(5_000), fx: 108, adjustments: 0, carried_in: 0, net },
+    });
+    // The channel's statement (EUR capture and refund, USD capture) matches the ledger's channel-side legs.
+    expect(summary).toMatchObject({ settlements: 1, by_status: { paid: 1 }, currencies: { USD: { net, paid: net } } });
+    expect(summary.checked.statement_lines).toBeGreaterThanOrEqual(6);
+  });
 });
