@@ -196,6 +196,12 @@ export class PayplaneStack extends Stack {
     );
     /** For whoever charges fees: confirm snapshots the rate; capture and channel results use it (or resolve it for older orders). */
     const fees = (feeSchedule ? { FEE_SCHEDULE: JSON.stringify(feeSchedule) } : {}) as Record<string, string>;
+    /** For the functions that confirm (they lock the cross-border fee with the exchange rate). */
+    const crossBorder = settings.crossBorderFeeBps;
+    if (crossBorder !== undefined && !(Number.isInteger(crossBorder) && crossBorder >= 0 && crossBorder <= 10_000)) {
+      throw new Error(`STAGE_SETTINGS.${stage}.crossBorderFeeBps is ${crossBorder}; use an integer of basis points from 0 to 10000 (100 = 1.00 %).`);
+    }
+    const confirms = { ...fees, ...(crossBorder !== undefined ? { CROSS_BORDER_FEE_BPS: String(crossBorder) } : {}) };
     /**
      * The public functions (no API key in front of them) never touch the API key records: a hole in one of them
      * must not mint or read a key. An allow-list of partitions does not fit: one payment writes the order, the
@@ -262,7 +268,7 @@ export class PayplaneStack extends Stack {
       timeout: Duration.seconds(60),
       retryAttempts: 0,
     }).bindTable(this.mainTable, { actions: movesRecords, indexes: ['gsi2'] });
-    const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', fees)
+    const confirmOrder = fn('ConfirmOrder', 'functions/handlers/confirm-order.ts', 'POST /v1/orders/{id}/confirm', confirms)
       .bindTable(this.mainTable, { actions: movesRecords })
       .bindTable(this.mainTable, readsFxRates)
       .bindTable(this.idempotencyTable, idempotencyKeys)
@@ -284,7 +290,7 @@ export class PayplaneStack extends Stack {
     const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query', 'GetItem'], indexes: ['gsi1'] });
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
-    const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', fees)
+    const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', confirms)
       .bindTable(this.mainTable, { actions: movesRecords, ...publicTableAccess })
       .bindTable(this.mainTable, readsFxRates)
       // Seals the card summary; never opens anything: the page shows no payer data (callers with payer: false).

@@ -76,6 +76,13 @@ export interface StageSettings {
    */
   readonly feeSchedule?: FeeScheduleOverride;
   /**
+   * The cross-border fee in basis points (0-10000), added to the payment method's percentage on payments converted
+   * to the merchant's settlement currency; given to the confirming functions as CROSS_BORDER_FEE_BPS
+   * (functions/fx/settings.ts, docs/settlement.md § FX).
+   * @default - no variable: DEFAULT_CROSS_BORDER_FEE_BPS (100 = 1.00 %)
+   */
+  readonly crossBorderFeeBps?: number;
+  /**
    * The stage's public base URL when it is served on a custom domain (API Gateway domain name + base path
    * mapping), e.g. `https://api.payplane.example/v1-prod`; no trailing slash. Functions build every public URL
    * (checkout_url, the channel's notify URL, 3-D Secure redirects) from it, never from a request's Host.

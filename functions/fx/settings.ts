@@ -1,23 +1,14 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, InternalError } from '../commons/errors';
-import { currency } from '../commons/money';
 import { appliedRate, formatDecimal, parseRate } from './rate';
 import type { FxLock } from './convert';
-import type { FxDeps, FxRate } from './table';
+import type { FxRate } from './table';
 
 /**
- * Platform settings of cross-border payments, from the environment:
- *   SETTLEMENT_CURRENCY    the settlement currency of merchants that set none (default USD)
+ * Platform settings of cross-border payments, from the environment (the settlement currency of merchants that set
+ * none, SETTLEMENT_CURRENCY, is merchants/payouts.ts's):
  *   CROSS_BORDER_FEE_BPS   added to the payment method's percentage on a converted payment (default 100 = 1.00 %)
  */
-export const DEFAULT_SETTLEMENT_CURRENCY = 'USD';
 export const DEFAULT_CROSS_BORDER_FEE_BPS = 100;
-
-export function platformSettlementCurrency(env: NodeJS.ProcessEnv = process.env): string {
-  const code = env.SETTLEMENT_CURRENCY?.trim() || DEFAULT_SETTLEMENT_CURRENCY;
-  if (!currency(code)) throw new InternalError('invalid_settlement_currency_config', `Environment variable SETTLEMENT_CURRENCY is '${code}', not a payable ISO 4217 code such as USD.`);
-  return code;
-}
 
 export function crossBorderFeeBps(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.CROSS_BORDER_FEE_BPS?.trim();
@@ -25,18 +16,6 @@ export function crossBorderFeeBps(env: NodeJS.ProcessEnv = process.env): number 
   const bps = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!(bps <= 10_000)) throw new InternalError('invalid_cross_border_fee_config', `Environment variable CROSS_BORDER_FEE_BPS is '${text}'; use an integer of basis points from 0 to 10000 (100 = 1.00 %).`);
   return bps;
-}
-
-/**
- * The merchant's settlement currency: its `payout.settlement_currency`, else the platform's. (Until
- * getMerchantPayoutSettings of functions/merchants/repository.ts lands, this reads the attribute itself.)
- */
-export async function merchantSettlementCurrency(deps: FxDeps, merchantId: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const { Item } = await deps.db.send(
-    new GetCommand({ TableName: deps.tableName, Key: { pk: `MERCHANT#${merchantId}`, sk: 'MERCHANT' }, ProjectionExpression: 'payout' }),
-  );
-  const code = (Item?.payout as { settlement_currency?: string } | undefined)?.settlement_currency;
-  return code && currency(code) ? code : platformSettlementCurrency(env);
 }
 
 /** What a converted order locks at confirm. */
@@ -69,12 +48,13 @@ export function noRateInForce(orderId: string, from: string, to: string, at: Dat
 
 /**
  * Sandbox demo rates the local cloud seeds at startup (local/seed.ts) and the test tiers set before they run, so
- * that demo and test payments in EUR, JPY, GBP or KWD convert for USD merchants. Effective from 2026-01-01, markup
+ * that demo and test payments in CNY, EUR, GBP, JPY or KWD convert for USD merchants. Effective from 2026-01-01, markup
  * 100 bps (1 %). Illustrative figures, not market data.
  */
 export const DEMO_RATES_EFFECTIVE_AT = '2026-01-01T00:00:00.000Z';
 export const DEMO_MARKUP_BPS = 100;
 export const DEMO_RATES: { from: string; to: string; rate: string }[] = [
+  { from: 'CNY', to: 'USD', rate: '0.1381' },
   { from: 'EUR', to: 'USD', rate: '1.0845' },
   { from: 'GBP', to: 'USD', rate: '1.2712' },
   { from: 'JPY', to: 'USD', rate: '0.006712' },

@@ -586,7 +586,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       CloseOrder: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
       ExpireOrders: { main: [...MOVES_RECORDS, 'Query index/gsi2'] }, // reads each due order, closes it with its event
       ReconcilePayments: { main: [...MOVES_RECORDS, 'Query index/gsi2'] },
-      ConfirmOrder: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
+      // functions/fx/table.ts rateInForce: the exchange rate in force, locked at confirm (the hosted checkout confirms too).
+      ConfirmOrder: { main: [...MOVES_RECORDS, 'Query'], idempotency: IDEMPOTENCY_KEYS },
       CaptureOrder: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
       CreateRefund: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
       GetRefund: { main: ['GetItem'] },
@@ -595,7 +596,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       GetBalance: { main: ['GetItem', 'Query', 'Query index/gsi1'] },
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
-      Checkout: { main: MOVES_RECORDS },
+      Checkout: { main: [...MOVES_RECORDS, 'Query'] },
       // functions/webhooks/endpoints.ts: create and delete also move the merchant's endpoint count (UpdateItem).
       CreateWebhookEndpoint: { main: ['PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       ListWebhookEndpoints: { main: ['GetItem', 'Query index/gsi1'] },
@@ -634,6 +635,14 @@ describe.each(STAGES)('stage %s', (stage) => {
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
       expect(tableGrants(id, idem())).toEqual([...(TABLE_GRANTS[id].idempotency ?? [])].sort());
+    });
+
+    it('confirming functions may Query the main table only in the FX rate partitions', () => {
+      for (const id of ['ConfirmOrder', 'Checkout'] as const) {
+        const queries = roleStatements(s(), id).filter((st) => actionsOf(st).includes('dynamodb:Query'));
+        expect(queries.length, id).toBe(1);
+        expect(queries[0]!.Condition, id).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['FXRATE#*'] } });
+      }
     });
 
     it('a function that only reads a table may only decrypt with its key through DynamoDB; a writer also gets the data-key actions', () => {

@@ -1,4 +1,5 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../functions/commons/clients';
 import { newId } from '../../functions/commons/ids';
@@ -8,8 +9,10 @@ import { SandboxBank } from '../../functions/channels/sandbox/bank';
 import type { WireRequest, WireResponse } from '../../functions/channels/sandbox/transformers';
 import { conversionOf, DEMO_RATES_EFFECTIVE_AT, rateInForce, setRate } from '../../functions/fx';
 import { allShards, getAccounts, merchantAccount, type Transfer } from '../../functions/ledger';
+import { runs } from '../deep';
 import { useLocalServices } from './env';
-import { CARDS, card, paymentCase, sandboxWorld } from './payments-world';
+import { CARDS, card, fee, paymentCase, sandboxWorld } from './payments-world';
+import { clockAfterEntries, runFor, settlementCase } from './settlement-support';
 
 /**
  * Cross-border payments (docs/settlement.md § FX) through the real payment service, sandbox channel and DynamoDB
@@ -251,5 +254,71 @@ describe('no rate in force', () => {
     await setRate(fx(), { from: 'SEK', to: 'USD', rate: '0.0921', set_by: 'test' });
     expect(await rateInForce(fx(), 'SEK', 'USD', new Date())).toMatchObject({ rate: '0.0921' });
     await expect(w.service.confirm(w.caller(), order.id, card4242)).resolves.toMatchObject({ status: 'succeeded' });
+  });
+});
+
+describe('property: converted payments reconcile to the minor unit', () => {
+  it('any order in JPY, EUR or KWD for a USD or KWD merchant, captured in part or whole, refunded in random parts: balanced per currency, refunds reverse the conversion exactly', async () => {
+    const scenario = fc.record({
+      pair: fc.constantFrom(['JPY', undefined], ['EUR', undefined], ['KWD', undefined], ['USD', 'KWD'], ['EUR', 'USD']) as fc.Arbitrary<[string, string | undefined]>,
+      amount: fc.integer({ min: 1, max: 5_000_000 }),
+      capturePercent: fc.oneof(fc.constant(100), fc.integer({ min: 1, max: 100 })),
+      refunds: fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 0, maxLength: 3 }),
+      refundAll: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ pair: [source, settlement], amount, capturePercent, refunds, refundAll }) => {
+        const settle = settlement ?? 'USD';
+        const w = await world(settlement);
+        const order = await w.order({ amount, currency: source, capture_method: 'manual' });
+        await w.service.confirm(w.caller(), order.id, card4242);
+        const captured = Math.max(1, Math.floor((amount * capturePercent) / 100));
+        await w.service.capture(w.caller(), order.id, { amount: captured });
+        let left = captured;
+        for (const share of refunds) {
+          const part = Math.max(1, Math.floor((left * share) / 100));
+          if (left === 0) break;
+          await w.service.refund(w.caller(), { order_id: order.id, amount: part });
+          left -= part;
+        }
+        if (refundAll && left > 0) await w.service.refund(w.caller(), { order_id: order.id });
+        const stored = await storedOrder(order.id);
+        const c = conversionOf(stored.fx, captured);
+        const fee = (await transfer(`tr_${order.id}_fee`))?.amount ?? 0;
+        const { net } = await w.ledger(source, settle); // balanced per currency, pending and posted
+        expect(net('merchant', settle, 'pending')).toBe(0); // the uncaptured rest is released
+        expect(net('merchant', settle)).toBe(c.base - c.spread - fee - stored.fx_refunded);
+        expect(net('fx_spread', settle)).toBe(c.spread);
+        if (stored.amount_refunded === captured) expect([net('fx', source), net('fx', settle)]).toEqual([0, 0]);
+        expect(stored.fx_refunded).toBeLessThanOrEqual(c.base);
+        expect(stored.fx_refunded).toBe(conversionOf(stored.fx, stored.amount_refunded).base); // no refund failed: cumulative = conv(total)
+      }),
+      { numRuns: runs(8, 200) },
+    );
+  }, 120_000);
+});
+
+describe('settlement of converted payments', () => {
+  it('a merchant paid in EUR and USD gets one USD settlement: conversions in gross, the spread in fx, the refund at the locked rate; the run reconciles with the channel', async () => {
+    // Prepare: 100.00 EUR and 50.00 USD paid, 33.33 EUR refunded
+    const m = await settlementCase(table);
+    const eur = await m.order({ amount: 10_000, currency: 'EUR' });
+    await m.service.confirm(m.caller(), eur.id, card4242);
+    const usd = await m.order({ amount: 5_000, currency: 'USD' });
+    await m.service.confirm(m.caller(), usd.id, card4242);
+    await m.refund(eur.id, 3_333);
+    const { cutoff, now } = clockAfterEntries();
+    // Act
+    const { outcomes, summary } = await runFor(m.merchantId, cutoff, m.deps(now));
+    // Assess: 108.45 converted, 1.08 spread, 4.53 fee on it; 36.15 refunded (conv of 33.33 EUR at 1.0845)
+    const net = 10_845 + 5_000 - 3_615 - 453 - fee(5_000) - 108;
+    expect(outcomes).toEqual([{ settlement_id: expect.stringMatching(/^stl_/), status: 'paid', net, payout_attempts: 1, errors: [] }]);
+    expect((await m.settlement(outcomes[0]!.settlement_id!))!).toMatchObject({
+      currency: 'USD',
+      totals: { gross: 10_845 + 5_000, refunds: 3_615, fees: 453 + fee(5_000), fx: 108, adjustments: 0, carried_in: 0, net },
+    });
+    // The channel's statement (EUR capture and refund, USD capture) matches the ledger's channel-side legs.
+    expect(summary).toMatchObject({ settlements: 1, by_status: { paid: 1 }, currencies: { USD: { net, paid: net } } });
+    expect(summary.checked.statement_lines).toBeGreaterThanOrEqual(6);
   });
 });

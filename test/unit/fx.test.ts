@@ -78,12 +78,12 @@ describe('conversion', () => {
   const rateArb = fc
     .record({ digits: fc.bigInt({ min: 1n, max: 999_999_999_999n }), scale: fc.integer({ min: 0, max: 14 }) })
     .map(({ digits, scale }) => formatDecimal({ mantissa: digits, scale }))
-    .filter((r) => parseRate(r).mantissa.toString().length <= 12 && Number(r) < 1e6);
+    .filter((r) => parseRate(r).mantissa.toString().length <= 12 && Number(r) < 1e5); // beyond USD→VND; with ≤ 10⁷ minor units and 3 decimals more, results stay safe integers
   const lockArb = fc
     .record({ from: codes, to: codes, rate: rateArb, markup: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 10_000 })) })
     .filter((l) => l.from !== l.to)
     .map((l) => lock(l.from, l.to, l.rate, l.markup));
-  const amountArb = fc.oneof(fc.integer({ min: 0, max: 1_000 }), fc.integer({ min: 0, max: 100_000_000 }));
+  const amountArb = fc.oneof(fc.integer({ min: 0, max: 1_000 }), fc.integer({ min: 0, max: 10_000_000 }));
 
   it('is within half a minor unit of the exact value, halves up; spread = base − merchant ≥ 0', () => {
     fc.assert(
@@ -103,7 +103,7 @@ describe('conversion', () => {
       }),
       { numRuns: runs(300, 5_000) },
     );
-  });
+  }, 60_000); // the deep run's cases, on a loaded machine
 
   it('refunds reverse cumulatively: any split, with refunds failing and given back, adds up to the conversion credited', () => {
     const scenario = fc.record({
@@ -138,7 +138,7 @@ describe('conversion', () => {
       }),
       { numRuns: runs(300, 5_000) },
     );
-  });
+  }, 60_000); // the deep run's cases, on a loaded machine
 });
 
 describe('converted payment transfers', () => {
@@ -228,5 +228,5 @@ describe('converted payment transfers', () => {
       }),
       { numRuns: runs(100, 2_000) },
     );
-  });
+  }, 60_000);
 });

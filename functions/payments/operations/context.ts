@@ -1,7 +1,7 @@
 import { dynamo } from '../../commons/clients';
 import { InvalidRequestError, NotFoundError } from '../../commons/errors';
 import { MAX_AMOUNT } from '../../commons/money';
-import { conversionOf, crossBorderFeeBps, lockOf, merchantSettlementCurrency, noRateInForce, rateInForce, type FxLock, type FxRate } from '../../fx';
+import { conversionOf, crossBorderFeeBps, lockOf, noRateInForce, rateInForce, type FxLock, type FxRate } from '../../fx';
 import { open } from '../../commons/crypto';
 import { logger } from '../../commons/logger';
 import { ALARM_METRICS, countAlarmMetric } from '../../commons/metrics';
@@ -13,7 +13,8 @@ import { type OrderStatus, type Payer } from '../../orders/order';
 import { OrderRepository } from '../../orders/repository';
 import { OrderService, type Caller } from '../../orders/service';
 import type { Fingerprinter } from '../fingerprint';
-import { getMerchantFees } from '../../merchants/repository';
+import { getMerchantFees, getMerchantPayoutSettings } from '../../merchants/repository';
+import { cachedPayoutSettings } from '../../merchants/payouts';
 import { cachedMerchantFees } from '../merchant-fees';
 import { type ChannelOutcome } from '../outcome';
 import { orderToApi, refundToApi, type ApiPaymentOrder, type ApiRefund, type PaymentAttempt, type PaymentOrder } from '../payment';
@@ -35,7 +36,7 @@ export interface PaymentServiceDeps {
   feeSchedule?: FeeSchedule;
   /** A merchant's fee override, read at confirm. @default the merchant item's, cached per container (merchant-fees.ts) */
   merchantFees?: (merchantId: string) => Promise<FeeScheduleOverride | undefined>;
-  /** The merchant's settlement currency. @default its `payout.settlement_currency`, else SETTLEMENT_CURRENCY (fx/settings.ts) */
+  /** The merchant's settlement currency. @default its payout settings' (merchants/repository.ts getMerchantPayoutSettings), cached per container */
   settlementCurrency?: (merchantId: string) => Promise<string>;
   /** The FX rate in force for a pair at a time. @default the rate table (fx/table.ts rateInForce) */
   fxRateInForce?: (from: string, to: string, at: Date) => Promise<FxRate | undefined>;
@@ -86,7 +87,10 @@ export class PaymentContext {
     this.channelOf = deps.channel ?? channelRegistry;
     this.fees = () => deps.feeSchedule ?? resolveFeeSchedule();
     const fxDeps = () => ({ db: dynamo(), tableName: deps.repository.table });
-    this.settlementCurrency = deps.settlementCurrency ?? ((id) => merchantSettlementCurrency(fxDeps(), id));
+    // Per container, like the fee override: a change of settlement currency reaches a warm container up to a minute
+    // late, and the orders confirmed meanwhile convert to the previous one (their lock records which).
+    const payouts = cachedPayoutSettings((id) => getMerchantPayoutSettings(fxDeps(), id));
+    this.settlementCurrency = deps.settlementCurrency ?? (async (id) => (await payouts(id)).settlement_currency);
     this.fxRateInForce = deps.fxRateInForce ?? ((from, to, at) => rateInForce(fxDeps(), from, to, at));
     this.merchantFees = deps.merchantFees ?? cachedMerchantFees((id) => getMerchantFees({ db: dynamo(), tableName: deps.repository.table }, id));
   }
