@@ -98,9 +98,10 @@ export class Settlement extends Construct {
       .bindKey(key, 'decrypt', ['bank_account']);
     const compensate = fn('Compensate', 'settlement-compensate.ts', "Settlement: voids a failed payout's reserve (after asking the channel)", Duration.seconds(60)) //
       .bindTable(table, resolves);
-    // Today it reads the settlement only (functions/settlements/tasks.ts report); the report writer widens this.
+    // functions/settlements/report.ts writeReport: the settlement, its entries (gsi1) and their orders (BatchGetItem),
+    // then the report's digests on the settlement.
     const report = fn('Report', 'settlement-report.ts', "Settlement: writes a settlement's report and its digests", Duration.minutes(10)) //
-      .bindTable(table, { actions: ['GetItem'] });
+      .bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'UpdateItem'], indexes: ['gsi1'] });
     const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10), {
       // The same horizon as Settle's: the statement lines it compares stop where the windows do.
       environment: { SETTLEMENT_HORIZON_SECONDS: lagSeconds },

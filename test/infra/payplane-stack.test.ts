@@ -621,7 +621,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       SettlementSettle: { main: [...MOVES_RECORDS, 'Query index/gsi1'] },
       SettlementPayout: { main: MOVES_RECORDS },
       SettlementCompensate: { main: MOVES_RECORDS },
-      SettlementReport: { main: ['GetItem'] },
+      // The settlement, its entries (gsi1) and their orders (BatchGetItem), then the digests on the settlement.
+      SettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1', 'UpdateItem'] },
       // The run's settlements (gsi2 RUN#), the statements' lines and the entries they are compared with.
       SettlementSummary: { main: ['BatchGetItem', 'GetItem', 'Query', 'Query index/gsi1', 'Query index/gsi2'] },
     };
