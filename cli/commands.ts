@@ -1,4 +1,10 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { InvalidRequestError, NotFoundError } from '../functions/commons/errors';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
+import { settlementIdSchema, settlementObject } from '../functions/settlements/api';
+import { storedReport, walkReport } from '../functions/settlements/report';
+import type { Settlement } from '../functions/settlements/settlement';
+import { SettlementStore } from '../functions/settlements/store';
 import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setPayoutSettings, setRateLimits, setReceipts, type PayoutSettingsView } from '../functions/merchants/service';
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
@@ -124,6 +130,90 @@ export interface MerchantReceiptsSet {
 export async function merchantsReceiptsSet(target: Target, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<MerchantReceiptsSet> {
   const set = await setReceipts(target.merchants, input);
   return { merchant_id: set.merchantId, receipts: set.receipts };
+}
+
+// ── Settlements (read-only: the operator's view of any merchant's settlements) ──────────────────────────
+
+/** The merchants with a ledger account, from the settle run's account index (gsi2 SETTLE_ACCOUNTS, ledger/transfers.ts). */
+const SETTLE_ACCOUNTS = 'SETTLE_ACCOUNTS';
+
+const storeOf = (target: Target) => new SettlementStore({ db: target.merchants.db, table: target.merchants.tableName });
+
+export type SettlementShown = ReturnType<typeof settlementObject>;
+
+const shown = (s: Settlement): SettlementShown => settlementObject(s);
+
+/** One merchant's settlements, newest first; without a merchant, every merchant's (one Query each), merged. */
+export async function settlementsList(target: Target, input: { merchantId?: string; limit?: number }): Promise<SettlementShown[]> {
+  const limit = input.limit ?? 20;
+  const store = storeOf(target);
+  if (input.merchantId !== undefined) {
+    const merchantId = parseMerchantId(input.merchantId);
+    return (await store.list(merchantId, { limit })).settlements.map(shown);
+  }
+  const merchants = new Set<string>();
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await target.merchants.db.send(
+      new QueryCommand({
+        TableName: target.merchants.tableName,
+        IndexName: 'gsi2',
+        KeyConditionExpression: 'gsi2pk = :pk',
+        ExpressionAttributeValues: { ':pk': SETTLE_ACCOUNTS },
+        ProjectionExpression: 'gsi2sk',
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) merchants.add(String(item.gsi2sk).split('#')[0]!);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  const all = (await Promise.all([...merchants].map((m) => store.list(m, { limit })))).flatMap((p) => p.settlements);
+  return all
+    .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1))
+    .slice(0, limit)
+    .map(shown);
+}
+
+export async function settlementsShow(target: Target, input: { id: string }): Promise<SettlementShown> {
+  return shown(await settlementById(target, input.id));
+}
+
+export interface ReportWritten {
+  settlement_id: string;
+  lines: number;
+  bytes: number;
+  sha256: string;
+  /** The digest the Report step stored, when it has run (always equal to sha256: a difference is an error). */
+  stored_sha256: string | null;
+  parts: number;
+}
+
+/** The whole report, line by line into `write`; refuses when it does not hash to the digest the Report step stored. */
+export async function settlementsReport(target: Target, input: { id: string; write: (text: string) => void }): Promise<ReportWritten> {
+  const s = await settlementById(target, input.id);
+  const { report } = await walkReport(storeOf(target), s, { write: input.write });
+  const stored = storedReport(s);
+  if (stored && stored.sha256 !== report.sha256) {
+    throw new Error(`The report of ${s.id} hashes to ${report.sha256}, but the Report step stored ${stored.sha256}: its entries changed since. Reconcile the settlement.`);
+  }
+  return { settlement_id: s.id, lines: report.lines, bytes: report.bytes, sha256: report.sha256, stored_sha256: stored?.sha256 ?? null, parts: report.parts.length };
+}
+
+async function settlementById(target: Target, id: string): Promise<Settlement> {
+  const parsed = settlementIdSchema.safeParse(id);
+  if (!parsed.success) {
+    throw new InvalidRequestError('parameter_invalid', `Invalid settlement id '${id}': ${parsed.error.issues[0]!.message} List them with: payplane settlements list --merchant mch_…`, { param: 'id' });
+  }
+  const s = await storeOf(target).byId(id);
+  if (!s) throw new NotFoundError('settlement', id);
+  return s;
+}
+
+function parseMerchantId(id: string): string {
+  if (!/^mch_[A-Za-z0-9]{1,64}$/.test(id)) {
+    throw new InvalidRequestError('parameter_invalid', `Invalid --merchant '${id}': merchant ids look like mch_ followed by letters and digits.`, { param: 'merchant' });
+  }
+  return id;
 }
 
 export interface MerchantPayoutsSet {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
-import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet } from './commands';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet, settlementsList, settlementsReport, settlementsShow, type SettlementShown } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
@@ -35,6 +36,13 @@ Commands:
                                     Issue a restricted key (rk_test_…) limited to comma-separated
                                     scopes: ${SCOPES.join(', ')}
   keys revoke --key <key_id>        Revoke one key, secret or restricted, and flush the authorizer cache
+  settlements list [--merchant <mch_id>] [--limit <n>]
+                                    Settlements, newest first (default 20): one merchant's, or every
+                                    merchant's
+  settlements show <stl_id>         One settlement: totals, status, payout, bank account last 4, report
+  settlements report <stl_id> [--out <file.csv>]
+                                    The settlement report as CSV (to the file, else to stdout) and its
+                                    SHA-256, checked against the digest the Report step stored
   fx set <from> <to> <rate> [--markup-bps <n>] [--effective-at <ISO time>]
                                     Add an exchange rate: one <from> buys <rate> <to>, e.g. fx set EUR USD
                                     1.0845 --markup-bps 100 (base rate and markup kept apart; markup 0-10000
@@ -62,12 +70,15 @@ failed, e.g. a reconciliation break); 2 bad arguments.`;
 
 export interface Io {
   out(text: string): void;
+  /** Raw bytes to stdout, no newline added (a CSV on stdout keeps its digest). @default out */
+  write?(text: string): void;
   err(text: string): void;
   env: NodeJS.ProcessEnv;
 }
 
 const processIo: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
+  write: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(`${text}\n`),
   env: process.env,
 };
@@ -94,6 +105,8 @@ const OPTIONS = {
   stage: { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
+  limit: { type: 'string' },
+  out: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -118,6 +131,9 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'keys roll': { required: ['merchant'], hint: '--merchant mch_…', run: runKeysRoll },
   'keys create': { required: ['merchant', 'scope'], hint: '--merchant mch_… --scope orders:read,refunds:write', run: runKeysCreate },
   'keys revoke': { required: ['key'], hint: '--key key_…', run: runKeysRevoke },
+  'settlements list': { required: [], optional: ['merchant', 'limit'], hint: '--merchant mch_…', run: runSettlementsList },
+  'settlements show': { required: [], args: [1, 1], hint: 'stl_…', run: runSettlementsShow },
+  'settlements report': { required: [], optional: ['out'], args: [1, 1], hint: 'stl_… --out report.csv', run: runSettlementsReport },
   'fx set': { required: [], optional: ['markup-bps', 'effective-at'], args: [3, 3], hint: 'EUR USD 1.0845 --markup-bps 100', run: runFxSet },
   'fx list': { required: [], args: [0, 2], hint: 'EUR USD', run: runFxList },
   'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
@@ -350,6 +366,51 @@ async function runKeysRoll(target: Target, values: Values, io: Io): Promise<numb
     );
   }
   return cacheWarning(rolled, target, io, 'The new key is above');
+}
+
+async function runSettlementsList(target: Target, values: Values, io: Io): Promise<number> {
+  const limit = values.limit === undefined ? undefined : /^\d+$/.test(values.limit) && +values.limit >= 1 && +values.limit <= 1000 ? +values.limit : NaN;
+  if (Number.isNaN(limit)) throw usage(`Invalid --limit '${values.limit}': use an integer from 1 to 1000, e.g. --limit 50.`);
+  const list = await settlementsList(target, { merchantId: values.merchant, limit });
+  if (values.json) io.out(JSON.stringify(list, null, 2));
+  else if (list.length === 0) io.out(`No settlements${values.merchant ? ` of merchant ${values.merchant}` : ''} on the ${target.label}.`);
+  else io.out(list.map(settlementRow).join('\n'));
+  return 0;
+}
+
+const settlementRow = (s: SettlementShown) =>
+  `${s.id}  ${s.merchant_id}  ${s.created_at}  ${s.status.padEnd(15)}  ${s.currency} net ${s.totals.net} (gross ${s.totals.gross}, refunds ${s.totals.refunds}, fees ${s.totals.fees}, fx ${s.totals.fx}, ${s.totals.entry_count} entries)`;
+
+async function runSettlementsShow(target: Target, values: Values, io: Io, [id]: string[]): Promise<number> {
+  const s = await settlementsShow(target, { id: id! });
+  if (values.json) io.out(JSON.stringify(s, null, 2));
+  else {
+    io.out(
+      [
+        settlementRow(s),
+        `  cutoff ${s.cutoff}, delay ${s.delay_days} day(s); delayed [${s.windows.delayed.from}, ${s.windows.delayed.to}), immediate [${s.windows.immediate.from}, ${s.windows.immediate.to})`,
+        `  totals ${JSON.stringify(s.totals)}`,
+        `  payout ${s.payout ? `${s.payout.status}${s.payout.reference ? ` (${s.payout.reference})` : ''}, ${s.payout.attempts} attempt(s)` : 'none'}; bank account ••••${s.bank_account_last4 ?? '????'}`,
+        `  report ${s.report ? `${s.report.lines} lines in ${s.report.parts.length} part(s), sha256 ${s.report.sha256}` : 'not written yet'}`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runSettlementsReport(target: Target, values: Values, io: Io, [id]: string[]): Promise<number> {
+  const chunks: string[] = [];
+  const fd = values.out === undefined ? undefined : openSync(values.out, 'w');
+  try {
+    const written = await settlementsReport(target, { id: id!, write: fd === undefined ? (t) => chunks.push(t) : (t) => writeSync(fd, t) });
+    if (fd === undefined) (io.write ?? io.out)(chunks.join(''));
+    const summary = `${written.sha256}  ${values.out ?? '-'}  (${written.lines} lines, ${written.bytes} bytes${written.stored_sha256 ? ', the digest the Report step stored' : ', no stored digest yet'})`;
+    if (values.json) (fd === undefined ? io.err : io.out)(JSON.stringify({ ...written, out: values.out ?? null }, null, 2));
+    else (fd === undefined ? io.err : io.out)(summary);
+    return 0;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 async function runSettlementsRun(target: Target, values: Values, io: Io): Promise<number> {

@@ -280,7 +280,8 @@ export class PayplaneStack extends Stack {
     const getRefund = fn('GetRefund', 'functions/handlers/get-refund.ts', 'GET /v1/refunds/{id}').bindTable(this.mainTable, { actions: ['GetItem'] });
     const listRefunds = fn('ListRefunds', 'functions/handlers/list-refunds.ts', 'GET /v1/orders/{id}/refunds') //
       .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] });
-    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query'] }); // the merchant's accounts
+    // The merchant's accounts and settlement cursors (Query), its payout delay (GetItem), its delayed entries (gsi1).
+    const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query', 'GetItem'], indexes: ['gsi1'] });
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
     const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', fees)

@@ -95,7 +95,7 @@ export interface StageSettings {
    */
   readonly settlementSchedule: { readonly expression: string; readonly timeZone: string };
   /**
-   * How far behind now a settle run's windows end (SETTLEMENT_HORIZON_SECONDS): an entry carries its operation's
+   * How far behind now a settle run's windows end (SETTLEMENT_LAG_SECONDS): an entry carries its operation's
    * `now`, which precedes its commit by at most the writing function's timeout, so a window must never end later
    * than now minus the longest such timeout (Lambda's 15 minutes, to be safe). Only the test stage, whose API
    * functions time out after 5 s and whose e2e tier settles payments it has just made, shortens it.

@@ -6,8 +6,9 @@ import { InternalError } from '../commons/errors';
  * `debits_pending`, `debits_posted`, `credits_pending` and `credits_posted`, in one currency:
  *
  *   merchant    merchant:<mch_id>:<CUR>             what the platform owes the merchant. Credits pending =
- *                                                   authorized, not captured; credits posted − debits = available.
- *                                                   Flag: debits must not exceed credits (never negative).
+ *                                                   authorized, not captured; debits pending = payouts in flight;
+ *                                                   credits posted − debits = available + pending (balance.ts).
+ *                                                   Flag: debits must not exceed credits, except by refunds.
  *   receivable  receivable:<channel>:<CUR>:<shard>  what the payment channel owes the platform.
  *   fees        fees:<platform>:<CUR>:<shard>       the platform's fee revenue.
  *   payouts     payouts:<platform>:<CUR>:<shard>    money on its way to merchants' banks (two-phase payouts).

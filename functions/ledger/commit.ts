@@ -107,7 +107,8 @@ export function refusalError(refusal: LedgerRefusal, amount?: number): ConflictE
       const what = amount === undefined ? 'this amount' : `${toMajorString(amount, currency)} ${currency}`;
       return new ConflictError(
         'balance_insufficient',
-        `The available ${currency} balance of merchant '${owner}' does not cover ${what}. Wait for more payments to be captured, or refund a smaller amount.`,
+        // Refunds never get here (they may take a merchant below zero): a payout reserve, or an adjustment, does.
+        `The ${currency} balance of merchant '${owner}' does not cover ${what}: its ledger account would go below zero. Reserve at most what the account holds (credits posted − debits posted − payouts in flight).`,
         { extra: { currency } },
       );
     }

@@ -8,6 +8,7 @@ import { businessTimeZone } from './calendar';
 import { contentDigest, readStoredPart, storedReport, walkReport, type StoredReport } from './report';
 import { SETTLEMENT_ID, SETTLEMENT_STATUSES, type Settlement } from './settlement';
 import { SettlementStore, type EntryItem } from './store';
+import { settlementToApi } from './subject';
 
 /** Who asks: the merchant of the API key (every read is scoped by it). */
 export interface SettlementCaller {
@@ -52,32 +53,16 @@ export const reportQuerySchema = z
   })
   .strict();
 
-/** The settlement as the API shows it: its numbers, payout and the bank account's last 4 digits, never more. */
+/**
+ * The settlement as the API shows it: the events' object (subject.ts settlementToApi: numbers, payout, the bank
+ * account as its last 4 digits only), plus `bank_account_last4` at the top and the report's manifest once written.
+ */
 export function settlementObject(s: Settlement) {
   const report = storedReport(s);
   return {
-    object: 'settlement' as const,
-    id: s.id,
-    currency: s.currency,
-    status: s.status,
-    cutoff: s.cutoff,
-    delay_days: s.delay_days,
-    windows: s.windows,
-    totals: s.totals,
-    payout: s.payout
-      ? {
-          status: s.payout.status,
-          reference: s.payout.reference ?? null,
-          failure_code: s.payout.failure_code ?? null,
-          failure_message: s.payout.failure_message ?? null,
-          attempts: s.payout.attempts,
-          paid_at: s.payout.paid_at ?? null,
-        }
-      : null,
+    ...settlementToApi(s),
     bank_account_last4: s.payout?.bank_account_last4 ?? null,
     report: report ? manifestOf(s, report) : null,
-    created_at: s.created_at,
-    updated_at: s.updated_at,
   };
 }
 
@@ -157,13 +142,13 @@ export class SettlementApi {
   /**
    * The report: the CSV when it is one part, else the manifest (JSON); `?part=N` is part N. Served from the
    * digests the Report step stored (each part re-read must hash to its stored digest); a settlement the step has
-   * not reported on yet (one carried forward) is read whole, once per request.
+   * not reported on yet (its payout in flight) is read whole, once per request.
    */
   async report(caller: SettlementCaller, id: string, query: unknown): Promise<ApiTextResult | { status: number; body: unknown }> {
     const s = await this.load(caller, id);
     const { part } = parseInput(reportQuerySchema, query);
     const stored = storedReport(s);
-    const walked = stored ? undefined : await walkReport(this.store, s, part ?? 1);
+    const walked = stored ? undefined : await walkReport(this.store, s, { keep: part ?? 1 });
     const report = stored ?? walked!.report;
     const wanted = part ?? (report.parts.length === 1 ? 1 : undefined);
     if (wanted === undefined) return { status: 200, body: manifestOf(s, report) };

@@ -22,8 +22,21 @@ import { settlementChange } from './subject';
  * version and on the pending transfer being pending (ledger/transfers.ts), so a duplicate or racing payout /
  * compensate changes nothing and answers with the settlement's status.
  */
-export class PayoutTransientError extends InternalError {}
-export class PayoutFailedError extends InternalError {}
+/**
+ * The message starts with the code (`account_closed: …`): Step Functions hands Compensate only the error's name and
+ * a Cause holding its message, and the code is what the settlement records.
+ */
+export class PayoutTransientError extends InternalError {
+  constructor(code: string, message: string) {
+    super(code, `${code}: ${message}`);
+  }
+}
+export class PayoutFailedError extends InternalError {
+  constructor(code: string, message: string) {
+    super(code, `${code}: ${message}`);
+  }
+}
+const CODED = /^([a-z][a-z0-9_]{0,63}): ([\s\S]*)$/;
 
 
 export interface PayoutDeps extends SettlementDeps {
@@ -129,7 +142,9 @@ function failureOf(record: PayoutRecord, error: { Error: string; Cause: string }
     } catch {
       // Not the Lambda error shape: keep the cause as it came.
     }
-    message ??= cause;
+    const coded = CODED.exec(cause);
+    code ??= coded?.[1];
+    message ??= coded ? coded[2] : cause;
   }
   code ??= record.failure_code ?? error?.Error;
   message ??= record.failure_message;

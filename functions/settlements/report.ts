@@ -155,8 +155,12 @@ export function checkTally(s: Settlement, t: Tally): void {
   }
 }
 
-/** Where a part starts: the gsi1 sort key of its first entry line, or TAIL (only the carried_in / totals lines). */
-export const TAIL = 'TAIL';
+/** Entries per BatchGet round of their orders (an order's capture, fee and refunds share one lookup). */
+const ENTRY_BATCH = 500;
+
+/** Where a part starts: the gsi1 sort key of its first entry line, or one of the closing lines (no entry left). */
+export const CARRIED_LINE = 'CARRIED_IN';
+export const TOTALS_LINE = 'TOTAL';
 
 export interface StoredPart {
   part: number;
@@ -175,14 +179,15 @@ export interface StoredReport extends SettlementReport {
 
 interface Line {
   text: string;
-  /** The entry's gsi1 sort key, TAIL for the closing lines, undefined for the header. */
+  /** The entry's gsi1 sort key, CARRIED_LINE / TOTALS_LINE for the closing lines, undefined for the header. */
   key?: string;
 }
 
 /** Lines from `start` (undefined: the header) to the end; fills `tally` with the entries it passes. */
 async function* reportLines(store: SettlementStore, s: Settlement, start: string | undefined, tally: Tally): AsyncGenerator<Line> {
   if (start === undefined) yield { text: csvLine(REPORT_HEADER) };
-  if (start !== TAIL) {
+  const closing = start === CARRIED_LINE || start === TOTALS_LINE;
+  if (!closing) {
     let batch: EntryItem[] = [];
     const flush = async function* () {
       const numbers = await store.orderNumbers(s.merchant_id, batch.flatMap((e) => (e.order_id ? [e.order_id] : [])));
@@ -194,12 +199,12 @@ async function* reportLines(store: SettlementStore, s: Settlement, start: string
     };
     for await (const e of store.entries(s, start ? { at: start } : undefined)) {
       batch.push(e);
-      if (batch.length === 100) yield* flush();
+      if (batch.length === ENTRY_BATCH) yield* flush();
     }
     yield* flush();
   }
-  if (s.totals.carried_in !== 0) yield { text: csvLine(carriedLine(s)), key: TAIL };
-  yield { text: csvLine(totalsLine(s)), key: TAIL };
+  if (s.totals.carried_in !== 0 && start !== TOTALS_LINE) yield { text: csvLine(carriedLine(s)), key: CARRIED_LINE };
+  yield { text: csvLine(totalsLine(s)), key: TOTALS_LINE };
 }
 
 export interface Walked {
@@ -208,8 +213,18 @@ export interface Walked {
   text?: string;
 }
 
+export interface WalkOptions {
+  /** The part whose text to return. */
+  keep?: number;
+  /** Receives every line in order (the CLI's file). */
+  write?: (text: string) => void;
+  /** Where parts are cut. @default REPORT_PART_LINES and REPORT_PART_BYTES (tests cut small reports) */
+  limits?: { lines: number; bytes: number };
+}
+
 /** Reads the whole report once: every part's digest and the whole's, the tally checked against the totals. */
-export async function walkReport(store: SettlementStore, s: Settlement, keep?: number): Promise<Walked> {
+export async function walkReport(store: SettlementStore, s: Settlement, options: WalkOptions = {}): Promise<Walked> {
+  const { keep, write, limits = { lines: REPORT_PART_LINES, bytes: REPORT_PART_BYTES } } = options;
   const tally = emptyTally();
   const whole = createHash('sha256');
   const parts: StoredPart[] = [];
@@ -226,13 +241,14 @@ export async function walkReport(store: SettlementStore, s: Settlement, keep?: n
   let bytes = 0;
   for await (const line of reportLines(store, s, undefined, tally)) {
     const size = Buffer.byteLength(line.text);
-    if (current && (current.lines >= REPORT_PART_LINES || current.bytes + size > REPORT_PART_BYTES)) close();
+    if (current && (current.lines >= limits.lines || current.bytes + size > limits.bytes)) close();
     current ??= { hash: createHash('sha256'), lines: 0, bytes: 0, start: line.key, chunks: keep === parts.length + 1 ? [] : undefined };
     current.hash.update(line.text);
     current.chunks?.push(line.text);
     current.lines += 1;
     current.bytes += size;
     whole.update(line.text);
+    write?.(line.text);
     lines += 1;
     bytes += size;
   }
@@ -271,10 +287,14 @@ export function storedReport(s: Settlement): StoredReport | undefined {
  * the whole's), checks its lines against the settlement's totals, and stores them on the settlement. Idempotent:
  * the same settlement always gives the same bytes, so a retried step stores the same digests.
  */
-export async function writeReport(settlementId: string, store = new SettlementStore()): Promise<{ settlement_id: string; lines: number; sha256: string }> {
+export async function writeReport(
+  settlementId: string,
+  store = new SettlementStore(),
+  limits?: WalkOptions['limits'],
+): Promise<{ settlement_id: string; lines: number; sha256: string }> {
   const s = await store.byId(settlementId);
   if (!s) throw new InternalError('settlement_missing', `No settlement '${settlementId}' to write a report for; the Report step runs after Settle made it.`);
-  const { report } = await walkReport(store, s);
+  const { report } = await walkReport(store, s, { limits });
   await store.saveReport(s.id, report);
   return { settlement_id: s.id, lines: report.lines, sha256: report.sha256 };
 }

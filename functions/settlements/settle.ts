@@ -26,15 +26,15 @@ import { settlementChange, settlementFromItem } from './subject';
 export const SETTLE_HORIZON_MS = 15 * 60_000;
 
 /**
- * SETTLEMENT_HORIZON_SECONDS overrides the 15 minutes, for a local cloud whose demo and end-to-end scenarios settle
+ * SETTLEMENT_LAG_SECONDS overrides the 15 minutes, for a local cloud whose demo and end-to-end scenarios settle
  * payments made a moment ago (there, no Lambda outlives a few seconds). Never lower it where functions can run long.
  */
 export function settleHorizonMs(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.SETTLEMENT_HORIZON_SECONDS?.trim();
+  const raw = env.SETTLEMENT_LAG_SECONDS?.trim();
   if (!raw) return SETTLE_HORIZON_MS;
   const seconds = Number(raw);
   if (!Number.isInteger(seconds) || seconds < 0) {
-    throw new InternalError('invalid_settlement_horizon', `SETTLEMENT_HORIZON_SECONDS '${raw}' must be a whole number of seconds ≥ 0 (default 900).`);
+    throw new InternalError('invalid_settlement_lag', `SETTLEMENT_LAG_SECONDS '${raw}' must be a whole number of seconds ≥ 0 (default 900).`);
   }
   return seconds * 1000;
 }

@@ -90,7 +90,7 @@ export class Settlement extends Construct {
       .bindTable(table, { indexes: ['gsi2'] });
     // A chunk stops at ~60 s or 20,000 entries (functions/settlements/settle.ts), far inside the timeout.
     const settle = fn('Settle', 'settlement-settle.ts', 'Settlement: settles one merchant account, a chunk of entries per invocation', Duration.minutes(3), {
-      environment: { SETTLEMENT_HORIZON_SECONDS: lagSeconds },
+      environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
     }).bindTable(table, settles);
     // Opens the merchant's bank account for the channel, and nothing else sealed under the key.
     const payout = fn('Payout', 'settlement-payout.ts', 'Settlement: pays a settlement out through the payout channel', Duration.seconds(60)) //
@@ -98,13 +98,13 @@ export class Settlement extends Construct {
       .bindKey(key, 'decrypt', ['bank_account']);
     const compensate = fn('Compensate', 'settlement-compensate.ts', "Settlement: voids a failed payout's reserve (after asking the channel)", Duration.seconds(60)) //
       .bindTable(table, resolves);
-    // functions/settlements/report.ts writeReport: the settlement, its entries (gsi1) and their orders (BatchGetItem),
-    // then the report's digests on the settlement.
+    // functions/settlements/report.ts writeReport: the settlement, its entries (gsi1), their orders (merchant_order_no),
+    // then one UpdateItem of its `report` digests.
     const report = fn('Report', 'settlement-report.ts', "Settlement: writes a settlement's report and its digests", Duration.minutes(10)) //
       .bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'UpdateItem'], indexes: ['gsi1'] });
     const summary = fn('Summary', 'settlement-summary.ts', "Settlement: the run's totals and its reconciliation with the channels' statements", Duration.minutes(10), {
       // The same horizon as Settle's: the statement lines it compares stop where the windows do.
-      environment: { SETTLEMENT_HORIZON_SECONDS: lagSeconds },
+      environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },
     }).bindTable(table, { actions: ['GetItem', 'BatchGetItem', 'Query'], indexes: ['gsi1', 'gsi2'] });
     this.writers = [settle, payout, compensate];
     this.functions = {

@@ -31,7 +31,7 @@ describe.concurrent('a run killed mid-request, retried with the same key, has ex
     expect(retry.status, retry.text).toBe(200);
     expect(retry.body).toMatchObject({ id: orderId, status: 'succeeded', amount_captured: 2500 });
     expect(await attemptsOf(orderId)).toHaveLength(1);
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 
   it.each<PointName>(['afterChannel', 'afterCommit', 'beforeCompletion'])('capture, killed %s', async (point) => {
@@ -43,7 +43,7 @@ describe.concurrent('a run killed mid-request, retried with the same key, has ex
     const retry = await crashThenRetry(`/v1/orders/${order.id}/capture`, key, idem, { amount: 2000 });
     expect(retry.status, retry.text).toBe(200);
     expect(retry.body).toMatchObject({ status: 'succeeded', amount_captured: 2000 });
-    expect(await balanceOf(key)).toEqual({ available: 2000 - cardFee(2000), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2000 - cardFee(2000), in_payout: 0, authorized: 0 });
   });
 
   it.each<PointName>(['afterCommit', 'afterChannel', 'beforeCompletion'])('refund, killed %s', async (point) => {
@@ -57,19 +57,19 @@ describe.concurrent('a run killed mid-request, retried with the same key, has ex
     const refunds = await call('GET', `/v1/orders/${order.id}/refunds`, { key });
     expect(refunds.body.data.map((r: { id: string }) => r.id)).toEqual([retry.body.id]);
     expect((await call('GET', `/v1/orders/${order.id}`, { key })).body).toMatchObject({ amount_refunded: 300 });
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500) - 300, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: -300, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 
   it.each<PointName>(['afterChannel', 'afterCommit', 'beforeCompletion'])('close of an authorization (void), killed %s', async (point) => {
     const { key } = await newMerchant();
     const order = await paidOrder(key, { capture_method: 'manual' });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 2500 });
     const idem = randomUUID();
     await armFault('CloseOrder', point, idem);
     const retry = await crashThenRetry(`/v1/orders/${order.id}/close`, key, idem);
     expect(retry.status, retry.text).toBe(200);
     expect(retry.body).toMatchObject({ status: 'closed' });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
   });
 });
 

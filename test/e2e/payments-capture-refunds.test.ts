@@ -15,15 +15,15 @@ async function authorizedOrder(key: string, amount = 10_000) {
 }
 
 describe('manual capture', () => {
-  it('authorizes (pending balance), then captures in full', async () => {
+  it('authorizes (authorized balance), then captures in full (pending until available)', async () => {
     const { key } = await newMerchant();
     const id = await authorizedOrder(key);
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 10_000 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 10_000 });
 
     const res = await call('POST', `/v1/orders/${id}/capture`, { key, idempotencyKey: randomUUID() });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ status: 'succeeded', amount_captured: 10_000 });
-    expect(await balanceOf(key)).toEqual({ available: 10_000 - cardFee(10_000), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 10_000 - cardFee(10_000), in_payout: 0, authorized: 0 });
   });
 
   it('captures part: the rest is released; capturing again is 409', async () => {
@@ -36,7 +36,7 @@ describe('manual capture', () => {
     const res = await call('POST', `/v1/orders/${id}/capture`, { key, body: { amount: 6_000 } });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ status: 'succeeded', amount_captured: 6_000, amount_authorized: 10_000 });
-    expect(await balanceOf(key)).toEqual({ available: 6_000 - cardFee(6_000), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 6_000 - cardFee(6_000), in_payout: 0, authorized: 0 });
 
     const again = await call('POST', `/v1/orders/${id}/capture`, { key, body: { amount: 1_000 } });
     expect(again.status, again.text).toBe(409);
@@ -49,7 +49,7 @@ describe('manual capture', () => {
     const res = await call('POST', `/v1/orders/${id}/close`, { key, idempotencyKey: randomUUID() });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ status: 'closed', close_reason: 'merchant', amount_captured: 0 });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
     const capture = await call('POST', `/v1/orders/${id}/capture`, { key });
     expect(capture.status).toBe(409);
     expect(capture.body.error.code).toBe('order_status_closed');
@@ -75,7 +75,8 @@ describe('refunds', () => {
     const list = await call('GET', `/v1/orders/${order.id}/refunds`, { key });
     expect(list.status, list.text).toBe(200);
     expect(list.body).toMatchObject({ object: 'list', url: `/v1/orders/${order.id}/refunds`, has_more: false, data: [res.body] });
-    expect((await balanceOf(key)).available).toBe(10_000 - cardFee(10_000) - 3_000);
+    // The refund comes off available at once; the capture stays pending until T+1.
+    expect(await balanceOf(key)).toMatchObject({ available: -3_000, pending: 10_000 - cardFee(10_000) });
 
     // Another merchant sees none of it.
     const other = await newMerchant();
@@ -103,7 +104,7 @@ describe('refunds', () => {
     expect((await call('GET', `/v1/orders/${order.id}`, { key })).body).toMatchObject({ status: 'succeeded', amount_refunded: 10 });
     const list = await call('GET', `/v1/orders/${order.id}/refunds`, { key });
     expect(list.body.data).toHaveLength(10);
-    expect(await balanceOf(key)).toEqual({ available: 10_000 - cardFee(10_000) + 10 - cardFee(10) - 10, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: -10, pending: 10_000 - cardFee(10_000) + 10 - cardFee(10), in_payout: 0, authorized: 0 });
   });
 
   it('refuses a refund of an unpaid order and one above what is left', async () => {

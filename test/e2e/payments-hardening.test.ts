@@ -60,13 +60,13 @@ describe('POST /channels/sandbox/notify: results for another amount or currency'
     expect([euros.status, euros.text]).toEqual([400, 'fail']);
     expect(await metricTotal('ChannelResultMismatch')).toBe(counted + 2); // what the ChannelResultMismatchAlarm watches
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'requires_action', amount_captured: 0, paid_at: null });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0 });
-    expect(await balanceOf(key, 'EUR')).toEqual({ available: 0, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
+    expect(await balanceOf(key, 'EUR')).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
     // The payer approves the challenge: the real result pays 50.00 USD, once.
     const approved = await fetch(waiting.body.next_action.redirect_to_url.url, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'outcome=approve' });
     expect(approved.status).toBe(303);
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', amount_captured: 5_000 });
-    expect(await balanceOf(key)).toEqual({ available: 5_000 - cardFee(5_000), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 5_000 - cardFee(5_000), in_payout: 0, authorized: 0 });
   });
 });
 

@@ -52,11 +52,15 @@ export async function waitForOrder(key: string, id: string, done: (order: any) =
   }
 }
 
+/**
+ * GET /v1/balance in one currency (Stripe's meanings): with a new merchant's default delay of one business day
+ * (UTC), what a test captures is `pending`, refunds come off `available` at once, `authorized` is not captured.
+ */
 export async function balanceOf(key: string, currency = 'USD') {
   const res = await call('GET', '/v1/balance', { key });
   expect(res.status, res.text).toBe(200);
   const pick = (rows: { currency: string; amount: number }[]) => rows.find((r) => r.currency === currency)?.amount ?? 0;
-  return { available: pick(res.body.available), pending: pick(res.body.pending) };
+  return { available: pick(res.body.available), pending: pick(res.body.pending), in_payout: pick(res.body.in_payout), authorized: pick(res.body.authorized) };
 }
 
 /** The card fee of the default schedule: 2.9 % (half up) + 0.30, capped at the amount (functions/ledger/fees.ts). */

@@ -12,7 +12,7 @@ import { attemptsOf, balanceOf, callbacksDrained, CARDS, cardFee, confirm, newOr
  */
 
 describe('POST /v1/orders/{id}/confirm', () => {
-  it('4242…: succeeded, card summary shown, balance = amount − fee', async () => {
+  it('4242…: succeeded, card summary shown, pending balance = amount − fee (T+1)', async () => {
     // Prepare
     const { key } = await newMerchant();
     const id = await newOrder(key, { amount: 2500 });
@@ -31,7 +31,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
     expect(res.body.payment_method_details.card.fingerprint).toMatch(/^[\w-]{22}$/);
     expect(res.text).not.toContain(CARDS.success);
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', paid_at: expect.any(String) });
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 
   it.each([
@@ -52,7 +52,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
     const paid = await confirm(key, id, CARDS.success);
     expect(paid.status, paid.text).toBe(200);
     expect(paid.body).toMatchObject({ status: 'succeeded', last_payment_error: null });
-    expect((await balanceOf(key)).available).toBe(2500 - cardFee(2500));
+    expect(await balanceOf(key)).toMatchObject({ available: 0, pending: 2500 - cardFee(2500) });
   });
 
   it('3-D Secure card: requires_action, next_action redirects the payer to the hosted challenge; approving it pays and returns signed', async () => {
@@ -89,7 +89,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
     expect(`${back.origin}${back.pathname}`).toBe('https://merchant.example/thanks');
     expect(Object.fromEntries(back.searchParams)).toMatchObject({ cart: '7', order_id: id, status: 'succeeded', amount: '2500', sign: expect.any(String) });
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', amount_captured: 2500, next_action: null });
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 
   it('3-D Secure card, manual capture without return_url: approving the challenge leaves requires_capture', async () => {
@@ -120,7 +120,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
     const closed = await call('POST', `/v1/orders/${id}/close`, { key });
     expect(closed.status, closed.text).toBe(200);
     expect(closed.body).toMatchObject({ status: 'closed', close_reason: 'merchant', next_action: null });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
   });
 
   it('async 0259: processing, then succeeded once the callback travels queue → notifier → notify', async () => {
@@ -132,7 +132,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
 
     const settled = await waitForOrder(key, id, (o) => o.status !== 'processing');
     expect(settled).toMatchObject({ status: 'succeeded', amount_captured: 2500 });
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 
   it('async 0341: processing, then back to requires_payment with last_payment_error', async () => {
@@ -144,7 +144,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
 
     const settled = await waitForOrder(key, id, (o) => o.status !== 'processing');
     expect(settled).toMatchObject({ status: 'requires_payment', last_payment_error: { type: 'card_error', decline_code: 'card_declined' } });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
   });
 
   it('timeout 0119: the lost answer is queried, never charged twice', async () => {
@@ -163,7 +163,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
     expect(trade).toMatchObject({ trade_status: 'TRADE_SUCCESS', captured_amount: 2500 });
     // The channel also notifies the result it reached: once that callback went through, nothing moved twice.
     await callbacksDrained();
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', amount_captured: 2500 });
   });
 
@@ -178,7 +178,7 @@ describe('POST /v1/orders/{id}/confirm', () => {
       expect(r.body.error.code).toMatch(/^order_status_(processing|succeeded)$/);
     }
     expect(await attemptsOf(id)).toHaveLength(1);
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 });
 
@@ -206,7 +206,7 @@ describe('POST /channels/sandbox/notify', () => {
     expect([duplicate.status, duplicate.text]).toEqual([200, 'success']);
     expect([reordered.status, reordered.text]).toEqual([200, 'success']);
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'succeeded', amount_captured: 2500, last_payment_error: null });
-    expect(await balanceOf(key)).toEqual({ available: 2500 - cardFee(2500), pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 2500 - cardFee(2500), in_payout: 0, authorized: 0 });
   });
 
   it('refuses a forged notification (wrong key) with "fail" and changes nothing', async () => {
@@ -229,6 +229,6 @@ describe('POST /channels/sandbox/notify', () => {
     expect(garbage.status).toBe(400);
     expect(garbage.text).toBe('fail');
     expect((await call('GET', `/v1/orders/${id}`, { key })).body).toMatchObject({ status: 'requires_action', amount_captured: 0 });
-    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0 });
+    expect(await balanceOf(key)).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
   });
 });

@@ -58,7 +58,10 @@ describe('authentication', () => {
     const c = cloud();
     // The CLI finds the local cloud through the file `npm start` writes; this cloud is private to the suite.
     const file = join(mkdtempSync(join(tmpdir(), 'payplane-cli-')), 'local.json');
-    writeFileSync(file, JSON.stringify({ apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables, operatorCredentials: c.operatorCredentials }));
+    writeFileSync(
+      file,
+      JSON.stringify({ apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, tables: c.tables, kmsKeyArn: c.kmsKeyArn, operatorCredentials: c.operatorCredentials }),
+    );
     const cli = (...args: string[]) =>
       promisify(execFile)('node', [join(PROJECT_ROOT, 'cli/payplane.mjs'), ...args], { env: { ...process.env, PAYPLANE_LOCAL_FILE: file } });
 
@@ -71,5 +74,11 @@ describe('authentication', () => {
     expect(rolled.secret_key).not.toBe(old);
     expect((await call('GET', '/v1/orders', { key: old })).status).toBe(401);
     expect((await call('GET', '/v1/orders', { key: rolled.secret_key })).status).toBe(200);
+
+    // The operator seals a bank account with the stack's key (purpose bank_account: docs/operator-policy.json),
+    // and sees only its last 4.
+    const payouts = await cli('merchants', 'payouts', 'set', '--merchant', created.id, '--currency', 'USD', '--delay-days', '2', '--bank-account', '000123450119', '--json');
+    expect(JSON.parse(payouts.stdout)).toEqual({ merchant_id: created.id, payout: { settlement_currency: 'USD', delay_days: 2, bank_account_last4: '0119' } });
+    expect(payouts.stdout).not.toContain('000123450119');
   });
 });

@@ -15,7 +15,7 @@ import { call, cloud, newMerchant, payplane } from './support';
  * card 4242), payout settings and bank accounts set with `payplane merchants payouts set`, and `payplane settlements run` as
  * finance runs it: StartExecution of the template's state machine, whose Task states run in the Lambda runtime with
  * their roles. Each scenario asserts on the execution's history (GetExecutionHistory) and on the money (the
- * settlement, the ledger, the sandbox payout rail). The test stage's windows end 10 s behind now (SETTLEMENT_HORIZON_SECONDS,
+ * settlement, the ledger, the sandbox payout rail). The test stage's windows end 10 s behind now (SETTLEMENT_LAG_SECONDS,
  * lib/stage-config.ts), so the payments are made first, once, and the runs start when they are 10 s old.
  */
 const LAG_MS = 10_000;

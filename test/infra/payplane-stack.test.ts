@@ -74,6 +74,11 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['GET', '/v1/events/{id}', 'GetEvent'],
   ['POST', '/v1/events/{id}/resend', 'ResendEvent'],
   ['POST', '/v1/webhook_endpoints/{id}/recover', 'RecoverWebhookEndpoint'],
+  ['GET', '/v1/settlements', 'ListSettlements'],
+  ['GET', '/v1/settlements/{id}', 'GetSettlement'],
+  ['GET', '/v1/settlements/{id}/transactions', 'ListSettlementTransactions'],
+  ['GET', '/v1/settlements/{id}/report', 'GetSettlementReport'],
+  ['GET', '/v1/bills/{date}', 'GetBill'],
 ];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
 const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
@@ -102,7 +107,7 @@ type EnvVar =
   | 'DELIVERY_DLQ_URL'
   | 'DELIVERY_LANE'
   | 'RECEIPTS_QUEUE_URL'
-  | 'SETTLEMENT_HORIZON_SECONDS';
+  | 'SETTLEMENT_LAG_SECONDS';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -145,12 +150,12 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SettlementPrepare: ['TABLE_NAME'],
   // How far behind now its windows end (15 min; the test stage's 10 s: lib/stage-config.ts settlementLag).
   // Settle, Payout and Compensate write settlement events (the ChangeWriter renders them with PUBLIC_BASE_URL).
-  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS', 'PUBLIC_BASE_URL'],
+  SettlementSettle: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS', 'PUBLIC_BASE_URL'],
   // Opens the bank account (purpose bank_account) for the payout channel.
   SettlementPayout: ['TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'],
   SettlementCompensate: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementReport: ['TABLE_NAME'],
-  SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_HORIZON_SECONDS'],
+  SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -303,7 +308,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         DELIVERY_DLQ_URL: { Ref: logicalId(stack.notifications.deliveriesDlq) },
         DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         RECEIPTS_QUEUE_URL: { Ref: logicalId(stack.receipts.queue) },
-        SETTLEMENT_HORIZON_SECONDS: stage === 'test' ? '10' : '900',
+        SETTLEMENT_LAG_SECONDS: stage === 'test' ? '10' : '900',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -586,7 +591,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       CreateRefund: { main: MOVES_RECORDS, idempotency: IDEMPOTENCY_KEYS },
       GetRefund: { main: ['GetItem'] },
       ListRefunds: { main: ['GetItem', 'Query index/gsi1'] },
-      GetBalance: { main: ['Query'] },
+      // Accounts and settlement cursors (Query), the merchant's payout delay (GetItem), its delayed entries (gsi1).
+      GetBalance: { main: ['GetItem', 'Query', 'Query index/gsi1'] },
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
       Checkout: { main: MOVES_RECORDS },
@@ -621,7 +627,6 @@ describe.each(STAGES)('stage %s', (stage) => {
       SettlementSettle: { main: [...MOVES_RECORDS, 'Query index/gsi1'] },
       SettlementPayout: { main: MOVES_RECORDS },
       SettlementCompensate: { main: MOVES_RECORDS },
-      // The settlement, its entries (gsi1) and their orders (BatchGetItem), then the digests on the settlement.
       SettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1', 'UpdateItem'] },
       // The run's settlements (gsi2 RUN#), the statements' lines and the entries they are compared with.
       SettlementSummary: { main: ['BatchGetItem', 'GetItem', 'Query', 'Query index/gsi1', 'Query index/gsi2'] },

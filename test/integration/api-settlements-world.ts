@@ -3,7 +3,6 @@ import { dynamo } from '../../functions/commons/clients';
 import { newId } from '../../functions/commons/ids';
 import { feesAccount, fxSpreadAccount, merchantAccount, receivableAccount } from '../../functions/ledger/accounts';
 import { transferWrites, type ConversionDetails, type Transfer, type TransferKind } from '../../functions/ledger/transfers';
-import { addToTally, emptyTally } from '../../functions/settlements/report';
 import { settlementId, settlementKey, settlementListKey, type EntryWindow, type Settlement, type SettlementStatus } from '../../functions/settlements/settlement';
 import type { EntryItem } from '../../functions/settlements/store';
 
@@ -109,8 +108,7 @@ export async function putSettlement(
     last4?: string;
   },
 ): Promise<Settlement> {
-  const t = emptyTally();
-  for (const e of input.entries) addToTally(t, e);
+  const t = oracleTotals(input.entries);
   const carried = input.carriedIn ?? 0;
   const currency = input.currency ?? 'USD';
   const s: Settlement = {
@@ -130,4 +128,21 @@ export async function putSettlement(
   };
   await dynamo().send(new PutCommand({ TableName: table, Item: { ...settlementKey(s.id), type: 'settlement', ...settlementListKey(s), ...s, bank_account_ciphertext: new Uint8Array([1, 2, 3]) } }));
   return s;
+}
+
+/** The settlement's numbers by the model's definitions (docs/settlement.md), apart from the report's own tally. */
+export function oracleTotals(entries: Array<Pick<EntryItem, 'kind' | 'entry_amount'>>) {
+  const of = (kind: string) => entries.filter((e) => e.kind === kind);
+  const magnitude = (kind: string) => of(kind).reduce((a, e) => a + Math.abs(e.entry_amount), 0);
+  const t = {
+    gross: magnitude('capture') + magnitude('conversion'),
+    refunds: magnitude('refund'),
+    fees: magnitude('fee'),
+    fx: magnitude('fx_spread'),
+    adjustments: of('adjustment').reduce((a, e) => a + e.entry_amount, 0),
+    entry_count: entries.length,
+    net: 0,
+  };
+  t.net = t.gross - t.refunds - t.fees - t.fx + t.adjustments;
+  return t;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../../cli/main';
 import { LOCAL_FILE_ENV, resolveTarget } from '../../cli/target';
 import { open } from '../../functions/commons/crypto';
-import { getMerchant, getMerchantPayoutSettings } from '../../functions/merchants/repository';
+import { getMerchant, getMerchantPayoutSettings, updateMerchantPayout } from '../../functions/merchants/repository';
 import { authenticate } from '../../functions/merchants/service';
 import { usageKeyValue } from '../../functions/merchants/keys';
 import { UsagePlans } from '../../local/apigateway-usage';
@@ -319,6 +319,19 @@ describe('payplane merchants payouts set', () => {
     const { code, stderr } = await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--bank-account', '98765432109876x'], withKms);
     expect(code).toBe(2);
     expect(stderr).not.toContain('98765432109876');
+  });
+
+  it('refuses a change made from settings another operator has changed meanwhile, changing nothing', async () => {
+    // Prepare: two operators read version 1; one of them writes first.
+    const created = JSON.parse((await run(['merchants', 'create', '--name', 'Two operators', '--json'])).stdout);
+    expect((await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--delay-days', '2'], withKms)).code).toBe(0);
+    const read = (await getMerchant(ddb.deps, created.id))!.payout!;
+    await updateMerchantPayout(ddb.deps, created.id, { ...read, delay_days: 3, version: read.version + 1 }, read.version);
+    // Act: the second writes from what it read.
+    const late = updateMerchantPayout(ddb.deps, created.id, { ...read, delay_days: 7, version: read.version + 1 }, read.version);
+    // Assess
+    await expect(late).rejects.toMatchObject({ status: 409, code: 'payout_settings_conflict', message: expect.stringContaining('Run it again') });
+    expect((await getMerchantPayoutSettings(ddb.deps, created.id, { consistent: true })).delay_days).toBe(3);
   });
 
   it('refuses an unknown merchant', async () => {

@@ -80,7 +80,7 @@ describe('orders the platform never heard back about', () => {
     ['async success card', card(CARDS.asyncSuccess), 'succeeded', 10_000 - fee(10_000)],
     ['async failure card', card(CARDS.asyncFailure), 'requires_payment', 0],
     ['wallet', { payment_method: { type: 'wallet' } }, 'succeeded', 10_000 - fee(10_000, 'wallet')],
-  ])('%s, callback lost: left alone within the grace period, then settled by the sweep', async (_name, method, settled, available) => {
+  ])('%s, callback lost: left alone within the grace period, then settled by the sweep', async (_name, method, settled, captured) => {
     // Prepare
     const w = await world();
     const o = await w.order();
@@ -102,7 +102,7 @@ describe('orders the platform never heard back about', () => {
       expect(item.last_payment_error).toMatchObject({ code: 'card_declined', payment_id: pending.payment_id });
       expect(item.gsi2pk).toMatch(/^EXPIRY#/); // payable again: back in the expiry index
     } else expect(item.gsi2pk).toBeUndefined();
-    expect(await w.balance()).toEqual({ available, pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: captured, in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -122,7 +122,7 @@ describe('orders the platform never heard back about', () => {
     expect(await w.service.reconcileDue(first)).toEqual({ settled: 0, unresolved: 0, failed: [] });
     expect(await w.service.reconcileDue(later(6))).toEqual({ settled: 1, unresolved: 0, failed: [] });
     expect(await w.status(o.id)).toBe('succeeded');
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -137,7 +137,7 @@ describe('orders the platform never heard back about', () => {
     await w.sandbox.completeAction(challenged.payment_id!, (await w.stored(`ORDER#${o.id}`, 'ORDER')).next_action.challenge_id, 'approve');
     expect(await w.service.reconcileDue(later(6))).toEqual({ settled: 1, unresolved: 0, failed: [] });
     expect(await w.status(o.id)).toBe('succeeded');
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 });
@@ -163,7 +163,7 @@ describe('a sweep racing a late callback', () => {
     // Assess
     expect(summary.failed).toEqual([]);
     for (const p of paid) expect(await w.status(p.id)).toBe('succeeded');
-    expect(await w.balance()).toEqual({ available: 6 * (10_000 - fee(10_000)), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 6 * (10_000 - fee(10_000)), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
     expect(await w.service.reconcileDue(later(10))).toEqual({ settled: 0, unresolved: 0, failed: [] });
   });
@@ -189,7 +189,7 @@ describe('refunds left pending', () => {
     expect((await w.stored(`REFUND#${pending.id}`, 'REFUND')).gsi2pk).toBeUndefined();
     expect((await w.sandbox.query(paid.payment_id!))!.amountRefunded).toBe(2_000);
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ amount_refunded: 2_000 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000) - 2_000, pending: 0 });
+    expect(await w.balance()).toEqual({ available: -2_000, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -201,7 +201,7 @@ describe('refunds left pending', () => {
     const pending = await w.service.refund(w.caller(), { order_id: o.id, amount: 2_000 });
     expect(await w.service.reconcileDue(later(3))).toEqual({ settled: 0, unresolved: 1, failed: [] });
     expect((await w.service.getRefund(w.caller(), pending.id)).status).toBe('pending');
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000) - 2_000, pending: 0 });
+    expect(await w.balance()).toEqual({ available: -2_000, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     // Act: the channel now refuses; two runs at once (EventBridge may deliver a run twice).
     w.faults.refund = 'refuse';
     const runs = await Promise.all([w.service.reconcileDue(later(6)), w.service.reconcileDue(later(6))]);
@@ -209,7 +209,7 @@ describe('refunds left pending', () => {
     expect(runs.flatMap((r) => r.failed)).toEqual([]);
     expect(await w.service.getRefund(w.caller(), pending.id)).toMatchObject({ status: 'failed', failure_reason: 'refused' });
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ amount_refunded: 0 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
     expect(await w.service.reconcileDue(later(10))).toEqual({ settled: 0, unresolved: 0, failed: [] });
   });

@@ -73,13 +73,13 @@ describe('a notification for another amount or currency', () => {
     expect(emf.mismatches()[0]).toMatchObject({ ChannelResultMismatch: 1, service: 'payplane', stage: expect.any(String) });
     expect(emf.mismatches()[0]!.function).toBeUndefined();
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ status: 'processing', amount_captured: 0 });
-    expect(await w.balance()).toEqual({ available: 0, pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
     // The refusal burnt neither the sequence nor anything else: the channel's real result applies as usual.
     const [real] = await world.callbacks(pending.payment_id!);
     expect(await w.service.applyChannelEvent(real!)).toMatchObject({ outcome: 'applied', status: 'succeeded' });
     expect(await w.service.applyChannelEvent(event).catch((e: unknown) => e)).toBeInstanceOf(ChannelResultMismatchError);
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ status: 'succeeded', amount_captured: 5_000 });
-    expect(await w.balance()).toEqual({ available: 5_000 - fee(5_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 5_000 - fee(5_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 });
@@ -107,11 +107,11 @@ describe('a query answer for another amount or currency', () => {
     expect(stuck.status).toBe('processing');
     expect(swept.status).toBe('processing');
     expect(emf.mismatches()).toHaveLength(2);
-    expect(await w.balance()).toEqual({ available: 0, pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
 
     const healed = w.newService({ channel: () => sandbox });
     expect(await healed.syncPayment(w.caller(), o.id)).toMatchObject({ status: 'succeeded', amount_captured: 5_000 });
-    expect(await w.balance()).toEqual({ available: 5_000 - fee(5_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 5_000 - fee(5_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 });

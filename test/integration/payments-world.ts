@@ -12,6 +12,7 @@ import { HmacSigner } from '../../functions/channels/sandbox/signer';
 import { TradeStore } from '../../functions/channels/sandbox/store';
 import { allShards, computeFee, getAccounts, merchantAccount, resolveFeeSchedule } from '../../functions/ledger';
 import { OrderRepository } from '../../functions/orders/repository';
+import { businessDay, dayBounds } from '../../functions/settlements/calendar';
 import { OrderService, type Caller } from '../../functions/orders/service';
 import { HmacFingerprinter } from '../../functions/payments/fingerprint';
 import { PaymentRepository } from '../../functions/payments/repository';
@@ -106,9 +107,19 @@ export function paymentCase(table: string, merchantId: string, channel: PaymentC
     expect(sum('debits_pending')).toBe(sum('credits_pending'));
     return all;
   };
+  /** Business days are UTC here; the case started on this one. */
+  const startedDay = dayBounds(businessDay(new Date()));
+  /**
+   * The USD balance through the API's path, at the caller's time, with the merchant's default delay (T+1): what is
+   * captured today is `pending`, refunds come off `available` at once, `authorized` is not captured yet. A case
+   * that runs over midnight UTC is read as of the end of the day it started, so that nothing it captured has
+   * become available meanwhile.
+   */
   const balance = async () => {
-    const b = await service.balance(caller());
-    return { available: b.available.find((x) => x.currency === 'USD')?.amount ?? 0, pending: b.pending.find((x) => x.currency === 'USD')?.amount ?? 0 };
+    const at = new Date(Math.min(Date.now(), startedDay.end.getTime() - 1));
+    const b = await service.balance({ ...caller(), now: at });
+    const usd = (list: { currency: string; amount: number }[]) => list.find((x) => x.currency === 'USD')?.amount ?? 0;
+    return { available: usd(b.available), pending: usd(b.pending), in_payout: usd(b.in_payout), authorized: usd(b.authorized) };
   };
   return { merchantId, ledger, caller, order, newService, service, accounts, assertBalanced, balance };
 }

@@ -90,7 +90,7 @@ describe('confirm with a card', () => {
     expect(text).not.toContain(CARDS.success);
     expect(text).not.toContain('cvc');
     expect(stored.card_ciphertext).toBeInstanceOf(Uint8Array);
-    expect(await w.balance()).toEqual({ available: 12_000 - fee(10_000) - fee(2_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 12_000 - fee(10_000) - fee(2_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -112,7 +112,7 @@ describe('confirm with a card', () => {
     expect(after).toMatchObject({ status: 'requires_payment', last_payment_error: { type: 'card_error', code, decline_code: declineCode } });
     expect(retried).toMatchObject({ status: 'succeeded', last_payment_error: null });
     expect(retried.payment_id).not.toBe(after.payment_id);
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -140,7 +140,7 @@ describe('confirm with a card', () => {
     const [a, b] = await Promise.all([w.order(), w.order()]);
     const challenged = await w.service.confirm(w.caller(), a.id, card(CARDS.threeDS));
     expect(challenged).toMatchObject({ status: 'requires_action', next_action: { type: 'redirect_to_url', redirect_to_url: { url: `${challenged.checkout_url}/3ds`, return_url: null } } });
-    expect(await w.balance()).toEqual({ available: 0, pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
 
     const approved = await w.service.completeThreeDSecure(w.caller(), a.id, 'approve');
     expect(approved).toMatchObject({ status: 'succeeded', next_action: null, amount_captured: 10_000 });
@@ -175,7 +175,7 @@ describe('asynchronous results', () => {
     const o = await w.order();
     const pending = await w.service.confirm(w.caller(), o.id, card(CARDS.asyncSuccess));
     expect(pending.status).toBe('processing');
-    expect(await w.balance()).toEqual({ available: 0, pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
 
     const [event] = await callbacks(pending.payment_id!);
     expect(event).toMatchObject({ status: 'succeeded', paymentId: pending.payment_id });
@@ -187,7 +187,7 @@ describe('asynchronous results', () => {
     expect(await w.service.applyChannelEvent(again!)).toMatchObject({ outcome: 'duplicate' });
 
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ status: 'succeeded', amount_captured: 10_000 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -208,7 +208,7 @@ describe('asynchronous results', () => {
     expect(pending).toMatchObject({ status: 'processing', payment_method_details: { type: 'wallet' } });
     const [event] = await callbacks(pending.payment_id!);
     await w.service.applyChannelEvent(event!);
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000, 'wallet'), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000, 'wallet'), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -227,7 +227,7 @@ describe('asynchronous results', () => {
     expect(await w.service.applyChannelEvent(authorized!)).toMatchObject({ outcome: 'stale' });
     // Assess
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ status: 'succeeded', amount_captured: 10_000 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000, 'wallet'), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000, 'wallet'), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -247,7 +247,7 @@ describe('lost answers', () => {
     expect(bank.pays.get(paid.payment_id!)).toBe(1);
     const events = await callbacks(paid.payment_id!);
     for (const e of events) expect(['stale', 'recorded', 'duplicate']).toContain((await w.service.applyChannelEvent(e)).outcome);
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -288,7 +288,7 @@ describe('concurrency', () => {
     expect(refused).toHaveLength(9);
     for (const e of refused) expect(e).toMatchObject({ status: 409, code: expect.stringMatching(/^order_status_(processing|succeeded)$/) });
     expect([...bank.pays.values()].reduce((a, b) => a + b, 0) - before).toBe(1);
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 });
@@ -299,11 +299,11 @@ describe('manual capture and void', () => {
     const o = await w.order(10_000, { capture_method: 'manual' });
     const authorized = await w.service.confirm(w.caller(), o.id, card(CARDS.success));
     expect(authorized).toMatchObject({ status: 'requires_capture', amount_authorized: 10_000, amount_captured: 0 });
-    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 10_000 });
     await w.assertBalanced();
     const captured = await w.service.capture(w.caller(), o.id, {});
     expect(captured).toMatchObject({ status: 'succeeded', amount_captured: 10_000 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     expect(await rejection(w.service.capture(w.caller(), o.id, {}))).toMatchObject({ status: 409, code: 'order_status_succeeded' });
     await w.assertBalanced();
   });
@@ -315,7 +315,7 @@ describe('manual capture and void', () => {
     expect(await rejection(w.service.capture(w.caller(), o.id, { amount: 10_001 }))).toMatchObject({ status: 400, code: 'amount_too_large', param: 'amount' });
     const captured = await w.service.capture(w.caller(), o.id, { amount: 6_000 });
     expect(captured).toMatchObject({ status: 'succeeded', amount_captured: 6_000, amount_authorized: 10_000 });
-    expect(await w.balance()).toEqual({ available: 6_000 - fee(6_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 6_000 - fee(6_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -325,7 +325,7 @@ describe('manual capture and void', () => {
     await w.service.confirm(w.caller(), o.id, card(CARDS.success));
     const closed = await w.service.voidAuthorization(w.caller(), o.id);
     expect(closed).toMatchObject({ status: 'closed', close_reason: 'merchant' });
-    expect(await w.balance()).toEqual({ available: 0, pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
     expect(await rejection(w.service.capture(w.caller(), o.id, {}))).toMatchObject({ status: 409, code: 'order_status_closed' });
     expect(await w.service.voidAuthorization(w.caller(), o.id)).toMatchObject({ status: 'closed' });
     await w.assertBalanced();
@@ -333,23 +333,24 @@ describe('manual capture and void', () => {
 });
 
 describe('refunds', () => {
-  it('partial refunds keep the order succeeded; the sum never exceeds the captured amount', async () => {
+  it('partial refunds keep the order succeeded; the sum never exceeds the captured amount, whatever the balance', async () => {
     const w = world();
     const o = await w.order(10_000);
     await w.service.confirm(w.caller(), o.id, card(CARDS.success));
     const re = await w.service.refund(w.caller(), { order_id: o.id, amount: 3_000, reason: 'requested_by_customer' });
     expect(re).toMatchObject({ id: expect.stringMatching(/^re_/), object: 'refund', order_id: o.id, amount: 3_000, currency: 'USD', status: 'succeeded', reason: 'requested_by_customer' });
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ status: 'succeeded', amount_refunded: 3_000 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000) - 3_000, pending: 0 });
+    expect(await w.balance()).toEqual({ available: -3_000, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     expect(await rejection(w.service.refund(w.caller(), { order_id: o.id, amount: 7_001 }))).toMatchObject({ status: 400, code: 'amount_too_large' });
-    // Default amount: what is left, bounded by the merchant's available balance (fees are kept).
-    expect(await rejection(w.service.refund(w.caller(), { order_id: o.id }))).toMatchObject({ status: 409, code: 'balance_insufficient' });
-    const rest = await w.service.refund(w.caller(), { order_id: o.id, amount: 10_000 - fee(10_000) - 3_000 });
-    expect(rest.status).toBe('succeeded');
+    // Default amount: what is left of the order, even past the merchant's balance (fees are kept): a refund may
+    // take the merchant below zero, and the next settlement nets it off.
+    const rest = await w.service.refund(w.caller(), { order_id: o.id });
+    expect(rest).toMatchObject({ status: 'succeeded', amount: 7_000 });
+    expect(await rejection(w.service.refund(w.caller(), { order_id: o.id, amount: 1 }))).toMatchObject({ status: 409, code: 'charge_already_refunded' });
     expect(await w.service.getRefund(w.caller(), re.id)).toEqual(re);
     expect((await w.service.listRefunds(w.caller(), o.id)).data.map((r) => r.id).sort()).toEqual([re.id, rest.id].sort());
     expect(await rejection(w.service.getRefund(world().caller(), re.id))).toMatchObject({ status: 404 });
-    expect(await w.balance()).toEqual({ available: 0, pending: 0 });
+    expect(await w.balance()).toEqual({ available: -10_000, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -381,7 +382,7 @@ describe('refunds', () => {
     }
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ status: 'succeeded', amount_refunded: 10 });
     expect((await w.service.listRefunds(w.caller(), o.id)).data).toHaveLength(10);
-    expect(await w.balance()).toEqual({ available: 100_010 - fee(100_000) - fee(10) - 10, pending: 0 });
+    expect(await w.balance()).toEqual({ available: -10, pending: 100_010 - fee(100_000) - fee(10), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 
@@ -404,14 +405,14 @@ describe('refunds', () => {
     const [failed] = (await w.service.listRefunds(w.caller(), o.id)).data;
     expect(failed).toMatchObject({ status: 'failed', amount: 1_000 });
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ amount_refunded: 0 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000), pending: 0 });
+    expect(await w.balance()).toEqual({ available: 0, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
     // no answer → pending, the amount stays reserved
     mode = 'silent';
     const pending = await w.service.refund(w.caller(), { order_id: o.id, amount: 2_000 });
     expect(pending.status).toBe('pending');
     expect(await w.service.getOrder(w.caller(), o.id)).toMatchObject({ amount_refunded: 2_000 });
-    expect(await w.balance()).toEqual({ available: 10_000 - fee(10_000) - 2_000, pending: 0 });
+    expect(await w.balance()).toEqual({ available: -2_000, pending: 10_000 - fee(10_000), in_payout: 0, authorized: 0 });
     await w.assertBalanced();
   });
 });

@@ -116,6 +116,20 @@ describe('settling a merchant', () => {
     expect((await m.events()).map((e) => e.type)).toEqual(['settlement.created', 'settlement.paid']);
   });
 
+  it('no bank account on file: the payout fails for good with bank_account_missing, the net stays available and carried', async () => {
+    const m = await settlementCase(table);
+    await dynamo().send(new UpdateCommand({ TableName: table, Key: { pk: `MERCHANT#${m.merchantId}`, sk: 'MERCHANT' }, UpdateExpression: 'SET payout = :p', ExpressionAttributeValues: { ':p': { delay_days: 0, version: 2, updated_at: new Date().toISOString() } } }));
+    await m.pay(3_000);
+    const { cutoff, now } = clockAfterEntries();
+    const { outcomes } = await runFor(m.merchantId, cutoff, m.deps(now));
+    const net = 3_000 - fee(3_000);
+    expect(outcomes[0]).toMatchObject({ status: 'failed', net, errors: ['PayoutFailedError'] });
+    expect(await m.settlement(outcomes[0]!.settlement_id!)).toMatchObject({ payout: { status: 'failed', failure_code: 'bank_account_missing', bank_account_last4: '' } });
+    expect(await m.rail.status(outcomes[0]!.settlement_id!)).toMatchObject({ status: 'canceled', attempts: 0 });
+    expect(await m.account()).toMatchObject({ headroom: net, debits_pending: 0 });
+    expect(await m.cursor()).toMatchObject({ carry: net });
+  });
+
   it('running the same cutoff again pays nothing twice', async () => {
     const m = await settlementCase(table);
     await m.pay(4_000);

@@ -10,12 +10,14 @@ import {
   captureTransfers,
   commitTransfers,
   computeFee,
+  entrySortKey,
   DEFAULT_FEE_SCHEDULE,
   feesAccount,
   fixedFee,
   merchantAccount,
   parseAccount,
   parseFeeSchedule,
+  payoutTransfer,
   platformFeeSchedule,
   receivableAccount,
   refundTransfer,
@@ -138,10 +140,50 @@ describe('transfer writes', () => {
     expect(receivable.ExpressionAttributeValues![':headroom']).toBeUndefined();
   });
 
-  it("conditions a refund on the merchant's headroom", () => {
+  it("lowers the merchant's headroom by a refund without conditioning on it: a refund after payout may take it below zero", () => {
     const items = transferWrites(table, [refundTransfer(ref, { refund_id: 're_1', amount: 250 }, now)], now);
-    const merchant = items.find((i) => i.Update?.Key?.pk === 'MERCHANT#mch_1');
-    expect(merchant!.Update).toMatchObject({ ConditionExpression: '#headroom >= :need', ExpressionAttributeValues: { ':need': 250, ':headroom': -250 } });
+    const merchant = items.find((i) => i.Update?.Key?.pk === 'MERCHANT#mch_1')!.Update!;
+    expect(merchant.ExpressionAttributeValues).toMatchObject({ ':dP': 250, ':headroom': -250 });
+    expect(merchant.ExpressionAttributeValues![':need']).toBeUndefined();
+    expect(merchant.ConditionExpression).toBeUndefined();
+  });
+
+  it("conditions a payout reserve on the merchant's headroom; its post and void on the reserve still being pending", () => {
+    const payout = { settlement_id: 'stl_1', merchant_id: 'mch_1', currency: 'USD' };
+    const reserve = transferWrites(table, [payoutTransfer(payout, 'reserve', 700, now)], now);
+    const merchant = reserve.find((i) => i.Update?.Key?.pk === 'MERCHANT#mch_1')!.Update!;
+    expect(merchant).toMatchObject({ ConditionExpression: '#headroom >= :need', ExpressionAttributeValues: { ':need': 700, ':headroom': -700, ':dp': 700 } });
+    expect(reserve[0]!.Put!.Item).toMatchObject({ id: 'tr_stl_1_payout', kind: 'payout', phase: 'pending', pending_status: 'pending', settlement_id: 'stl_1' });
+    // A payout is not a ledger entry: settlement never takes it into a window.
+    expect(reserve[0]!.Put!.Item!.gsi1sk).toMatch(/^TRANSFER#/);
+    for (const step of ['post', 'void'] as const) {
+      const items = transferWrites(table, [payoutTransfer(payout, step, 700, now)], now);
+      expect(items[1]!.Update).toMatchObject({ Key: { pk: 'TRANSFER#tr_stl_1_payout' }, ConditionExpression: expect.stringContaining('#status = :pending') });
+      const m = items.find((i) => i.Update?.Key?.pk === 'MERCHANT#mch_1')!.Update!;
+      // Releasing a reserve only raises the headroom (post: the pending debit becomes a posted one).
+      expect(m.ConditionExpression).toBeUndefined();
+      expect(m.ExpressionAttributeValues).toMatchObject({ ':dp': -700, ':dP': step === 'post' ? 700 : 0, ':headroom': step === 'post' ? 0 : 700 });
+    }
+  });
+
+  it('refunds exempt only themselves: a refund and a reserve in one batch are checked for the reserve', () => {
+    const payout = { settlement_id: 'stl_1', merchant_id: 'mch_1', currency: 'USD' };
+    const items = transferWrites(table, [refundTransfer(ref, { refund_id: 're_1', amount: 250 }, now), payoutTransfer(payout, 'reserve', 700, now)], now);
+    const merchant = items.find((i) => i.Update?.Key?.pk === 'MERCHANT#mch_1')!.Update!;
+    expect(merchant).toMatchObject({ ConditionExpression: '#headroom >= :need', ExpressionAttributeValues: { ':need': 700, ':headroom': -950 } });
+  });
+
+  it('indexes the entries that move a merchant balance under its gsi1 entry range, signed, by stream', () => {
+    const entries = transferWrites(table, [...captureTransfers(ref, { amount: 1000, fee: 59 }, now), refundTransfer(ref, { refund_id: 're_1', amount: 250 }, now)], now)
+      .filter((i) => i.Put)
+      .map((i) => i.Put!.Item!);
+    expect(entries.map((e) => [e.gsi1pk, e.gsi1sk, e.entry_stream, e.entry_amount])).toEqual([
+      ['MERCHANT#mch_1', entrySortKey('USD', 'delayed', now.toISOString(), 'tr_ord_1_capture'), 'delayed', 1000],
+      ['MERCHANT#mch_1', entrySortKey('USD', 'delayed', now.toISOString(), 'tr_ord_1_fee'), 'delayed', -59],
+      ['MERCHANT#mch_1', entrySortKey('USD', 'immediate', now.toISOString(), 'tr_re_1_refund'), 'immediate', -250],
+    ]);
+    // An authorization moves no balance yet: not an entry.
+    expect(transferWrites(table, [authorizationTransfer(ref, 1000, now)], now)[0]!.Put!.Item).not.toHaveProperty('entry_amount');
   });
 
   it('refuses batches DynamoDB would refuse, before sending them', () => {

@@ -30,10 +30,10 @@ describe('settlement windows', () => {
     });
   });
 
-  it('SETTLEMENT_HORIZON_SECONDS overrides the horizon, and a bad value is explained', () => {
+  it('SETTLEMENT_LAG_SECONDS overrides the horizon, and a bad value is explained', () => {
     expect(settleHorizonMs({})).toBe(900_000);
-    expect(settleHorizonMs({ SETTLEMENT_HORIZON_SECONDS: '5' })).toBe(5_000);
-    expect(() => settleHorizonMs({ SETTLEMENT_HORIZON_SECONDS: '-1' })).toThrow(/SETTLEMENT_HORIZON_SECONDS '-1' must be a whole number/);
+    expect(settleHorizonMs({ SETTLEMENT_LAG_SECONDS: '5' })).toBe(5_000);
+    expect(() => settleHorizonMs({ SETTLEMENT_LAG_SECONDS: '-1' })).toThrow(/SETTLEMENT_LAG_SECONDS '-1' must be a whole number/);
   });
 });
 

@@ -104,9 +104,9 @@ export class PaymentContext {
     return { object: 'list' as const, url: `/v1/orders/${order.id}/refunds`, has_more: false, data: refunds.map(refundToApi) };
   }
 
-  /** GET /v1/balance. */
+  /** GET /v1/balance: Stripe's meanings (ledger/balance.ts), at the request's time. */
   async balance(caller: Caller): Promise<Balance> {
-    return getBalances(caller.merchantId, { table: this.repo.table });
+    return getBalances(caller.merchantId, { table: this.repo.table, now: caller.now });
   }
 
   /** An order with its payment fields and decrypted payer, as the API shows it. */
