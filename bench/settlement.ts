@@ -70,7 +70,9 @@ export async function settlementBench(cloud: LocalCloud, options: { entries?: nu
     entries: seeded.entries,
     seed_ms: Math.round(seeded.ms),
     run_seconds: round(seconds, 2),
+    // The whole run (Prepare → Settle chunks → Payout → Report → Summary), and the Settle step alone.
     entries_per_second: Math.round(seeded.entries / seconds),
+    settle_entries_per_second: steps.SettlementSettle ? Math.round(seeded.entries / (steps.SettlementSettle.duration_ms / 1000)) : null,
     history_events: execution.events.length,
     state_transitions_per_merchant_run: transitions,
     settle_invocations: settleLoops,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { InvalidRequestError } from '../functions/commons/errors';
+import type { RunSummary } from '../functions/settlements/reconcile';
 import type { Target } from './target';
 
 /**
@@ -19,7 +20,7 @@ export interface SettlementRunResult {
   started_at: string;
   stopped_at?: string;
   /** The Summary step's output (settlements made, totals per currency, reconciliation), on success. */
-  summary?: Record<string, unknown>;
+  summary?: RunSummary;
   /** Why the execution failed: the failing step's error (ReconciliationError, States.Timeout…) and cause. */
   error?: string;
   cause?: string;
@@ -81,7 +82,7 @@ export async function settlementsRun(target: Target, options: SettlementRunOptio
         ...(merchantId ? { merchant_id: merchantId } : {}),
         started_at: toIso(d.startDate ?? started.startDate),
         ...(d.stopDate ? { stopped_at: toIso(d.stopDate) } : {}),
-        ...(d.status === 'SUCCEEDED' && d.output ? { summary: JSON.parse(d.output) as Record<string, unknown> } : {}),
+        ...(d.status === 'SUCCEEDED' && d.output ? { summary: JSON.parse(d.output) as RunSummary } : {}),
         ...(d.error ? { error: d.error } : {}),
         ...(d.cause ? { cause: d.cause } : {}),
       };
@@ -93,10 +94,7 @@ export async function settlementsRun(target: Target, options: SettlementRunOptio
 
 const toIso = (d: Date | number | string | undefined) => (d === undefined ? '' : new Date(typeof d === 'number' ? d * 1000 : d).toISOString());
 
-type Row = Record<string, unknown>;
-const rows = (value: unknown): Row[] => (Array.isArray(value) ? (value as Row[]) : []);
-
-/** The run in words: settlements made, net per currency, failures and reconciliation breaks. */
+/** The run in words: settlements made, net per currency, failures. */
 export function describeRun(result: SettlementRunResult, label: string): string {
   const lines = [`Settlement run ${result.run_id} on the ${label}: ${result.status}${result.cutoff ? ` (cutoff ${result.cutoff})` : ''}.`];
   if (result.status !== 'SUCCEEDED') {
@@ -105,18 +103,16 @@ export function describeRun(result: SettlementRunResult, label: string): string 
     lines.push(`  Execution: ${result.execution_arn}`);
     return lines.join('\n');
   }
-  const s = result.summary ?? {};
-  const settlements = rows(s.settlements);
-  lines.push(`  Settlements made: ${settlements.length || (s.settlement_count ?? 0)}`);
-  for (const st of settlements) {
-    lines.push(`    ${st.id ?? st.settlement_id}  ${st.merchant_id}  ${st.currency}  ${st.status}  net ${st.net ?? (st.totals as Row | undefined)?.net}`);
+  const s = result.summary as Partial<RunSummary> | undefined;
+  const byStatus = Object.entries(s?.by_status ?? {}).map(([status, n]) => `${n} ${status}`).join(', ');
+  lines.push(`  Settlements made: ${s?.settlements ?? 0}${byStatus ? ` (${byStatus})` : ''}`);
+  for (const [currency, c] of Object.entries(s?.currencies ?? {})) {
+    lines.push(`  ${currency}: net ${c.net} (paid ${c.paid}, failed ${c.failed}, carried forward ${c.carried_forward}); gross ${c.gross}, refunds ${c.refunds}, fees ${c.fees}, fx ${c.fx}; ${c.entry_count} entries`);
   }
-  const totals = (s.totals ?? s.net_by_currency ?? {}) as Record<string, unknown>;
-  for (const [currency, t] of Object.entries(totals)) {
-    lines.push(`  Net ${currency}: ${typeof t === 'object' && t ? ((t as Row).net ?? JSON.stringify(t)) : t}`);
-  }
-  const failures = [...rows(s.failures), ...rows(s.failed)];
+  const failures = s?.failures ?? [];
   lines.push(`  Failures: ${failures.length ? '' : 'none'}`);
-  for (const f of failures) lines.push(`    ${JSON.stringify(f)}`);
+  for (const f of failures) lines.push(`    ${f.settlement_id}  ${f.merchant_id}  ${f.currency}  ${f.code ?? 'failed'}`);
+  if (s?.negative_balances?.count) lines.push(`  Merchants negative past ${s.negative_balances.alert_days} days: ${s.negative_balances.count}`);
+  lines.push(`  Reconciled: ${s?.checked?.entries ?? 0} entries, ${s?.checked?.statement_lines ?? 0} statement lines, ${s?.checked?.payout_lines ?? 0} payout lines.`);
   return lines.join('\n');
 }

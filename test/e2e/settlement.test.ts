@@ -28,14 +28,14 @@ interface Merchant {
   key: string;
   gross: number;
 }
-const merchants: Record<'happy' | 'transient' | 'closed' | 'crash' | 'concurrent' | 'nothing', Merchant> = {} as never;
+const merchants: Record<'happy' | 'transient' | 'closed' | 'crash' | 'concurrent' | 'nothing' | 'fx', Merchant> = {} as never;
 
-async function withPayout(account: string, payments: number[]): Promise<Merchant> {
+async function withPayout(account: string, payments: number[], currency = 'USD'): Promise<Merchant> {
   const m = await newMerchant('Settlement e2e');
   // As finance sets it up: delay 0 (today's payments are available), the sandbox account that picks the path.
   const set = await payplane('merchants', 'payouts', 'set', '--merchant', m.id, '--currency', 'USD', '--delay-days', '0', '--bank-account', account);
   expect(set.code, set.stderr).toBe(0);
-  for (const amount of payments) await paidOrder(m.key, { amount });
+  for (const amount of payments) await paidOrder(m.key, { amount, currency });
   return { ...m, gross: payments.reduce((a, b) => a + b, 0) };
 }
 
@@ -45,6 +45,9 @@ beforeAll(async () => {
   const admin = { region: c.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
   db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...admin, endpoint: c.endpoints.dynamodb }));
   sfn = new SFNClient({ ...admin, endpoint: c.endpoints.sfn });
+  // A rate for the cross-border merchant's EUR orders (settled in USD), set as finance sets it.
+  const fx = await payplane('fx', 'set', 'EUR', 'USD', '1.0845', '--markup-bps', '100');
+  expect(fx.code, fx.stderr).toBe(0);
   const made = await Promise.all([
     withPayout(SANDBOX_PAYOUT_ACCOUNTS.succeeds, [2500, 4000]),
     withPayout(SANDBOX_PAYOUT_ACCOUNTS.transientTwice, [3000]),
@@ -52,8 +55,9 @@ beforeAll(async () => {
     withPayout(SANDBOX_PAYOUT_ACCOUNTS.succeeds, [1500, 1500]),
     withPayout(SANDBOX_PAYOUT_ACCOUNTS.succeeds, [7000]),
     withPayout(SANDBOX_PAYOUT_ACCOUNTS.succeeds, []),
+    withPayout(SANDBOX_PAYOUT_ACCOUNTS.succeeds, [10_000], 'EUR'),
   ]);
-  [merchants.happy, merchants.transient, merchants.closed, merchants.crash, merchants.concurrent, merchants.nothing] = made;
+  [merchants.happy, merchants.transient, merchants.closed, merchants.crash, merchants.concurrent, merchants.nothing, merchants.fx] = made;
   await new Promise((r) => setTimeout(r, LAG_MS + 1_500));
 }, 120_000);
 
@@ -197,6 +201,23 @@ describe('settlement scenarios through the local cloud', () => {
     expect(result.summary).toMatchObject({ settlements: 0 });
     expect(entered(await history(result.execution_arn))).not.toContain('Payout');
     expect(await settlementsOf(m.id)).toEqual([]);
+  });
+
+  it('a cross-border merchant: EUR orders settle in USD at the locked rate, the spread apart, paid once', async () => {
+    const m = merchants.fx;
+    const { code, result } = await run('--merchant', m.id);
+    expect(code, result.cause).toBe(0);
+    expect(outcomes(await history(result.execution_arn))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    const all = await settlementsOf(m.id);
+    expect(all).toHaveLength(1);
+    const s = all[0] as (typeof all)[number] & { currency: string; totals: { fx: number; refunds: number } };
+    // 100.00 EUR at the base rate 1.0845 is about 108.45 USD; the 1 % markup is the fx spread, kept apart from fees.
+    expect(s).toMatchObject({ currency: 'USD', status: 'paid' });
+    expect(Math.abs(s.totals.gross - 10_845)).toBeLessThanOrEqual(1);
+    expect(s.totals.fx).toBeGreaterThan(0);
+    expect(s.totals.net).toBe(s.totals.gross - s.totals.refunds - s.totals.fees - s.totals.fx);
+    expect(await railOf(s.id)).toMatchObject({ status: 'paid', amount: s.totals.net, currency: 'USD' });
+    expect(result.summary).toMatchObject({ currencies: { USD: { fx: s.totals.fx } } });
   });
 
   it('refuses a bad --cutoff with the fix, before starting anything (exit 2)', async () => {

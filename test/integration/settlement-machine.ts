@@ -33,7 +33,7 @@ const STEPS: Record<Step, (event: any, deps: Deps) => Promise<unknown>> = {
 
 let template: { json: CfnTemplate; steps: Map<string, Step> } | undefined;
 /** The test stage's template (no bundling, no compliance plugins: a few seconds), once per process. */
-function testTemplate() {
+export function testTemplate() {
   if (template) return template;
   const { stack } = buildApp({ stage: 'test', bundling: false });
   const json = Template.fromStack(stack).toJSON() as CfnTemplate;
