@@ -78,14 +78,15 @@ export class SandboxChannel extends Construct {
     })
       .bindTable(table, { actions: props.movesRecords, ...publicTableAccess })
       .bindMacKey(signingKey, 'verify');
-    // It POSTs to URLs merchants choose: as little as the public routes. It only reads and settles trades.
+    // It POSTs to URLs merchants choose: as little as the public routes. It only reads and settles trades (a settled
+    // capture also puts its line of the daily statement, in the same transaction).
     this.notifier = new PayplaneFunction(this, 'SandboxNotifier', {
       stage,
       entry: 'functions/handlers/sandbox-notifier.ts',
       description: "Delivers the sandbox channel's signed callbacks",
       timeout: NOTIFIER_TIMEOUT,
     })
-      .bindTable(table, { actions: ['GetItem', 'UpdateItem'], ...publicTableAccess })
+      .bindTable(table, { actions: ['GetItem', 'PutItem', 'UpdateItem'], ...publicTableAccess })
       .bindMacKey(signingKey, 'generate')
       .consumeQueue(this.callbacks);
 

@@ -595,7 +595,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       // Accounts and settlement cursors (Query), the merchant's payout delay (GetItem), its delayed entries (gsi1).
       GetBalance: { main: ['GetItem', 'Query', 'Query index/gsi1'] },
       SandboxNotify: { main: MOVES_RECORDS },
-      SandboxNotifier: { main: ['GetItem', 'UpdateItem'] },
+      SandboxNotifier: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       Checkout: { main: [...MOVES_RECORDS, 'Query'] },
       // functions/webhooks/endpoints.ts: create and delete also move the merchant's endpoint count (UpdateItem).
       CreateWebhookEndpoint: { main: ['PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
