@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { call, newMerchant } from './support';
+import { call, newMerchant, payplane } from './support';
 import { balanceOf, CARDS, confirm, newOrder } from './payments-support';
 
 /**
@@ -19,6 +19,14 @@ describe('a EUR payment for a merchant that settles in USD', () => {
     // 108.45 USD − 1.08 spread − 4.53 fee (3.90 % + 0.30): captured, pending until the merchant's payout delay.
     expect(await balanceOf(key, 'USD')).toEqual({ available: 0, pending: 10_284, in_payout: 0, authorized: 0 });
     expect(await balanceOf(key, 'EUR')).toEqual({ available: 0, pending: 0, in_payout: 0, authorized: 0 });
+  });
+});
+
+describe('the rate table, as the operator reads it', () => {
+  it('lists the pair the payment above converted at: the seeded demo rate, base and markup apart (npx payplane fx list)', async () => {
+    const listed = await payplane('fx', 'list', 'EUR', 'USD', '--json');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toContainEqual(expect.objectContaining({ from: 'EUR', to: 'USD', rate: '1.0845', markup_bps: 100 }));
   });
 });
 
