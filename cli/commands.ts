@@ -1,5 +1,5 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { InvalidRequestError, NotFoundError } from '../functions/commons/errors';
+import { indexedAccounts } from '../functions/ledger/balance';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { settlementIdSchema, settlementObject } from '../functions/settlements/api';
 import { storedReport, walkReport } from '../functions/settlements/report';
@@ -134,9 +134,6 @@ export async function merchantsReceiptsSet(target: Target, input: { merchantId: 
 
 // ── Settlements (read-only: the operator's view of any merchant's settlements) ──────────────────────────
 
-/** The merchants with a ledger account, from the settle run's account index (gsi2 SETTLE_ACCOUNTS, ledger/transfers.ts). */
-const SETTLE_ACCOUNTS = 'SETTLE_ACCOUNTS';
-
 const storeOf = (target: Target) => new SettlementStore({ db: target.merchants.db, table: target.merchants.tableName });
 
 export type SettlementShown = ReturnType<typeof settlementObject>;
@@ -151,22 +148,7 @@ export async function settlementsList(target: Target, input: { merchantId?: stri
     const merchantId = parseMerchantId(input.merchantId);
     return (await store.list(merchantId, { limit })).settlements.map(shown);
   }
-  const merchants = new Set<string>();
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await target.merchants.db.send(
-      new QueryCommand({
-        TableName: target.merchants.tableName,
-        IndexName: 'gsi2',
-        KeyConditionExpression: 'gsi2pk = :pk',
-        ExpressionAttributeValues: { ':pk': SETTLE_ACCOUNTS },
-        ProjectionExpression: 'gsi2sk',
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) merchants.add(String(item.gsi2sk).split('#')[0]!);
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  const merchants = new Set((await indexedAccounts({ db: target.merchants.db, table: target.merchants.tableName })).map((a) => a.merchant_id));
   const all = (await Promise.all([...merchants].map((m) => store.list(m, { limit })))).flatMap((p) => p.settlements);
   return all
     .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1))

@@ -1,11 +1,11 @@
-import { BatchGetCommand, QueryCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, QueryCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../commons/clients';
 import { required } from '../commons/config';
 import { getMerchantPayoutSettings } from '../merchants/repository';
 import type { SettlementCursor } from '../settlements/settlement';
 import { availableBefore, businessTimeZone } from '../settlements/calendar';
 import { accountKey, MERCHANT_ACCOUNT_PREFIX, type AccountId, type AccountKind } from './accounts';
-import { entrySortKey } from './transfers';
+import { entrySortKey, SETTLE_ACCOUNTS } from './transfers';
 
 /** An account item as stored (accounts.ts for ids and keys, transfers.ts for the writes). */
 export interface Account {
@@ -172,4 +172,51 @@ export async function getAccounts(ids: AccountId[], table: string): Promise<Map<
     }
   }
   return found;
+}
+
+export interface IndexedAccount {
+  merchant_id: string;
+  currency: string;
+}
+
+/**
+ * One page of the merchant accounts index (gsi2 `SETTLE_ACCOUNTS` / `<merchant>#<CUR>`, written once per account by
+ * transferWrites): what the settle run pages through, the Summary and the operator's `settlements list` read.
+ */
+export async function accountsIndexPage(input: {
+  table: string;
+  /** @default the functions' client */
+  db?: DynamoDBDocumentClient;
+  merchantId?: string;
+  limit?: number;
+  startKey?: Record<string, unknown>;
+}): Promise<{ accounts: IndexedAccount[]; next?: Record<string, unknown> }> {
+  const page = await (input.db ?? dynamo()).send(
+    new QueryCommand({
+      TableName: input.table,
+      IndexName: 'gsi2',
+      KeyConditionExpression: input.merchantId ? 'gsi2pk = :pk AND begins_with(gsi2sk, :merchant)' : 'gsi2pk = :pk',
+      ExpressionAttributeValues: { ':pk': SETTLE_ACCOUNTS, ...(input.merchantId ? { ':merchant': `${input.merchantId}#` } : {}) },
+      ...(input.limit ? { Limit: input.limit } : {}),
+      ...(input.startKey ? { ExclusiveStartKey: input.startKey } : {}),
+    }),
+  );
+  const accounts = (page.Items ?? []).map((a) => {
+    const sk = a.gsi2sk as string;
+    const at = sk.lastIndexOf('#');
+    return { merchant_id: sk.slice(0, at), currency: sk.slice(at + 1) };
+  });
+  return { accounts, ...(page.LastEvaluatedKey ? { next: page.LastEvaluatedKey } : {}) };
+}
+
+/** Every page of the accounts index (of one merchant, or all). */
+export async function indexedAccounts(input: Omit<Parameters<typeof accountsIndexPage>[0], 'startKey' | 'limit'>): Promise<IndexedAccount[]> {
+  const all: IndexedAccount[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await accountsIndexPage({ ...input, startKey });
+    all.push(...page.accounts);
+    startKey = page.next;
+  } while (startKey);
+  return all;
 }

@@ -6,7 +6,8 @@ import { InternalError } from '../commons/errors';
 import { logger } from '../commons/logger';
 import { ALARM_METRICS, countAlarmMetric } from '../commons/metrics';
 import { parseAccount } from '../ledger/accounts';
-import { entrySortKey, payoutTransferIds, SETTLE_ACCOUNTS, transferKey, type EntryStream } from '../ledger/transfers';
+import { indexedAccounts } from '../ledger/balance';
+import { entrySortKey, payoutTransferIds, transferKey, type EntryStream } from '../ledger/transfers';
 import { classify, entriesOf, zeroTotals, type EntryTotals } from './entries';
 import { NEGATIVE_BALANCE, settleHorizonMs, type SettlementDeps } from './settle';
 import type { Settlement, SettlementStatus } from './settlement';
@@ -214,15 +215,7 @@ async function ledgerLines(table: string, merchantId: string, day: string): Prom
 }
 
 async function merchantCurrencies(table: string, merchantId: string): Promise<string[]> {
-  const out = await dynamo().send(
-    new QueryCommand({
-      TableName: table,
-      IndexName: 'gsi2',
-      KeyConditionExpression: 'gsi2pk = :pk AND begins_with(gsi2sk, :m)',
-      ExpressionAttributeValues: { ':pk': SETTLE_ACCOUNTS, ':m': `${merchantId}#` },
-    }),
-  );
-  return (out.Items ?? []).map((a) => (a.gsi2sk as string).slice(merchantId.length + 1));
+  return (await indexedAccounts({ table, merchantId })).map((a) => a.currency);
 }
 
 /**

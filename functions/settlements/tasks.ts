@@ -1,8 +1,7 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { payoutChannel } from '../channels/payouts';
 import { dynamo } from '../commons/clients';
 import { InvalidRequestError } from '../commons/errors';
-import { SETTLE_ACCOUNTS } from '../ledger/transfers';
+import { accountsIndexPage } from '../ledger/balance';
 import { compensate as compensatePayout, payout as sendPayout, type PayoutDeps } from './payout';
 import { summarize as summarizeRun, type RunSummary, type SummaryDeps } from './reconcile';
 import { writeReport } from './report';
@@ -50,27 +49,14 @@ export async function prepare(
   if (t.getTime() > now.getTime()) {
     throw new InvalidRequestError('cutoff_in_future', `cutoff ${cutoff} is after now (${now.toISOString()}); a run settles what became available before its cutoff, so give a time that has passed.`, { param: 'cutoff' });
   }
-  const page = await dynamo().send(
-    new QueryCommand({
-      TableName: deps.table,
-      IndexName: 'gsi2',
-      KeyConditionExpression: i.merchant_id ? 'gsi2pk = :pk AND begins_with(gsi2sk, :merchant)' : 'gsi2pk = :pk',
-      ExpressionAttributeValues: { ':pk': SETTLE_ACCOUNTS, ...(i.merchant_id ? { ':merchant': `${i.merchant_id}#` } : {}) },
-      Limit: deps.preparePage ?? PREPARE_PAGE,
-      ...(i.next ? { ExclusiveStartKey: decodeNext(i.next) } : {}),
-    }),
-  );
-  const items = (page.Items ?? []).map((a) => {
-    const sk = a.gsi2sk as string;
-    const at = sk.lastIndexOf('#');
-    return { merchant_id: sk.slice(0, at), currency: sk.slice(at + 1), cutoff, run_id: i.run_id };
-  });
+  const page = await accountsIndexPage({ table: deps.table, merchantId: i.merchant_id, limit: deps.preparePage ?? PREPARE_PAGE, startKey: i.next ? decodeNext(i.next) : undefined });
+  const items = page.accounts.map((a) => ({ ...a, cutoff, run_id: i.run_id }));
   return {
     cutoff,
     run_id: i.run_id,
     ...(i.merchant_id ? { merchant_id: i.merchant_id } : {}),
     items,
-    ...(page.LastEvaluatedKey ? { next: Buffer.from(JSON.stringify(page.LastEvaluatedKey)).toString('base64url') } : {}),
+    ...(page.next ? { next: Buffer.from(JSON.stringify(page.next)).toString('base64url') } : {}),
   };
 }
 
