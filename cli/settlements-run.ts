@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { toMajorString } from '../functions/commons/money';
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { InvalidRequestError } from '../functions/commons/errors';
 import type { RunSummary } from '../functions/settlements/reconcile';
@@ -107,7 +108,18 @@ export function describeRun(result: SettlementRunResult, label: string): string 
   const byStatus = Object.entries(s?.by_status ?? {}).map(([status, n]) => `${n} ${status}`).join(', ');
   lines.push(`  Settlements made: ${s?.settlements ?? 0}${byStatus ? ` (${byStatus})` : ''}`);
   for (const [currency, c] of Object.entries(s?.currencies ?? {})) {
-    lines.push(`  ${currency}: net ${c.net} (paid ${c.paid}, failed ${c.failed}, carried forward ${c.carried_forward}); gross ${c.gross}, refunds ${c.refunds}, fees ${c.fees}, fx ${c.fx}; ${c.entry_count} entries`);
+    const m = (amount: number) => `${toMajorString(amount, currency)}`;
+    lines.push(
+      `  ${currency}: net ${m(c.net)} (paid ${m(c.paid)}, failed ${m(c.failed)}, carried forward ${m(c.carried_forward)}); ` +
+        `gross ${m(c.gross)}, refunds ${m(c.refunds)}, fees ${m(c.fees)}, fx ${m(c.fx)}; ${c.entry_count} entries`,
+    );
+  }
+  if (!s?.settlements) {
+    lines.push(
+      '  Nothing was available before the cutoff: an entry becomes available after its merchant\'s payout delay ' +
+        '(delay_days, default 1: the next business day), and a run never takes entries younger than the settle lag ' +
+        '(SETTLEMENT_LAG_SECONDS, 15 minutes outside the test stage).',
+    );
   }
   const failures = s?.failures ?? [];
   lines.push(`  Failures: ${failures.length ? '' : 'none'}`);

@@ -36,7 +36,7 @@ describe('settlements run', () => {
     };
     const text = describeRun(ok, 'local cloud');
     expect(text).toContain('Settlements made: 2 (1 paid, 1 failed)');
-    expect(text).toContain('USD: net 9680 (paid 4840, failed 4840, carried forward 0)');
+    expect(text).toContain('USD: net 96.80 (paid 48.40, failed 48.40, carried forward 0.00)');
     expect(text).toContain('stl_a  mch_b  USD  account_closed');
     const failed = describeRun({ ...base, status: 'FAILED', error: 'ReconciliationError', cause: 'Run run-x: 1 reconciliation break: …' }, 'local cloud');
     expect(failed).toContain('ReconciliationError: Run run-x: 1 reconciliation break');
