@@ -1,10 +1,11 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TestProject } from 'vitest/node';
 import { seedDemoRates } from '../../functions/fx/table';
 import { hasCdkApp, templateWithoutBundling } from '../../local/assembly';
-import { createTables, startDynamoDbLocal } from '../../local/dynamodb';
+import { createTables, LOCAL_CREDENTIALS, startDynamoDbLocal } from '../../local/dynamodb';
 import { startKms } from '../../local/kms';
-import { LocalStack } from '../../local/template';
+import { LOCAL_REGION, LocalStack } from '../../local/template';
 
 /**
  * Integration tier: DynamoDB Local (in memory, free port) with the tables of the real template,
@@ -40,7 +41,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const main = functionEnv(stack, 'TABLE_NAME') ?? tables[0]!.tableName;
     // The documented sandbox demo rates, through the real `fx set` code path: payments in EUR, JPY, GBP or KWD
     // convert for merchants that settle in USD (the default), as in the local cloud (local/seed.ts).
-    await seedDemoRates({ db: DynamoDBDocumentClient.from(dynamodb.client), tableName: main });
+    // Its own client: the probe client answers once (maxAttempts 1), and a connection DynamoDB Local resets right
+    // after the tables are created must be retried, not fail the tier.
+    const seeding = new DynamoDBClient({ endpoint: dynamodb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    await seedDemoRates({ db: DynamoDBDocumentClient.from(seeding), tableName: main });
+    seeding.destroy();
     project.provide('localServices', {
       region: stack.region,
       stackName,
