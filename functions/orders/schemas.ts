@@ -139,14 +139,17 @@ export const instant = z
   .refine((v) => (/^\d{1,12}$/.test(v) ? true : /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v))), 'Use unix seconds (e.g. 1767225600) or an ISO 8601 timestamp (e.g. 2026-01-01T00:00:00Z).')
   .transform((v) => new Date(/^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v)));
 
+/** `limit` of every list route (a query string value): 1-100, default 10. */
+export const pageLimit = z
+  .string()
+  .regex(/^\d+$/, 'Send an integer between 1 and 100.')
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 100, 'Send an integer between 1 and 100.')
+  .default(10);
+
 export const listOrdersSchema = z
   .object({
-    limit: z
-      .string()
-      .regex(/^\d+$/, 'Send an integer between 1 and 100.')
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= 100, 'Send an integer between 1 and 100.')
-      .default(10),
+    limit: pageLimit,
     starting_after: z.string().regex(/^ord_[A-Za-z0-9]{1,64}$/, 'Send the id of an order from the previous page, e.g. "ord_...".').optional(),
     status: z.enum(ORDER_STATUSES, { error: `Use one of: ${ORDER_STATUSES.join(', ')}.` }).optional(),
     merchant_order_no: merchantOrderNo.optional(),

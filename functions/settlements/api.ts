@@ -3,6 +3,7 @@ import { currency as currencyOf } from '../commons/money';
 import { InvalidRequestError, NotFoundError } from '../commons/errors';
 import type { ApiTextResult } from '../http/api';
 import { parseInput } from '../http/validation';
+import { pageLimit as limit } from '../orders/schemas';
 import { buildBill } from './bills';
 import { businessTimeZone } from './calendar';
 import { contentDigest, readStoredPart, storedReport, walkReport, type StoredReport } from './report';
@@ -14,13 +15,6 @@ import { settlementToApi } from './subject';
 export interface SettlementCaller {
   merchantId: string;
 }
-
-const limit = z
-  .string()
-  .regex(/^\d+$/, 'Send an integer between 1 and 100.')
-  .transform(Number)
-  .refine((n) => n >= 1 && n <= 100, 'Send an integer between 1 and 100.')
-  .default(10);
 
 export const settlementIdSchema = z.string().regex(SETTLEMENT_ID, 'Settlement ids look like "stl_" followed by 24 letters a-z and digits 2-7.');
 

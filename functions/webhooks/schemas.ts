@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { containsCardNumber } from '../channels/card-numbers';
 import { EVENT_TYPES } from '../events/event';
-import { callbackUrl, instant } from '../orders/schemas';
+import { callbackUrl, instant, pageLimit as limit } from '../orders/schemas';
 
 /** Request schemas of the webhook endpoints and events APIs. Each message says how to fix the value; `parseInput` adds the field and the value. */
 
@@ -85,13 +85,6 @@ export const rollSecretSchema = z
     { error: 'Send a JSON object.' },
   )
   .strict();
-
-const limit = z
-  .string()
-  .regex(/^\d+$/, 'Send an integer between 1 and 100.')
-  .transform(Number)
-  .refine((n) => n >= 1 && n <= 100, 'Send an integer between 1 and 100.')
-  .default(10);
 
 export const endpointIdSchema = z.string().regex(/^we_[A-Za-z0-9]{1,64}$/, 'Webhook endpoint ids look like "we_" followed by letters and digits.');
 export const eventIdSchema = z.string().regex(/^evt_[A-Za-z0-9]{1,64}$/, 'Event ids look like "evt_" followed by letters and digits.');
