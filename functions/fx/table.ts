@@ -1,3 +1,4 @@
+import type { AuditContext } from '../audit/context';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, InvalidRequestError } from '../commons/errors';
@@ -79,7 +80,7 @@ function effectiveAtParam(value: unknown, now: Date): string {
 }
 
 /** Validates and adds a rate. Setting the same rate again at the same time is a no-op; a different one there is refused. */
-export async function setRate(deps: FxDeps, input: SetRateInput, now = new Date()): Promise<{ rate: FxRate; created: boolean }> {
+export async function setRate(deps: FxDeps, input: SetRateInput, now = new Date(), by?: AuditContext): Promise<{ rate: FxRate; created: boolean }> {
   const from = currencyParam(input.from, 'from');
   const to = currencyParam(input.to, 'to');
   if (from === to) {

@@ -29,6 +29,7 @@ import { BANK_ACCOUNT_PURPOSE, parsePayoutSettings, withDefaults, type PayoutSet
 import { ALL_SCOPES, parseScopes, type Scope } from './scopes';
 import { ensureUsageKey, setMerchantLimits, type MerchantLimits } from './usage';
 import { validateMerchantId, validateMerchantName } from './validation';
+import type { AuditContext } from '../audit/context';
 
 /**
  * Merchant and API-key operations, used by the operator CLI, the local cloud's demo seeding and
@@ -96,6 +97,7 @@ export async function createMerchant(
   deps: MerchantDeps,
   input: { name: unknown; fees?: unknown },
   options: { id?: string; receipts?: ReceiptSettings } = {},
+  by?: AuditContext,
 ): Promise<CreatedMerchant> {
   // validate
   const name = validateMerchantName(input.name);
@@ -141,7 +143,7 @@ export async function createMerchant(
  * confirmed before keep the rate they were confirmed with; payment functions see the change within their
  * cache TTL (payments/service.ts).
  */
-export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: unknown; fees: unknown }): Promise<Merchant> {
+export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: unknown; fees: unknown }, by?: AuditContext): Promise<Merchant> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   const feeSchedule = feeOverride(input.fees);
@@ -155,7 +157,7 @@ export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: u
  * Turns payer receipts on or off per channel (`email`, `sms`: 'on' | 'off' | boolean; a channel not given keeps
  * its setting). The receipts sender reads the setting for every event, so it applies to the next payment.
  */
-export async function setReceipts(deps: MerchantDeps, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<{ merchantId: string; receipts: ReceiptSettings }> {
+export async function setReceipts(deps: MerchantDeps, input: { merchantId: unknown; email?: unknown; sms?: unknown }, by?: AuditContext): Promise<{ merchantId: string; receipts: ReceiptSettings }> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   const email = onOff(input.email, 'email');
@@ -191,6 +193,7 @@ export interface PayoutSettingsView {
 export async function setPayoutSettings(
   deps: MerchantDeps,
   input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
+  by?: AuditContext,
 ): Promise<{ merchantId: string; payout: PayoutSettingsView }> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
@@ -231,6 +234,7 @@ function onOff(value: unknown, param: string): boolean | undefined {
 export async function setRateLimits(
   deps: MerchantDeps,
   input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown },
+  by?: AuditContext,
 ): Promise<MerchantLimits & { merchantId: string; usagePlanId: string }> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
@@ -261,7 +265,7 @@ function feeOverride(input: unknown): FeeScheduleOverride | undefined {
  * handed to its operator). Transient cancellations (TransactionConflict, a stale gsi1 row)
  * are retried while the version is unchanged.
  */
-export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }): Promise<RolledKey> {
+export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }, by?: AuditContext): Promise<RolledKey> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   // Merchants created before rate limits get their API Gateway key on their next roll.
@@ -377,7 +381,7 @@ export async function authenticate(deps: MerchantDeps, secretKey: Secret<string>
  * Issues a restricted key (`rk_test_…`) limited to `scopes`. The merchant's secret key and other restricted
  * keys are untouched; `keys roll` never revokes it, `keys revoke` does.
  */
-export async function createRestrictedKey(deps: MerchantDeps, input: { merchantId: unknown; scopes: unknown }): Promise<RestrictedKey> {
+export async function createRestrictedKey(deps: MerchantDeps, input: { merchantId: unknown; scopes: unknown }, by?: AuditContext): Promise<RestrictedKey> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   const scopes = parseScopes(input.scopes);
@@ -412,7 +416,7 @@ export async function createRestrictedKey(deps: MerchantDeps, input: { merchantI
  * merchant (bumping key_version, so it cannot race a roll): the merchant then has no secret key until the
  * next `keys roll`. Revoking a revoked key changes nothing.
  */
-export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }): Promise<RevokedKey> {
+export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, by?: AuditContext): Promise<RevokedKey> {
   // validate
   const keyId = typeof input.keyId === 'string' && /^key_[A-Za-z0-9]{1,64}$/.test(input.keyId) ? input.keyId : undefined;
   if (!keyId) {
