@@ -9,7 +9,19 @@ import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFee
 import type { Scope } from '../functions/merchants/scopes';
 import type { MerchantLimits } from '../functions/merchants/usage';
 import { appliedRate, formatDecimal, listRates, parseRate, setRate, type FxRate, type SetRateInput } from '../functions/fx';
+import { randomUUID } from 'node:crypto';
+import type { AuditContext } from '../functions/audit/context';
 import type { Target } from './target';
+
+/**
+ * TEMPORARY — the one place the CLI says who it is to the audit trail. The principal here is the CLI's own claim
+ * (the target's label), which issue 11 forbids long-term: the operator strand moves these writes to the
+ * IAM-authorized operator routes, whose handlers build `{ actor: { type: 'operator', principal: userArn }, requestId }`
+ * from API Gateway's request context, and then deletes this function.
+ */
+export function cliAuditContext(target: Pick<Target, 'kind' | 'label'>): AuditContext {
+  return { actor: { type: 'operator', principal: target.kind === 'local' ? 'local-operator' : `cli:${target.label}` }, requestId: `cli-${randomUUID()}` };
+}
 
 /**
  * The CLI's commands as functions, for tests and scripts: they return what `--json` prints.
@@ -28,7 +40,7 @@ export interface MerchantCreated {
 }
 
 export async function merchantsCreate(target: Target, input: { name: unknown; fees?: unknown }): Promise<MerchantCreated> {
-  const created = await createMerchant(target.merchants, input);
+  const created = await createMerchant(target.merchants, input, {}, cliAuditContext(target));
   return {
     object: 'merchant',
     ...created.merchant,
@@ -48,7 +60,7 @@ export interface MerchantFees {
 }
 
 export async function merchantsFeesSet(target: Target, input: { merchantId: unknown; fees: unknown }): Promise<MerchantFees> {
-  const merchant = await setMerchantFees(target.merchants, input);
+  const merchant = await setMerchantFees(target.merchants, input, cliAuditContext(target));
   return { object: 'merchant', ...merchant, fee_schedule: merchant.fee_schedule ?? null };
 }
 
@@ -63,7 +75,7 @@ export interface KeyRolled {
 }
 
 export async function keysRoll(target: Target, input: { merchantId: unknown }): Promise<KeyRolled> {
-  const rolled = await rollKey(target.merchants, input);
+  const rolled = await rollKey(target.merchants, input, cliAuditContext(target));
   return flushed(target, {
     merchant_id: rolled.merchantId,
     key_id: rolled.keyId,
@@ -82,7 +94,7 @@ export interface RestrictedKeyCreated {
 }
 
 export async function keysCreate(target: Target, input: { merchantId: unknown; scopes: unknown }): Promise<RestrictedKeyCreated> {
-  const created = await createRestrictedKey(target.merchants, input);
+  const created = await createRestrictedKey(target.merchants, input, cliAuditContext(target));
   return { object: 'api_key', merchant_id: created.merchantId, key_id: created.keyId, restricted_key: created.secretKey.reveal(), scopes: created.scopes };
 }
 
@@ -97,7 +109,7 @@ export interface KeyRevoked {
 }
 
 export async function keysRevoke(target: Target, input: { keyId: unknown }): Promise<KeyRevoked> {
-  const revoked = await revokeKey(target.merchants, input);
+  const revoked = await revokeKey(target.merchants, input, cliAuditContext(target));
   return flushed(target, { merchant_id: revoked.merchantId, key_id: revoked.keyId, kind: revoked.kind, revoked: revoked.revoked });
 }
 
@@ -118,7 +130,7 @@ export interface MerchantLimitsSet extends MerchantLimits {
 }
 
 export async function merchantsLimitsSet(target: Target, input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown }): Promise<MerchantLimitsSet> {
-  const set = await setRateLimits(target.merchants, input);
+  const set = await setRateLimits(target.merchants, input, cliAuditContext(target));
   return { merchant_id: set.merchantId, rateLimit: set.rateLimit, burstLimit: set.burstLimit, usage_plan_id: set.usagePlanId };
 }
 
@@ -128,7 +140,7 @@ export interface MerchantReceiptsSet {
 }
 
 export async function merchantsReceiptsSet(target: Target, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<MerchantReceiptsSet> {
-  const set = await setReceipts(target.merchants, input);
+  const set = await setReceipts(target.merchants, input, cliAuditContext(target));
   return { merchant_id: set.merchantId, receipts: set.receipts };
 }
 
@@ -208,7 +220,7 @@ export async function merchantsPayoutsSet(
   target: Target,
   input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
 ): Promise<MerchantPayoutsSet> {
-  const set = await setPayoutSettings(target.merchants, input);
+  const set = await setPayoutSettings(target.merchants, input, cliAuditContext(target));
   return { merchant_id: set.merchantId, payout: set.payout };
 }
 
@@ -222,7 +234,7 @@ export interface FxRateSet {
 }
 
 export async function fxSet(target: Target, input: SetRateInput): Promise<FxRateSet> {
-  const set = await setRate(target.merchants, input);
+  const set = await setRate(target.merchants, input, undefined, cliAuditContext(target));
   return { object: 'fx_rate', rate: set.rate, applied_rate: formatDecimal(appliedRate(parseRate(set.rate.rate), set.rate.markup_bps)), created: set.created };
 }
 

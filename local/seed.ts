@@ -21,12 +21,18 @@ export interface DemoMerchant {
   created: boolean;
 }
 
+/** Who the audit trail says seeded the demo (functions/audit/context.ts Actor): the local cloud itself. */
+const SEED_BY = () => ({ actor: { type: 'system' as const, name: 'local-seed' }, requestId: `local-seed-${new Date().toISOString()}` });
+
 interface MerchantsModule {
-  ensureDemoMerchant(deps: {
-    db: DynamoDBDocumentClient;
-    tableName: string;
-    usage?: { apiGateway: APIGatewayClient; restApiId: string; stageName: string };
-  }): Promise<{
+  ensureDemoMerchant(
+    deps: {
+      db: DynamoDBDocumentClient;
+      tableName: string;
+      usage?: { apiGateway: APIGatewayClient; restApiId: string; stageName: string };
+    },
+    by: ReturnType<typeof SEED_BY>,
+  ): Promise<{
     merchantId: string;
     keyId: string;
     secretKey: { reveal(): string };
@@ -55,7 +61,7 @@ export async function seedDemoMerchant(options: {
   try {
     const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     const usage = gw && apiGateway ? { apiGateway, restApiId: gw.restApiId, stageName: gw.stageName } : undefined;
-    const demo = await merchants.ensureDemoMerchant({ db, tableName: options.tableName, usage });
+    const demo = await merchants.ensureDemoMerchant({ db, tableName: options.tableName, usage }, SEED_BY());
     return { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey.reveal(), created: demo.created };
   } finally {
     client.destroy();
@@ -71,11 +77,11 @@ export async function seedDemoMerchant(options: {
 export async function seedDemoRates(options: { endpoint: string; region: string; tableName: string; root?: string; credentials?: { accessKeyId: string; secretAccessKey: string } }): Promise<number | undefined> {
   const file = join(options.root ?? PROJECT_ROOT, 'functions', 'fx', 'table.ts');
   if (!existsSync(file)) return undefined;
-  const fx = (await import(pathToFileURL(file).href)) as { seedDemoRates?: (deps: { db: DynamoDBDocumentClient; tableName: string }) => Promise<unknown[]> };
+  const fx = (await import(pathToFileURL(file).href)) as { seedDemoRates?: (deps: { db: DynamoDBDocumentClient; tableName: string }, by: ReturnType<typeof SEED_BY>) => Promise<unknown[]> };
   if (typeof fx.seedDemoRates !== 'function') return undefined;
   const client = new DynamoDBClient({ endpoint: options.endpoint, region: options.region, credentials: options.credentials ?? LOCAL_CREDENTIALS });
   try {
-    return (await fx.seedDemoRates({ db: DynamoDBDocumentClient.from(client), tableName: options.tableName })).length;
+    return (await fx.seedDemoRates({ db: DynamoDBDocumentClient.from(client), tableName: options.tableName }, SEED_BY())).length;
   } finally {
     client.destroy();
   }

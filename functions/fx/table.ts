@@ -1,7 +1,7 @@
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { commitAudited } from '../audit/append';
 import type { AuditContext } from '../audit/context';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, InvalidRequestError } from '../commons/errors';
+import { ConflictError, ContendedError, InvalidRequestError } from '../commons/errors';
 import { currency } from '../commons/money';
 import { formatDecimal, parseMarkupBps, parseRate } from './rate';
 import { DEMO_MARKUP_BPS, DEMO_RATES, DEMO_RATES_EFFECTIVE_AT } from './settings';
@@ -79,8 +79,12 @@ function effectiveAtParam(value: unknown, now: Date): string {
   return new Date(ms).toISOString();
 }
 
-/** Validates and adds a rate. Setting the same rate again at the same time is a no-op; a different one there is refused. */
-export async function setRate(deps: FxDeps, input: SetRateInput, now = new Date(), by?: AuditContext): Promise<{ rate: FxRate; created: boolean }> {
+/**
+ * Validates and adds a rate, with its `fx_rate.set` entry on the platform's audit chain in the same transaction.
+ * Setting the same rate again at the same time is a no-op (no entry: nothing changed); a different one there is refused.
+ */
+export async function setRate(deps: FxDeps, input: SetRateInput, now: Date | undefined, by: AuditContext): Promise<{ rate: FxRate; created: boolean }> {
+  now ??= new Date();
   const from = currencyParam(input.from, 'from');
   const to = currencyParam(input.to, 'to');
   if (from === to) {
@@ -96,11 +100,15 @@ export async function setRate(deps: FxDeps, input: SetRateInput, now = new Date(
     set_at: now.toISOString(),
   };
   const item: FxRateItem = { ...fxRateKey(from, to, rate.effective_at), type: 'fx_rate', gsi1pk: FX_RATES_INDEX_PK, gsi1sk: `${from}#${to}#${rate.effective_at}`, ...rate };
-  try {
-    await deps.db.send(new PutCommand({ TableName: deps.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
-    return { rate, created: true };
-  } catch (error) {
-    if (!(error instanceof ConditionalCheckFailedException) && (error as Error).name !== 'ConditionalCheckFailedException') throw error;
+  const result = await commitAudited(
+    { ...deps, now: () => now },
+    [{ Put: { TableName: deps.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } }],
+    { action: 'fx_rate.set', target: { type: 'fx_rate', id: `${from}/${to}@${rate.effective_at}` }, after: rate },
+    by,
+  );
+  if (result.committed) return { rate, created: true };
+  if (result.reasons[0] !== 'ConditionalCheckFailed') {
+    throw new ContendedError('fx_rate_contended', `Setting the ${from}→${to} rate was cancelled (${result.reasons.join(', ')}); nothing changed. Run it again.`);
   }
   const { Item } = await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: fxRateKey(from, to, rate.effective_at), ConsistentRead: true }));
   const existing = toRate(Item as FxRateItem);
@@ -148,10 +156,10 @@ function toRate(item: FxRateItem): FxRate {
 }
 
 /** Sets the documented sandbox demo rates (settings.ts DEMO_RATES) through setRate; idempotent. */
-export async function seedDemoRates(deps: FxDeps, setBy = 'seed:demo-rates'): Promise<FxRate[]> {
+export async function seedDemoRates(deps: FxDeps, by: AuditContext, setBy = 'seed:demo-rates'): Promise<FxRate[]> {
   const out: FxRate[] = [];
   for (const r of DEMO_RATES) {
-    out.push((await setRate(deps, { ...r, markup_bps: DEMO_MARKUP_BPS, effective_at: DEMO_RATES_EFFECTIVE_AT, set_by: setBy })).rate);
+    out.push((await setRate(deps, { ...r, markup_bps: DEMO_MARKUP_BPS, effective_at: DEMO_RATES_EFFECTIVE_AT, set_by: setBy }, undefined, by)).rate);
   }
   return out;
 }

@@ -4,6 +4,7 @@ import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '
 import { publicBaseUrl } from '../commons/config';
 import { idFromSeed, newId } from '../commons/ids';
 import { lambda } from '../commons/lambda';
+import type { AuditContext } from '../audit/context';
 import { ALL_SCOPES, requireScope } from '../merchants/scopes';
 import { errorResponse, json } from './errors';
 import { fingerprint, idempotent, validateKey, type Claim } from './idempotency';
@@ -17,6 +18,8 @@ export const MAX_BODY_DEPTH = 32;
 export interface ApiRequest {
   merchantId: string;
   requestId: string;
+  /** Who the audit trail says made a change: the API key the authorizer resolved, and API Gateway's request id. */
+  by: AuditContext;
   /** The request's Idempotency-Key header, if it sent one: events caused by the request carry it. */
   idempotencyKey: string | null;
   body: Record<string, unknown>;
@@ -88,14 +91,16 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult | ApiT
 
 function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
   const merchantId = event.requestContext.authorizer?.merchantId as string | undefined;
-  // The authorizer guarantees this; a route deployed without it must fail closed.
-  if (!merchantId) throw new AuthenticationError('api_key_missing', 'No valid API key was provided. Send `Authorization: Bearer sk_test_...`.');
+  const keyId = event.requestContext.authorizer?.keyId as string | undefined;
+  // The authorizer guarantees both; a route deployed without it must fail closed (no change without its actor).
+  if (!merchantId || !keyId) throw new AuthenticationError('api_key_missing', 'No valid API key was provided. Send `Authorization: Bearer sk_test_...`.');
   // Before the body is read: a key without the route's scope learns nothing from validation errors. Absent
   // only in a decision cached by an authorizer older than restricted keys, which knew secret keys alone.
   requireScope(String(event.requestContext.authorizer?.scopes ?? ALL_SCOPES), event.httpMethod, event.resource);
   return {
     merchantId,
     requestId: event.requestContext.requestId,
+    by: { actor: { type: 'merchant_key', key_id: keyId }, requestId: event.requestContext.requestId },
     idempotencyKey: event.headers['idempotency-key'] ?? null,
     body: parseBody(event),
     query: queryOf(event),

@@ -1,15 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import {
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-  type TransactWriteCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { FeeScheduleOverride } from '../ledger/fees';
 import type { Binding } from '../commons/crypto';
-import { ConflictError } from '../commons/errors';
 import type { Secret } from '../commons/secret';
 import type { KeyKind } from './keys';
 import { withDefaults, type PayoutSettings, type PayoutSettingsItem } from './payouts';
@@ -187,48 +178,35 @@ export async function getMerchantFees(deps: MerchantDeps, merchantId: string): P
   return Item?.fee_schedule as FeeScheduleOverride | undefined;
 }
 
-/** Sets (or, with none, removes) a merchant's fee override; undefined when the merchant does not exist. */
-export async function updateMerchantFees(
-  deps: MerchantDeps,
-  merchantId: string,
-  fees: FeeScheduleOverride | undefined,
-): Promise<MerchantItem | undefined> {
-  try {
-    const { Attributes } = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.tableName,
-        Key: merchantKey(merchantId),
-        UpdateExpression: fees ? 'SET fee_schedule = :fees' : 'REMOVE fee_schedule',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: fees ? { ':fees': fees } : undefined,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return Attributes as MerchantItem;
-  } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
-    throw error;
-  }
+/** The update that sets (or, with none, removes) a merchant's fee override, if the merchant exists. */
+export function feesUpdate(deps: MerchantDeps, merchantId: string, fees: FeeScheduleOverride | undefined): TransactItems[number] {
+  return {
+    Update: {
+      TableName: deps.tableName,
+      Key: merchantKey(merchantId),
+      UpdateExpression: fees ? 'SET fee_schedule = :fees' : 'REMOVE fee_schedule',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: fees ? { ':fees': fees } : undefined,
+    },
+  };
 }
 
-/** Replaces a merchant's receipt settings; undefined when the merchant does not exist. */
-export async function updateMerchantReceipts(deps: MerchantDeps, merchantId: string, receipts: ReceiptSettings): Promise<MerchantItem | undefined> {
-  try {
-    const { Attributes } = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.tableName,
-        Key: merchantKey(merchantId),
-        UpdateExpression: 'SET receipts = :receipts',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':receipts': receipts },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return Attributes as MerchantItem;
-  } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
-    throw error;
-  }
+/**
+ * The update that replaces a merchant's receipt settings, on condition that they are still what the caller read
+ * (`read`; undefined: none), so two changes never silently drop one another.
+ */
+export function receiptsUpdate(deps: MerchantDeps, merchantId: string, receipts: ReceiptSettings, read: ReceiptSettings | undefined): TransactItems[number] {
+  return {
+    Update: {
+      TableName: deps.tableName,
+      Key: merchantKey(merchantId),
+      UpdateExpression: 'SET receipts = :receipts',
+      ConditionExpression: read
+        ? 'attribute_exists(pk) AND receipts.email = :email AND receipts.sms = :sms'
+        : 'attribute_exists(pk) AND attribute_not_exists(receipts)',
+      ExpressionAttributeValues: { ':receipts': receipts, ...(read ? { ':email': read.email, ':sms': read.sms } : {}) },
+    },
+  };
 }
 
 /**
@@ -244,33 +222,19 @@ export async function getMerchantPayoutSettings(deps: MerchantDeps, merchantId: 
 }
 
 /**
- * Replaces the merchant's payout settings with `payout`, on condition that they are still what the caller read
- * (`read`: their version, or undefined for none), so two operators' changes never silently drop one another.
- * Undefined when the merchant does not exist.
+ * The update that replaces the merchant's payout settings with `payout`, on condition that they are still what the
+ * caller read (`read`: their version, or undefined for none), so two operators' changes never silently drop one another.
  */
-export async function updateMerchantPayout(deps: MerchantDeps, merchantId: string, payout: PayoutSettingsItem, read: number | undefined): Promise<MerchantItem | undefined> {
-  try {
-    const { Attributes } = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.tableName,
-        Key: merchantKey(merchantId),
-        UpdateExpression: 'SET payout = :payout',
-        ConditionExpression: read === undefined ? 'attribute_exists(pk) AND attribute_not_exists(payout)' : 'attribute_exists(pk) AND payout.version = :read',
-        ExpressionAttributeValues: { ':payout': payout, ...(read === undefined ? {} : { ':read': read }) },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return Attributes as MerchantItem;
-  } catch (error) {
-    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    const current = await getMerchant(deps, merchantId);
-    if (!current) return undefined;
-    throw new ConflictError(
-      'payout_settings_conflict',
-      `The payout settings of merchant '${merchantId}' changed while this command ran (updated at ${current.payout?.updated_at ?? 'an unknown time'}); nothing was changed by it. Run it again.`,
-      { param: 'merchant_id' },
-    );
-  }
+export function payoutUpdate(deps: MerchantDeps, merchantId: string, payout: PayoutSettingsItem, read: number | undefined): TransactItems[number] {
+  return {
+    Update: {
+      TableName: deps.tableName,
+      Key: merchantKey(merchantId),
+      UpdateExpression: 'SET payout = :payout',
+      ConditionExpression: read === undefined ? 'attribute_exists(pk) AND attribute_not_exists(payout)' : 'attribute_exists(pk) AND payout.version = :read',
+      ExpressionAttributeValues: { ':payout': payout, ...(read === undefined ? {} : { ':read': read }) },
+    },
+  };
 }
 
 /** Eventually consistent on purpose: the authorizer's hot path, and keys change rarely. */
@@ -302,24 +266,3 @@ export async function listActiveSecretKeys(deps: MerchantDeps, merchantId: strin
 }
 
 export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
-
-/**
- * The outcome of one TransactWriteItems. A cancelled transaction is an answer, not an
- * exception: `reasons` holds one code per action, in order ('None', 'ConditionalCheckFailed',
- * 'TransactionConflict', …), for the caller to decide what it means.
- */
-export type CommitResult = { committed: true } | { committed: false; reasons: string[] };
-
-export async function commit(deps: MerchantDeps, items: TransactItems): Promise<CommitResult> {
-  try {
-    // The token makes the SDK's own retries of this exact transaction idempotent (10 minutes).
-    await deps.db.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: randomUUID() }));
-    return { committed: true };
-  } catch (error) {
-    if (error instanceof Error && error.name === 'TransactionCanceledException') {
-      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-      return { committed: false, reasons: items.map((_, i) => reasons[i]?.Code ?? 'Unknown') };
-    }
-    throw error;
-  }
-}

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AuthenticationError, ConflictError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
+import { AuthenticationError, ConflictError, ContendedError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { Secret } from '../commons/secret';
 import { parseFeeSchedule, type FeeScheduleOverride } from '../ledger/fees';
@@ -7,7 +7,7 @@ import { generateSecretKey, hashSecretKey, isSecretKey, keyHint, newKeyId, type 
 import {
   apiKeyItem,
   apiKeyKey,
-  commit,
+  feesUpdate,
   getApiKey,
   getApiKeyById,
   getMerchant,
@@ -16,9 +16,8 @@ import {
   listActiveSecretKeys,
   merchantItem,
   merchantKey,
-  updateMerchantFees,
-  updateMerchantReceipts,
-  updateMerchantPayout,
+  payoutUpdate,
+  receiptsUpdate,
   RECEIPTS_OFF,
   type MerchantDeps,
   type ReceiptSettings,
@@ -29,11 +28,14 @@ import { BANK_ACCOUNT_PURPOSE, parsePayoutSettings, withDefaults, type PayoutSet
 import { ALL_SCOPES, parseScopes, type Scope } from './scopes';
 import { ensureUsageKey, setMerchantLimits, type MerchantLimits } from './usage';
 import { validateMerchantId, validateMerchantName } from './validation';
+import { commitAudited, type AuditChange } from '../audit/append';
 import type { AuditContext } from '../audit/context';
+import { mask } from '../audit/mask';
 
 /**
  * Merchant and API-key operations, used by the operator CLI, the local cloud's demo seeding and
- * the authorizer. Each follows the same skeleton: validate → load → decide → persist.
+ * the authorizer. Each follows the same skeleton: validate → load → decide → persist. Every change is persisted
+ * with its audit entry in the same transaction (functions/audit/append.ts commitAudited), `by` naming who made it.
  */
 export type { MerchantDeps } from './repository';
 
@@ -89,6 +91,13 @@ const ROLL_ATTEMPTS = 8;
 
 const timestamp = (deps: MerchantDeps) => (deps.now?.() ?? new Date()).toISOString();
 
+/** Commits `items` with the merchant's audit entry of `action` (masked before and after). */
+const audited = (deps: MerchantDeps, items: TransactItems, by: AuditContext, change: Omit<AuditChange, 'before' | 'after'> & { before?: unknown; after?: unknown }) =>
+  commitAudited(deps, items, { ...change, before: mask(change.before), after: mask(change.after) }, by);
+
+const merchantTarget = (id: string) => ({ type: 'merchant', id });
+const keyTarget = (id: string) => ({ type: 'api_key', id });
+
 /**
  * Creates a merchant and its first secret key in one transaction, with an optional fee override
  * (`fees`, see ledger/fees.ts). `options.id` is for fixed ids (the demo).
@@ -96,8 +105,8 @@ const timestamp = (deps: MerchantDeps) => (deps.now?.() ?? new Date()).toISOStri
 export async function createMerchant(
   deps: MerchantDeps,
   input: { name: unknown; fees?: unknown },
-  options: { id?: string; receipts?: ReceiptSettings } = {},
-  by?: AuditContext,
+  options: { id?: string; receipts?: ReceiptSettings },
+  by: AuditContext,
 ): Promise<CreatedMerchant> {
   // validate
   const name = validateMerchantName(input.name);
@@ -110,7 +119,7 @@ export async function createMerchant(
   const keyHash = hashSecretKey(secretKey);
   // persist: the API Gateway key first, so a merchant that exists can always call (an orphan key is harmless)
   if (deps.usage) await ensureUsageKey(deps.usage, id);
-  const result = await commit(deps, [
+  const result = await audited(deps, [
     {
       Put: {
         TableName: deps.tableName,
@@ -126,7 +135,12 @@ export async function createMerchant(
       },
     },
     { Put: { TableName: deps.tableName, Item: keyIdItem({ keyId, keyHash, merchantId: id }), ConditionExpression: 'attribute_not_exists(pk)' } },
-  ]);
+  ], by, {
+    action: 'merchant.created',
+    merchantId: id,
+    target: merchantTarget(id),
+    after: { id, name, fee_schedule: feeSchedule ?? null, receipts: options.receipts ?? RECEIPTS_OFF, key_id: keyId },
+  });
   if (!result.committed) {
     if (result.reasons[0] === 'ConditionalCheckFailed') {
       throw new ConflictError('merchant_exists', `Merchant '${id}' already exists. Roll its key instead of creating it again.`, {
@@ -143,21 +157,33 @@ export async function createMerchant(
  * confirmed before keep the rate they were confirmed with; payment functions see the change within their
  * cache TTL (payments/service.ts).
  */
-export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: unknown; fees: unknown }, by?: AuditContext): Promise<Merchant> {
+export async function setMerchantFees(deps: MerchantDeps, input: { merchantId: unknown; fees: unknown }, by: AuditContext): Promise<Merchant> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   const feeSchedule = feeOverride(input.fees);
-  // persist (conditioned on the merchant existing: an unknown id is refused, never created)
-  const merchant = await updateMerchantFees(deps, merchantId, feeSchedule);
+  // load (the override before, for the audit trail)
+  const merchant = await getMerchant(deps, merchantId);
   if (!merchant) throw new NotFoundError('merchant', merchantId, 'merchant_id');
-  return { id: merchant.id, name: merchant.name, created_at: merchant.created_at, ...(merchant.fee_schedule ? { fee_schedule: merchant.fee_schedule } : {}) };
+  // persist (conditioned on the merchant existing: an unknown id is refused, never created)
+  const result = await audited(deps, [feesUpdate(deps, merchantId, feeSchedule)], by, {
+    action: 'merchant.fees_set',
+    merchantId,
+    target: merchantTarget(merchantId),
+    before: { fee_schedule: merchant.fee_schedule ?? null },
+    after: { fee_schedule: feeSchedule ?? null },
+  });
+  if (!result.committed) {
+    if (result.reasons[0] === 'ConditionalCheckFailed') throw new NotFoundError('merchant', merchantId, 'merchant_id');
+    throw new ContendedError('merchant_contended', `Setting the fees of ${merchantId} was cancelled (${result.reasons.join(', ')}); nothing changed. Run it again.`);
+  }
+  return { id: merchant.id, name: merchant.name, created_at: merchant.created_at, ...(feeSchedule ? { fee_schedule: feeSchedule } : {}) };
 }
 
 /**
  * Turns payer receipts on or off per channel (`email`, `sms`: 'on' | 'off' | boolean; a channel not given keeps
  * its setting). The receipts sender reads the setting for every event, so it applies to the next payment.
  */
-export async function setReceipts(deps: MerchantDeps, input: { merchantId: unknown; email?: unknown; sms?: unknown }, by?: AuditContext): Promise<{ merchantId: string; receipts: ReceiptSettings }> {
+export async function setReceipts(deps: MerchantDeps, input: { merchantId: unknown; email?: unknown; sms?: unknown }, by: AuditContext): Promise<{ merchantId: string; receipts: ReceiptSettings }> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   const email = onOff(input.email, 'email');
@@ -171,9 +197,19 @@ export async function setReceipts(deps: MerchantDeps, input: { merchantId: unkno
   // decide
   const current = merchant.receipts ?? RECEIPTS_OFF;
   const receipts = { email: email ?? current.email, sms: sms ?? current.sms };
-  // persist (conditioned on the merchant existing)
-  const updated = await updateMerchantReceipts(deps, merchantId, receipts);
-  if (!updated) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+  // persist (conditioned on the settings being those read)
+  const result = await audited(deps, [receiptsUpdate(deps, merchantId, receipts, merchant.receipts)], by, {
+    action: 'merchant.receipts_set',
+    merchantId,
+    target: merchantTarget(merchantId),
+    before: { receipts: current },
+    after: { receipts },
+  });
+  if (!result.committed) {
+    throw new ContendedError('receipts_conflict', `The receipt settings of merchant '${merchantId}' changed while this command ran; nothing was changed by it. Run it again.`, {
+      param: 'merchant_id',
+    });
+  }
   return { merchantId, receipts };
 }
 
@@ -193,7 +229,7 @@ export interface PayoutSettingsView {
 export async function setPayoutSettings(
   deps: MerchantDeps,
   input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
-  by?: AuditContext,
+  by: AuditContext,
 ): Promise<{ merchantId: string; payout: PayoutSettingsView }> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
@@ -214,10 +250,29 @@ export async function setPayoutSettings(
     next.bank_account_last4 = settings.bank_account.slice(-4);
   }
   // persist (conditioned on the settings being those read)
-  const updated = await updateMerchantPayout(deps, merchantId, next, current?.version);
-  if (!updated) throw new NotFoundError('merchant', merchantId, 'merchant_id');
-  const view = withDefaults(updated.payout);
-  return { merchantId, payout: { settlement_currency: view.settlement_currency, delay_days: view.delay_days, bank_account_last4: view.bank_account_last4 ?? null } };
+  const result = await audited(deps, [payoutUpdate(deps, merchantId, next, current?.version)], by, {
+    action: 'merchant.payouts_set',
+    merchantId,
+    target: merchantTarget(merchantId),
+    before: { payout: payoutView(current) },
+    after: { payout: payoutView(next) },
+  });
+  if (!result.committed) {
+    const now = await getMerchant(deps, merchantId);
+    if (!now) throw new NotFoundError('merchant', merchantId, 'merchant_id');
+    throw new ConflictError(
+      'payout_settings_conflict',
+      `The payout settings of merchant '${merchantId}' changed while this command ran (updated at ${now.payout?.updated_at ?? 'an unknown time'}); nothing was changed by it. Run it again.`,
+      { param: 'merchant_id' },
+    );
+  }
+  return { merchantId, payout: payoutView(next) };
+}
+
+/** The settings with defaults applied, the bank account as its last 4 only: what `payouts set` shows and the audit trail keeps. */
+function payoutView(payout: PayoutSettingsItem | undefined): PayoutSettingsView {
+  const view = withDefaults(payout);
+  return { settlement_currency: view.settlement_currency, delay_days: view.delay_days, bank_account_last4: view.bank_account_last4 ?? null };
 }
 
 function onOff(value: unknown, param: string): boolean | undefined {
@@ -234,7 +289,7 @@ function onOff(value: unknown, param: string): boolean | undefined {
 export async function setRateLimits(
   deps: MerchantDeps,
   input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown },
-  by?: AuditContext,
+  by: AuditContext,
 ): Promise<MerchantLimits & { merchantId: string; usagePlanId: string }> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
@@ -243,6 +298,17 @@ export async function setRateLimits(
   if (!(await getMerchant(deps, merchantId))) throw new NotFoundError('merchant', merchantId, 'merchant_id');
   // persist (the limits live in API Gateway, which enforces them)
   const set = await setMerchantLimits(deps.usage, merchantId, { rateLimit: input.rateLimit, burstLimit: input.burstLimit } as MerchantLimits);
+  // The entry alone, after API Gateway took the limits: a usage plan cannot join a DynamoDB transaction. Should
+  // this append fail, the error says so; running the command again sets the same limits and records them.
+  const result = await audited(deps, [], by, {
+    action: 'merchant.limits_set',
+    merchantId,
+    target: merchantTarget(merchantId),
+    after: { rate_limit: set.rateLimit, burst_limit: set.burstLimit, usage_plan_id: set.usagePlanId },
+  });
+  if (!result.committed) {
+    throw new InternalError('limits_audit_failed', `The limits of ${merchantId} are set in API Gateway, but their audit entry was not written (${result.reasons.join(', ')}). Run the command again to record them.`);
+  }
   return { merchantId, ...set };
 }
 
@@ -265,7 +331,7 @@ function feeOverride(input: unknown): FeeScheduleOverride | undefined {
  * handed to its operator). Transient cancellations (TransactionConflict, a stale gsi1 row)
  * are retried while the version is unchanged.
  */
-export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }, by?: AuditContext): Promise<RolledKey> {
+export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }, by: AuditContext): Promise<RolledKey> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   // Merchants created before rate limits get their API Gateway key on their next roll.
@@ -284,8 +350,8 @@ export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }
     const revoke = new Map<string, string>(); // key hash → key id
     if (merchant.active_key_hash && merchant.active_key_id) revoke.set(merchant.active_key_hash, merchant.active_key_id);
     for (const key of listed) revoke.set(hashOfApiKeyItem(key), key.key_id);
-    if (revoke.size > 97) {
-      // 100 actions per transaction; the invariant keeps one active key, so this is a data bug.
+    if (revoke.size > 95) {
+      // 100 actions per transaction, 2 of them the audit entry's; the invariant keeps one active key, so this is a data bug.
       throw new InternalError('too_many_active_keys', `Merchant ${merchantId} has ${revoke.size} active keys`);
     }
     const now = timestamp(deps);
@@ -327,7 +393,13 @@ export async function rollKey(deps: MerchantDeps, input: { merchantId: unknown }
         },
       })),
     ];
-    const result = await commit(deps, items);
+    const result = await audited(deps, items, by, {
+      action: 'api_key.rolled',
+      merchantId,
+      target: keyTarget(keyId),
+      before: { active_key_ids: [...revoke.values()] },
+      after: { key_id: keyId, kind: 'secret', revoked_key_ids: [...revoke.values()] },
+    });
     if (result.committed) return { merchantId, keyId, secretKey, revokedKeyIds: [...revoke.values()] };
     if (result.reasons[0] === 'ConditionalCheckFailed') {
       const current = await getMerchant(deps, merchantId);
@@ -381,7 +453,7 @@ export async function authenticate(deps: MerchantDeps, secretKey: Secret<string>
  * Issues a restricted key (`rk_test_…`) limited to `scopes`. The merchant's secret key and other restricted
  * keys are untouched; `keys roll` never revokes it, `keys revoke` does.
  */
-export async function createRestrictedKey(deps: MerchantDeps, input: { merchantId: unknown; scopes: unknown }, by?: AuditContext): Promise<RestrictedKey> {
+export async function createRestrictedKey(deps: MerchantDeps, input: { merchantId: unknown; scopes: unknown }, by: AuditContext): Promise<RestrictedKey> {
   // validate
   const merchantId = validateMerchantId(input.merchantId);
   const scopes = parseScopes(input.scopes);
@@ -393,7 +465,7 @@ export async function createRestrictedKey(deps: MerchantDeps, input: { merchantI
   const keyId = newKeyId();
   const keyHash = hashSecretKey(secretKey);
   // persist
-  const result = await commit(deps, [
+  const result = await audited(deps, [
     { ConditionCheck: { TableName: deps.tableName, Key: merchantKey(merchantId), ConditionExpression: 'attribute_exists(pk)' } },
     {
       Put: {
@@ -403,7 +475,7 @@ export async function createRestrictedKey(deps: MerchantDeps, input: { merchantI
       },
     },
     { Put: { TableName: deps.tableName, Item: keyIdItem({ keyId, keyHash, merchantId }), ConditionExpression: 'attribute_not_exists(pk)' } },
-  ]);
+  ], by, { action: 'api_key.created', merchantId, target: keyTarget(keyId), after: { key_id: keyId, kind: 'restricted', scopes } });
   if (!result.committed) {
     if (result.reasons[0] === 'ConditionalCheckFailed') throw new NotFoundError('merchant', merchantId, 'merchant_id');
     throw new InternalError('key_create_failed', `Creating a restricted key for ${merchantId} was cancelled: ${result.reasons.join(', ')}`);
@@ -416,7 +488,7 @@ export async function createRestrictedKey(deps: MerchantDeps, input: { merchantI
  * merchant (bumping key_version, so it cannot race a roll): the merchant then has no secret key until the
  * next `keys roll`. Revoking a revoked key changes nothing.
  */
-export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, by?: AuditContext): Promise<RevokedKey> {
+export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, by: AuditContext): Promise<RevokedKey> {
   // validate
   const keyId = typeof input.keyId === 'string' && /^key_[A-Za-z0-9]{1,64}$/.test(input.keyId) ? input.keyId : undefined;
   if (!keyId) {
@@ -438,7 +510,7 @@ export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, b
     const clearsActive = merchant?.active_key_hash === hash;
     const now = timestamp(deps);
     // persist
-    const result = await commit(deps, [
+    const result = await audited(deps, [
       {
         Update: {
           TableName: deps.tableName,
@@ -465,7 +537,13 @@ export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, b
             },
           ]
         : []),
-    ]);
+    ], by, {
+      action: 'api_key.revoked',
+      merchantId: key.merchant_id,
+      target: keyTarget(keyId),
+      before: { key_id: keyId, kind, status: 'active' },
+      after: { key_id: keyId, kind, status: 'revoked', merchant_has_secret_key: !clearsActive },
+    });
     if (result.committed) return { merchantId: key.merchant_id, keyId, kind, revoked: true };
     // A concurrent roll or revoke changed the key or the merchant: read again and decide again.
     if (attempt >= ROLL_ATTEMPTS) {
@@ -478,19 +556,19 @@ export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, b
  * The local cloud's demo merchant: created once with the fixed id `mch_demo`; since keys are
  * stored hashed, every call rolls and returns a fresh test key.
  */
-export async function ensureDemoMerchant(deps: MerchantDeps): Promise<CreatedMerchant & { created: boolean }> {
+export async function ensureDemoMerchant(deps: MerchantDeps, by: AuditContext): Promise<CreatedMerchant & { created: boolean }> {
   const existing = await getMerchant(deps, DEMO_MERCHANT_ID);
   if (!existing) {
     try {
       // The demo shows receipts: both channels on (they land in the local cloud's outbox).
-      return { ...(await createMerchant(deps, { name: DEMO_MERCHANT_NAME }, { id: DEMO_MERCHANT_ID, receipts: DEMO_RECEIPTS })), created: true };
+      return { ...(await createMerchant(deps, { name: DEMO_MERCHANT_NAME }, { id: DEMO_MERCHANT_ID, receipts: DEMO_RECEIPTS }, by)), created: true };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error; // created by a concurrent start: roll below
     }
   }
   // A demo merchant seeded before receipts existed gets them turned on once.
-  if (existing && !existing.receipts) await updateMerchantReceipts(deps, DEMO_MERCHANT_ID, DEMO_RECEIPTS);
-  const rolled = await rollKey(deps, { merchantId: DEMO_MERCHANT_ID });
+  if (existing && !existing.receipts) await setReceipts(deps, { merchantId: DEMO_MERCHANT_ID, ...DEMO_RECEIPTS }, by);
+  const rolled = await rollKey(deps, { merchantId: DEMO_MERCHANT_ID }, by);
   const merchant = existing ?? (await getMerchant(deps, DEMO_MERCHANT_ID))!;
   return {
     merchant: { id: merchant.id, name: merchant.name, created_at: merchant.created_at },

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { commitAudited, type AuditChange, type TransactItems } from '../audit/append';
+import type { AuditContext } from '../audit/context';
+import { mask } from '../audit/mask';
 import { dynamo } from '../commons/clients';
 import { open, seal, type Binding } from '../commons/crypto';
 import { ContendedError, InvalidRequestError } from '../commons/errors';
@@ -78,6 +80,7 @@ export async function createEndpoint(
   table: string,
   input: { id: string; merchantId: string; url: string; enabledEvents: string[]; description?: string },
   now: Date,
+  by: AuditContext,
 ): Promise<{ endpoint: WebhookEndpoint; secret: Secret<string> }> {
   const at = now.toISOString();
   const secret = newSigningSecret();
@@ -93,53 +96,64 @@ export async function createEndpoint(
     secrets: [{ ciphertext: await seal(secret, secretBinding({ id: input.id, merchant_id: input.merchantId })) }],
     consecutive_failures: 0,
   };
-  try {
-    await dynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: table,
-              Item: { ...endpointKey(endpoint.id), type: 'webhook_endpoint', ...listKey(endpoint), ...endpoint },
-              ConditionExpression: 'attribute_not_exists(pk)',
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-            },
-          },
-          {
-            Update: {
-              TableName: table,
-              Key: countKey(input.merchantId),
-              UpdateExpression: 'ADD endpoints :one',
-              ConditionExpression: 'attribute_not_exists(endpoints) OR endpoints < :max',
-              ExpressionAttributeValues: { ':one': 1, ':max': MAX_ENDPOINTS_PER_MERCHANT },
-            },
-          },
-        ],
-      }),
-    );
-    return { endpoint, secret };
-  } catch (error) {
-    if (!(error instanceof TransactionCanceledException)) throw error;
-    const [written, count] = error.CancellationReasons ?? [];
-    if (written?.Code === 'ConditionalCheckFailed' && written.Item) {
-      const existing = fromItem(unmarshall(written.Item));
-      if (existing.merchant_id !== input.merchantId) throw error; // cannot happen: ids are 143 random bits
-      const current = existing.secrets.find((s) => !s.expires_at) ?? existing.secrets[0]!;
-      return { endpoint: existing, secret: await open<string>(current.ciphertext, secretBinding(existing)) };
-    }
-    if (count?.Code === 'ConditionalCheckFailed') {
-      throw new InvalidRequestError(
-        'webhook_endpoint_limit',
-        `This account already has ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints, the most it may have. ` +
-          'Delete one it no longer uses (DELETE /v1/webhook_endpoints/{id}), or subscribe an existing endpoint to more event types (POST /v1/webhook_endpoints/{id} with enabled_events).',
-      );
-    }
-    if (error.CancellationReasons?.some((r) => r.Code === 'TransactionConflict')) {
-      throw new ContendedError('webhook_endpoint_contended', 'Another request changed this account\'s webhook endpoints at the same time. Retry with the same Idempotency-Key.', { cause: error });
-    }
-    throw error;
+  const result = await commitAudited(
+    auditDeps(table, now),
+    [
+      {
+        Put: {
+          TableName: table,
+          Item: { ...endpointKey(endpoint.id), type: 'webhook_endpoint', ...listKey(endpoint), ...endpoint },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Update: {
+          TableName: table,
+          Key: countKey(input.merchantId),
+          UpdateExpression: 'ADD endpoints :one',
+          ConditionExpression: 'attribute_not_exists(endpoints) OR endpoints < :max',
+          ExpressionAttributeValues: { ':one': 1, ':max': MAX_ENDPOINTS_PER_MERCHANT },
+        },
+      },
+    ],
+    audited('webhook_endpoint.created', endpoint, undefined, endpoint),
+    by,
+  );
+  if (result.committed) return { endpoint, secret };
+  const [written, count] = result.reasons;
+  if (written === 'ConditionalCheckFailed') {
+    const existing = await getEndpoint(table, input.merchantId, input.id);
+    if (!existing) throw new Error(`Webhook endpoint ${input.id} exists, but not for merchant ${input.merchantId}`); // cannot happen: ids are 143 random bits
+    const current = existing.secrets.find((s) => !s.expires_at) ?? existing.secrets[0]!;
+    return { endpoint: existing, secret: await open<string>(current.ciphertext, secretBinding(existing)) };
   }
+  if (count === 'ConditionalCheckFailed') {
+    throw new InvalidRequestError(
+      'webhook_endpoint_limit',
+      `This account already has ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints, the most it may have. ` +
+        'Delete one it no longer uses (DELETE /v1/webhook_endpoints/{id}), or subscribe an existing endpoint to more event types (POST /v1/webhook_endpoints/{id} with enabled_events).',
+    );
+  }
+  throw contended(`Another request changed this account's webhook endpoints at the same time (${result.reasons.join(', ')}). Retry with the same Idempotency-Key.`);
 }
+
+const auditDeps = (table: string, now?: Date) => ({ db: dynamo(), tableName: table, now: now && (() => now) });
+
+/** What the audit trail keeps of an endpoint: its configuration, never its secrets (sealed or not). */
+const auditView = (e: WebhookEndpoint) =>
+  mask({ url: e.url, enabled_events: e.enabled_events, description: e.description ?? null, disabled: e.disabled, disabled_reason: e.disabled_reason ?? null });
+
+function audited(action: AuditChange['action'], e: WebhookEndpoint, before?: unknown, after?: unknown): AuditChange {
+  return {
+    action,
+    merchantId: e.merchant_id,
+    target: { type: 'webhook_endpoint', id: e.id },
+    ...(before !== undefined ? { before } : {}),
+    ...(after !== undefined ? { after: after === e ? auditView(e) : after } : {}),
+  };
+}
+
+const contended = (message: string) => new ContendedError('webhook_endpoint_contended', message);
 
 /** The endpoint, if it exists and belongs to the merchant (strongly consistent). */
 export async function getEndpoint(table: string, merchantId: string, id: string): Promise<WebhookEndpoint | undefined> {
@@ -220,6 +234,7 @@ export async function updateEndpoint(
   id: string,
   changes: EndpointChanges,
   now: Date,
+  by: AuditContext,
 ): Promise<WebhookEndpoint | undefined> {
   const set: Record<string, unknown> = { updated_at: now.toISOString() };
   const remove: string[] = [];
@@ -232,7 +247,42 @@ export async function updateEndpoint(
     set.consecutive_failures = 0;
     remove.push('disabled_reason', 'open_until');
   }
-  return update(table, merchantId, id, set, remove);
+  // Read, then written on condition that it is still what was read: the audit entry's before is exact.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const endpoint = await getEndpoint(table, merchantId, id);
+    if (!endpoint) return undefined;
+    const updated = await updateAudited(table, endpoint, set, remove, 'webhook_endpoint.updated', by, now);
+    if (updated) return updated;
+  }
+  throw contended(`Webhook endpoint '${id}' kept changing while it was being updated. Retry with the same Idempotency-Key.`);
+}
+
+/**
+ * SET `set`, REMOVE `remove` on `endpoint` as it was read (its updated_at), with the audit entry of `action`, in one
+ * transaction. Undefined when the endpoint changed or went meanwhile (read it again).
+ */
+async function updateAudited(
+  table: string,
+  endpoint: WebhookEndpoint,
+  set: Record<string, unknown>,
+  remove: string[],
+  action: AuditChange['action'],
+  by: AuditContext,
+  now: Date,
+  audit: { before?: unknown; after?: unknown } = {},
+): Promise<WebhookEndpoint | undefined> {
+  const after = { ...endpoint, ...set } as WebhookEndpoint;
+  for (const field of remove) delete (after as unknown as Record<string, unknown>)[field];
+  const expression = updateExpression(set, remove, endpoint.merchant_id, endpoint.updated_at);
+  const result = await commitAudited(
+    auditDeps(table, now),
+    [{ Update: { TableName: table, Key: endpointKey(endpoint.id), ...expression } }],
+    audited(action, endpoint, audit.before ?? auditView(endpoint), audit.after ?? auditView(after)),
+    by,
+  );
+  if (result.committed) return after;
+  if (result.reasons[0] === 'ConditionalCheckFailed') return undefined;
+  throw contended(`Webhook endpoint '${endpoint.id}' changed at the same time (${result.reasons.join(', ')}). Retry the request.`);
 }
 
 /**
@@ -258,7 +308,8 @@ export async function rollSecret(
   id: string,
   expiresInSeconds: number,
   now: Date,
-  rollId?: string,
+  rollId: string | undefined,
+  by: AuditContext,
 ): Promise<{ endpoint: WebhookEndpoint; secret: Secret<string> } | undefined> {
   const endpoint = await getEndpoint(table, merchantId, id);
   if (!endpoint) return undefined;
@@ -274,7 +325,11 @@ export async function rollSecret(
   }
   const secrets: SealedSecret[] = [sealed, ...previous];
   // Conditional on the endpoint as read: two concurrent rolls must not each keep a secret the other dropped.
-  const rolled = await update(table, merchantId, id, { secrets, updated_at: now.toISOString() }, [], endpoint.updated_at);
+  const expiring = (list: SealedSecret[]) => ({ previous_secret_expires_at: list.find((x) => x.expires_at)?.expires_at ?? null });
+  const rolled = await updateAudited(table, endpoint, { secrets, updated_at: now.toISOString() }, [], 'webhook_endpoint.secret_rolled', by, now, {
+    before: expiring(endpoint.secrets),
+    after: expiring(secrets),
+  });
   if (!rolled) {
     throw new ContendedError('webhook_endpoint_contended', `Webhook endpoint '${id}' changed while its secret was being rolled. Retry with the same Idempotency-Key.`);
   }
@@ -282,42 +337,41 @@ export async function rollSecret(
 }
 
 /** Deletes the endpoint and frees its slot. False when there is no such endpoint. */
-export async function deleteEndpoint(table: string, merchantId: string, id: string): Promise<boolean> {
+export async function deleteEndpoint(table: string, merchantId: string, id: string, by: AuditContext): Promise<boolean> {
+  const endpoint = await getEndpoint(table, merchantId, id);
+  if (!endpoint) return false;
+  const items: TransactItems = [
+    {
+      Delete: {
+        TableName: table,
+        Key: endpointKey(id),
+        ConditionExpression: 'merchant_id = :merchant',
+        ExpressionAttributeValues: { ':merchant': merchantId },
+      },
+    },
+    { Update: { TableName: table, Key: countKey(merchantId), UpdateExpression: 'ADD endpoints :minus', ExpressionAttributeValues: { ':minus': -1 } } },
+  ];
+  const result = await commitAudited(auditDeps(table), items, audited('webhook_endpoint.deleted', endpoint, auditView(endpoint)), by);
+  if (result.committed) return true;
+  if (result.reasons[0] === 'ConditionalCheckFailed') return false; // deleted meanwhile
+  throw contended(`Another request changed this account's webhook endpoints at the same time (${result.reasons.join(', ')}). Retry the request.`);
+}
+
+/** SET `set`, REMOVE `remove` on the merchant's endpoint (the deliverer's writes: not a merchant's change, not audited). */
+async function update(table: string, merchantId: string, id: string, set: Record<string, unknown>, remove: string[]): Promise<WebhookEndpoint | undefined> {
   try {
-    await dynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: table,
-              Key: endpointKey(id),
-              ConditionExpression: 'merchant_id = :merchant',
-              ExpressionAttributeValues: { ':merchant': merchantId },
-            },
-          },
-          { Update: { TableName: table, Key: countKey(merchantId), UpdateExpression: 'ADD endpoints :minus', ExpressionAttributeValues: { ':minus': -1 } } },
-        ],
-      }),
+    const { Attributes } = await dynamo().send(
+      new UpdateCommand({ TableName: table, Key: endpointKey(id), ...updateExpression(set, remove, merchantId), ReturnValues: 'ALL_NEW' }),
     );
-    return true;
+    return fromItem(Attributes!);
   } catch (error) {
-    if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
-    if (error instanceof TransactionCanceledException && error.CancellationReasons?.some((r) => r.Code === 'TransactionConflict')) {
-      throw new ContendedError('webhook_endpoint_contended', 'Another request changed this account\'s webhook endpoints at the same time. Retry the request.', { cause: error });
-    }
+    if (error instanceof ConditionalCheckFailedException) return undefined;
     throw error;
   }
 }
 
-/** SET `set`, REMOVE `remove` on the merchant's endpoint (and only if `updated_at` is still `seen`, when given). */
-async function update(
-  table: string,
-  merchantId: string,
-  id: string,
-  set: Record<string, unknown>,
-  remove: string[],
-  seen?: string,
-): Promise<WebhookEndpoint | undefined> {
+/** The update's expression: on the merchant's endpoint only, and only if `updated_at` is still `seen`, when given. */
+function updateExpression(set: Record<string, unknown>, remove: string[], merchantId: string, seen?: string) {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':merchant': merchantId };
   const assignments = Object.entries(set).map(([field, value], i) => {
@@ -335,23 +389,12 @@ async function update(
     values[':seen'] = seen;
     condition += ' AND #seen = :seen';
   }
-  try {
-    const { Attributes } = await dynamo().send(
-      new UpdateCommand({
-        TableName: table,
-        Key: endpointKey(id),
-        UpdateExpression: `SET ${assignments.join(', ')}${removals.length ? ` REMOVE ${removals.join(', ')}` : ''}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return fromItem(Attributes!);
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return undefined;
-    throw error;
-  }
+  return {
+    UpdateExpression: `SET ${assignments.join(', ')}${removals.length ? ` REMOVE ${removals.join(', ')}` : ''}`,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
 }
 
 /** The endpoint of a raw table item (what the deliverer's BatchGetItem returns), without its keys. */

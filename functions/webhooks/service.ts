@@ -3,6 +3,7 @@ import { NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import type { Secret } from '../commons/secret';
 import { parseInput } from '../http/validation';
+import type { AuditContext } from '../audit/context';
 import type { Caller } from '../orders/service';
 import {
   createEndpoint,
@@ -38,10 +39,13 @@ export interface ApiWebhookEndpoint {
 
 const livemode = false;
 
+/** A caller that changes an endpoint: the audit trail records `by` (ApiRequest.by: the API key and the request id). */
+export type AuditedCaller = Caller & { by: AuditContext };
+
 export class WebhookEndpointService {
   constructor(private readonly table: string) {}
 
-  async create(caller: Caller, body: unknown): Promise<ApiWebhookEndpoint> {
+  async create(caller: AuditedCaller, body: unknown): Promise<ApiWebhookEndpoint> {
     // The stage's own base URL (configuration) decides: only a stage served on loopback calls loopback URLs.
     const input = parseInput(createEndpointSchema(livemode, isLoopbackUrl(caller.baseUrl)), body);
     const { endpoint, secret } = await createEndpoint(
@@ -54,6 +58,7 @@ export class WebhookEndpointService {
         description: input.description,
       },
       caller.now,
+      caller.by,
     );
     return endpointToApi(endpoint, caller.now, secret);
   }
@@ -74,22 +79,22 @@ export class WebhookEndpointService {
     return endpointToApi(await this.load(caller, id), caller.now);
   }
 
-  async update(caller: Caller, id: string, body: unknown): Promise<ApiWebhookEndpoint> {
+  async update(caller: AuditedCaller, id: string, body: unknown): Promise<ApiWebhookEndpoint> {
     const input = parseInput(updateEndpointSchema(livemode, isLoopbackUrl(caller.baseUrl)), body);
-    const updated = validId(id) ? await updateEndpoint(this.table, caller.merchantId, id, input, caller.now) : undefined;
+    const updated = validId(id) ? await updateEndpoint(this.table, caller.merchantId, id, input, caller.now, caller.by) : undefined;
     if (!updated) throw new NotFoundError('webhook endpoint', id);
     return endpointToApi(updated, caller.now);
   }
 
-  async delete(caller: Caller, id: string) {
-    if (!validId(id) || !(await deleteEndpoint(this.table, caller.merchantId, id))) throw new NotFoundError('webhook endpoint', id);
+  async delete(caller: AuditedCaller, id: string) {
+    if (!validId(id) || !(await deleteEndpoint(this.table, caller.merchantId, id, caller.by))) throw new NotFoundError('webhook endpoint', id);
     return { id, object: 'webhook_endpoint' as const, deleted: true as const };
   }
 
-  async rollSecret(caller: Caller, id: string, body: unknown): Promise<ApiWebhookEndpoint> {
+  async rollSecret(caller: AuditedCaller, id: string, body: unknown): Promise<ApiWebhookEndpoint> {
     const input = parseInput(rollSecretSchema, body);
     const rollId = caller.newId?.('roll') ?? newId('roll');
-    const rolled = validId(id) ? await rollSecret(this.table, caller.merchantId, id, input.expires_in, caller.now, rollId) : undefined;
+    const rolled = validId(id) ? await rollSecret(this.table, caller.merchantId, id, input.expires_in, caller.now, rollId, caller.by) : undefined;
     if (!rolled) throw new NotFoundError('webhook endpoint', id);
     return endpointToApi(rolled.endpoint, caller.now, rolled.secret);
   }

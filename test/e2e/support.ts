@@ -9,6 +9,7 @@ import { inject } from 'vitest';
 import { main } from '../../cli/main';
 import { LOCAL_FILE_ENV } from '../../cli/target';
 import { createMerchant, type MerchantDeps } from '../../functions/merchants/service';
+import { TEST_BY } from '../actors';
 
 export const cloud = () => inject('localCloud');
 
@@ -61,7 +62,7 @@ export function merchantDeps(): MerchantDeps {
 
 /** A fresh merchant with its own test key (and its usage-plan key), made the way the operator CLI makes one, with the operator's permissions. */
 export async function newMerchant(name = 'E2E merchant'): Promise<{ id: string; key: string }> {
-  const created = await createMerchant(merchantDeps(), { name });
+  const created = await createMerchant(merchantDeps(), { name }, {}, TEST_BY);
   return { id: created.merchantId, key: created.secretKey.reveal() };
 }
 

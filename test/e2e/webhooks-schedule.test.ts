@@ -14,6 +14,7 @@ import type { FaultSpec } from '../../local/faults';
 import { startReceiver, type Received } from '../integration/notifications-support';
 import { card, CARDS } from './payments-support';
 import { orderBody } from './support';
+import { TEST_BY } from '../actors';
 
 /**
  * The retry schedule end to end, through a second local cloud of its own that runs 3600× faster (the tier's cloud
@@ -81,7 +82,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 
 /** A merchant of this cloud with an endpoint for `url` that receives order.succeeded only, and its secret. */
 async function merchantWithEndpoint(url: string) {
-  const created = await createMerchant(deps, { name: 'Schedule E2E' });
+  const created = await createMerchant(deps, { name: 'Schedule E2E' }, {}, TEST_BY);
   const key = created.secretKey.reveal();
   const endpoint = await api('POST', '/v1/webhook_endpoints', key, { url, enabled_events: ['order.succeeded'] });
   expect(endpoint.status, endpoint.text).toBe(201);

@@ -44,7 +44,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // Its own client: the probe client answers once (maxAttempts 1), and a connection DynamoDB Local resets right
     // after the tables are created must be retried, not fail the tier.
     const seeding = new DynamoDBClient({ endpoint: dynamodb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-    await seedDemoRates({ db: DynamoDBDocumentClient.from(seeding), tableName: main });
+    await seedDemoRates({ db: DynamoDBDocumentClient.from(seeding), tableName: main }, { actor: { type: 'system', name: 'local-seed' }, requestId: 'integration-setup' });
     seeding.destroy();
     project.provide('localServices', {
       region: stack.region,

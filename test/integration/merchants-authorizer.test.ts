@@ -2,6 +2,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Cont
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMerchant, createRestrictedKey, rollKey, type CreatedMerchant } from '../../functions/merchants/service';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
+import { TEST_BY } from '../actors';
 
 type Handler = (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>;
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
   (await import('../../functions/commons/clients')).resetClients();
   const fn = (await import('../../functions/handlers/authorizer')).handler;
   handler = (e) => fn(e, {} as Context);
-  merchant = await createMerchant(ddb.deps, { name: 'Authorizer test' });
+  merchant = await createMerchant(ddb.deps, { name: 'Authorizer test' }, {}, TEST_BY);
 }, 60_000);
 afterAll(() => ddb?.stop());
 
@@ -95,7 +96,7 @@ describe('authorizer', () => {
 
   it("allows a restricted key with its own scopes in the context, and the merchant's usage key", async () => {
     // Prepare
-    const rk = await createRestrictedKey(ddb.deps, { merchantId: merchant.merchantId, scopes: 'orders:read,refunds:write' });
+    const rk = await createRestrictedKey(ddb.deps, { merchantId: merchant.merchantId, scopes: 'orders:read,refunds:write' }, TEST_BY);
     // Act
     const result = await handler(event({ authorization: `Bearer ${rk.secretKey.reveal()}` }));
     // Assess
@@ -135,8 +136,8 @@ describe('authorizer', () => {
 
   it('answers 401 for a revoked key and logs its id, not the key', async () => {
     // Prepare
-    const created = await createMerchant(ddb.deps, { name: 'Revoked' });
-    await rollKey(ddb.deps, { merchantId: created.merchantId });
+    const created = await createMerchant(ddb.deps, { name: 'Revoked' }, {}, TEST_BY);
+    await rollKey(ddb.deps, { merchantId: created.merchantId }, TEST_BY);
     logs = [];
     // Act
     const attempt = handler(event({ Authorization: `Bearer ${created.secretKey.reveal()}` }));

@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../../cli/main';
 import { LOCAL_FILE_ENV, resolveTarget } from '../../cli/target';
 import { open } from '../../functions/commons/crypto';
-import { getMerchant, getMerchantPayoutSettings, updateMerchantPayout } from '../../functions/merchants/repository';
-import { authenticate } from '../../functions/merchants/service';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { getMerchant, getMerchantPayoutSettings, payoutUpdate } from '../../functions/merchants/repository';
+import { authenticate, setPayoutSettings } from '../../functions/merchants/service';
+import { TEST_BY } from '../actors';
 import { usageKeyValue } from '../../functions/merchants/keys';
 import { UsagePlans } from '../../local/apigateway-usage';
 import { ControlPlane } from '../../local/control-plane';
@@ -326,9 +328,22 @@ describe('payplane merchants payouts set', () => {
     const created = JSON.parse((await run(['merchants', 'create', '--name', 'Two operators', '--json'])).stdout);
     expect((await run(['merchants', 'payouts', 'set', '--merchant', created.id, '--delay-days', '2'], withKms)).code).toBe(0);
     const read = (await getMerchant(ddb.deps, created.id))!.payout!;
-    await updateMerchantPayout(ddb.deps, created.id, { ...read, delay_days: 3, version: read.version + 1 }, read.version);
-    // Act: the second writes from what it read.
-    const late = updateMerchantPayout(ddb.deps, created.id, { ...read, delay_days: 7, version: read.version + 1 }, read.version);
+    // Act: the second writes from what it read, after the first (another operator) committed its own change.
+    let raced = false;
+    const racing = {
+      ...ddb.deps,
+      db: {
+        send: async (command: object) => {
+          if (command instanceof TransactWriteCommand && !raced) {
+            raced = true;
+            const first = payoutUpdate(ddb.deps, created.id, { ...read, delay_days: 3, version: read.version + 1 }, read.version);
+            await ddb.deps.db.send(new TransactWriteCommand({ TransactItems: [first] }));
+          }
+          return ddb.deps.db.send(command as TransactWriteCommand);
+        },
+      },
+    } as typeof ddb.deps;
+    const late = setPayoutSettings(racing, { merchantId: created.id, delayDays: 7 }, TEST_BY);
     // Assess
     await expect(late).rejects.toMatchObject({ status: 409, code: 'payout_settings_conflict', message: expect.stringContaining('Run it again') });
     expect((await getMerchantPayoutSettings(ddb.deps, created.id, { consistent: true })).delay_days).toBe(3);

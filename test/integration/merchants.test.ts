@@ -11,6 +11,7 @@ import {
   type MerchantDeps,
 } from '../../functions/merchants/service';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
+import { TEST_BY } from '../actors';
 
 let ddb: MerchantsDb;
 let deps: MerchantDeps;
@@ -46,7 +47,7 @@ async function keysOf(merchantId: string) {
 describe('create a merchant', () => {
   it('returns the merchant and a key that authenticates', async () => {
     // Act
-    const created = await createMerchant(deps, { name: '  Acme Coffee ' });
+    const created = await createMerchant(deps, { name: '  Acme Coffee ' }, {}, TEST_BY);
     // Assess
     expect(created.merchant).toEqual({ id: expect.stringMatching(/^mch_[A-Za-z0-9]{24}$/), name: 'Acme Coffee', created_at: expect.any(String) });
     expect(created.secretKey.reveal()).toMatch(/^sk_test_[A-Za-z0-9]{32}$/);
@@ -55,7 +56,7 @@ describe('create a merchant', () => {
 
   it('stores the items of the contract, and no plaintext key anywhere', async () => {
     // Prepare
-    const created = await createMerchant(deps, { name: 'Plaintext check' });
+    const created = await createMerchant(deps, { name: 'Plaintext check' }, {}, TEST_BY);
     const secret = created.secretKey.reveal();
     // Act
     const { Item: merchant } = await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: { pk: `MERCHANT#${created.merchantId}`, sk: 'MERCHANT' } }));
@@ -84,13 +85,13 @@ describe('create a merchant', () => {
   it('refuses an invalid name before touching the table', async () => {
     const sent: unknown[] = [];
     const recording = { ...deps, db: { send: (command: unknown) => (sent.push(command), deps.db.send(command as never)) } } as unknown as MerchantDeps;
-    await expect(createMerchant(recording, { name: '' })).rejects.toThrow(InvalidRequestError);
+    await expect(createMerchant(recording, { name: '' }, {}, TEST_BY)).rejects.toThrow(InvalidRequestError);
     expect(sent).toEqual([]);
   });
 
   it('refuses to create a fixed id twice', async () => {
-    await createMerchant(deps, { name: 'Fixed' }, { id: 'mch_fixed1' });
-    await expect(createMerchant(deps, { name: 'Fixed' }, { id: 'mch_fixed1' })).rejects.toMatchObject({
+    await createMerchant(deps, { name: 'Fixed' }, { id: 'mch_fixed1' }, TEST_BY);
+    await expect(createMerchant(deps, { name: 'Fixed' }, { id: 'mch_fixed1' }, TEST_BY)).rejects.toMatchObject({
       name: 'ConflictError',
       code: 'merchant_exists',
     });
@@ -110,9 +111,9 @@ describe('authenticate', () => {
 describe('roll a key', () => {
   it('revokes the old key and activates the new one', async () => {
     // Prepare
-    const created = await createMerchant(deps, { name: 'Roller' });
+    const created = await createMerchant(deps, { name: 'Roller' }, {}, TEST_BY);
     // Act
-    const rolled = await rollKey(deps, { merchantId: created.merchantId });
+    const rolled = await rollKey(deps, { merchantId: created.merchantId }, TEST_BY);
     // Assess
     expect(rolled.revokedKeyIds).toEqual([created.keyId]);
     expect(await authCode(created.secretKey.reveal())).toBe('api_key_revoked');
@@ -128,10 +129,10 @@ describe('roll a key', () => {
   });
 
   it('keeps exactly one active key when rolled repeatedly', async () => {
-    const created = await createMerchant(deps, { name: 'Serial roller' });
+    const created = await createMerchant(deps, { name: 'Serial roller' }, {}, TEST_BY);
     let last = created.secretKey.reveal();
     for (let i = 0; i < 3; i++) {
-      const rolled = await rollKey(deps, { merchantId: created.merchantId });
+      const rolled = await rollKey(deps, { merchantId: created.merchantId }, TEST_BY);
       expect(await authCode(last)).toBe('api_key_revoked');
       last = rolled.secretKey.reveal();
     }
@@ -165,8 +166,8 @@ describe('roll a key', () => {
     );
     expect(await authCode(secret)).toBe('ok');
     // Act
-    const first = await rollKey(deps, { merchantId: 'mch_fixture' });
-    const second = await rollKey(deps, { merchantId: 'mch_fixture' });
+    const first = await rollKey(deps, { merchantId: 'mch_fixture' }, TEST_BY);
+    const second = await rollKey(deps, { merchantId: 'mch_fixture' }, TEST_BY);
     // Assess
     expect(first.revokedKeyIds).toEqual(['key_fixture']);
     expect(second.revokedKeyIds).toEqual([first.keyId]);
@@ -176,19 +177,19 @@ describe('roll a key', () => {
   });
 
   it('reports an unknown merchant as not found', async () => {
-    await expect(rollKey(deps, { merchantId: 'mch_doesnotexist' })).rejects.toThrow(NotFoundError);
-    await expect(rollKey(deps, { merchantId: 'mch_doesnotexist' })).rejects.toThrow("No such merchant: 'mch_doesnotexist'");
+    await expect(rollKey(deps, { merchantId: 'mch_doesnotexist' }, TEST_BY)).rejects.toThrow(NotFoundError);
+    await expect(rollKey(deps, { merchantId: 'mch_doesnotexist' }, TEST_BY)).rejects.toThrow("No such merchant: 'mch_doesnotexist'");
   });
 
   it('refuses a malformed merchant id', async () => {
-    await expect(rollKey(deps, { merchantId: 'acme' })).rejects.toMatchObject({ name: 'InvalidRequestError', param: 'merchant_id' });
+    await expect(rollKey(deps, { merchantId: 'acme' }, TEST_BY)).rejects.toMatchObject({ name: 'InvalidRequestError', param: 'merchant_id' });
   });
 
   it('leaves exactly one active key when 10 rolls race', async () => {
     // Prepare
-    const created = await createMerchant(deps, { name: 'Racer' });
+    const created = await createMerchant(deps, { name: 'Racer' }, {}, TEST_BY);
     // Act
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => rollKey(deps, { merchantId: created.merchantId })));
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => rollKey(deps, { merchantId: created.merchantId }, TEST_BY)));
     // Assess: every roll either won or lost cleanly to another one
     const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
@@ -211,7 +212,7 @@ describe('roll a key', () => {
 
   it('does not trust gsi1 to list the key to revoke (the index is eventually consistent)', async () => {
     // Prepare: a view of the table whose gsi1 lags behind every write
-    const created = await createMerchant(deps, { name: 'Lagging index' });
+    const created = await createMerchant(deps, { name: 'Lagging index' }, {}, TEST_BY);
     const lagging: MerchantDeps = {
       ...deps,
       db: {
@@ -219,8 +220,8 @@ describe('roll a key', () => {
       } as unknown as DynamoDBDocumentClient,
     };
     // Act
-    const first = await rollKey(lagging, { merchantId: created.merchantId });
-    const racing = await Promise.allSettled(Array.from({ length: 5 }, () => rollKey(lagging, { merchantId: created.merchantId })));
+    const first = await rollKey(lagging, { merchantId: created.merchantId }, TEST_BY);
+    const racing = await Promise.allSettled(Array.from({ length: 5 }, () => rollKey(lagging, { merchantId: created.merchantId }, TEST_BY)));
     // Assess
     expect(first.revokedKeyIds).toEqual([created.keyId]);
     const keys = await keysOf(created.merchantId);
@@ -234,8 +235,8 @@ describe('demo merchant', () => {
     // Prepare: the table may be shared with other suites; the demo merchant may exist already
     const existed = (await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: { pk: `MERCHANT#${DEMO_MERCHANT_ID}`, sk: 'MERCHANT' } }))).Item;
     // Act
-    const first = await ensureDemoMerchant(deps);
-    const second = await ensureDemoMerchant(deps);
+    const first = await ensureDemoMerchant(deps, TEST_BY);
+    const second = await ensureDemoMerchant(deps, TEST_BY);
     // Assess
     expect(first).toMatchObject({ created: !existed, merchantId: DEMO_MERCHANT_ID, merchant: { id: DEMO_MERCHANT_ID, name: 'Demo merchant' } });
     expect(second).toMatchObject({ created: false, merchantId: DEMO_MERCHANT_ID, merchant: first.merchant });

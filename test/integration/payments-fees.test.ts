@@ -6,6 +6,7 @@ import { createMerchant, setMerchantFees, type MerchantDeps } from '../../functi
 import type { PaymentServiceDeps } from '../../functions/payments/service';
 import { useLocalServices } from './env';
 import { CARDS, card, paymentCase, sandboxWorld } from './payments-world';
+import { TEST_BY } from '../actors';
 
 /**
  * Fee schedules end to end against DynamoDB Local: merchants' overrides stored on the merchant item
@@ -32,7 +33,7 @@ const noMerchantRead: PaymentServiceDeps['merchantFees'] = async (id) => {
 
 /** A merchant (optionally with a fee override) with its own ledger accounts, and services as separate containers would build them. */
 async function merchant(fees?: FeeScheduleOverride) {
-  const { merchantId } = await createMerchant(merchants, { name: 'Fees test', fees });
+  const { merchantId } = await createMerchant(merchants, { name: 'Fees test', fees }, {}, TEST_BY);
   const m = paymentCase(table, merchantId, sandbox);
   const order = (over: Record<string, unknown> = {}) => m.order({ payer: { email: 'payer@example.com' }, ...over });
   /** Fees charged (the platform's fee accounts), with debits = credits checked over this merchant's accounts. */
@@ -92,7 +93,7 @@ describe('the rate is the one in force at confirm', () => {
     const m = await merchant({ card: { percent_bps: 100, fixed: 0 } });
     const o = await m.order({ capture_method: 'manual' });
     await m.service().confirm(m.caller(), o.id, CARD);
-    await setMerchantFees(merchants, { merchantId: m.merchantId, fees: { card: { percent_bps: 500, fixed: 0 } } });
+    await setMerchantFees(merchants, { merchantId: m.merchantId, fees: { card: { percent_bps: 500, fixed: 0 } } }, TEST_BY);
     // Act
     const captured = await m.service({ merchantFees: noMerchantRead }).capture(m.caller(), o.id, { amount: 6_000 });
     // Assess: 1 % of the 60.00 captured
@@ -110,7 +111,7 @@ describe('the rate is the one in force at confirm', () => {
     const o = await m.order();
     const pending = await m.service().confirm(m.caller(), o.id, WALLET);
     expect(pending.status).toBe('processing');
-    await setMerchantFees(merchants, { merchantId: m.merchantId, fees: {} });
+    await setMerchantFees(merchants, { merchantId: m.merchantId, fees: {} }, TEST_BY);
     const [event] = await callbacks(pending.payment_id!);
     // Act
     const outcome = await m.service({ merchantFees: noMerchantRead }).applyChannelEvent(event!);
@@ -125,7 +126,7 @@ describe('the rate is the one in force at confirm', () => {
     const o = await m.order({ capture_method: 'manual' });
     await m.service().confirm(m.caller(), o.id, CARD);
     await dynamo().send(new UpdateCommand({ TableName: table, Key: { pk: `ORDER#${o.id}`, sk: 'ORDER' }, UpdateExpression: 'REMOVE fee_rate' }));
-    await setMerchantFees(merchants, { merchantId: m.merchantId, fees: { card: { percent_bps: 400, fixed: 0 } } });
+    await setMerchantFees(merchants, { merchantId: m.merchantId, fees: { card: { percent_bps: 400, fixed: 0 } } }, TEST_BY);
     // Act
     await m.service().capture(m.caller(), o.id, {});
     // Assess

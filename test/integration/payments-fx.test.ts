@@ -13,6 +13,7 @@ import { runs } from '../deep';
 import { useLocalServices } from './env';
 import { CARDS, card, fee, paymentCase, sandboxWorld } from './payments-world';
 import { clockAfterEntries, runFor, settlementCase } from './settlement-support';
+import { TEST_BY } from '../actors';
 
 /**
  * Cross-border payments (docs/settlement.md § FX) through the real payment service, sandbox channel and DynamoDB
@@ -113,14 +114,14 @@ describe('a EUR order for a merchant that settles in USD', () => {
 
   it('a later rate does not change a locked order; partial capture posts the conversion of what is captured and releases the rest', async () => {
     // Prepare: CHF→USD is this case's alone (see the file's comment)
-    await setRate(fx(), { from: 'CHF', to: 'USD', rate: '1.13', markup_bps: 50, effective_at: '2026-02-01T00:00:00Z', set_by: 'test' });
+    await setRate(fx(), { from: 'CHF', to: 'USD', rate: '1.13', markup_bps: 50, effective_at: '2026-02-01T00:00:00Z', set_by: 'test' }, undefined, TEST_BY);
     const w = await world();
     const order = await w.order({ amount: 10_000, currency: 'CHF', capture_method: 'manual' });
     const authorized = await w.service.confirm(w.caller(), order.id, card4242);
     expect(authorized.status).toBe('requires_capture');
     expect((await w.ledger('CHF', 'USD')).net('merchant', 'USD', 'pending')).toBe(11_300); // authorized, in USD
     // Act: the rate moves, then 60.00 of 100.00 CHF is captured
-    await setRate(fx(), { from: 'CHF', to: 'USD', rate: '1.25', set_by: 'test' });
+    await setRate(fx(), { from: 'CHF', to: 'USD', rate: '1.25', set_by: 'test' }, undefined, TEST_BY);
     await w.service.capture(w.caller(), order.id, { amount: 6_000 });
     // Assess
     expect((await storedOrder(order.id)).fx).toMatchObject({ base_rate: '1.13', rate: '1.12435', markup_bps: 50 });
@@ -251,7 +252,7 @@ describe('no rate in force', () => {
     const attempts = await dynamo().send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `ORDER#${order.id}` } }));
     expect(attempts.Items!.length).toBe(1); // the order alone: no attempt, no transfer
     // Once the operator sets a rate, the same order confirms.
-    await setRate(fx(), { from: 'SEK', to: 'USD', rate: '0.0921', set_by: 'test' });
+    await setRate(fx(), { from: 'SEK', to: 'USD', rate: '0.0921', set_by: 'test' }, undefined, TEST_BY);
     expect(await rateInForce(fx(), 'SEK', 'USD', new Date())).toMatchObject({ rate: '0.0921' });
     await expect(w.service.confirm(w.caller(), order.id, card4242)).resolves.toMatchObject({ status: 'succeeded' });
   });

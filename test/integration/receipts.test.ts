@@ -19,6 +19,7 @@ import { startSns, type SnsEndpoint } from '../../local/sns';
 import { LocalStack } from '../../local/template';
 import { CARDS, card, paymentCase, sandboxWorld } from './payments-world';
 import { useLocalServices } from './env';
+import { TEST_BY } from '../actors';
 
 /**
  * The receipts sender (functions/receipts/sender.ts) against DynamoDB Local, the KMS emulator and the local SES
@@ -68,7 +69,7 @@ const deps = (over: Partial<ReceiptsDeps> = {}): ReceiptsDeps => ({
 });
 
 async function merchant(receipts: { email: boolean; sms: boolean }, name = 'Acme Coffee'): Promise<string> {
-  const created = await createMerchant({ db: dynamo(), tableName: table }, { name }, { receipts });
+  const created = await createMerchant({ db: dynamo(), tableName: table }, { name }, { receipts }, TEST_BY);
   return created.merchantId;
 }
 
@@ -179,7 +180,7 @@ describe('order.succeeded', () => {
   });
 
   it('sends nothing for a merchant with receipts off (the default)', async () => {
-    const created = await createMerchant({ db: dynamo(), tableName: table }, { name: 'Quiet' });
+    const created = await createMerchant({ db: dynamo(), tableName: table }, { name: 'Quiet' }, {}, TEST_BY);
     const c = paymentCase(table, created.merchantId, sandboxes.sandbox);
     const email = unique();
     const order = await c.order({ payer: { email, phone: uniquePhone() } });

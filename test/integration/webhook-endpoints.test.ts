@@ -5,7 +5,6 @@ import { InvalidRequestError, NotFoundError } from '../../functions/commons/erro
 import { idFromSeed, newId } from '../../functions/commons/ids';
 import { eventItem, newEventId, type EventType, type PlatformEvent } from '../../functions/events/event';
 import { EventService } from '../../functions/events/service';
-import type { Caller } from '../../functions/orders/service';
 import {
   disableEndpoint,
   enabledEndpoints,
@@ -13,7 +12,7 @@ import {
   MAX_ENDPOINTS_PER_MERCHANT,
   signingSecrets,
 } from '../../functions/webhooks/endpoints';
-import { WebhookEndpointService } from '../../functions/webhooks/service';
+import { WebhookEndpointService, type AuditedCaller as Caller } from '../../functions/webhooks/service';
 import { useLocalServices } from './env';
 
 /** Issue 9 §4 and §2: webhook endpoints and the events API against DynamoDB Local and the KMS emulator. */
@@ -28,7 +27,12 @@ beforeAll(() => {
   events = new EventService(table);
 });
 
-const caller = (merchantId = newId('mch'), now = new Date()): Caller => ({ merchantId, baseUrl: 'https://api.test', now });
+const caller = (merchantId = newId('mch'), now = new Date()): Caller => ({
+  merchantId,
+  baseUrl: 'https://api.test',
+  now,
+  by: { actor: { type: 'merchant_key', key_id: 'key_webhooktest' }, requestId: 'req-webhook-endpoints' },
+});
 const body = (over: Record<string, unknown> = {}) => ({ url: 'https://shop.example/hooks', enabled_events: ['*'], ...over });
 const later = (c: Caller, seconds: number): Caller => ({ ...c, now: new Date(c.now.getTime() + seconds * 1000) });
 const opened = async (merchantId: string, id: string, now: Date) => (await signingSecrets((await getEndpoint(table, merchantId, id))!, now)).map((s) => s.reveal());
