@@ -51,6 +51,7 @@ export type FunctionId =
   | 'GetRefund'
   | 'ListRefunds'
   | 'GetBalance'
+  | 'ListAuditEvents'
   | 'SandboxNotify'
   | 'SandboxNotifier'
   | 'Checkout'
@@ -288,6 +289,9 @@ export class PayplaneStack extends Stack {
       .bindTable(this.mainTable, { actions: ['GetItem'], indexes: ['gsi1'] });
     // The merchant's accounts and settlement cursors (Query), its payout delay (GetItem), its delayed entries (gsi1).
     const getBalance = fn('GetBalance', 'functions/handlers/get-balance.ts', 'GET /v1/balance').bindTable(this.mainTable, { actions: ['Query', 'GetItem'], indexes: ['gsi1'] });
+    // A Query of the caller's own audit chain (functions/audit/read.ts); merchant chains only, never the platform's.
+    const listAuditEvents = fn('ListAuditEvents', 'functions/handlers/list-audit-events.ts', 'GET /v1/audit_events') //
+      .bindTable(this.mainTable, { actions: ['Query'], onlyPartitions: ['AUDIT#merchant:*'] });
     // Public hosted checkout (payer's browser): pays through the payment service like ConfirmOrder, without the
     // idempotency table (the order's conditional claim makes double submits harmless); signs the return redirect.
     const checkout = fn('Checkout', 'functions/handlers/checkout.ts', 'Hosted checkout: GET/POST /checkout/{id}, GET/POST /checkout/{id}/3ds', confirms)
@@ -312,6 +316,7 @@ export class PayplaneStack extends Stack {
       GetRefund: getRefund,
       ListRefunds: listRefunds,
       GetBalance: getBalance,
+      ListAuditEvents: listAuditEvents,
       SandboxNotify: this.sandboxChannel.notify,
       SandboxNotifier: this.sandboxChannel.notifier,
       Checkout: checkout,
@@ -354,6 +359,7 @@ export class PayplaneStack extends Stack {
     this.api.addRoute('POST', '/v1/refunds', createRefund);
     this.api.addRoute('GET', '/v1/refunds/{id}', getRefund);
     this.api.addRoute('GET', '/v1/balance', getBalance);
+    this.api.addRoute('GET', '/v1/audit_events', listAuditEvents);
 
     const checkoutReason =
       'The hosted checkout is opened by the payer\'s browser, which has no API key. The order id in the path is ' +
@@ -370,7 +376,7 @@ export class PayplaneStack extends Stack {
     const publicBaseUrl =
       settings.publicBaseUrl ?? Fn.join('', ['https://', this.api.restApi.restApiId, '.execute-api.', this.region, '.', this.urlSuffix, `/${stage}`]);
     // The sweeps and the channel's notifications too: every change's event shows the order's checkout_url.
-    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...Object.values(settlementsApi), ...this.notifications.apiFunctions, ...this.settlement.writers]) {
+    for (const f of [createOrder, listOrders, getOrder, closeOrder, expireOrders, reconcilePayments, confirmOrder, captureOrder, createRefund, getRefund, listRefunds, getBalance, listAuditEvents, this.sandboxChannel.notify, checkout, ...Object.values(webhooks), ...Object.values(settlementsApi), ...this.notifications.apiFunctions, ...this.settlement.writers]) {
       f.fn.addEnvironment('PUBLIC_BASE_URL', publicBaseUrl);
     }
 

@@ -6,5 +6,5 @@ import { prepare, type RunInput } from '../settlements/tasks';
  * execution's input on the first page and the previous page's output after; only its run fields are read.
  */
 export const handler = lambda<{ run: RunInput & { next?: string }; run_id: string }, Awaited<ReturnType<typeof prepare>>>().handler(({ run, run_id }) =>
-  prepare({ cutoff: run.cutoff, merchant_id: run.merchant_id, next: run.next, run_id }),
+  prepare({ cutoff: run.cutoff, merchant_id: run.merchant_id, next: run.next, run_id, actor: run.actor, request_id: run.request_id }),
 );

@@ -17,6 +17,7 @@ export const SCOPES = [
   'webhook_endpoints:write',
   'settlements:read',
   'bills:read',
+  'audit_events:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -49,6 +50,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'GET /v1/settlements/{id}/report': 'settlements:read',
   // The day's payments and refunds, order by order: finance's view, apart from the settlements.
   'GET /v1/bills/{date}': 'bills:read',
+  // Who changed the account's configuration, and how (docs/audit.md).
+  'GET /v1/audit_events': 'audit_events:read',
 };
 
 /** The authorizer's context value for a secret key: every scope. */

@@ -1,5 +1,8 @@
 import { payoutChannel } from '../channels/payouts';
 import { dynamo } from '../commons/clients';
+import { commitAudited } from '../audit/append';
+import { auditPk, PLATFORM_CHAIN } from '../audit/chain';
+import type { Actor, AuditContext } from '../audit/context';
 import { InvalidRequestError } from '../commons/errors';
 import { accountsIndexPage } from '../ledger/balance';
 import { compensate as compensatePayout, payout as sendPayout, type PayoutDeps } from './payout';
@@ -21,6 +24,10 @@ export type { ScanState, SettleItem, RunSummary };
 export interface RunInput {
   cutoff?: string;
   merchant_id?: string;
+  /** Who started the run (the operator route puts the IAM principal here); absent: the daily schedule. */
+  actor?: Actor;
+  /** The operator request that started it; absent: the execution's name. */
+  request_id?: string;
 }
 
 /** Merchant accounts per Prepare page: one Map iteration each (the Map's history: lib/constructs/settlement.ts). */
@@ -37,7 +44,7 @@ export function taskDeps(overrides?: Partial<TaskDeps>): TaskDeps {
 }
 
 export async function prepare(
-  i: { cutoff?: string; merchant_id?: string; run_id: string; next?: string },
+  i: { cutoff?: string; merchant_id?: string; run_id: string; next?: string; actor?: unknown; request_id?: unknown },
   deps: TaskDeps = taskDeps(),
 ): Promise<{ cutoff: string; run_id: string; merchant_id?: string; items: SettleItem[]; next?: string }> {
   const now = deps.now();
@@ -49,6 +56,8 @@ export async function prepare(
   if (t.getTime() > now.getTime()) {
     throw new InvalidRequestError('cutoff_in_future', `cutoff ${cutoff} is after now (${now.toISOString()}); a run settles what became available before its cutoff, so give a time that has passed.`, { param: 'cutoff' });
   }
+  // The run's audit entry, once: on its first page, before anything is settled.
+  if (!i.next) await auditRun({ run_id: i.run_id, cutoff, merchant_id: i.merchant_id }, runBy(i), deps);
   const page = await accountsIndexPage({ table: deps.table, merchantId: i.merchant_id, limit: deps.preparePage ?? PREPARE_PAGE, startKey: i.next ? decodeNext(i.next) : undefined });
   const items = page.accounts.map((a) => ({ ...a, cutoff, run_id: i.run_id }));
   return {
@@ -58,6 +67,48 @@ export async function prepare(
     items,
     ...(page.next ? { next: Buffer.from(JSON.stringify(page.next)).toString('base64url') } : {}),
   };
+}
+
+/** The run's starter as its input names it (the operator route's), or the schedule with the execution's name. */
+export function runBy(i: { run_id: string; actor?: unknown; request_id?: unknown }): AuditContext {
+  const a = i.actor as Partial<Record<string, unknown>> | undefined;
+  const actor: Actor | undefined =
+    a?.type === 'operator' && typeof a.principal === 'string'
+      ? { type: 'operator', principal: a.principal }
+      : a?.type === 'system' && typeof a.name === 'string'
+        ? { type: 'system', name: a.name }
+        : undefined;
+  if (a !== undefined && !actor) {
+    throw new InvalidRequestError('invalid_actor', `actor ${JSON.stringify(a).slice(0, 120)} is not an operator ({type:'operator', principal}) or the system ({type:'system', name}).`, { param: 'actor' });
+  }
+  return {
+    actor: actor ?? { type: 'system', name: 'settlement-schedule' },
+    requestId: typeof i.request_id === 'string' && i.request_id ? i.request_id : i.run_id,
+  };
+}
+
+/**
+ * `settlement.run` on the platform chain. Idempotent per execution: a marker item keyed by the run id joins the
+ * entry's transaction, so a retried Prepare (States.Retry) records the run once.
+ */
+async function auditRun(run: { run_id: string; cutoff: string; merchant_id?: string }, by: AuditContext, deps: TaskDeps): Promise<void> {
+  const db = dynamo();
+  const marker = {
+    pk: auditPk(PLATFORM_CHAIN),
+    sk: `RUN#${run.run_id}`,
+    type: 'audit_run_marker',
+    // Only a retry of the same execution (minutes) needs it.
+    ttl: Math.floor(deps.now().getTime() / 1000) + 35 * 86400,
+  };
+  const result = await commitAudited(
+    { db, tableName: deps.table, now: deps.now },
+    [{ Put: { TableName: deps.table, Item: marker, ConditionExpression: 'attribute_not_exists(pk)' } }],
+    { action: 'settlement.run', target: { type: 'settlement_run', id: run.run_id }, after: { run_id: run.run_id, cutoff: run.cutoff, merchant_id: run.merchant_id ?? null } },
+    by,
+  );
+  if (!result.committed && result.reasons[0] !== 'ConditionalCheckFailed') {
+    throw new Error(`Recording settlement run ${run.run_id} in the audit trail was cancelled (${result.reasons.join(', ')}); Prepare's retry records it.`);
+  }
 }
 
 function decodeNext(next: string): Record<string, unknown> {

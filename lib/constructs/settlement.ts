@@ -87,7 +87,9 @@ export class Settlement extends Construct {
     const resolves: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem'] };
 
     const prepare = fn('Prepare', 'settlement-prepare.ts', 'Settlement: a page of merchant accounts to settle', Duration.seconds(60)) //
-      .bindTable(table, { indexes: ['gsi2'] });
+      .bindTable(table, { indexes: ['gsi2'] })
+      // The run's settlement.run entry on the platform's audit chain (its head, the entry, the run's marker), nothing else.
+      .bindTable(table, { actions: ['GetItem', 'PutItem'], onlyPartitions: ['AUDIT#platform'] });
     // A chunk stops at ~60 s or 20,000 entries (functions/settlements/settle.ts), far inside the timeout.
     const settle = fn('Settle', 'settlement-settle.ts', 'Settlement: settles one merchant account, a chunk of entries per invocation', Duration.minutes(3), {
       environment: { SETTLEMENT_LAG_SECONDS: lagSeconds },

@@ -44,9 +44,11 @@ export function addWebhooksApi(stack: Stack, props: WebhooksApiProps): Record<We
     new PayplaneFunction(stack, id, { stage, entry: `functions/handlers/${entry}.ts`, description });
 
   const functions: Record<WebhooksApiFunctionId, PayplaneFunction> = {
-    // The endpoint and its slot in the merchant's count, in one transaction.
+    // Every change is one transaction with its audit entry (functions/audit/append.ts): GetItem the chain's head, PutItem
+    // the entry and the head.
+    // The endpoint and its slot in the merchant's count; GetItem also reads the endpoint a run that died wrote.
     CreateWebhookEndpoint: fn('CreateWebhookEndpoint', 'create-webhook-endpoint', 'POST /v1/webhook_endpoints')
-      .bindTable(mainTable, { actions: ['PutItem', 'UpdateItem'] })
+      .bindTable(mainTable, { actions: ['GetItem', 'PutItem', 'UpdateItem'] })
       .bindTable(idempotencyTable, idempotencyKeys)
       // Seals the new secret and the stored response; opens a stored response, and the secret a run that died wrote.
       .bindKey(key, 'both', ['webhook_secret', 'idempotent-response']),
@@ -55,17 +57,18 @@ export function addWebhooksApi(stack: Stack, props: WebhooksApiProps): Record<We
       .bindTable(mainTable, { actions: ['GetItem'], indexes: ['gsi1'] }),
     GetWebhookEndpoint: fn('GetWebhookEndpoint', 'get-webhook-endpoint', 'GET /v1/webhook_endpoints/{id}') //
       .bindTable(mainTable, { actions: ['GetItem'] }),
-    // One conditional update; it changes no secret.
+    // Reads the endpoint, then one update conditioned on it; it changes no secret.
     UpdateWebhookEndpoint: fn('UpdateWebhookEndpoint', 'update-webhook-endpoint', 'POST /v1/webhook_endpoints/{id}')
-      .bindTable(mainTable, { actions: ['UpdateItem'] })
+      .bindTable(mainTable, { actions: ['GetItem', 'PutItem', 'UpdateItem'] })
       .bindTable(idempotencyTable, idempotencyKeys)
       .bindKey(key, 'both', ['idempotent-response']),
-    // The endpoint and its slot, in one transaction. DELETE carries no Idempotency-Key: deleting twice is a 404.
+    // Reads the endpoint (the entry's before), then deletes it and frees its slot. DELETE carries no Idempotency-Key:
+    // deleting twice is a 404.
     DeleteWebhookEndpoint: fn('DeleteWebhookEndpoint', 'delete-webhook-endpoint', 'DELETE /v1/webhook_endpoints/{id}') //
-      .bindTable(mainTable, { actions: ['DeleteItem', 'UpdateItem'] }),
+      .bindTable(mainTable, { actions: ['GetItem', 'PutItem', 'DeleteItem', 'UpdateItem'] }),
     // Reads the endpoint, then a conditional update. Keeps the previous secret's ciphertext as it is: never opens it.
     RollWebhookEndpointSecret: fn('RollWebhookEndpointSecret', 'roll-webhook-endpoint-secret', 'POST /v1/webhook_endpoints/{id}/roll_secret')
-      .bindTable(mainTable, { actions: ['GetItem', 'UpdateItem'] })
+      .bindTable(mainTable, { actions: ['GetItem', 'PutItem', 'UpdateItem'] })
       .bindTable(idempotencyTable, idempotencyKeys)
       .bindKey(key, 'encrypt', ['webhook_secret', 'idempotent-response'])
       .bindKey(key, 'decrypt', ['idempotent-response']),

@@ -20,6 +20,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   GetRefund: 'functions/handlers/get-refund.ts',
   ListRefunds: 'functions/handlers/list-refunds.ts',
   GetBalance: 'functions/handlers/get-balance.ts',
+  ListAuditEvents: 'functions/handlers/list-audit-events.ts',
   SandboxNotify: 'functions/handlers/sandbox-notify.ts',
   SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
   Checkout: 'functions/handlers/checkout.ts',
@@ -64,6 +65,7 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/v1/refunds', 'CreateRefund'],
   ['GET', '/v1/refunds/{id}', 'GetRefund'],
   ['GET', '/v1/balance', 'GetBalance'],
+  ['GET', '/v1/audit_events', 'ListAuditEvents'],
   ['POST', '/v1/webhook_endpoints', 'CreateWebhookEndpoint'],
   ['GET', '/v1/webhook_endpoints', 'ListWebhookEndpoints'],
   ['GET', '/v1/webhook_endpoints/{id}', 'GetWebhookEndpoint'],
@@ -123,6 +125,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   GetRefund: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   ListRefunds: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetBalance: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  ListAuditEvents: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
@@ -594,16 +597,19 @@ describe.each(STAGES)('stage %s', (stage) => {
       ListRefunds: { main: ['GetItem', 'Query index/gsi1'] },
       // Accounts and settlement cursors (Query), the merchant's payout delay (GetItem), its delayed entries (gsi1).
       GetBalance: { main: ['GetItem', 'Query', 'Query index/gsi1'] },
+      // functions/audit/read.ts: the caller's own AUDIT#merchant:<id> partition.
+      ListAuditEvents: { main: ['Query'] },
       SandboxNotify: { main: MOVES_RECORDS },
       SandboxNotifier: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       Checkout: { main: [...MOVES_RECORDS, 'Query'] },
-      // functions/webhooks/endpoints.ts: create and delete also move the merchant's endpoint count (UpdateItem).
-      CreateWebhookEndpoint: { main: ['PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      // functions/webhooks/endpoints.ts: create and delete also move the merchant's endpoint count (UpdateItem); every
+      // change reads its audit chain's head (GetItem) and puts the entry and the head (PutItem) in its transaction.
+      CreateWebhookEndpoint: { main: ['GetItem', 'PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       ListWebhookEndpoints: { main: ['GetItem', 'Query index/gsi1'] },
       GetWebhookEndpoint: { main: ['GetItem'] },
-      UpdateWebhookEndpoint: { main: ['UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
-      DeleteWebhookEndpoint: { main: ['DeleteItem', 'UpdateItem'] },
-      RollWebhookEndpointSecret: { main: ['GetItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      UpdateWebhookEndpoint: { main: ['GetItem', 'PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
+      DeleteWebhookEndpoint: { main: ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'] },
+      RollWebhookEndpointSecret: { main: ['GetItem', 'PutItem', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       // functions/events/repository.ts: the EVENTS# and DELIVERY# partitions, by the table's own key.
       ListEvents: { main: ['Query'] },
       GetEvent: { main: ['GetItem', 'Query'] },
@@ -622,8 +628,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       ListSettlementTransactions: { main: ['GetItem', 'Query index/gsi1'] },
       GetSettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1'] },
       GetBill: { main: ['BatchGetItem', 'Query', 'Query index/gsi1'] },
-      // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS).
-      SettlementPrepare: { main: ['Query index/gsi2'] },
+      // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS); records the run on the platform's audit chain.
+      SettlementPrepare: { main: ['GetItem', 'PutItem', 'Query index/gsi2'] },
       // The entries (gsi1), the cursor and payout settings, then one writer transaction per settlement.
       SettlementSettle: { main: [...MOVES_RECORDS, 'Query index/gsi1'] },
       SettlementPayout: { main: MOVES_RECORDS },
@@ -648,7 +654,7 @@ describe.each(STAGES)('stage %s', (stage) => {
     it('a function that only reads a table may only decrypt with its key through DynamoDB; a writer also gets the data-key actions', () => {
       const viaService = (id: FunctionId) =>
         new Set(roleStatements(s(), id).filter((st) => st.Condition?.StringEquals?.['kms:ViaService']).flatMap(actionsOf));
-      for (const id of ['Authorizer', 'GetOrder', 'ListOrders', 'GetRefund', 'ListRefunds', 'GetBalance', 'ListWebhookEndpoints', 'GetWebhookEndpoint', 'ListEvents', 'GetEvent'] as const) {
+      for (const id of ['Authorizer', 'GetOrder', 'ListOrders', 'GetRefund', 'ListRefunds', 'GetBalance', 'ListAuditEvents', 'ListWebhookEndpoints', 'GetWebhookEndpoint', 'ListEvents', 'GetEvent'] as const) {
         expect(viaService(id), id).toEqual(new Set(['kms:Decrypt', 'kms:DescribeKey']));
       }
       for (const id of ['ExpireOrders', 'SandboxNotifier', 'CreateOrder'] as const) {

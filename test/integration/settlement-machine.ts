@@ -23,7 +23,7 @@ export type FaultAt = (step: Step, payload: unknown) => 'before' | 'after' | und
 type Deps = tasks.TaskDeps;
 /** What each handler does with its event (functions/handlers/settlement-<step>.ts), with `deps`. */
 const STEPS: Record<Step, (event: any, deps: Deps) => Promise<unknown>> = {
-  Prepare: ({ run, run_id }, deps) => tasks.prepare({ cutoff: run.cutoff, merchant_id: run.merchant_id, next: run.next, run_id }, deps),
+  Prepare: ({ run, run_id }, deps) => tasks.prepare({ cutoff: run.cutoff, merchant_id: run.merchant_id, next: run.next, run_id, actor: run.actor, request_id: run.request_id }, deps),
   Settle: (item, deps) => tasks.settle(item, deps),
   Payout: (input, deps) => tasks.payout(input, deps),
   Compensate: (input, deps) => tasks.compensate(input, deps),
