@@ -3,6 +3,7 @@ import { InvalidRequestError } from '../functions/commons/errors';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet, settlementsList, settlementsReport, settlementsShow, type SettlementShown } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
+import { auditVerify, describeVerdict } from './audit';
 import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
@@ -54,6 +55,10 @@ Commands:
                                     prints the settlements made, net per currency and failures. Entries
                                     available before the cutoff are settled (default: the start of the
                                     current business day); running a cutoff again pays nothing twice
+  audit verify [--merchant <mch_id>]
+                                    Recompute the audit trail's hash chains from seq 1: every chain (the
+                                    platform's and each merchant's), or one merchant's; prints OK with
+                                    counts, or the first broken link (chain, seq, entry id, what is wrong)
 
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
@@ -66,7 +71,7 @@ Options:
 
 Keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll and
 keys revoke, also: done but the authorizer cache not flushed; for settlements run, the execution
-failed, e.g. a reconciliation break); 2 bad arguments.`;
+failed, e.g. a reconciliation break; for audit verify, a broken chain); 2 bad arguments.`;
 
 export interface Io {
   out(text: string): void;
@@ -137,6 +142,7 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'fx set': { required: [], optional: ['markup-bps', 'effective-at'], args: [3, 3], hint: 'EUR USD 1.0845 --markup-bps 100', run: runFxSet },
   'fx list': { required: [], args: [0, 2], hint: 'EUR USD', run: runFxList },
   'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
+  'audit verify': { required: [], optional: ['merchant'], hint: '--merchant mch_…', run: runAuditVerify },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -459,4 +465,11 @@ async function runFxList(target: Target, values: Values, io: Io, args: string[])
     io.out(['PAIR     RATE            MARKUP_BPS  EFFECTIVE_AT              SET_BY', ...rates.map((r) => `${`${r.from}/${r.to}`.padEnd(8)} ${r.rate.padEnd(15)} ${String(r.markup_bps).padEnd(11)} ${r.effective_at}  ${r.set_by}`)].join('\n'));
   }
   return 0;
+}
+
+async function runAuditVerify(target: Target, values: Values, io: Io): Promise<number> {
+  const verified = await auditVerify(target, { merchantId: values.merchant });
+  if (values.json) io.out(JSON.stringify(verified, null, 2));
+  else io.out([...verified.chains.map(describeVerdict), '', verified.ok ? `The audit trail on the ${target.label} is intact.` : `The audit trail on the ${target.label} has been tampered with: see BROKEN above.`].join('\n'));
+  return verified.ok ? 0 : 1;
 }
