@@ -3,10 +3,10 @@ import { Secret } from '../commons/secret';
 /**
  * What an audit entry may keep of a before/after state: configuration, never a credential or personal data.
  * Dropped: any field whose name says secret, hash, ciphertext, bank account (its `_last4` stays), payer, email,
- * phone or card (unless it is a mere on/off flag); any binary value (ciphertexts) or Secret; any string that is a Payplane credential. URLs keep
+ * phone or card number (unless it is a mere on/off flag); any binary value (ciphertexts) or Secret; any string that is a Payplane credential. URLs keep
  * everything but their user:password. Fee schedules, scopes, key ids, limits and flags pass unchanged.
  */
-const DROPPED_FIELD = /secret|hash|ciphertext|bank_account(?!_last4$)|payer|email|phone|card|password|token/i;
+const DROPPED_FIELD = /secret|hash|ciphertext|bank_account(?!_last4$)|payer|email|phone|card_number|password|token/i;
 const CREDENTIAL = /^(sk|rk)_(test|live)_|^whsec_/;
 
 export function mask(value: unknown, depth = 0): unknown {
