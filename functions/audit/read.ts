@@ -41,9 +41,9 @@ export async function listEntries(
   return { entries: entries.slice(0, options.limit), hasMore: entries.length > options.limit };
 }
 
-/** Every entry of a chain, oldest first (verify.ts), with its stored hash. */
-export async function* walkChain(deps: ReadDeps, chain: string): AsyncGenerator<Record<string, unknown>> {
-  let start: Record<string, unknown> | undefined;
+/** Every entry of a chain after seq `after` (default: all), oldest first (verify.ts), as stored. */
+export async function* walkChain(deps: ReadDeps, chain: string, after = 0): AsyncGenerator<Record<string, unknown>> {
+  let start: Record<string, unknown> | undefined = after ? entryKey(chain, after) : undefined;
   do {
     const page = await deps.db.send(
       new QueryCommand({

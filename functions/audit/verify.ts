@@ -34,39 +34,44 @@ export async function verifyChain(deps: ReadDeps, chain: string, options: { sign
   let signedSeen: string | undefined;
   const signed = options.signedHead?.chain === chain ? options.signedHead : undefined;
   const fail = (broken: BrokenLink): ChainVerdict => ({ chain, ok: false, entries: expected - 1, broken });
-  for await (const item of walkChain(deps, chain)) {
-    const seq = item.seq as number;
-    const id = item.id as string;
-    if (seq !== expected || item.sk !== entryKey(chain, seq).sk || item.chain !== chain) {
-      const missing = seq > expected && item.sk === entryKey(chain, seq).sk;
-      return fail({
-        problem: missing ? 'seq_gap' : 'hash_mismatch',
-        seq: expected,
-        ...(missing ? {} : { entryId: id }),
-        message: missing
-          ? `Entry seq ${expected} of chain ${chain} is missing: the next entry is seq ${seq} (${id}). It was deleted.`
-          : `The entry stored as ${String(item.sk)} of chain ${chain} says it is seq ${String(seq)} of chain ${String(item.chain)} (${id}): it was moved or edited.`,
-      });
+  let head: ChainHead | undefined;
+  // Changes keep appending while we read: walk, read the head, and walk on while the head is ahead (bounded).
+  for (let pass = 0; pass < 5; pass++) {
+    for await (const item of walkChain(deps, chain, expected - 1)) {
+      const seq = item.seq as number;
+      const id = item.id as string;
+      if (seq !== expected || item.sk !== entryKey(chain, seq).sk || item.chain !== chain) {
+        const missing = seq > expected && item.sk === entryKey(chain, seq).sk;
+        return fail({
+          problem: missing ? 'seq_gap' : 'hash_mismatch',
+          seq: expected,
+          ...(missing ? {} : { entryId: id }),
+          message: missing
+            ? `Entry seq ${expected} of chain ${chain} is missing: the next entry is seq ${seq} (${id}). It was deleted.`
+            : `The entry stored as ${String(item.sk)} of chain ${chain} says it is seq ${String(seq)} of chain ${String(item.chain)} (${id}): it was moved or edited.`,
+        });
+      }
+      const hash = hashEntry(item);
+      if (hash !== item.hash) {
+        return fail({ problem: 'hash_mismatch', seq, entryId: id, message: `Entry seq ${seq} (${id}) of chain ${chain} hashes to ${hash}, not to its stored hash ${String(item.hash)}: it was edited.` });
+      }
+      if (item.prev_hash !== prevHash) {
+        return fail({
+          problem: 'prev_hash_mismatch',
+          seq,
+          entryId: id,
+          message: `Entry seq ${seq} (${id}) of chain ${chain} links to ${String(item.prev_hash)}, but entry seq ${seq - 1} hashes to ${prevHash}: entry seq ${seq - 1} was rewritten, or this one was.`,
+        });
+      }
+      if (signed && seq === signed.seq) signedSeen = hash;
+      prevHash = hash;
+      expected++;
     }
-    const hash = hashEntry(item);
-    if (hash !== item.hash) {
-      return fail({ problem: 'hash_mismatch', seq, entryId: id, message: `Entry seq ${seq} (${id}) of chain ${chain} hashes to ${hash}, not to its stored hash ${String(item.hash)}: it was edited.` });
-    }
-    if (item.prev_hash !== prevHash) {
-      return fail({
-        problem: 'prev_hash_mismatch',
-        seq,
-        entryId: id,
-        message: `Entry seq ${seq} (${id}) of chain ${chain} links to ${String(item.prev_hash)}, but entry seq ${seq - 1} hashes to ${prevHash}: entry seq ${seq - 1} was rewritten, or this one was.`,
-      });
-    }
-    if (signed && seq === signed.seq) signedSeen = hash;
-    prevHash = hash;
-    expected++;
+    const { Item } = await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: headKey(chain), ConsistentRead: true }));
+    head = Item as ChainHead | undefined;
+    if ((head?.seq ?? 0) <= expected - 1) break;
   }
   const last = expected - 1;
-  const { Item } = await deps.db.send(new GetCommand({ TableName: deps.tableName, Key: headKey(chain), ConsistentRead: true }));
-  const head = Item as ChainHead | undefined;
   if ((head?.seq ?? 0) !== last || (head && head.hash !== prevHash)) {
     return fail({
       problem: 'head_mismatch',

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { call, payplane } from './support';
+
+/**
+ * Issue 11 §4 over HTTP through the local cloud: a merchant reads its own audit trail at GET /v1/audit_events (its
+ * key's changes with the key id, the operator's as "Payplane operator"), never another merchant's, and the operator
+ * verifies the chains with `payplane audit verify`.
+ */
+
+/** A merchant made by the operator CLI (an operator change: merchant.created), with its key and key id. */
+async function operatorMerchant(name: string): Promise<{ id: string; key: string; keyId: string }> {
+  const { code, stdout, stderr } = await payplane('merchants', 'create', '--name', name, '--json');
+  expect(code, stderr).toBe(0);
+  const created = JSON.parse(stdout);
+  return { id: created.id, key: created.secret_key, keyId: created.key_id };
+}
+
+describe('GET /v1/audit_events', () => {
+  it('shows a webhook endpoint created with the key id that made it, and the operator as "Payplane operator"', async () => {
+    // Prepare
+    const m = await operatorMerchant('Audit reader');
+    // Act
+    const created = await call('POST', '/v1/webhook_endpoints', { key: m.key, body: { url: 'https://shop.example/hooks', enabled_events: ['*'] } });
+    const listed = await call('GET', '/v1/audit_events', { key: m.key });
+    // Assess
+    expect(created.status, created.text).toBe(201);
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.body).toMatchObject({ object: 'list', url: '/v1/audit_events', has_more: false });
+    const [newest, first] = listed.body.data;
+    expect(newest).toMatchObject({
+      object: 'audit_event',
+      seq: 2,
+      action: 'webhook_endpoint.created',
+      actor: { type: 'merchant_key', key_id: m.keyId },
+      target: { type: 'webhook_endpoint', id: created.body.id },
+      request_id: created.headers.get('request-id'),
+      after: { url: 'https://shop.example/hooks', enabled_events: ['*'], disabled: false },
+    });
+    expect(first).toMatchObject({ seq: 1, action: 'merchant.created', actor: { type: 'operator', name: 'Payplane operator' } });
+    expect(newest.prev_hash).toBe(first.hash);
+    expect(listed.text).not.toContain('whsec_');
+    expect(listed.text).not.toContain('local-operator');
+    // Filtered by action.
+    const fees = await call('GET', '/v1/audit_events?action=merchant.fees_set', { key: m.key });
+    expect(fees.body.data).toEqual([]);
+  });
+
+  it('a merchant never sees another merchant\'s entries; a restricted key needs audit_events:read', async () => {
+    // Prepare
+    const a = await operatorMerchant('Audit A');
+    const b = await operatorMerchant('Audit B');
+    await call('POST', '/v1/webhook_endpoints', { key: a.key, body: { url: 'https://a.example/hooks', enabled_events: ['*'] } });
+    // Act
+    const seenByB = await call('GET', '/v1/audit_events?limit=100', { key: b.key });
+    // Assess
+    expect(seenByB.status).toBe(200);
+    expect(seenByB.body.data.map((e: { merchant_id: string }) => e.merchant_id)).toEqual([b.id]);
+    expect(seenByB.text).not.toContain(a.id);
+    // A restricted key: refused without the scope, served with it.
+    const without = await payplane('keys', 'create', '--merchant', b.id, '--scope', 'orders:read', '--json');
+    const withScope = await payplane('keys', 'create', '--merchant', b.id, '--scope', 'audit_events:read', '--json');
+    const refused = await call('GET', '/v1/audit_events', { key: JSON.parse(without.stdout).restricted_key });
+    const served = await call('GET', '/v1/audit_events', { key: JSON.parse(withScope.stdout).restricted_key });
+    expect(refused.status).toBe(403);
+    expect(served.status).toBe(200);
+    expect(served.body.data.map((e: { action: string }) => e.action)).toEqual(['api_key.created', 'api_key.created', 'merchant.created']);
+  });
+});
+
+describe('payplane audit verify', () => {
+  it('recomputes a merchant\'s chain and every chain, and says OK with the counts', async () => {
+    const m = await operatorMerchant('Audit verify');
+    await call('POST', '/v1/webhook_endpoints', { key: m.key, body: { url: 'https://v.example/hooks', enabled_events: ['*'] } });
+    const one = await payplane('audit', 'verify', '--merchant', m.id);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toContain(`OK      merchant:${m.id}: 2 entries`);
+    const all = await payplane('audit', 'verify', '--json');
+    expect(all.code, all.stderr + all.stdout).toBe(0);
+    expect(JSON.parse(all.stdout).chains.map((c: { chain: string }) => c.chain)).toEqual(expect.arrayContaining(['platform', `merchant:${m.id}`]));
+  });
+});
