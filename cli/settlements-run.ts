@@ -3,6 +3,7 @@ import { toMajorString } from '../functions/commons/money';
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { InvalidRequestError } from '../functions/commons/errors';
 import type { RunSummary } from '../functions/settlements/reconcile';
+import { cliAuditContext } from './commands';
 import type { Target } from './target';
 
 /**
@@ -67,7 +68,9 @@ export async function settlementsRun(target: Target, options: SettlementRunOptio
   const merchantId = parseMerchant(options.merchantId);
   const { sfn, stateMachineArn } = target.settlement();
   const name = runName(cutoff);
-  const input = { ...(cutoff ? { cutoff } : {}), ...(merchantId ? { merchant_id: merchantId } : {}), source: 'cli' };
+  // Who started it, for Prepare's settlement.run audit entry (functions/settlements/tasks.ts runBy).
+  const by = cliAuditContext(target);
+  const input = { ...(cutoff ? { cutoff } : {}), ...(merchantId ? { merchant_id: merchantId } : {}), source: 'cli', actor: by.actor, request_id: by.requestId };
   const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
   const executionArn = started.executionArn!;
   options.onStarted?.(executionArn);
