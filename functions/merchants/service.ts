@@ -542,7 +542,7 @@ export async function revokeKey(deps: MerchantDeps, input: { keyId: unknown }, b
       merchantId: key.merchant_id,
       target: keyTarget(keyId),
       before: { key_id: keyId, kind, status: 'active' },
-      after: { key_id: keyId, kind, status: 'revoked', merchant_has_secret_key: !clearsActive },
+      after: { key_id: keyId, kind, status: 'revoked', cleared_active_secret_key: clearsActive },
     });
     if (result.committed) return { merchantId: key.merchant_id, keyId, kind, revoked: true };
     // A concurrent roll or revoke changed the key or the merchant: read again and decide again.
