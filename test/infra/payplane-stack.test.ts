@@ -651,6 +651,15 @@ describe.each(STAGES)('stage %s', (stage) => {
       }
     });
 
+    it('audit trail: ListAuditEvents may Query merchant chains only; Prepare may write the platform chain only', () => {
+      const queries = roleStatements(s(), 'ListAuditEvents').filter((st) => actionsOf(st).includes('dynamodb:Query'));
+      expect(queries.map((st) => st.Condition)).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['AUDIT#merchant:*'] } }]);
+      const writes = roleStatements(s(), 'SettlementPrepare').filter((st) => actionsOf(st).includes('dynamodb:PutItem'));
+      expect(writes.map((st) => [actionsOf(st).sort(), st.Condition])).toEqual([
+        [['dynamodb:GetItem', 'dynamodb:PutItem'], { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['AUDIT#platform'] } }],
+      ]);
+    });
+
     it('a function that only reads a table may only decrypt with its key through DynamoDB; a writer also gets the data-key actions', () => {
       const viaService = (id: FunctionId) =>
         new Set(roleStatements(s(), id).filter((st) => st.Condition?.StringEquals?.['kms:ViaService']).flatMap(actionsOf));
