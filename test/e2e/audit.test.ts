@@ -1,5 +1,14 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { call, payplane } from './support';
+import { chainOf, entryKey } from '../../functions/audit/chain';
+import { call, cloud, payplane } from './support';
+
+/** The table as someone with write access to it (not a function, not the operator) sees it. */
+function admin(): DynamoDBDocumentClient {
+  const c = cloud();
+  return DynamoDBDocumentClient.from(new DynamoDBClient({ region: c.region, endpoint: c.endpoints.dynamodb, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+}
 
 /**
  * Issue 11 §4 over HTTP through the local cloud: a merchant reads its own audit trail at GET /v1/audit_events (its
@@ -77,5 +86,25 @@ describe('payplane audit verify', () => {
     const all = await payplane('audit', 'verify', '--json');
     expect(all.code, all.stderr + all.stdout).toBe(0);
     expect(JSON.parse(all.stdout).chains.map((c: { chain: string }) => c.chain)).toEqual(expect.arrayContaining(['platform', `merchant:${m.id}`]));
+  });
+
+  it('names the edited entry, then the deleted one, and exits 1', async () => {
+    // Prepare: a chain of 4 (created, 3 fee sets)
+    const m = await operatorMerchant('Audit tampered');
+    for (const bps of [100, 200, 300]) expect((await payplane('merchants', 'fees', 'set', '--merchant', m.id, '--fees', `{"card":{"percent_bps":${bps}}}`)).code).toBe(0);
+    const listed = await call('GET', '/v1/audit_events', { key: m.key });
+    const id = (seq: number) => listed.body.data.find((e: { seq: number }) => e.seq === seq).id;
+    const table = cloud().tables.main!;
+    // Act: the fee entry seq 3 is lowered in the table
+    await admin().send(new UpdateCommand({ TableName: table, Key: entryKey(chainOf(m.id), 3), UpdateExpression: 'SET request_id = :r', ExpressionAttributeValues: { ':r': 'forged' } }));
+    const edited = await payplane('audit', 'verify', '--merchant', m.id);
+    // Act: entry seq 2 is deleted
+    await admin().send(new DeleteCommand({ TableName: table, Key: entryKey(chainOf(m.id), 2) }));
+    const deleted = await payplane('audit', 'verify', '--merchant', m.id);
+    // Assess
+    expect(edited.code).toBe(1);
+    expect(edited.stdout).toContain(`BROKEN  merchant:${m.id} at seq 3 (${id(3)}): hash_mismatch`);
+    expect(deleted.code).toBe(1);
+    expect(deleted.stdout).toContain(`BROKEN  merchant:${m.id} at seq 2: seq_gap`);
   });
 });
