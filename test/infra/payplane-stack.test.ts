@@ -49,6 +49,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SettlementCompensate: 'functions/handlers/settlement-compensate.ts',
   SettlementReport: 'functions/handlers/settlement-report.ts',
   SettlementSummary: 'functions/handlers/settlement-summary.ts',
+  AuditHeadsSigner: 'functions/handlers/sign-audit-heads.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -107,7 +108,11 @@ type EnvVar =
   | 'DELIVERY_DLQ_URL'
   | 'DELIVERY_LANE'
   | 'RECEIPTS_QUEUE_URL'
-  | 'SETTLEMENT_LAG_SECONDS';
+  | 'SETTLEMENT_LAG_SECONDS'
+  | 'AUDIT_HEADS_KEY_ARN'
+  | 'AUDIT_HEADS_BUCKET'
+  | 'AUDIT_HEADS_LOCK_MODE'
+  | 'AUDIT_HEADS_RETENTION_DAYS';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -156,6 +161,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SettlementCompensate: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementReport: ['TABLE_NAME'],
   SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
+  AuditHeadsSigner: ['AUDIT_HEADS_LOCK_MODE', 'AUDIT_HEADS_RETENTION_DAYS', 'TABLE_NAME', 'AUDIT_HEADS_KEY_ARN', 'AUDIT_HEADS_BUCKET'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -290,6 +296,7 @@ describe.each(STAGES)('stage %s', (stage) => {
           SettlementCompensate: 60,
           SettlementReport: 600,
           SettlementSummary: 600,
+          AuditHeadsSigner: 120,
         }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
@@ -309,6 +316,10 @@ describe.each(STAGES)('stage %s', (stage) => {
         DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         RECEIPTS_QUEUE_URL: { Ref: logicalId(stack.receipts.queue) },
         SETTLEMENT_LAG_SECONDS: stage === 'test' ? '10' : '900',
+        AUDIT_HEADS_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.auditHeads.key), 'Arn'] },
+        AUDIT_HEADS_BUCKET: { Ref: logicalId(stack.auditHeads.bucket) },
+        AUDIT_HEADS_LOCK_MODE: stage === 'prod' ? 'COMPLIANCE' : 'GOVERNANCE',
+        AUDIT_HEADS_RETENTION_DAYS: stage === 'prod' ? '400' : '1',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -631,6 +642,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       SettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1', 'UpdateItem'] },
       // The run's settlements (gsi2 RUN#), the statements' lines and the entries they are compared with.
       SettlementSummary: { main: ['BatchGetItem', 'GetItem', 'Query', 'Query index/gsi1', 'Query index/gsi2'] },
+      // functions/audit/heads.ts listChainHeads: gsi2 AUDIT_HEADS lists the chains, BatchGetItem reads their heads.
+      AuditHeadsSigner: { main: ['BatchGetItem', 'Query index/gsi2'] },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
