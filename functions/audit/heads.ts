@@ -34,6 +34,12 @@ export interface HeadsDocument {
   signed_at: string;
   chains: ChainHead[];
   key_id: string;
+  /**
+   * Chains whose table no longer holds what the previous document signed (the entry at its seq is gone or has
+   * another hash): their entry in `chains` stays the previously signed one, so the break is never signed away.
+   * Only present when there is one.
+   */
+  breaks?: { chain: string; signed_seq: number; signed_hash: string; head_seq: number | null }[];
 }
 
 /** The stored object. */
@@ -133,14 +139,23 @@ export function objectKeyFor(signedAt: string): string {
 }
 
 /**
- * Lists every head, signs the document and writes it, locked until the bucket's default retention ends.
+ * Lists every head, holds it to the previous signed document, signs the result and writes it, locked until the
+ * bucket's default retention ends.
+ *
+ * Holding to the previous document is what makes "check against the latest" enough: someone who cuts a tail (or
+ * rewrites a chain) after one signing must not have the next signing bless it. So for each chain the previous
+ * document names, the entry at its signed seq must still be in the table with the signed hash; if not, the
+ * chain keeps its previously signed head and the document lists it under `breaks` (and the run logs it).
  * Two runs never share a key (the timestamp has milliseconds); a locked version is never replaced anyway.
  */
-export async function signAuditHeads(deps: SignerDeps): Promise<{ key: string; signed: SignedHeads }> {
-  const chains = await listChainHeads(deps);
+export async function signAuditHeads(deps: SignerDeps & { log?: (message: string, fields: Record<string, unknown>) => void }): Promise<{ key: string; signed: SignedHeads }> {
+  const current = await listChainHeads(deps);
+  const previous = await newestValidSignedHeads({ ...deps, onInvalid: (error) => deps.log?.('signed audit heads document fails verification; skipped', { key: error.objectKey, error: error.message }) });
+  const { chains, breaks } = previous ? await holdToPrevious(deps, current, previous.document) : { chains: current, breaks: [] };
+  for (const b of breaks) deps.log?.('audit chain no longer holds its signed head', { ...b, previous: previous?.key });
   const signedAt = (deps.now?.() ?? new Date()).toISOString();
   // key_id is part of what is signed, so it must be known first: the configured key (an ARN from the stack).
-  const document: HeadsDocument = { format: AUDIT_HEADS_FORMAT, signed_at: signedAt, chains, key_id: deps.keyId };
+  const document: HeadsDocument = { format: AUDIT_HEADS_FORMAT, signed_at: signedAt, chains, key_id: deps.keyId, ...(breaks.length ? { breaks } : {}) };
   const digest = createHash('sha256').update(canonicalBytes(document)).digest();
   const out = await deps.kms.send(new SignCommand({ KeyId: deps.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
   if (!out.Signature) throw new Error(`KMS Sign with ${deps.keyId} returned no signature`);
@@ -162,6 +177,36 @@ export async function signAuditHeads(deps: SignerDeps): Promise<{ key: string; s
   return { key, signed };
 }
 
+/** The current heads, each previously signed chain checked at its signed seq (one consistent BatchGet per 100). */
+async function holdToPrevious(
+  deps: Pick<SignerDeps, 'db' | 'tableName'>,
+  current: ChainHead[],
+  previous: HeadsDocument,
+): Promise<{ chains: ChainHead[]; breaks: NonNullable<HeadsDocument['breaks']> }> {
+  const found = new Map<string, string>();
+  for (let i = 0; i < previous.chains.length; i += 100) {
+    let keys: Record<string, unknown>[] | undefined = previous.chains.slice(i, i + 100).map((c) => ({ pk: `AUDIT#${c.chain}`, sk: `SEQ#${String(c.seq).padStart(12, '0')}` }));
+    for (let attempt = 0; keys?.length; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      const out: BatchGetCommandOutput = await deps.db.send(
+        new BatchGetCommand({ RequestItems: { [deps.tableName]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'pk, sk, #h', ExpressionAttributeNames: { '#h': 'hash' } } } }),
+      );
+      for (const item of out.Responses?.[deps.tableName] ?? []) found.set(`${String(item.pk)}|${String(item.sk)}`, String(item.hash));
+      keys = out.UnprocessedKeys?.[deps.tableName]?.Keys;
+    }
+  }
+  const byChain = new Map(current.map((c) => [c.chain, c]));
+  const breaks: NonNullable<HeadsDocument['breaks']> = [];
+  for (const signed of previous.chains) {
+    const hash = found.get(`AUDIT#${signed.chain}|SEQ#${String(signed.seq).padStart(12, '0')}`);
+    if (hash === signed.hash) continue;
+    breaks.push({ chain: signed.chain, signed_seq: signed.seq, signed_hash: signed.hash, head_seq: byChain.get(signed.chain)?.seq ?? null });
+    byChain.set(signed.chain, signed);
+  }
+  const chains = [...byChain.values()].sort((a, b) => (a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0));
+  return { chains, breaks };
+}
+
 export interface VerifierDeps {
   s3: Pick<S3Client, 'send'>;
   kms: Pick<KMSClient, 'send'>;
@@ -170,21 +215,40 @@ export interface VerifierDeps {
   keyId: string;
 }
 
-/** The newest signed document's object key: the last date prefix, then the last object in it. */
-export async function latestSignedHeadsKey(deps: Pick<VerifierDeps, 's3' | 'bucket'>): Promise<string | undefined> {
-  const lastOf = async (prefix: string, delimiter?: string): Promise<string | undefined> => {
-    let last: string | undefined;
-    let token: string | undefined;
-    do {
-      const page = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
-      const names = delimiter ? (page.CommonPrefixes ?? []).map((p) => p.Prefix!) : (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('.json'));
-      for (const n of names) if (last === undefined || n > last) last = n;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return last;
-  };
-  const day = await lastOf(AUDIT_HEADS_PREFIX, '/');
-  return day ? lastOf(day) : undefined;
+/** Every signed document's object key, oldest first (keys sort as they were signed). */
+export async function signedHeadsKeys(deps: Pick<VerifierDeps, 's3' | 'bucket'>): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: AUDIT_HEADS_PREFIX, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys.sort();
+}
+
+async function readVerified(deps: VerifierDeps, key: string, publicKey: KeyObject): Promise<HeadsDocument> {
+  const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+  return verifySignedHeads(await object.Body!.transformToString('utf8'), publicKey, deps.keyId, key);
+}
+
+/**
+ * For the signer: the newest document that verifies. A newer one that does not (someone else wrote to the prefix)
+ * is reported through `onInvalid` and skipped, so a forged object cannot stop the signing; `audit verify` fails on it.
+ */
+async function newestValidSignedHeads(deps: VerifierDeps & { onInvalid(error: SignedHeadsError): void }): Promise<{ key: string; document: HeadsDocument } | undefined> {
+  const keys = await signedHeadsKeys(deps);
+  if (!keys.length) return undefined;
+  const publicKey = await signingPublicKey(deps);
+  for (const key of keys.reverse()) {
+    try {
+      return { key, document: await readVerified(deps, key, publicKey) };
+    } catch (error) {
+      if (!(error instanceof SignedHeadsError)) throw error;
+      deps.onInvalid(error);
+    }
+  }
+  return undefined;
 }
 
 /** The signing key's public half, from KMS (GetPublicKey: DER SubjectPublicKeyInfo). */
@@ -227,11 +291,9 @@ export function verifySignedHeads(body: string, publicKey: KeyObject, expectedKe
  * older one, which is what someone who can write the bucket's newest object would want.
  */
 export async function latestVerifiedSignedHeads(deps: VerifierDeps): Promise<{ key: string; document: HeadsDocument } | undefined> {
-  const key = await latestSignedHeadsKey(deps);
+  const key = (await signedHeadsKeys(deps)).at(-1);
   if (!key) return undefined;
-  const [object, publicKey] = await Promise.all([deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key })), signingPublicKey(deps)]);
-  const body = await object.Body!.transformToString('utf8');
-  return { key, document: verifySignedHeads(body, publicKey, deps.keyId, key) };
+  return { key, document: await readVerified(deps, key, await signingPublicKey(deps)) };
 }
 
 export type SignedHeadCheck =

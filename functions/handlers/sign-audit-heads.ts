@@ -24,6 +24,7 @@ export const handler = lambda<ScheduledEvent | { source?: string }, { key: strin
     keyId: env('AUDIT_HEADS_KEY_ARN'),
     bucket: env('AUDIT_HEADS_BUCKET'),
     lock: { mode, retentionDays },
+    log: (message, fields) => logger.error(message, fields),
   });
   logger.info('audit heads signed', { key, chains: signed.document.chains.length });
   return { key, chains: signed.document.chains.length };

@@ -60,8 +60,8 @@ export class AuditHeads extends Construct {
       retryAttempts: 0,
       environment: { AUDIT_HEADS_LOCK_MODE: heads.lockMode, AUDIT_HEADS_RETENTION_DAYS: String(heads.retention.toDays()) },
     })
-      // The index lists the chains (its projection carries keys only); the heads' seq and hash are read from the
-      // table itself, consistently.
+      // The index lists the chains (its projection carries keys only); the heads' seq and hash, and the entries at
+      // the previously signed seqs, are read from the table itself, consistently.
       .bindTable(props.table, { indexes: ['gsi2'], onlyPartitions: ['AUDIT_HEADS'] })
       .bindTable(props.table, { actions: ['BatchGetItem'], onlyPartitions: ['AUDIT#*'] });
 
@@ -89,7 +89,8 @@ export class AuditHeads extends Construct {
         conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.signer.role.roleArn } },
       }),
     );
-    this.signer.bindSignKey(this.key);
+    // Sign; GetPublicKey to verify the previous document before holding the chains to it.
+    this.signer.bindSignKey(this.key).bindPublicKey(this.key);
 
     this.bucket = new Bucket(this, 'Bucket', {
       objectLockEnabled: true,
@@ -146,15 +147,20 @@ export class AuditHeads extends Construct {
     }
 
     this.signer.fn.addEnvironment('AUDIT_HEADS_BUCKET', this.bucket.bucketName);
+    // Reads the previous documents (the newest that verifies): list the prefix, get an object.
+    this.signer.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${AUDIT_HEADS_PREFIX}*`] } } }),
+    );
+    this.signer.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(`${AUDIT_HEADS_PREFIX}*`)] }));
     // PutObjectRetention: S3 asks for it when PutObject carries x-amz-object-lock-* headers (the signer states the
     // bucket's default retention on every object, so the document says how long it is kept).
     this.signer.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectRetention'], resources: [this.bucket.arnForObjects(`${AUDIT_HEADS_PREFIX}*`)] }),
     );
-    // S3 asks KMS for the object's data key in the caller's name; only through S3.
+    // S3 asks KMS for the object's data key (writes) or to open it (reads) in the caller's name; only through S3.
     this.signer.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:GenerateDataKey'],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: [props.encryptionKey.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}` } },
       }),
