@@ -168,9 +168,9 @@ describe.each(STAGES)('stage %s', (stage) => {
   const s = () => synth(stage);
 
   describe('keys', () => {
-    it('four keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout ECC signing key', () => {
+    it('five keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout and audit heads ECC signing keys', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::KMS::Key', 4);
+      template.resourceCountIs('AWS::KMS::Key', 5);
       expect(template.toJSON().Resources[logicalId(stack.checkoutSigningKey)].Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
       template.hasResourceProperties('AWS::KMS::Alias', {
         AliasName: `alias/payplane-${stage}-checkout-signing`,
@@ -268,8 +268,10 @@ describe.each(STAGES)('stage %s', (stage) => {
       // live in its feature construct, the others keep the stack-level logical ids ('Default' constructs).
       const inNotifications = id in s().stack.notifications.functions;
       const inSettlement = id in s().stack.settlement.functions;
+      const inAuditHeads = id in s().stack.auditHeads.functions;
       // The settlement's steps are named in their construct (Settlement/Settle): the logical id still starts with the FunctionId.
       if (inSettlement) expect(fn.node.path).toBe(`Payplane-${stage}/Settlement/${id.slice('Settlement'.length)}`);
+      else if (inAuditHeads) expect(fn.node.path).toBe(`Payplane-${stage}/AuditHeads/${id.slice('AuditHeads'.length)}`);
       else expect(fn.node.id).toBe(id);
       if (inNotifications) expect(fn.node.path).toBe(`Payplane-${stage}/Notifications/${id}`);
       else if (inSettlement) expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
@@ -539,12 +541,14 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('outputs (read by the operator CLI)', () => {
-    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn, SettlementStateMachineArn', () => {
+    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn, SettlementStateMachineArn, AuditHeadsBucketName, AuditHeadsKeyArn', () => {
       const { template, stack } = s();
       const outputs = template.toJSON().Outputs;
       expect(Object.keys(outputs).sort()).toEqual(
-        ['ApiUrl', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'SettlementStateMachineArn', 'StageName', 'TableName'].sort(),
+        ['ApiUrl', 'AuditHeadsBucketName', 'AuditHeadsKeyArn', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'SettlementStateMachineArn', 'StageName', 'TableName'].sort(),
       );
+      expect(outputs.AuditHeadsBucketName.Value).toEqual({ Ref: logicalId(stack.auditHeads.bucket) });
+      expect(outputs.AuditHeadsKeyArn.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.auditHeads.key), 'Arn'] });
       expect(outputs.SettlementStateMachineArn.Value).toEqual({ Ref: logicalId(stack.settlement.stateMachine) });
       expect(outputs.TableName.Value).toEqual({ Ref: logicalId(stack.mainTable) });
       expect(outputs.IdempotencyTableName.Value).toEqual({ Ref: logicalId(stack.idempotencyTable) });
@@ -687,8 +691,10 @@ describe.each(STAGES)('stage %s', (stage) => {
 
     it('table-related KMS permissions only work through DynamoDB (kms:ViaService)', () => {
       const viaService = (st: Statement) => st.Condition?.StringEquals?.['kms:ViaService'];
+      // The audit heads signer's S3 grant through S3 is asserted in test/infra/audit-heads.test.ts.
+      const throughS3 = (st: Statement) => JSON.stringify(viaService(st)).includes('"s3.');
       for (const id of FUNCTION_IDS) {
-        const tableKms = roleStatements(s(), id).filter(viaService);
+        const tableKms = roleStatements(s(), id).filter((st) => viaService(st) && !throughS3(st));
         for (const st of tableKms) {
           expect(references(st, key())).toBe(true);
           expect(JSON.stringify(viaService(st))).toContain('dynamodb.us-east-1.');
