@@ -6,6 +6,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { AuditHeads } from './constructs/audit-heads';
 import { Notifications } from './constructs/notifications';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
@@ -58,7 +59,8 @@ export type FunctionId =
   | WebhooksApiFunctionId
   | SettlementsApiFunctionId
   | NotificationFunctionId
-  | SettlementFunctionId;
+  | SettlementFunctionId
+  | keyof AuditHeads['functions'];
 
 /**
  * One Payplane stage: the customer-managed key, the main (single-table) and idempotency tables, the REST
@@ -91,6 +93,8 @@ export class PayplaneStack extends Stack {
   readonly receipts: Receipts;
   /** Settlement: the state machine, its daily schedule, its step functions and alarms. */
   readonly settlement: Settlement;
+  /** Signed audit chain heads: signing key, Object Lock bucket, daily signer (lib/constructs/audit-heads.ts). */
+  readonly auditHeads: AuditHeads;
   readonly functions: Readonly<Record<FunctionId, PayplaneFunction>>;
 
   constructor(scope: Construct, id: string, props: PayplaneStackProps) {
@@ -346,7 +350,8 @@ export class PayplaneStack extends Stack {
 
     // ── Settlement: the daily run (Step Functions, started by EventBridge Scheduler) ─────────────────
     this.settlement = new Settlement(this, 'Settlement', { stage, table: this.mainTable, key: this.key });
-    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions, ...this.settlement.functions };
+    this.auditHeads = new AuditHeads(this, 'AuditHeads', { stage, table: this.mainTable, encryptionKey: this.key });
+    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -426,6 +431,8 @@ export class PayplaneStack extends Stack {
       value: this.settlement.stateMachine.stateMachineArn,
       description: 'The settlement state machine: `payplane settlements run` starts an execution of it',
     });
+    new CfnOutput(this, 'AuditHeadsBucketName', { value: this.auditHeads.bucket.bucketName, description: 'Signed audit chain heads (Object Lock): `payplane audit verify` reads the latest' });
+    new CfnOutput(this, 'AuditHeadsKeyArn', { value: this.auditHeads.key.keyArn, description: 'Audit heads signing key (ECC_NIST_P256): verifiers check signed heads with its public key' });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'Customer-managed KMS key' });
   }
 }

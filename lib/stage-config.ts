@@ -108,6 +108,17 @@ export interface StageSettings {
    * functions time out after 5 s and whose e2e tier settles payments it has just made, shortens it.
    */
   readonly settlementLag: Duration;
+  /**
+   * The signed audit chain heads (lib/constructs/audit-heads.ts, docs/audit.md § Signed heads): when the daily
+   * document is signed (EventBridge Scheduler), and how long S3 Object Lock keeps each one. COMPLIANCE: nobody, the
+   * account's root included, can shorten or remove it before `retention` ends; GOVERNANCE: a principal with
+   * s3:BypassGovernanceRetention can (dev and test, whose buckets must be deletable).
+   */
+  readonly auditHeads: {
+    readonly schedule: { readonly expression: string; readonly timeZone: string };
+    readonly lockMode: 'COMPLIANCE' | 'GOVERNANCE';
+    readonly retention: Duration;
+  };
 }
 
 export interface Throttle {
@@ -132,6 +143,7 @@ const DEV: StageSettings = {
   receiptsSenderDomain: 'dev.payplane.example',
   settlementSchedule: { expression: 'cron(30 0 * * ? *)', timeZone: 'UTC' },
   settlementLag: Duration.minutes(15),
+  auditHeads: { schedule: { expression: 'cron(45 0 * * ? *)', timeZone: 'UTC' }, lockMode: 'GOVERNANCE', retention: Duration.days(1) },
 };
 
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
@@ -153,6 +165,9 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     receiptsSenderDomain: 'payplane.example',
     settlementSchedule: { expression: 'cron(30 0 * * ? *)', timeZone: 'UTC' },
     settlementLag: Duration.minutes(15),
+    // PCI DSS v4 10.5.1 keeps audit history 12 months: 13 months (400 days) leaves a month's margin for the
+    // auditor's look-back at the oldest entry.
+    auditHeads: { schedule: { expression: 'cron(45 0 * * ? *)', timeZone: 'UTC' }, lockMode: 'COMPLIANCE', retention: Duration.days(400) },
   },
   // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
   // that a dead run's claim is taken over in seconds.

@@ -106,7 +106,11 @@ export interface LocalCloudInfo {
     sns?: string;
     /** The local Step Functions (AWS_ENDPOINT_URL_SFN), when the template has state machines. */
     sfn?: string;
+    /** The local S3 (AWS_ENDPOINT_URL_S3, path-style), when the template has buckets. */
+    s3?: string;
   };
+  /** The signed audit heads' bucket and signing key (`audit verify` checks chains against the latest document). */
+  auditHeads?: { bucket: string; keyArn: string };
   /** State machine ARNs by logical id. */
   stateMachines: Record<string, string>;
   /** The directory where the local SES and SNS write what they send (.eml, .json). */
@@ -295,7 +299,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         sesv2: serviceEndpoints.AWS_ENDPOINT_URL_SESV2,
         sns: serviceEndpoints.AWS_ENDPOINT_URL_SNS,
         sfn: serviceEndpoints.AWS_ENDPOINT_URL_SFN,
+        s3: serviceEndpoints.AWS_ENDPOINT_URL_S3,
       },
+      auditHeads: envValue('AUDIT_HEADS_BUCKET') ? { bucket: envValue('AUDIT_HEADS_BUCKET')!, keyArn: envValue('AUDIT_HEADS_KEY_ARN')! } : undefined,
       stateMachines: Object.fromEntries([...(stepFunctions?.machines.values() ?? [])].map((m) => [m.logicalId, m.arn])),
       outbox: outboxDir,
       tables: { main: mainTable, idempotency: envValue('IDEMPOTENCY_TABLE_NAME'), byLogicalId: tables },

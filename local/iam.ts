@@ -440,6 +440,8 @@ export function loadOperatorPolicy(stack: LocalStack, file = OPERATOR_POLICY_FIL
   const stage = stack.resourcesOfType('AWS::ApiGateway::Stage')[0];
   const settlement = stack.resourcesOfType('AWS::StepFunctions::StateMachine').find(([id]) => /^SettlementStateMachine/.test(id));
   const settlementArn = settlement ? String(stack.ref(settlement[0], settlement[0])) : undefined;
+  const headsBucket = stack.resourcesOfType('AWS::S3::Bucket').find(([id]) => /^AuditHeadsBucket[0-9A-F]{8}$/.test(id));
+  const headsKey = stack.resourcesOfType('AWS::KMS::Key').find(([id]) => /^AuditHeadsKey[0-9A-F]{8}$/.test(id));
   const values: Record<string, string> = {
     region: stack.region,
     account: stack.account,
@@ -450,6 +452,8 @@ export function loadOperatorPolicy(stack: LocalStack, file = OPERATOR_POLICY_FIL
     StageName: stage ? stack.resolveString(stage[1].Properties?.StageName, 'Stage.StageName') : '<no stage>',
     SettlementStateMachineArn: settlementArn ?? '<no state machine>',
     SettlementStateMachineName: settlementArn?.split(':').at(-1) ?? '<no state machine>',
+    AuditHeadsBucketName: headsBucket ? stack.bucketName(headsBucket[0]) : '<no bucket>',
+    AuditHeadsKeyArn: headsKey ? stack.kmsKeyArn(headsKey[0]) : '<no key>',
   };
   return JSON.parse(text.replace(/<(\w+)>/g, (m, name: string) => values[name] ?? m)) as PolicyDocument;
 }

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ControlPlane } from './control-plane';
 import { connectDynamoDb, createTables, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
@@ -6,6 +8,7 @@ import type { LocalIam } from './iam';
 import { CheckpointStore, startEventSources } from './event-sources';
 import { startKms } from './kms';
 import { Outbox } from './outbox';
+import { startS3 } from './s3';
 import { startSes } from './ses';
 import { startSns } from './sns';
 import type { LambdaRuntime } from './lambda';
@@ -191,6 +194,27 @@ const sqsService: ServiceModule = {
   },
 };
 
+/** AWS::S3::Bucket → the local S3 (local/s3.ts): `.payplane/audit/` (signed audit heads), a temporary directory in memory. */
+const s3Service: ServiceModule = {
+  name: 's3',
+  async start(ctx) {
+    if (ctx.stack.resourcesOfType('AWS::S3::Bucket').length === 0) return undefined;
+    const started = performance.now();
+    const root = ctx.inMemory ? mkdtempSync(join(tmpdir(), 'payplane-s3-')) : join(ctx.dataDir, 'audit');
+    const s3 = await startS3(ctx.stack, { root, iam: ctx.iam, log: ctx.log });
+    return {
+      name: 's3',
+      endpoints: { AWS_ENDPOINT_URL_S3: s3.url },
+      startMs: performance.now() - started,
+      stats: () => ({ root, buckets: [...s3.s3.buckets.keys()], calls: s3.s3.calls }),
+      stop: async () => {
+        await s3.stop();
+        if (ctx.inMemory) rmSync(root, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
 /** SES v2 SendEmail → `.eml` files in the outbox (local/ses.ts). */
 const sesService: ServiceModule = {
   name: 'sesv2',
@@ -325,5 +349,5 @@ function sqsAdminRoutes(control: ControlPlane, sqs: LocalSqs): void {
   });
 }
 
-export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService, sesService, snsService, stepFunctionsService];
+export const SERVICES: ServiceModule<any>[] = [dynamodbService, kmsService, sqsService, s3Service, sesService, snsService, stepFunctionsService];
 export const TRIGGERS: TriggerModule[] = [scheduleTrigger, eventSourceTrigger];

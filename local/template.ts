@@ -337,6 +337,8 @@ export class LocalStack {
         return this.resolveString(r.Properties?.EmailIdentity, `${id}.EmailIdentity`);
       case 'AWS::SES::ConfigurationSet':
         return this.explicitName(id, 'Name') ?? this.generatedName(id);
+      case 'AWS::S3::Bucket':
+        return this.bucketName(id);
       default:
         return this.generatedName(id);
     }
@@ -345,6 +347,11 @@ export class LocalStack {
   private explicitName(logicalId: string, property: string): string | undefined {
     const value = this.resource(logicalId).Properties?.[property];
     return value === undefined ? undefined : this.resolveString(value, `${logicalId}.${property}`);
+  }
+
+  /** The explicit BucketName, else CloudFormation's style of generated name (lower case, at most 63 characters). */
+  bucketName(logicalId: string): string {
+    return this.explicitName(logicalId, 'BucketName') ?? this.generatedName(logicalId, 63).toLowerCase();
   }
 
   queueName(logicalId: string): string {
@@ -402,6 +409,8 @@ export class LocalStack {
       case 'AWS::StepFunctions::StateMachine.Arn':
       case 'AWS::SNS::Topic.TopicArn':
         return this.genericArn(id, r);
+      case 'AWS::S3::Bucket.Arn':
+        return `arn:${LOCAL_PARTITION}:s3:::${this.bucketName(id)}`;
       case 'AWS::StepFunctions::StateMachine.Name':
         return this.generatedName(id, 80);
     }

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { recordDynamoDbCall } from './metrics';
 
@@ -15,9 +16,18 @@ export function dynamo(): DynamoDBDocumentClient {
   return doc;
 }
 
+let s3Client: S3Client | undefined;
+
+/** S3; path-style against a local endpoint (AWS_ENDPOINT_URL_S3 on loopback has no bucket subdomains). */
+export function s3(): S3Client {
+  s3Client ??= new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3) });
+  return s3Client;
+}
+
 /** Tests that point one process at several endpoints reset the cached client. */
 export function resetClients(): void {
   doc = undefined;
+  s3Client = undefined;
 }
 
 const KIND: Record<string, 'read' | 'write'> = {

@@ -28,7 +28,9 @@ export interface E2eCloud {
   stage: string;
   restApiId: string;
   /** admin: local routes (/__stats, /__schedules, /__event-sources/{mapping}/poll, /__faults, /__sqs/sent?queue=…). */
-  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string; sesv2?: string; sns?: string; sfn?: string };
+  endpoints: { api: string; dynamodb: string; kms?: string; sqs?: string; apigateway: string; admin: string; sesv2?: string; sns?: string; sfn?: string; s3?: string };
+  /** The signed audit heads' bucket (local S3) and signing key. */
+  auditHeads?: { bucket: string; keyArn: string };
   /** State machine ARNs by logical id (the settlement's: `SettlementStateMachine<hash>`). */
   stateMachines: Record<string, string>;
   /** Where the local SES and SNS write each email (.eml) and SMS (.json): a temporary directory of this run. */
@@ -84,6 +86,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     queues: cloud.queues,
     outbox: cloud.outbox,
     kmsKeyArn: cloud.kmsKeyArn,
+    auditHeads: cloud.auditHeads,
     routes: cloud.routes.map(({ method, path }) => ({ method, path })),
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },
     operatorCredentials: cloud.operatorCredentials,

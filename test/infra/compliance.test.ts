@@ -25,6 +25,9 @@ const ACKNOWLEDGED = [
   'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
   'AwsSolutions-IAM5[Resource::*]',
   'AwsSolutions-L1',
+  // lib/constructs/audit-heads.ts: the access log bucket logs nothing of its own; the signer writes under one prefix.
+  'AwsSolutions-S1',
+  'AwsSolutions-IAM5[Resource::<AuditHeadsBucketE6DF1D3D.Arn>/audit-heads/*]',
   // The stream publisher's on-failure queue is a dead-letter destination that no redrive policy names (lib/constructs/notifications.ts).
   'AwsSolutions-SQS3',
   // AWS CloudFormation Guard, Control Tower proactive controls (reasons in lib/constructs/guard.ts).
@@ -32,6 +35,11 @@ const ACKNOWLEDGED = [
   'cloudwatch_log_group_encrypted_check',
   'lambda_inside_vpc_check',
   'sqs_dlq_check',
+  // lib/constructs/audit-heads.ts (what S3 server access log delivery cannot have; no object event consumers).
+  's3_bucket_default_encryption_kms_check',
+  's3_bucket_logging_enabled_check',
+  's3_bucket_object_lock_enabled_check',
+  's3_event_notifications_enabled_check',
 ];
 /** Acknowledged only in the stages that keep logs less than a year (dev, test). */
 const SHORT_LOG_RETENTION = ['cloudwatch_log_group_retention_period_check'];

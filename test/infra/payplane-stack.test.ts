@@ -50,6 +50,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SettlementCompensate: 'functions/handlers/settlement-compensate.ts',
   SettlementReport: 'functions/handlers/settlement-report.ts',
   SettlementSummary: 'functions/handlers/settlement-summary.ts',
+  AuditHeadsSigner: 'functions/handlers/sign-audit-heads.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -109,7 +110,11 @@ type EnvVar =
   | 'DELIVERY_DLQ_URL'
   | 'DELIVERY_LANE'
   | 'RECEIPTS_QUEUE_URL'
-  | 'SETTLEMENT_LAG_SECONDS';
+  | 'SETTLEMENT_LAG_SECONDS'
+  | 'AUDIT_HEADS_KEY_ARN'
+  | 'AUDIT_HEADS_BUCKET'
+  | 'AUDIT_HEADS_LOCK_MODE'
+  | 'AUDIT_HEADS_RETENTION_DAYS';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -159,15 +164,16 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SettlementCompensate: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   SettlementReport: ['TABLE_NAME'],
   SettlementSummary: ['TABLE_NAME', 'SETTLEMENT_LAG_SECONDS'],
+  AuditHeadsSigner: ['AUDIT_HEADS_LOCK_MODE', 'AUDIT_HEADS_RETENTION_DAYS', 'TABLE_NAME', 'AUDIT_HEADS_KEY_ARN', 'AUDIT_HEADS_BUCKET'],
 };
 
 describe.each(STAGES)('stage %s', (stage) => {
   const s = () => synth(stage);
 
   describe('keys', () => {
-    it('four keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout ECC signing key', () => {
+    it('five keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout and audit heads ECC signing keys', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::KMS::Key', 4);
+      template.resourceCountIs('AWS::KMS::Key', 5);
       expect(template.toJSON().Resources[logicalId(stack.checkoutSigningKey)].Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
       template.hasResourceProperties('AWS::KMS::Alias', {
         AliasName: `alias/payplane-${stage}-checkout-signing`,
@@ -265,8 +271,10 @@ describe.each(STAGES)('stage %s', (stage) => {
       // live in its feature construct, the others keep the stack-level logical ids ('Default' constructs).
       const inNotifications = id in s().stack.notifications.functions;
       const inSettlement = id in s().stack.settlement.functions;
+      const inAuditHeads = id in s().stack.auditHeads.functions;
       // The settlement's steps are named in their construct (Settlement/Settle): the logical id still starts with the FunctionId.
       if (inSettlement) expect(fn.node.path).toBe(`Payplane-${stage}/Settlement/${id.slice('Settlement'.length)}`);
+      else if (inAuditHeads) expect(fn.node.path).toBe(`Payplane-${stage}/AuditHeads/${id.slice('AuditHeads'.length)}`);
       else expect(fn.node.id).toBe(id);
       if (inNotifications) expect(fn.node.path).toBe(`Payplane-${stage}/Notifications/${id}`);
       else if (inSettlement) expect(logicalId(fn.fn)).toMatch(new RegExp(`^${id}Function[0-9A-F]{8}$`));
@@ -293,6 +301,7 @@ describe.each(STAGES)('stage %s', (stage) => {
           SettlementCompensate: 60,
           SettlementReport: 600,
           SettlementSummary: 600,
+          AuditHeadsSigner: 120,
         }[id as string] ?? { dev: 10, prod: 10, test: 5 }[stage],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
@@ -312,6 +321,10 @@ describe.each(STAGES)('stage %s', (stage) => {
         DELIVERY_LANE: id === 'DeliverWebhooksSlow' ? 'slow' : 'main',
         RECEIPTS_QUEUE_URL: { Ref: logicalId(stack.receipts.queue) },
         SETTLEMENT_LAG_SECONDS: stage === 'test' ? '10' : '900',
+        AUDIT_HEADS_KEY_ARN: { 'Fn::GetAtt': [logicalId(stack.auditHeads.key), 'Arn'] },
+        AUDIT_HEADS_BUCKET: { Ref: logicalId(stack.auditHeads.bucket) },
+        AUDIT_HEADS_LOCK_MODE: stage === 'prod' ? 'COMPLIANCE' : 'GOVERNANCE',
+        AUDIT_HEADS_RETENTION_DAYS: stage === 'prod' ? '400' : '1',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
       };
       expect(props.Environment.Variables).toEqual({
@@ -531,12 +544,14 @@ describe.each(STAGES)('stage %s', (stage) => {
   });
 
   describe('outputs (read by the operator CLI)', () => {
-    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn, SettlementStateMachineArn', () => {
+    it('exports exactly ApiUrl, RestApiId, StageName, TableName, IdempotencyTableName, KmsKeyArn, CheckoutSigningKeyArn, SettlementStateMachineArn, AuditHeadsBucketName, AuditHeadsKeyArn', () => {
       const { template, stack } = s();
       const outputs = template.toJSON().Outputs;
       expect(Object.keys(outputs).sort()).toEqual(
-        ['ApiUrl', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'SettlementStateMachineArn', 'StageName', 'TableName'].sort(),
+        ['ApiUrl', 'AuditHeadsBucketName', 'AuditHeadsKeyArn', 'CheckoutSigningKeyArn', 'IdempotencyTableName', 'KmsKeyArn', 'RestApiId', 'SettlementStateMachineArn', 'StageName', 'TableName'].sort(),
       );
+      expect(outputs.AuditHeadsBucketName.Value).toEqual({ Ref: logicalId(stack.auditHeads.bucket) });
+      expect(outputs.AuditHeadsKeyArn.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.auditHeads.key), 'Arn'] });
       expect(outputs.SettlementStateMachineArn.Value).toEqual({ Ref: logicalId(stack.settlement.stateMachine) });
       expect(outputs.TableName.Value).toEqual({ Ref: logicalId(stack.mainTable) });
       expect(outputs.IdempotencyTableName.Value).toEqual({ Ref: logicalId(stack.idempotencyTable) });
@@ -637,6 +652,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       SettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1', 'UpdateItem'] },
       // The run's settlements (gsi2 RUN#), the statements' lines and the entries they are compared with.
       SettlementSummary: { main: ['BatchGetItem', 'GetItem', 'Query', 'Query index/gsi1', 'Query index/gsi2'] },
+      // functions/audit/heads.ts listChainHeads: gsi2 AUDIT_HEADS lists the chains, BatchGetItem reads their heads.
+      AuditHeadsSigner: { main: ['BatchGetItem', 'Query index/gsi2'] },
     };
     it.each(FUNCTION_IDS)('%s: exactly the DynamoDB actions its code sends, on the table or index it sends them to', (id) => {
       expect(tableGrants(id, main())).toEqual([...TABLE_GRANTS[id].main].sort());
@@ -689,8 +706,10 @@ describe.each(STAGES)('stage %s', (stage) => {
 
     it('table-related KMS permissions only work through DynamoDB (kms:ViaService)', () => {
       const viaService = (st: Statement) => st.Condition?.StringEquals?.['kms:ViaService'];
+      // The audit heads signer's S3 grant through S3 is asserted in test/infra/audit-heads.test.ts.
+      const throughS3 = (st: Statement) => JSON.stringify(viaService(st)).includes('"s3.');
       for (const id of FUNCTION_IDS) {
-        const tableKms = roleStatements(s(), id).filter(viaService);
+        const tableKms = roleStatements(s(), id).filter((st) => viaService(st) && !throughS3(st));
         for (const st of tableKms) {
           expect(references(st, key())).toBe(true);
           expect(JSON.stringify(viaService(st))).toContain('dynamodb.us-east-1.');

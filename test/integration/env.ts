@@ -13,6 +13,7 @@ export function useLocalServices() {
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_DYNAMODB: services.endpoints.dynamodb,
     AWS_ENDPOINT_URL_KMS: services.endpoints.kms,
+    AWS_ENDPOINT_URL_S3: services.endpoints.s3,
     TABLE_NAME: services.tables.main,
     IDEMPOTENCY_TABLE_NAME: services.tables.idempotency,
     KMS_KEY_ARN: services.kmsKeyArn,

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TestProject } from 'vitest/node';
@@ -5,6 +8,7 @@ import { seedDemoRates } from '../../functions/fx/table';
 import { hasCdkApp, templateWithoutBundling } from '../../local/assembly';
 import { createTables, LOCAL_CREDENTIALS, startDynamoDbLocal } from '../../local/dynamodb';
 import { startKms } from '../../local/kms';
+import { startS3 } from '../../local/s3';
 import { LOCAL_REGION, LocalStack } from '../../local/template';
 
 /**
@@ -15,7 +19,9 @@ import { LOCAL_REGION, LocalStack } from '../../local/template';
 export interface LocalServices {
   region: string;
   stackName: string;
-  endpoints: { dynamodb: string; kms: string };
+  endpoints: { dynamodb: string; kms: string; s3: string };
+  /** The signed audit heads' bucket (in the local S3) and signing key (in the KMS emulator). */
+  auditHeads: { bucket: string; keyArn: string };
   /** main / idempotency: the tables the functions get as TABLE_NAME / IDEMPOTENCY_TABLE_NAME. */
   tables: { main: string; idempotency: string; byLogicalId: Record<string, string> };
   kmsKeyArn: string;
@@ -35,9 +41,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const [{ template, stackName }, dynamodb] = await Promise.all([templateWithoutBundling(), startDynamoDbLocal({ inMemory: true })]);
   const stack = new LocalStack(template, { stackName });
   let kms: Awaited<ReturnType<typeof startKms>> | undefined;
+  let s3: Awaited<ReturnType<typeof startS3>> | undefined;
+  const s3Root = mkdtempSync(join(tmpdir(), 'payplane-integration-s3-'));
   try {
-    const [tables, kmsEndpoint] = await Promise.all([createTables(dynamodb.client, stack), startKms(stack, { inMemory: true })]);
+    const [tables, kmsEndpoint, s3Endpoint] = await Promise.all([createTables(dynamodb.client, stack), startKms(stack, { inMemory: true }), startS3(stack, { root: s3Root })]);
     kms = kmsEndpoint;
+    s3 = s3Endpoint;
     const main = functionEnv(stack, 'TABLE_NAME') ?? tables[0]!.tableName;
     // The documented sandbox demo rates, through the real `fx set` code path: payments in EUR, JPY, GBP or KWD
     // convert for merchants that settle in USD (the default), as in the local cloud (local/seed.ts).
@@ -49,7 +58,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('localServices', {
       region: stack.region,
       stackName,
-      endpoints: { dynamodb: dynamodb.endpoint, kms: kms.url },
+      endpoints: { dynamodb: dynamodb.endpoint, kms: kms.url, s3: s3.url },
+      auditHeads: { bucket: functionEnv(stack, 'AUDIT_HEADS_BUCKET') ?? '', keyArn: functionEnv(stack, 'AUDIT_HEADS_KEY_ARN') ?? '' },
       tables: {
         main,
         idempotency: functionEnv(stack, 'IDEMPOTENCY_TABLE_NAME') ?? '',
@@ -61,10 +71,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (error) {
     await dynamodb.stop();
     await kms?.stop();
+    await s3?.stop();
+    rmSync(s3Root, { recursive: true, force: true });
     throw error;
   }
   return async () => {
     await kms?.stop();
+    await s3?.stop();
+    rmSync(s3Root, { recursive: true, force: true });
     await dynamodb.stop();
   };
 }
