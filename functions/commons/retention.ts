@@ -124,7 +124,7 @@ export const ITEM_TYPES: readonly ItemType[] = [
     readers: 'channel results, reconciler, settlement reconciliation',
     kept: BOOKS,
     goes: 'never',
-    why: 'maps the channel’s statement lines and disputes back to the order; ' + 'books',
+    why: 'maps the channel’s statement lines and disputes back to the order; bookkeeping (5–10 years)',
     writer: 'functions/payments/repository.ts',
   },
   {
@@ -463,4 +463,10 @@ export function itemTypeOf(table: ItemType['table'], item: Record<string, unknow
   const matches = ITEM_TYPES.filter((t) => t.table === table && t.pk.test(pk) && (t.sk ? sk !== undefined && t.sk.test(sk) : sk === undefined));
   // Keys are disjoint by design; two matches is a registry bug the test must see, not a guess.
   return matches.length === 1 ? matches[0] : undefined;
+}
+
+/** The item's row in docs/data.md's table (test/unit/retention-doc.test.ts compares them cell by cell). */
+export function docRow(t: ItemType): string[] {
+  const goes = t.goes === 'ttl' ? `TTL (\`${t.ttlAttribute}\`)` : t.goes;
+  return [`\`${t.name}\``, t.key, `${t.holds}; read by ${t.readers}`, t.kept, goes, t.why];
 }
