@@ -143,6 +143,8 @@ export interface Order extends PaymentAttributes {
   payer_masked?: Payer;
   /** payer.locale, in plaintext (a language is no contact detail): the checkout sets it without opening the payer. */
   payer_locale?: PayerLocale;
+  /** When the payer was erased on request (orders/erase.ts): the payer fields above are gone for good. */
+  payer_erased_at?: string;
   expires_at: string;
   created_at: string;
   updated_at: string;
@@ -176,6 +178,8 @@ export function toApi(order: Order, payer: Payer | undefined, baseUrl: string) {
     description: order.description ?? null,
     capture_method: order.capture_method,
     payer: payer || order.payer_locale ? { ...payer, ...(order.payer_locale ? { locale: order.payer_locale } : {}) } : null,
+    // Only on erased orders: `payer: null` alone would not tell "never given" from "erased on request".
+    ...(order.payer_erased_at ? { payer_erased_at: order.payer_erased_at } : {}),
     metadata: order.metadata,
     notify_url: order.notify_url ?? null,
     return_url: order.return_url ?? null,

@@ -22,7 +22,8 @@ const attemptKey = (id: string) => ({ pk: `PAYMENT#${id}`, sk: 'PAYMENT' });
 const eventKey = (channel: string, id: string) => ({ pk: `CHANNELEVENT#${channel}#${id}`, sk: 'EVENT' });
 export const refundKey = (id: string) => ({ pk: `REFUND#${id}`, sk: 'REFUND' });
 
-const EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
+/** Channel notifications are deduplicated for as long as the channel may resend one (Alipay: about 25 h), with room. */
+export const CHANNEL_EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
 
 /** Order and refund ids end in random base62, so the expiry index's shard function spreads these too. */
 export const INFLIGHT_SHARDS = EXPIRY_SHARDS;
@@ -135,7 +136,7 @@ export class PaymentRepository {
           sequence: event.sequence,
           status: event.status,
           received_at: now.toISOString(),
-          ttl: Math.floor(now.getTime() / 1000) + EVENT_RETENTION_SECONDS,
+          ttl: Math.floor(now.getTime() / 1000) + CHANNEL_EVENT_RETENTION_SECONDS,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       },

@@ -20,7 +20,7 @@ import type { Secret } from '../commons/secret';
  */
 export const ORDER_DECLINE_LIMIT = 5;
 export const CARD_DECLINE_LIMIT = 10;
-const CARD_WINDOW_MS = 3600_000;
+export const CARD_WINDOW_MS = 3600_000;
 
 /** The counter item of a card's declines in the clock hour of `now` (pk; sk VELOCITY), and when it may be deleted. */
 export function cardCounter(platformFingerprint: Secret<string>, now: Date): { pk: string; ttl: number } {

@@ -4,6 +4,7 @@ import { dynamo } from '../../commons/clients';
 import { required } from '../../commons/config';
 import { InternalError } from '../../commons/errors';
 import { randomBase62 } from '../../commons/ids';
+import { SANDBOX_RETENTION_SECONDS } from '../sandbox/store';
 import type { PayoutChannel, PayoutRecord, PayoutRequest, PayoutResult, PayoutStatementLine } from './channel';
 
 /**
@@ -11,6 +12,7 @@ import type { PayoutChannel, PayoutRecord, PayoutRequest, PayoutResult, PayoutSt
  * payment channel's trades):
  *   payout          pk SANDBOXPAYOUT#<settlement id>       sk PAYOUT                  one per settlement, ever
  *   statement line  pk SANDBOXPAYOUTSTMT#<YYYY-MM-DD>      sk <paid_at>#<settlement>  written with the payout's `paid`
+ * both with a TTL of 400 days, as the sandbox's trades (docs/data.md).
  *
  * Deterministic accounts, by the last 4 digits of the account number (docs/settlement.md § Sandbox payout accounts):
  *   …0119  fails twice with `bank_unavailable` (transient), then succeeds: Step Functions' Retry gets it through
@@ -30,6 +32,8 @@ const ACCOUNT = /^\d{4,34}$/;
 
 const payoutKey = (settlementId: string) => ({ pk: `SANDBOXPAYOUT#${settlementId}`, sk: 'PAYOUT' });
 const lineKey = (paidAt: string, settlementId: string) => ({ pk: `SANDBOXPAYOUTSTMT#${paidAt.slice(0, 10)}`, sk: `${paidAt}#${settlementId}` });
+/** The rail's records go as the sandbox's trades do (docs/data.md): after the statements' reconciliation needs them. */
+const ttlOf = (at: string) => Math.floor(Date.parse(at) / 1000) + SANDBOX_RETENTION_SECONDS;
 
 interface StoredPayout extends PayoutRecord {
   merchant_id: string;
@@ -99,10 +103,10 @@ export class SandboxPayoutChannel implements PayoutChannel {
           TableName: this.table(),
           Key: payoutKey(settlementId),
           UpdateExpression:
-            'SET #type = :type, settlement_id = :id, #status = :canceled, updated_at = :now, created_at = if_not_exists(created_at, :now), amount = if_not_exists(amount, :zero), currency = if_not_exists(currency, :none), attempts = if_not_exists(attempts, :zero), bank_account_last4 = if_not_exists(bank_account_last4, :none)',
+            'SET #type = :type, settlement_id = :id, #status = :canceled, updated_at = :now, created_at = if_not_exists(created_at, :now), #ttl = if_not_exists(#ttl, :ttl), amount = if_not_exists(amount, :zero), currency = if_not_exists(currency, :none), attempts = if_not_exists(attempts, :zero), bank_account_last4 = if_not_exists(bank_account_last4, :none)',
           ConditionExpression: 'attribute_not_exists(pk) OR #status = :pending',
-          ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
-          ExpressionAttributeValues: { ':type': 'sandbox_payout', ':id': settlementId, ':canceled': 'canceled', ':pending': 'pending', ':now': now, ':zero': 0, ':none': '' },
+          ExpressionAttributeNames: { '#type': 'type', '#status': 'status', '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':ttl': ttlOf(now), ':type': 'sandbox_payout', ':id': settlementId, ':canceled': 'canceled', ':pending': 'pending', ':now': now, ':zero': 0, ':none': '' },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -137,7 +141,7 @@ export class SandboxPayoutChannel implements PayoutChannel {
   private async write(before: StoredPayout | undefined, next: StoredPayout): Promise<boolean> {
     const put = {
       TableName: this.table(),
-      Item: { ...payoutKey(next.settlement_id), type: 'sandbox_payout', ...next },
+      Item: { ...payoutKey(next.settlement_id), type: 'sandbox_payout', ttl: ttlOf(next.created_at), ...next },
       ...(before
         ? { ConditionExpression: '#status = :pending AND attempts = :attempts', ExpressionAttributeNames: { '#status': 'status' }, ExpressionAttributeValues: { ':pending': 'pending', ':attempts': before.attempts } }
         : { ConditionExpression: 'attribute_not_exists(pk)' }),
@@ -148,7 +152,7 @@ export class SandboxPayoutChannel implements PayoutChannel {
         return true;
       }
       // The statement line in the same transaction as the payment: the rail's statement is its record of payments.
-      const line = { ...lineKey(next.paid_at!, next.settlement_id), type: 'sandbox_payout_line', settlement_id: next.settlement_id, merchant_id: next.merchant_id, amount: next.amount, currency: next.currency, reference: next.reference, paid_at: next.paid_at };
+      const line = { ...lineKey(next.paid_at!, next.settlement_id), type: 'sandbox_payout_line', ttl: ttlOf(next.paid_at!), settlement_id: next.settlement_id, merchant_id: next.merchant_id, amount: next.amount, currency: next.currency, reference: next.reference, paid_at: next.paid_at };
       await dynamo().send(new TransactWriteCommand({ TransactItems: [{ Put: put }, { Put: { TableName: this.table(), Item: line, ConditionExpression: 'attribute_not_exists(pk)' } }] }));
       return true;
     } catch (error) {

@@ -80,12 +80,12 @@ const statementLineItem = (line: StatementLine, ttl: number) => ({
 });
 
 /** Sandbox trades outlive the platform's refund window (about a year), then DynamoDB TTL removes them. */
-const RETENTION_SECONDS = 400 * 24 * 3600;
+export const SANDBOX_RETENTION_SECONDS = 400 * 24 * 3600;
 
 /** What the bank needs of its store (an in-memory one stands in for unit tests). */
 export type TradeRecords = Pick<TradeStore, 'create' | 'get' | 'getByTradeNo' | 'transition' | 'addRefund'>;
 
-const ttlOf = (at: string) => Math.floor(Date.parse(at) / 1000) + RETENTION_SECONDS;
+const ttlOf = (at: string) => Math.floor(Date.parse(at) / 1000) + SANDBOX_RETENTION_SECONDS;
 const captureLine = (trade: Pick<TradeRecord, 'out_trade_no' | 'trade_no' | 'currency'>, amount: number, at: string): StatementLine => ({
   kind: 'capture',
   out_trade_no: trade.out_trade_no,
@@ -103,7 +103,7 @@ export class TradeStore {
 
   /** Creates the trade, or returns the one that already has this out_trade_no. */
   async create(trade: TradeRecord): Promise<{ created: true } | { created: false; existing: TradeRecord }> {
-    const ttl = Math.floor(Date.parse(trade.gmt_create) / 1000) + RETENTION_SECONDS;
+    const ttl = Math.floor(Date.parse(trade.gmt_create) / 1000) + SANDBOX_RETENTION_SECONDS;
     for (let attempt = 0; ; attempt++) {
       try {
         await dynamo().send(

@@ -71,8 +71,9 @@ export async function confirm(ctx: PaymentContext, caller: Caller, orderId: stri
           fee_rate: feeRate,
           fx,
           fx_refunded: fx ? 0 : undefined,
-          // The checkout's language becomes the receipts' language, unless the merchant sent payer.locale.
-          payer_locale: order.payer_locale ?? caller.payerLocale,
+          // The checkout's language becomes the receipts' language, unless the merchant sent payer.locale (or the
+          // payer was erased: orders/erase.ts).
+          payer_locale: order.payer_erased_at ? undefined : (order.payer_locale ?? caller.payerLocale),
           card_ciphertext: cardCiphertext,
           card_velocity: velocity?.pk,
           last_payment_error: undefined,
