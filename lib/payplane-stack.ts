@@ -434,7 +434,5 @@ export class PayplaneStack extends Stack {
       description: 'The settlement state machine: `payplane settlements run` starts an execution of it',
     });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'Customer-managed KMS key' });
-    new CfnOutput(this, 'BackupVaultName', { value: this.backup.vault.backupVaultName, description: 'AWS Backup vault of the tables\' recovery points (docs/operations.md)' });
-    new CfnOutput(this, 'BackupVaultKeyArn', { value: this.backup.key.keyArn, description: 'The backup vault\'s customer-managed key (a restore role needs its use through AWS Backup)' });
   }
 }
