@@ -81,12 +81,13 @@ class EncryptedVault extends Construct {
       pendingWindow: settings.keyPendingWindow,
       policy: new PolicyDocument({
         statements: [
-          // Administration only: without it the key would become unmanageable (KMS's lock-out check).
+          // Administration only (no kms:Create*: CreateGrant would hand out use): without it the key would become
+          // unmanageable (KMS's lock-out check).
           new PolicyStatement({
             sid: 'AccountAdministersTheKey',
             principals: [account],
             actions: [
-              'kms:Create*', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*',
+              'kms:CreateAlias', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*',
               'kms:Disable*', 'kms:Get*', 'kms:Delete*', 'kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion',
               'kms:CancelKeyDeletion', 'kms:RotateKeyOnDemand',
             ],
@@ -215,6 +216,14 @@ export class PayplaneBackup extends Construct {
         conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${stack.region}.amazonaws.com` } },
       }),
     );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'TableKeyGrantsThroughDynamoDb',
+        actions: ['kms:CreateGrant'],
+        resources: tableKeys.map((k) => k.keyArn),
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${stack.region}.amazonaws.com` }, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      }),
+    );
     const vaultArns = [this.vault.backupVaultArn, ...(this.copyVaultArn ? [this.copyVaultArn] : [])];
     this.role.addToPrincipalPolicy(new PolicyStatement({ sid: 'IntoTheVaults', actions: ['backup:DescribeBackupVault', 'backup:CopyIntoBackupVault'], resources: vaultArns }));
     this.role.addToPrincipalPolicy(
@@ -238,9 +247,17 @@ export class PayplaneBackup extends Construct {
         new PolicyStatement({
           sid: 'CopyVaultKeyByAlias',
           effect: Effect.ALLOW,
-          actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:CreateGrant'],
+          actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
           resources: [copyKeyArnPattern(stack, settings.copy.region)],
           conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': names.copyKeyAlias } },
+        }),
+      );
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'CopyVaultKeyGrantsForAwsBackup',
+          actions: ['kms:CreateGrant'],
+          resources: [copyKeyArnPattern(stack, settings.copy.region)],
+          conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': names.copyKeyAlias }, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
         }),
       );
       acknowledge(

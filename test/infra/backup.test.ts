@@ -91,6 +91,7 @@ describe.each(STAGES)('stage %s: the backup plan', (stage) => {
       expect(st.Condition?.StringEquals?.['kms:CallerAccount']).toBe(PLACEHOLDER_ACCOUNT);
     }
     expect(JSON.stringify(key.Properties.KeyPolicy)).not.toContain('"kms:*"');
+    expect(JSON.stringify(key.Properties.KeyPolicy), 'no kms:Create* (CreateGrant) for the administrators').not.toContain('"kms:Create*"');
     const alias = ofType(stage, 'AWS::KMS::Alias').find(([, a]) => JSON.stringify(a.Properties.TargetKeyId).includes(`"${keyId}"`))!;
     expect(alias[1].Properties.AliasName).toBe(`alias/payplane-${stage}-backup`);
   });
@@ -170,8 +171,18 @@ describe.each(STAGES)('stage %s: the backup plan', (stage) => {
     if (expected.copyRegion) {
       expect(bySid.CopyVaultKeyByAlias).toMatchObject({ Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': backupNames(stage).copyKeyAlias } } });
       expect(JSON.stringify(bySid.CopyVaultKeyByAlias!.Resource)).toContain(`:kms:${expected.copyRegion}:${PLACEHOLDER_ACCOUNT}:key/*`);
+      expect(actionsOf(bySid.CopyVaultKeyByAlias!)).not.toContain('kms:CreateGrant');
+      expect(bySid.CopyVaultKeyGrantsForAwsBackup).toMatchObject({
+        Action: 'kms:CreateGrant',
+        Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': backupNames(stage).copyKeyAlias }, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      });
     } else {
       expect(bySid.CopyVaultKeyByAlias).toBeUndefined();
+      expect(bySid.CopyVaultKeyGrantsForAwsBackup).toBeUndefined();
+    }
+    // kms:CreateGrant only for AWS resources (AWS Backup's and DynamoDB's own grants), wherever it is allowed.
+    for (const st of statements.filter((x) => actionsOf(x).includes('kms:CreateGrant'))) {
+      expect(st.Condition?.Bool?.['kms:GrantIsForAWSResource'], st.Sid).toBe('true');
     }
   });
 });
