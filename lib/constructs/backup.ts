@@ -1,7 +1,7 @@
 import { Aws, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import { BackupPlan, BackupPlanRule, BackupResource, BackupVault, type BackupPlanCopyActionProps, type LockConfiguration } from 'aws-cdk-lib/aws-backup';
 import { Schedule } from 'aws-cdk-lib/aws-events';
-import { AccountRootPrincipal, Effect, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { AccountRootPrincipal, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { acknowledge } from './acknowledge';
@@ -246,7 +246,6 @@ export class PayplaneBackup extends Construct {
       this.role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'CopyVaultKeyByAlias',
-          effect: Effect.ALLOW,
           actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'],
           resources: [copyKeyArnPattern(stack, settings.copy.region)],
           conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': names.copyKeyAlias } },
