@@ -4,6 +4,7 @@
  *
  *   npx cdk synth -c stage=prod -q          # offline: placeholder account 000000000000, us-east-1
  *   npx cdk deploy -c stage=dev -c account=123456789012 -c region=eu-west-1
+ *   npx cdk deploy -c stage=prod -c account=123456789012 -c region=eu-west-1 --all   # with Payplane-prod-BackupCopy
  */
 import { readFileSync } from 'node:fs';
 import { CONTEXT_ENV, CONTEXT_OVERFLOW_LOCATION_ENV } from 'aws-cdk-lib/cx-api';

@@ -2,6 +2,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { BUNDLING_STACKS, VALIDATE_AGAINST_DEFAULT_RULES } from 'aws-cdk-lib/cx-api';
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { BackupCopyStack, backupNames } from './constructs/backup';
 import { applyGuardControls } from './constructs/guard';
 import { PayplaneStack } from './payplane-stack';
 import { parseFeeScheduleSetting, parseStage, STAGE_SETTINGS, type Stage } from './stage-config';
@@ -48,7 +49,7 @@ export interface BuildAppOptions {
  * Builds the CDK app with the one Payplane stack. Always turns CloudFormation's default-rule validation
  * findings into synth errors (`@aws-cdk/core:validateAgainstDefaultRules`), in the CLI and in tests alike.
  */
-export function buildApp(opts: BuildAppOptions): { app: App; stack: PayplaneStack } {
+export function buildApp(opts: BuildAppOptions): { app: App; stack: PayplaneStack; backupCopyStack?: BackupCopyStack } {
   const stage = parseStage(opts.stage);
   const app = new App({
     outdir: opts.outdir,
@@ -63,7 +64,15 @@ export function buildApp(opts: BuildAppOptions): { app: App; stack: PayplaneStac
     env: { account: opts.account ?? PLACEHOLDER_ACCOUNT, region: opts.region ?? PLACEHOLDER_REGION },
   });
   applyGuardControls(stack, STAGE_SETTINGS[stage]);
-  return { app, stack };
+  // The copy region's vault (prod): its own stack, deployed first (`npx cdk deploy --all` follows the dependency).
+  const copy = STAGE_SETTINGS[stage].backup.copy;
+  let backupCopyStack: BackupCopyStack | undefined;
+  if (copy) {
+    backupCopyStack = new BackupCopyStack(app, backupNames(stage).copyStack, { stage, env: { account: stack.account, region: copy.region } });
+    applyGuardControls(backupCopyStack, STAGE_SETTINGS[stage]);
+    stack.addStackDependency(backupCopyStack, 'the backup plan copies recovery points into its vault');
+  }
+  return { app, stack, backupCopyStack };
 }
 
 /**

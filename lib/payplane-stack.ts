@@ -7,6 +7,7 @@ import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AuditHeads } from './constructs/audit-heads';
+import { PayplaneBackup } from './constructs/backup';
 import { Notifications } from './constructs/notifications';
 import { PayplaneApi } from './constructs/payplane-api';
 import { PayplaneFunction, withVariable, type PayplaneFunctionProps, type TableAccess, type TableAction } from './constructs/payplane-function';
@@ -18,7 +19,7 @@ import { Receipts } from './constructs/receipts';
 import { Settlement } from './constructs/settlement';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
 import type { FeeScheduleOverride } from '../functions/ledger/fees';
-import { parseFeeScheduleSetting, STAGE_SETTINGS, type Stage } from './stage-config';
+import { parseFeeScheduleSetting, STAGE_SETTINGS, type StageSettings, type Stage } from './stage-config';
 
 export interface PayplaneStackProps extends StackProps {
   /** The stage this stack deploys. */
@@ -29,6 +30,11 @@ export interface PayplaneStackProps extends StackProps {
    * @default - the stage's `feeSchedule` setting; with neither, no FEE_SCHEDULE variable
    */
   readonly feeSchedule?: FeeScheduleOverride;
+  /**
+   * Restored tables being adopted (docs/operations.md § Adopting a restored table).
+   * @default - the stage's `restoredTables` setting
+   */
+  readonly restoredTables?: StageSettings['restoredTables'];
 }
 
 /** The notification pipeline's functions (lib/constructs/notifications.ts). */
@@ -72,6 +78,8 @@ export class PayplaneStack extends Stack {
   readonly key: Key;
   readonly mainTable: PayplaneTable;
   readonly idempotencyTable: PayplaneTable;
+  /** The AWS Backup plan of both tables: vault, key, rules, selection and role (lib/constructs/backup.ts). */
+  readonly backup: PayplaneBackup;
   /** HMAC_256: the sandbox channel signs its notifications with it (notifier) and the platform verifies them. */
   readonly sandboxSigningKey: Key;
   /** HMAC_256: card fingerprints. Fingerprints change with the key, so a stage keeps it for life. */
@@ -123,8 +131,10 @@ export class PayplaneStack extends Stack {
     );
 
     // ── Data ──────────────────────────────────────────────────────────────────────────────────────────
+    const restoredTables = props.restoredTables ?? settings.restoredTables;
     this.mainTable = new PayplaneTable(this, 'MainTable', {
       stage,
+      restored: restoredTables?.main,
       variable: 'TABLE_NAME',
       encryptionKey: this.key,
       partitionKey: { name: 'pk', type: AttributeType.STRING },
@@ -154,11 +164,14 @@ export class PayplaneStack extends Stack {
     // Separate on purpose: TTL churn of idempotency records must not reach the main table's stream.
     this.idempotencyTable = new PayplaneTable(this, 'IdempotencyTable', {
       stage,
+      restored: restoredTables?.idempotency,
       variable: 'IDEMPOTENCY_TABLE_NAME',
       encryptionKey: this.key,
       partitionKey: { name: 'id', type: AttributeType.STRING },
       timeToLiveAttribute: 'expiration',
     });
+    // Weekly and monthly recovery points of both tables, beyond PITR's 35 days (docs/operations.md § Backups and restore).
+    this.backup = new PayplaneBackup(this, 'Backup', { stage, tables: [this.mainTable, this.idempotencyTable] });
 
     // HMAC keys cannot rotate automatically (KMS rotates symmetric encryption keys only), and a new key would
     // change every MAC: these two live as long as the stage. (cdk-nag's KMS5 applies to symmetric keys only.)

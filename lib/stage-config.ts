@@ -119,6 +119,72 @@ export interface StageSettings {
     readonly lockMode: 'COMPLIANCE' | 'GOVERNANCE';
     readonly retention: Duration;
   };
+  /**
+   * The AWS Backup plan of both tables (lib/constructs/backup.ts, docs/operations.md § Backups and restore (AWS)).
+   * It adds what point-in-time recovery (35 days, always on) does not: older recovery points, in a locked vault
+   * and in another region.
+   */
+  readonly backup: BackupSettings;
+  /**
+   * Tables restored from a backup and adopted by the stack in place of the ones it created (the runbook in
+   * docs/operations.md § Adopting a restored table). Keyed by table: `main` (MainTable), `idempotency`
+   * (IdempotencyTable). Once a table is adopted its entry stays for good: the stack then names that table.
+   * @default - none: the stack's own tables
+   */
+  readonly restoredTables?: Partial<Record<TableKey, RestoredTable>>;
+}
+
+/** The stack's tables, as `restoredTables` names them. */
+export type TableKey = 'main' | 'idempotency';
+
+/**
+ * A restored table the stack takes over. The adoption is a CloudFormation resource import, which may only add
+ * resources, so it takes three deploys: `step: 'detach'` (cdk deploy), `step: 'import'` (cdk import), then no
+ * `step` (cdk deploy).
+ */
+export interface RestoredTable {
+  /** The restored table's name (what `restore-table-to-point-in-time --target-table-name` was given). */
+  readonly tableName: string;
+  /**
+   * The adoption step in progress:
+   * - `detach`: the stack's table resource leaves the template (kept: prod's tables are RETAIN; dev's and test's
+   *   are deleted) and everything that used it names the restored table literally.
+   * - `import`: the table resource comes back, naming the restored table, for `cdk import`; the rest is unchanged.
+   * @default - adopted: the stack manages the restored table like the one it created
+   */
+  readonly step?: 'detach' | 'import';
+  /**
+   * The restored table's stream ARN (`aws dynamodb describe-table --query Table.LatestStreamArn`), needed by a
+   * table with a stream (main) while `step` is set: the publisher's event source mapping reads it.
+   * @default - none (a table without a stream)
+   */
+  readonly streamArn?: string;
+}
+
+export interface BackupSettings {
+  /** Weekly recovery points kept (Sundays 03:00 UTC); each is deleted `weeklies` × 7 days after it was made. */
+  readonly weeklies: number;
+  /**
+   * Monthly recovery points kept (the 1st, 04:00 UTC); each is deleted `monthlies` × 365/12 days (rounded) after it
+   * was made, so 12 keeps a year. 0: no monthly rule.
+   */
+  readonly monthlies: number;
+  /**
+   * AWS Backup Vault Lock on the vaults, in compliance mode: the lock can be changed or removed only during
+   * `changeableFor` after it is set (AWS's minimum is 3 days), then nobody (root included) can shorten a recovery
+   * point's life or delete the vault while it holds one. Its minimum and maximum retention are the shortest and
+   * longest rule retention (the plan's rules must stay within them; the synth refuses a plan that does not).
+   * @default - no vault lock
+   */
+  readonly vaultLock?: { readonly changeableFor: Duration };
+  /**
+   * A copy of every recovery point to a vault in another region of the same account, kept as long as the original.
+   * The destination vault (with its own key, and the same lock) is the stack `Payplane-<stage>-BackupCopy` in that
+   * region, deployed before the stage's stack (`npx cdk deploy --all`). Needs AWS Backup's advanced features for
+   * DynamoDB on in the stage's account and region (docs/operations.md).
+   * @default - no copy
+   */
+  readonly copy?: { readonly region: string };
 }
 
 export interface Throttle {
@@ -144,6 +210,7 @@ const DEV: StageSettings = {
   settlementSchedule: { expression: 'cron(30 0 * * ? *)', timeZone: 'UTC' },
   settlementLag: Duration.minutes(15),
   auditHeads: { schedule: { expression: 'cron(45 0 * * ? *)', timeZone: 'UTC' }, lockMode: 'GOVERNANCE', retention: Duration.days(1) },
+  backup: { weeklies: 2, monthlies: 0 },
 };
 
 export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
@@ -168,6 +235,8 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     // PCI DSS v4 10.5.1 keeps audit history 12 months: 13 months (400 days) leaves a month's margin for the
     // auditor's look-back at the oldest entry.
     auditHeads: { schedule: { expression: 'cron(45 0 * * ? *)', timeZone: 'UTC' }, lockMode: 'COMPLIANCE', retention: Duration.days(400) },
+    // Lock: a week to see the first weekly job and its copy succeed under the lock, then immutable (docs/operations.md).
+    backup: { weeklies: 8, monthlies: 12, vaultLock: { changeableFor: Duration.days(7) }, copy: { region: 'us-west-2' } },
   },
   // Long enough for a loaded CI machine (the slowest route answers in well under a second), short enough
   // that a dead run's claim is taken over in seconds.

@@ -6,9 +6,10 @@ import {
   TableV2,
   type Attribute,
 } from 'aws-cdk-lib/aws-dynamodb';
+import { Stack } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import { STAGE_SETTINGS, type Stage } from '../stage-config';
+import { STAGE_SETTINGS, type RestoredTable, type Stage } from '../stage-config';
 import { withVariable } from './payplane-function';
 
 export interface PayplaneTableProps {
@@ -44,6 +45,12 @@ export interface PayplaneTableProps {
    * @default - none: functions get the name only through their `environment`
    */
   readonly variable?: string;
+  /**
+   * A restored table this construct adopts in place of the one it would create (stage setting `restoredTables`,
+   * docs/operations.md § Adopting a restored table).
+   * @default - the construct's own table
+   */
+  readonly restored?: RestoredTable;
 }
 
 /**
@@ -58,10 +65,15 @@ export class PayplaneTable extends TableV2 {
   /** The customer-managed key the table is encrypted with. */
   readonly tableKey: IKey;
   private readonly _indexNames: string[] = [];
+  /** While a restored table is being adopted: its name, ARN and stream ARN as literals, never references. */
+  private readonly literal?: { readonly name: string; readonly arn: string; readonly streamArn?: string };
 
   constructor(scope: Construct, id: string, props: PayplaneTableProps) {
     const settings = STAGE_SETTINGS[props.stage];
+    const restored = props.restored;
     super(scope, id, {
+      // The restored table's name, for good: changing TableName later would replace the table.
+      tableName: restored?.tableName,
       partitionKey: props.partitionKey,
       sortKey: props.sortKey,
       timeToLiveAttribute: props.timeToLiveAttribute,
@@ -75,6 +87,36 @@ export class PayplaneTable extends TableV2 {
     this.tableKey = props.encryptionKey;
     if (props.variable) withVariable(this, props.variable);
     for (const index of props.globalSecondaryIndexes ?? []) this.addGlobalSecondaryIndex(index);
+    if (restored?.step) {
+      if (props.dynamoStream && !restored.streamArn) {
+        throw new Error(
+          `${this.node.path}: restoredTables names '${restored.tableName}' at step '${restored.step}' without its streamArn. ` +
+            `This table has a stream, which the publisher reads: enable it on the restored table and set streamArn to ` +
+            `\`aws dynamodb describe-table --table-name ${restored.tableName} --query Table.LatestStreamArn\`.`,
+        );
+      }
+      // An import may only add resources, so until the table is imported nothing may refer to the resource:
+      // everything that uses the table names the restored one literally (the same values the references resolve to).
+      this.literal = {
+        name: restored.tableName,
+        arn: Stack.of(this).formatArn({ service: 'dynamodb', resource: 'table', resourceName: restored.tableName }),
+        streamArn: props.dynamoStream ? restored.streamArn : undefined,
+      };
+      // detach: out of the template (the deployed one's DeletionPolicy decides whether the old table is kept).
+      if (restored.step === 'detach') this.node.tryRemoveChild('Resource');
+    }
+  }
+
+  override get tableName(): string {
+    return this.literal?.name ?? super.tableName;
+  }
+
+  override get tableArn(): string {
+    return this.literal?.arn ?? super.tableArn;
+  }
+
+  override get tableStreamArn(): string | undefined {
+    return this.literal ? this.literal.streamArn : super.tableStreamArn;
   }
 
   /** Names of the table's global secondary indexes. */

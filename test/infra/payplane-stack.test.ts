@@ -171,9 +171,10 @@ describe.each(STAGES)('stage %s', (stage) => {
   const s = () => synth(stage);
 
   describe('keys', () => {
-    it('five keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout and audit heads ECC signing keys', () => {
+    it('six keys: the symmetric CMK, two HMAC_256 keys (sandbox signatures, card fingerprints), the checkout and audit heads ECC signing keys, the backup vault\'s key', () => {
       const { template, stack } = s();
-      template.resourceCountIs('AWS::KMS::Key', 5);
+      template.resourceCountIs('AWS::KMS::Key', 6);
+      expect(template.toJSON().Resources[logicalId(stack.backup.key)].Properties.EnableKeyRotation).toBe(true);
       expect(template.toJSON().Resources[logicalId(stack.checkoutSigningKey)].Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
       template.hasResourceProperties('AWS::KMS::Alias', {
         AliasName: `alias/payplane-${stage}-checkout-signing`,

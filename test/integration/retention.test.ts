@@ -48,7 +48,7 @@ beforeAll(async () => {
   await setReceipts(deps, { merchantId, email: 'on', sms: 'on' }, by);
   await setPayoutSettings(deps, { merchantId, currency: 'USD', delayDays: 0, bankAccount: SANDBOX_PAYOUT_ACCOUNTS.succeeds }, by);
   await setRate({ db: dynamo(), tableName: main }, { from: 'EUR', to: 'USD', rate: '1.0825', set_by: 'retention-test' }, new Date(), by);
-  const endpoint = await createEndpoint(main, { id: newId('we'), merchantId, url: 'https://hooks.example.com/payplane', enabledEvents: ['*'] }, new Date());
+  const endpoint = await createEndpoint(main, { id: newId('we'), merchantId, url: 'https://hooks.example.com/payplane', enabledEvents: ['*'] }, new Date(), by);
 
   // Payments: a manual capture with a refund, and an asynchronous one settled by the channel's callback.
   const world = sandboxWorld({ store: new TradeStore(() => main) });
