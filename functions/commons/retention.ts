@@ -439,6 +439,21 @@ export const ITEM_TYPES: readonly ItemType[] = [
     why: 'the next entry is conditioned on it',
     writer: 'functions/audit/append.ts',
   },
+  {
+    name: 'audit_run_marker',
+    table: 'main',
+    key: '`AUDIT#platform` / `RUN#<run id>`',
+    pk: /^AUDIT#platform$/,
+    sk: /^RUN#.+$/,
+    holds: 'that a settlement run’s `settlement.run` entry is written (no content of its own)',
+    readers: 'settlement Prepare (a retried step records its run once)',
+    kept: '35 days',
+    goes: 'ttl',
+    ttlAttribute: 'ttl',
+    maxTtlSeconds: 35 * 86400,
+    why: 'only a retry of the same execution needs it, within minutes; the entry itself stays in the chain',
+    writer: 'functions/settlements/tasks.ts',
+  },
   // ── The idempotency table ──
   {
     name: 'idempotency_key',
