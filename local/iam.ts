@@ -248,62 +248,10 @@ export class LocalIam {
    * 15 minutes of the clock. Used where AWS itself authenticates the caller (API Gateway's AWS_IAM methods).
    */
   async verifySignature(request: SignedRequest, service: string, now = new Date()): Promise<SignatureCheck> {
-    const auth = request.headers.authorization;
-    if (typeof auth !== 'string' || auth === '') return { ok: false, problem: 'missing', message: 'Missing Authentication Token' };
-    const parts = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
-    const amzDate = header(request.headers, 'x-amz-date');
-    if (!parts || !amzDate || !/^\d{8}T\d{6}Z$/.test(amzDate)) {
-      return {
-        ok: false,
-        problem: 'incomplete',
-        message: `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters (AWS4-HMAC-SHA256), and the request an X-Amz-Date header. Authorization=${auth.split(' ')[0]}`,
-      };
-    }
-    const [, accessKeyId, , region, scopeService, signedHeaders, signature] = parts as unknown as [string, string, string, string, string, string, string];
-    const principal = this.byKey.get(accessKeyId);
-    const secret = this.secrets.get(accessKeyId);
-    if (!principal || secret === undefined) return { ok: false, problem: 'unknown_key', message: INVALID_TOKEN_MESSAGE };
-    const signedAt = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
-    const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-    if (signedAt.getTime() < now.getTime() - SIGNATURE_SKEW_MS) {
-      return { ok: false, problem: 'expired', message: `Signature expired: ${amzDate} is now earlier than ${stamp(new Date(now.getTime() - SIGNATURE_SKEW_MS))} (${stamp(now)} - 15 min.)` };
-    }
-    if (signedAt.getTime() > now.getTime() + SIGNATURE_SKEW_MS) {
-      return { ok: false, problem: 'expired', message: `Signature not yet current: ${amzDate} is still later than ${stamp(new Date(now.getTime() + SIGNATURE_SKEW_MS))} (${stamp(now)} + 15 min.)` };
-    }
-    // A claimed body hash must be the body's: the signature covers the claim, not the bytes.
-    const bodyHash = createHash('sha256').update(request.body).digest('hex');
-    const claimed = header(request.headers, 'x-amz-content-sha256');
-    const mismatch = { ok: false, problem: 'mismatch', message: SIGNATURE_MISMATCH_MESSAGE } as const;
-    if (claimed !== undefined && claimed !== bodyHash) return mismatch;
-    if (scopeService !== service) return mismatch;
-    const headers: Record<string, string> = {};
-    for (const name of signedHeaders.split(';')) {
-      const value = request.headers[name];
-      if (value === undefined) return mismatch;
-      headers[name] = Array.isArray(value) ? value.join(',') : value;
-    }
-    const query: Record<string, string | string[]> = {};
-    for (const [k, v] of request.query) {
-      const prev = query[k];
-      query[k] = prev === undefined ? v : [...[prev].flat(), v];
-    }
-    const token = header(request.headers, 'x-amz-security-token');
-    const signer = new SignatureV4({
-      credentials: { accessKeyId, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) },
-      region,
-      service,
-      sha256: Hash.bind(null, 'sha256'),
-      applyChecksum: false,
-      uriEscapePath: true,
-    });
-    const signed = await signer.sign(
-      { method: request.method, protocol: 'http:', hostname: headers.host ?? 'localhost', path: request.path, query, headers, body: request.body },
-      { signingDate: signedAt, signableHeaders: new Set(signedHeaders.split(';')) },
-    );
-    const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? signed.headers.Authorization))?.[1] ?? '';
-    const same = expected.length === signature.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
-    return same ? { ok: true, principal, accessKeyId } : mismatch;
+    const checked = await verifySigV4(request, service, (key) => this.secrets.get(key), now);
+    if (!checked.ok) return checked;
+    const principal = this.byKey.get(checked.accessKeyId);
+    return principal ? { ok: true, principal, accessKeyId: checked.accessKeyId } : { ok: false, problem: 'unknown_key', message: INVALID_TOKEN_MESSAGE };
   }
 
   /**
@@ -475,6 +423,73 @@ function withEncryptionContextKeys<T>(value: T): T {
   const text = JSON.stringify(value);
   const carried = text.replace(ENCRYPTION_CONTEXT_KEY, ENCRYPTION_CONTEXT_CARRIER);
   return carried === text ? value : (JSON.parse(carried) as T);
+}
+
+/**
+ * SigV4 verification on its own (LocalIam.verifySignature, and test stand-ins of an AWS_IAM endpoint): `secretOf`
+ * gives the secret of an access key id, or undefined for a key nobody issued.
+ */
+export async function verifySigV4(
+request: SignedRequest,
+service: string,
+secretOf: (accessKeyId: string) => string | undefined,
+now = new Date(),
+): Promise<{ ok: true; accessKeyId: string } | Extract<SignatureCheck, { ok: false }>> {
+  const auth = request.headers.authorization;
+  if (typeof auth !== 'string' || auth === '') return { ok: false, problem: 'missing', message: 'Missing Authentication Token' };
+  const parts = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
+  const amzDate = header(request.headers, 'x-amz-date');
+  if (!parts || !amzDate || !/^\d{8}T\d{6}Z$/.test(amzDate)) {
+    return {
+      ok: false,
+      problem: 'incomplete',
+      message: `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters (AWS4-HMAC-SHA256), and the request an X-Amz-Date header. Authorization=${auth.split(' ')[0]}`,
+    };
+  }
+  const [, accessKeyId, , region, scopeService, signedHeaders, signature] = parts as unknown as [string, string, string, string, string, string, string];
+  const secret = secretOf(accessKeyId);
+  if (secret === undefined) return { ok: false, problem: 'unknown_key', message: INVALID_TOKEN_MESSAGE };
+  const signedAt = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  if (signedAt.getTime() < now.getTime() - SIGNATURE_SKEW_MS) {
+    return { ok: false, problem: 'expired', message: `Signature expired: ${amzDate} is now earlier than ${stamp(new Date(now.getTime() - SIGNATURE_SKEW_MS))} (${stamp(now)} - 15 min.)` };
+  }
+  if (signedAt.getTime() > now.getTime() + SIGNATURE_SKEW_MS) {
+    return { ok: false, problem: 'expired', message: `Signature not yet current: ${amzDate} is still later than ${stamp(new Date(now.getTime() + SIGNATURE_SKEW_MS))} (${stamp(now)} + 15 min.)` };
+  }
+  // A claimed body hash must be the body's: the signature covers the claim, not the bytes.
+  const bodyHash = createHash('sha256').update(request.body).digest('hex');
+  const claimed = header(request.headers, 'x-amz-content-sha256');
+  const mismatch = { ok: false, problem: 'mismatch', message: SIGNATURE_MISMATCH_MESSAGE } as const;
+  if (claimed !== undefined && claimed !== bodyHash) return mismatch;
+  if (scopeService !== service) return mismatch;
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders.split(';')) {
+    const value = request.headers[name];
+    if (value === undefined) return mismatch;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string | string[]> = {};
+  for (const [k, v] of request.query) {
+    const prev = query[k];
+    query[k] = prev === undefined ? v : [...[prev].flat(), v];
+  }
+  const token = header(request.headers, 'x-amz-security-token');
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) },
+    region,
+    service,
+    sha256: Hash.bind(null, 'sha256'),
+    applyChecksum: false,
+    uriEscapePath: true,
+  });
+  const signed = await signer.sign(
+    { method: request.method, protocol: 'http:', hostname: headers.host ?? 'localhost', path: request.path, query, headers, body: request.body },
+    { signingDate: signedAt, signableHeaders: new Set(signedHeaders.split(';')) },
+  );
+  const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? signed.headers.Authorization))?.[1] ?? '';
+  const same = expected.length === signature.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
+  return same ? { ok: true, accessKeyId } : mismatch;
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
