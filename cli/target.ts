@@ -110,7 +110,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
     },
     explain: (error) =>
       isConnectionFailure(error)
-        ? `The local cloud is not answering at ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
+        ? `The local cloud is not answering at ${local.apiUrl} and ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
           'Start it with `npm start`, or target a deployed stage with --stage dev|prod.'
         : undefined,
   };

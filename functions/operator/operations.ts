@@ -106,7 +106,8 @@ export interface SettlementRunStarted {
 }
 
 /** A body of exactly these parameters; their values are the services' to check (their errors name the parameter). */
-const body = <K extends string>(...keys: K[]) => z.strictObject(Object.fromEntries(keys.map((k) => [k, z.unknown()])) as Record<K, z.ZodUnknown>);
+const body = <K extends string>(...keys: K[]) =>
+  z.strictObject(Object.fromEntries(keys.map((k) => [k, z.unknown().optional()]))) as unknown as z.ZodType<{ [P in K]: unknown }>;
 
 const merchantsOf = (deps: OperatorDeps): MerchantDeps => deps.merchants ?? missing('the main table (merchants)');
 function missing(what: string): never {
