@@ -1,116 +1,68 @@
 import { InvalidRequestError, NotFoundError } from '../functions/commons/errors';
 import { indexedAccounts } from '../functions/ledger/balance';
-import type { FeeScheduleOverride } from '../functions/ledger/fees';
 import { settlementIdSchema, settlementObject } from '../functions/settlements/api';
 import { storedReport, walkReport } from '../functions/settlements/report';
 import type { Settlement } from '../functions/settlements/settlement';
 import { SettlementStore } from '../functions/settlements/store';
-import { createMerchant, createRestrictedKey, revokeKey, rollKey, setMerchantFees, setPayoutSettings, setRateLimits, setReceipts, type PayoutSettingsView } from '../functions/merchants/service';
-import type { Scope } from '../functions/merchants/scopes';
-import type { MerchantLimits } from '../functions/merchants/usage';
-import { appliedRate, formatDecimal, listRates, parseRate, setRate, type FxRate, type SetRateInput } from '../functions/fx';
-import { randomUUID } from 'node:crypto';
-import type { AuditContext } from '../functions/audit/context';
+import { listRates, type FxRate, type SetRateInput } from '../functions/fx';
+import type {
+  FxRateSet,
+  KeyRevokedBody,
+  KeyRolledBody,
+  MerchantCreated,
+  MerchantFees,
+  MerchantLimitsSet,
+  MerchantPayoutsSet,
+  MerchantReceiptsSet,
+  RestrictedKeyCreated,
+} from '../functions/operator/operations';
+import type { OperatorCommand } from '../functions/operator/routes';
+import { operatorCall } from './operator-client';
+import type { ErasureResult } from '../functions/orders/erase';
 import type { Target } from './target';
 
 /**
- * TEMPORARY — the one place the CLI says who it is to the audit trail. The principal here is the CLI's own claim
- * (the target's label), which issue 11 forbids long-term: the operator strand moves these writes to the
- * IAM-authorized operator routes, whose handlers build `{ actor: { type: 'operator', principal: userArn }, requestId }`
- * from API Gateway's request context, and then deletes this function.
- */
-export function cliAuditContext(target: Pick<Target, 'kind' | 'label'>): AuditContext {
-  return { actor: { type: 'operator', principal: target.kind === 'local' ? 'local-operator' : `cli:${target.label}` }, requestId: `cli-${randomUUID()}` };
-}
-
-/**
  * The CLI's commands as functions, for tests and scripts: they return what `--json` prints.
- * The secret key is revealed here and only here, because printing it once is the point.
+ * Changes are calls to the operator API (cli/operator-client.ts), which acts as the operator's IAM principal;
+ * the secret key it returns once is revealed here, because printing it once is the point.
  */
-export interface MerchantCreated {
-  object: 'merchant';
-  id: string;
-  name: string;
-  created_at: string;
-  livemode: false;
-  key_id: string;
-  secret_key: string;
-  /** Only when created with --fees. */
-  fee_schedule?: FeeScheduleOverride;
-}
+export type { MerchantCreated, MerchantFees, RestrictedKeyCreated, MerchantLimitsSet, MerchantReceiptsSet, MerchantPayoutsSet, FxRateSet };
+
+const call = async <T>(target: Target, command: OperatorCommand, options: { id?: string; body?: Record<string, unknown> } = {}) =>
+  operatorCall<T>(await target.operator(), command, options);
+
+/** A path segment the CLI was given: the route validates it and names the parameter. */
+const id = (value: unknown) => (value === undefined ? undefined : String(value));
 
 export async function merchantsCreate(target: Target, input: { name: unknown; fees?: unknown }): Promise<MerchantCreated> {
-  const created = await createMerchant(target.merchants, input, {}, cliAuditContext(target));
-  return {
-    object: 'merchant',
-    ...created.merchant,
-    livemode: false,
-    key_id: created.keyId,
-    secret_key: created.secretKey.reveal(),
-  };
-}
-
-export interface MerchantFees {
-  object: 'merchant';
-  id: string;
-  name: string;
-  created_at: string;
-  /** null: no override, the platform default applies. */
-  fee_schedule: FeeScheduleOverride | null;
+  return call(target, 'merchants create', { body: { name: input.name, fees: input.fees } });
 }
 
 export async function merchantsFeesSet(target: Target, input: { merchantId: unknown; fees: unknown }): Promise<MerchantFees> {
-  const merchant = await setMerchantFees(target.merchants, input, cliAuditContext(target));
-  return { object: 'merchant', ...merchant, fee_schedule: merchant.fee_schedule ?? null };
+  return call(target, 'merchants fees set', { id: id(input.merchantId), body: { fees: input.fees } });
 }
 
-export interface KeyRolled {
-  merchant_id: string;
-  key_id: string;
-  secret_key: string;
-  revoked_key_ids: string[];
+export interface KeyRolled extends KeyRolledBody {
   /** False if the flush failed: the revoked keys keep working until the cache TTL (300 s) runs out. */
   authorizer_cache_flushed: boolean;
   authorizer_cache_error?: string;
 }
 
 export async function keysRoll(target: Target, input: { merchantId: unknown }): Promise<KeyRolled> {
-  const rolled = await rollKey(target.merchants, input, cliAuditContext(target));
-  return flushed(target, {
-    merchant_id: rolled.merchantId,
-    key_id: rolled.keyId,
-    secret_key: rolled.secretKey.reveal(),
-    revoked_key_ids: rolled.revokedKeyIds,
-  });
-}
-
-export interface RestrictedKeyCreated {
-  object: 'api_key';
-  merchant_id: string;
-  key_id: string;
-  /** rk_test_…, shown once. */
-  restricted_key: string;
-  scopes: Scope[];
+  return flushed(target, await call<KeyRolledBody>(target, 'keys roll', { id: id(input.merchantId) }));
 }
 
 export async function keysCreate(target: Target, input: { merchantId: unknown; scopes: unknown }): Promise<RestrictedKeyCreated> {
-  const created = await createRestrictedKey(target.merchants, input, cliAuditContext(target));
-  return { object: 'api_key', merchant_id: created.merchantId, key_id: created.keyId, restricted_key: created.secretKey.reveal(), scopes: created.scopes };
+  return call(target, 'keys create', { id: id(input.merchantId), body: { scopes: input.scopes } });
 }
 
-export interface KeyRevoked {
-  merchant_id: string;
-  key_id: string;
-  kind: 'secret' | 'restricted';
-  /** False: it was already revoked. */
-  revoked: boolean;
+export interface KeyRevoked extends KeyRevokedBody {
   authorizer_cache_flushed: boolean;
   authorizer_cache_error?: string;
 }
 
 export async function keysRevoke(target: Target, input: { keyId: unknown }): Promise<KeyRevoked> {
-  const revoked = await revokeKey(target.merchants, input, cliAuditContext(target));
-  return flushed(target, { merchant_id: revoked.merchantId, key_id: revoked.keyId, kind: revoked.kind, revoked: revoked.revoked });
+  return flushed(target, await call<KeyRevokedBody>(target, 'keys revoke', { id: id(input.keyId) }));
 }
 
 /** Flushes the authorizer cache after a committed key change, so the revoked key gets 401 at once. */
@@ -124,24 +76,32 @@ async function flushed<T extends object>(target: Target, result: T): Promise<T &
   }
 }
 
-export interface MerchantLimitsSet extends MerchantLimits {
-  merchant_id: string;
-  usage_plan_id: string;
-}
-
 export async function merchantsLimitsSet(target: Target, input: { merchantId: unknown; rateLimit: unknown; burstLimit: unknown }): Promise<MerchantLimitsSet> {
-  const set = await setRateLimits(target.merchants, input, cliAuditContext(target));
-  return { merchant_id: set.merchantId, rateLimit: set.rateLimit, burstLimit: set.burstLimit, usage_plan_id: set.usagePlanId };
-}
-
-export interface MerchantReceiptsSet {
-  merchant_id: string;
-  receipts: { email: boolean; sms: boolean };
+  return call(target, 'merchants limits set', { id: id(input.merchantId), body: { rate_limit: input.rateLimit, burst_limit: input.burstLimit } });
 }
 
 export async function merchantsReceiptsSet(target: Target, input: { merchantId: unknown; email?: unknown; sms?: unknown }): Promise<MerchantReceiptsSet> {
-  const set = await setReceipts(target.merchants, input, cliAuditContext(target));
-  return { merchant_id: set.merchantId, receipts: set.receipts };
+  return call(target, 'merchants receipts set', { id: id(input.merchantId), body: { email: input.email, sms: input.sms } });
+}
+
+export async function merchantsPayoutsSet(
+  target: Target,
+  input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
+): Promise<MerchantPayoutsSet> {
+  return call(target, 'merchants payouts set', {
+    id: id(input.merchantId),
+    body: { currency: input.currency, delay_days: input.delayDays, bank_account: input.bankAccount },
+  });
+}
+
+/** Who set it is not sent: the operator API records the principal AWS authenticated. */
+export async function fxSet(target: Target, input: Omit<SetRateInput, 'set_by'>): Promise<FxRateSet> {
+  return call(target, 'fx set', { body: { from: input.from, to: input.to, rate: input.rate, markup_bps: input.markup_bps, effective_at: input.effective_at } });
+}
+
+/** Erases the payer's personal data from an order and what derives from it (functions/orders/erase.ts). */
+export async function payersErase(target: Target, input: { orderId: unknown }): Promise<ErasureResult> {
+  return call(target, 'payers erase', { id: id(input.orderId) });
 }
 
 // ── Settlements (read-only: the operator's view of any merchant's settlements) ──────────────────────────
@@ -208,34 +168,6 @@ function parseMerchantId(id: string): string {
     throw new InvalidRequestError('parameter_invalid', `Invalid --merchant '${id}': merchant ids look like mch_ followed by letters and digits.`, { param: 'merchant' });
   }
   return id;
-}
-
-export interface MerchantPayoutsSet {
-  merchant_id: string;
-  /** Defaults applied; the bank account as its last 4 digits only (null: none on file yet). */
-  payout: PayoutSettingsView;
-}
-
-export async function merchantsPayoutsSet(
-  target: Target,
-  input: { merchantId: unknown; currency?: unknown; delayDays?: unknown; bankAccount?: unknown },
-): Promise<MerchantPayoutsSet> {
-  const set = await setPayoutSettings(target.merchants, input, cliAuditContext(target));
-  return { merchant_id: set.merchantId, payout: set.payout };
-}
-
-export interface FxRateSet {
-  object: 'fx_rate';
-  rate: FxRate;
-  /** The rate merchants are converted at: rate × (1 − markup). */
-  applied_rate: string;
-  /** False: the same rate was already set at that time (nothing changed). */
-  created: boolean;
-}
-
-export async function fxSet(target: Target, input: SetRateInput): Promise<FxRateSet> {
-  const set = await setRate(target.merchants, input, undefined, cliAuditContext(target));
-  return { object: 'fx_rate', rate: set.rate, applied_rate: formatDecimal(appliedRate(parseRate(set.rate.rate), set.rate.markup_bps)), created: set.created };
 }
 
 export async function fxList(target: Target, pair?: { from: unknown; to: unknown }): Promise<FxRate[]> {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { InvalidRequestError } from '../functions/commons/errors';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { fxList, fxSet, keysCreate, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet, settlementsList, settlementsReport, settlementsShow, type SettlementShown } from './commands';
+import { fxList, fxSet, keysCreate, payersErase, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet, settlementsList, settlementsReport, settlementsShow, type SettlementShown } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { auditVerify, describeVerdict } from './audit';
 import { describeRun, settlementsRun } from './settlements-run';
@@ -50,6 +50,9 @@ Commands:
                                     bps, default 0). Takes effect at --effective-at (default: now); rates are
                                     history, never changed. Payments confirm at the rate in force then.
   fx list [<from> <to>]             The rate table (or one pair's history), oldest first
+  payers erase --order <ord_id>     Erase the payer's personal data (name, email, phone, address) from the
+                                    order and from what derives from it; the ledger, events and audit trail
+                                    carry none. Audited, and cannot be undone
   settlements run [--cutoff <ISO time>] [--merchant <mch_id>]
                                     Run settlement now: starts the settlement state machine, waits, and
                                     prints the settlements made, net per currency and failures. Entries
@@ -69,7 +72,8 @@ Options:
   --json                            Print the result as JSON
   -h, --help                        Show this help
 
-Keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll and
+Changes go through the operator API (/operator/…, SigV4-signed with your IAM credentials, which the
+platform records as who made them); reads go to the table. Keys are shown once: only their hash is stored. Exit codes: 0 done; 1 failed (for keys roll and
 keys revoke, also: done but the authorizer cache not flushed; for settlements run, the execution
 failed, e.g. a reconciliation break; for audit verify, a broken chain); 2 bad arguments.`;
 
@@ -97,6 +101,7 @@ const OPTIONS = {
   fees: { type: 'string' },
   scope: { type: 'string' },
   key: { type: 'string' },
+  order: { type: 'string' },
   rate: { type: 'string' },
   burst: { type: 'string' },
   email: { type: 'string' },
@@ -143,6 +148,7 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'fx list': { required: [], args: [0, 2], hint: 'EUR USD', run: runFxList },
   'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
   'audit verify': { required: [], optional: ['merchant'], hint: '--merchant mch_…', run: runAuditVerify },
+  'payers erase': { required: ['order'], hint: '--order ord_…', run: runPayersErase },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -429,6 +435,12 @@ async function runSettlementsRun(target: Target, values: Values, io: Io): Promis
   return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
+async function runPayersErase(target: Target, values: Values, io: Io): Promise<number> {
+  const erased = await payersErase(target, { orderId: values.order });
+  io.out(values.json ? JSON.stringify(erased, null, 2) : `${erased.message} (${target.label})`);
+  return 0;
+}
+
 /** Exit 1 with a warning when the change is committed but the authorizer cache was not flushed. */
 function cacheWarning(result: { authorizer_cache_flushed: boolean; authorizer_cache_error?: string }, target: Target, io: Io, done: string): number {
   if (result.authorizer_cache_flushed) return 0;
@@ -441,7 +453,7 @@ function cacheWarning(result: { authorizer_cache_flushed: boolean; authorizer_ca
 
 async function runFxSet(target: Target, values: Values, io: Io, args: string[]): Promise<number> {
   const [from, to, rate] = args;
-  const set = await fxSet(target, { from, to, rate, markup_bps: values['markup-bps'], effective_at: values['effective-at'], set_by: `cli:${io.env.USER ?? 'operator'}` });
+  const set = await fxSet(target, { from, to, rate, markup_bps: values['markup-bps'], effective_at: values['effective-at'] });
   if (values.json) io.out(JSON.stringify(set, null, 2));
   else {
     const r = set.rate;

@@ -1,14 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { toMajorString } from '../functions/commons/money';
-import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { InvalidRequestError } from '../functions/commons/errors';
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import type { SettlementRunStarted } from '../functions/operator/operations';
+import { parseCutoff, parseRunMerchant } from '../functions/settlements/run';
+import { operatorCall } from './operator-client';
 import type { RunSummary } from '../functions/settlements/reconcile';
-import { cliAuditContext } from './commands';
 import type { Target } from './target';
 
 /**
  * `payplane settlements run`: one execution of the synthesized settlement state machine (lib/constructs/settlement.ts),
- * started with StartExecution and watched with DescribeExecution until it closes. The execution's name is the run
+ * started by the operator API (POST /operator/settlement_runs) and watched with DescribeExecution until it closes. The execution's name is the run
  * id the settlements carry (`run-<cutoff>-<random>`); its output is the Summary step's RunSummary.
  */
 export interface SettlementRunResult {
@@ -37,42 +37,18 @@ export interface SettlementRunOptions {
   onStarted?: (executionArn: string) => void;
 }
 
-/** An ISO 8601 time with a zone (Z or ±hh:mm), normalized to UTC with milliseconds; anything else is refused naming the fix. */
-export function parseCutoff(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value);
-  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text) ? Date.parse(text) : Number.NaN;
-  if (!Number.isFinite(time)) {
-    throw new InvalidRequestError('parameter_invalid', `Invalid --cutoff: got ${JSON.stringify(text)}. Give an ISO 8601 time with its zone, e.g. --cutoff 2026-12-02T00:00:00Z.`, { param: 'cutoff' });
-  }
-  return new Date(time).toISOString();
-}
-
-function parseMerchant(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value);
-  if (!/^mch_[A-Za-z0-9]{1,64}$/.test(text)) {
-    throw new InvalidRequestError('parameter_invalid', `Invalid --merchant: got ${JSON.stringify(text)}. Give a merchant id, e.g. --merchant mch_3kTq…`, { param: 'merchant' });
-  }
-  return text;
-}
-
-/** `run-<cutoff, compact>-<8 hex>`, or `run-today-…` without a cutoff (a valid execution name: no colons). */
-export function runName(cutoff: string | undefined): string {
-  const when = cutoff ? cutoff.replace(/[-:]/g, '').replace(/\.\d+/, '') : 'today';
-  return `run-${when}-${randomBytes(4).toString('hex')}`;
-}
+export { parseCutoff, runName } from '../functions/settlements/run';
 
 export async function settlementsRun(target: Target, options: SettlementRunOptions): Promise<SettlementRunResult> {
   const cutoff = parseCutoff(options.cutoff);
-  const merchantId = parseMerchant(options.merchantId);
-  const { sfn, stateMachineArn } = target.settlement();
-  const name = runName(cutoff);
-  // Who started it, for Prepare's settlement.run audit entry (functions/settlements/tasks.ts runBy).
-  const by = cliAuditContext(target);
-  const input = { ...(cutoff ? { cutoff } : {}), ...(merchantId ? { merchant_id: merchantId } : {}), source: 'cli', actor: by.actor, request_id: by.requestId };
-  const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
-  const executionArn = started.executionArn!;
+  const merchantId = parseRunMerchant(options.merchantId);
+  const { sfn } = target.settlement();
+  // The operator API starts it, with the operator's principal in the input (the run's audit entry names it).
+  const started = await operatorCall<SettlementRunStarted>(await target.operator(), 'settlements run', {
+    body: { ...(cutoff ? { cutoff } : {}), ...(merchantId ? { merchant_id: merchantId } : {}) },
+  });
+  const executionArn = started.execution_arn;
+  const name = started.run_id;
   options.onStarted?.(executionArn);
   let wait = options.pollMs ?? 200;
   for (;;) {
@@ -84,7 +60,7 @@ export async function settlementsRun(target: Target, options: SettlementRunOptio
         status: d.status ?? 'UNKNOWN',
         ...(cutoff ? { cutoff } : {}),
         ...(merchantId ? { merchant_id: merchantId } : {}),
-        started_at: toIso(d.startDate ?? started.startDate),
+        started_at: toIso(d.startDate ?? started.started_at),
         ...(d.stopDate ? { stopped_at: toIso(d.stopDate) } : {}),
         ...(d.status === 'SUCCEEDED' && d.output ? { summary: JSON.parse(d.output) as RunSummary } : {}),
         ...(d.error ? { error: d.error } : {}),

@@ -4,31 +4,34 @@ import { fileURLToPath } from 'node:url';
 import { APIGatewayClient, FlushStageAuthorizersCacheCommand } from '@aws-sdk/client-api-gateway';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMS } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { sealerFor } from '../functions/commons/crypto';
 import type { MerchantDeps } from '../functions/merchants/service';
+import type { OperatorEndpoint } from './operator-client';
 
 /**
  * Where a CLI command acts: the local cloud (default, from .payplane/local.json) or a deployed
  * stage (`--stage`, resolved from the CloudFormation stack `Payplane-<stage>` with the
- * operator's own credentials from the default provider chain).
+ * operator's own credentials from the default provider chain). Changes go through the operator API
+ * (`operator()`, SigV4-signed); reads go to the table (`merchants.db`) with the same credentials.
  */
 export interface Target {
   kind: 'local' | 'stage';
   /** For messages: "local cloud (http://127.0.0.1:4566)", "stage dev (stack Payplane-dev, eu-west-1)". */
   label: string;
+  /** The table, for the read-only commands (settlements, fx list): the operator may read, never write, it. */
   merchants: MerchantDeps;
+  /** The operator API the write commands call: the stage's URL, region and the operator's credentials. */
+  operator(): Promise<OperatorEndpoint>;
   restApiId: string;
   stageName: string;
   /** Empties the REST API stage's authorizer cache so a revoked key is refused at once, not after the TTL. */
   flushAuthorizerCache(): Promise<void>;
   /** Same, as a command the operator can run by hand if the flush failed. */
   flushHint: string;
-  /** The settlement state machine (the template's), and a Step Functions client to start and watch its executions. */
-  settlement(): { sfn: Pick<SFNClient, 'send'>; stateMachineArn: string };
+  /** A Step Functions client to watch settlement executions (the operator API starts them). */
+  settlement(): { sfn: Pick<SFNClient, 'send'> };
   /** Turns a connection failure into an actionable message (the local cloud is not running). */
   explain(error: unknown): string | undefined;
 }
@@ -51,7 +54,7 @@ const localFileSchema = z.object({
   /** State machine ARNs by logical id (the settlement's is `SettlementStateMachine<hash>`). */
   stateMachines: z.record(z.string(), z.string()).optional(),
   tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
-  /** The stack's key: the CLI seals bank accounts with it (purpose bank_account only, docs/operator-policy.json). */
+  /** The stack's key (tools that inspect sealed values; the CLI seals nothing: the operator API does). */
   kmsKeyArn: z.string().startsWith('arn:').optional(),
   /** The operator principal's keys: the local cloud checks them against docs/operator-policy.json. */
   operatorCredentials: z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }).optional(),
@@ -88,14 +91,11 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
     marshallOptions: { removeUndefinedValues: true },
   });
   const apiGateway = new APIGatewayClient({ ...clientConfig, endpoint: local.endpoints.apigateway });
-  const seal =
-    local.kmsKeyArn && local.endpoints.kms
-      ? sealerFor({ keyArn: local.kmsKeyArn, kms: new KMS({ ...clientConfig, endpoint: local.endpoints.kms }) })
-      : undefined;
   return {
     kind: 'local',
     label: `local cloud (${local.apiUrl})`,
-    merchants: { db, tableName: local.tables.main, usage: { apiGateway, restApiId: local.restApiId, stageName: local.stage }, ...(seal ? { seal } : {}) },
+    merchants: { db, tableName: local.tables.main },
+    operator: async () => ({ apiUrl: local.apiUrl, region: local.region, credentials: clientConfig.credentials }),
     restApiId: local.restApiId,
     stageName: local.stage,
     flushAuthorizerCache: async () => {
@@ -103,15 +103,14 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
     },
     flushHint: 'restart the local cloud (npm start)',
     settlement: () => {
-      const arn = Object.entries(local.stateMachines ?? {}).find(([id]) => id.startsWith('SettlementStateMachine'))?.[1];
-      if (!arn || !local.endpoints.sfn) {
-        throw new Error(`The local cloud at ${local.apiUrl} runs no settlement state machine (${file} lists none): restart it with \`npm start\` to run the current template.`);
+      if (!local.endpoints.sfn) {
+        throw new Error(`The local cloud at ${local.apiUrl} runs no settlement state machine (${file} lists no Step Functions endpoint): restart it with \`npm start\` to run the current template.`);
       }
-      return { sfn: new SFNClient({ ...clientConfig, endpoint: local.endpoints.sfn }), stateMachineArn: arn };
+      return { sfn: new SFNClient({ ...clientConfig, endpoint: local.endpoints.sfn }) };
     },
     explain: (error) =>
       isConnectionFailure(error)
-        ? `The local cloud is not answering at ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
+        ? `The local cloud is not answering at ${local.apiUrl} and ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
           'Start it with `npm start`, or target a deployed stage with --stage dev|prod.'
         : undefined,
   };
@@ -146,22 +145,23 @@ async function stageTarget(
   const stageName = need('StageName');
   const db = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
   const apiGateway = new APIGatewayClient(clientConfig);
-  // Only `merchants payouts set --bank-account` seals: the other commands work with a stack that lacks the output.
-  const seal: MerchantDeps['seal'] = (value, binding) => sealerFor({ keyArn: need('KmsKeyArn'), kms: new KMS(clientConfig) })(value, binding);
   const where = options.region ? `, ${options.region}` : '';
   const profile = options.profile ? ` --profile ${options.profile}` : '';
   const region = options.region ? ` --region ${options.region}` : '';
+  const sfn = new SFNClient(clientConfig);
   return {
     kind: 'stage',
     label: `stage ${options.stage} (stack ${stackName}${where})`,
-    merchants: { db, tableName, usage: { apiGateway, restApiId, stageName }, seal },
+    merchants: { db, tableName },
+    // The SDK's own default chain (--profile, env, ~/.aws, SSO, instance role), as the other clients sign with.
+    operator: async () => ({ apiUrl: need('ApiUrl'), region: options.region ?? (await sfn.config.region()), credentials: sfn.config.credentials }),
     restApiId,
     stageName,
     flushAuthorizerCache: async () => {
       await apiGateway.send(new FlushStageAuthorizersCacheCommand({ restApiId, stageName }));
     },
     flushHint: `aws apigateway flush-stage-authorizers-cache --rest-api-id ${restApiId} --stage-name ${stageName}${region}${profile}`,
-    settlement: () => ({ sfn: new SFNClient(clientConfig), stateMachineArn: need('SettlementStateMachineArn') }),
+    settlement: () => ({ sfn }),
     explain: (error) => explainAwsError(error, `calling AWS for ${stackName}`, options),
   };
 }

@@ -15,6 +15,7 @@ import { PayplaneTable } from './constructs/payplane-table';
 import { SandboxChannel } from './constructs/sandbox-channel';
 import { addSettlementsApi, type SettlementsApiFunctionId } from './constructs/settlements-api';
 import { addWebhooksApi, type WebhooksApiFunctionId } from './constructs/webhooks-api';
+import { addOperatorApi, type OperatorFunctionId } from './constructs/operator-api';
 import { Receipts } from './constructs/receipts';
 import { Settlement } from './constructs/settlement';
 import { ALARM_METRICS, METRICS_NAMESPACE } from '../functions/commons/metrics';
@@ -64,6 +65,7 @@ export type FunctionId =
   | 'Checkout'
   | WebhooksApiFunctionId
   | SettlementsApiFunctionId
+  | OperatorFunctionId
   | NotificationFunctionId
   | SettlementFunctionId
   | keyof AuditHeads['functions'];
@@ -364,7 +366,9 @@ export class PayplaneStack extends Stack {
     // ── Settlement: the daily run (Step Functions, started by EventBridge Scheduler) ─────────────────
     this.settlement = new Settlement(this, 'Settlement', { stage, table: this.mainTable, key: this.key });
     this.auditHeads = new AuditHeads(this, 'AuditHeads', { stage, table: this.mainTable, encryptionKey: this.key });
-    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
+    // ── The operator API (/operator/…, AWS_IAM): the CLI's configuration changes, as the operator's IAM principal ──
+    const operatorApi = addOperatorApi(this, { stage, api: this.api, mainTable: this.mainTable, key: this.key, settlementStateMachine: this.settlement.stateMachine });
+    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...operatorApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);

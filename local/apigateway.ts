@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authorize, authorizerContext, AuthorizerCache } from './apigateway-authorizer';
 import { GatewayError, gatewayErrors, renderGatewayResponse } from './apigateway-responses';
@@ -171,6 +171,10 @@ export class LocalApiGateway {
       try {
         this.usage?.admitMethod(match.resource.path, httpMethod);
         let usageIdentifierKey: string | undefined;
+        if (method.authorizationType === 'AWS_IAM') {
+          const caller = await this.authenticateIam(req, url, httpMethod, path, body);
+          requestContext.identity = { ...(requestContext.identity as Record<string, unknown>), ...caller };
+        }
         if (method.authorizationType === 'CUSTOM') {
           const authorized = await this.runAuthorizer(method, match, { httpMethod, path, headers, multiValueHeaders, query, requestContext });
           requestContext.authorizer = authorized.context;
@@ -196,6 +200,30 @@ export class LocalApiGateway {
         fail(gatewayErrors.apiConfiguration());
       }
     }
+  }
+
+  /**
+   * An AWS_IAM method: the request's SigV4 signature (service execute-api), then `execute-api:Invoke` on the method's
+   * ARN against the caller's identity policies, as API Gateway asks IAM. Returns requestContext.identity's IAM fields.
+   */
+  private async authenticateIam(req: IncomingMessage, url: URL, httpMethod: string, path: string, body: Buffer): Promise<Record<string, unknown>> {
+    const iam = this.options.iam;
+    // Without IAM there is nobody to check the signature against: refuse rather than let anyone through.
+    if (!iam) throw new GatewayError('API_CONFIGURATION_ERROR', 'AWS_IAM methods need the local IAM (LocalIam) to verify callers');
+    const checked = await iam.verifySignature({ method: httpMethod, path: url.pathname, query: url.searchParams, headers: req.headers, body }, 'execute-api');
+    if (!checked.ok) {
+      if (checked.problem === 'missing') throw gatewayErrors.missingAuthenticationToken();
+      if (checked.problem === 'expired') throw new GatewayError('INVALID_SIGNATURE', checked.message, undefined, 'InvalidSignatureException');
+      if (checked.problem === 'unknown_key') throw new GatewayError('INVALID_SIGNATURE', checked.message, undefined, 'UnrecognizedClientException');
+      if (checked.problem === 'incomplete') throw new GatewayError('INVALID_SIGNATURE', checked.message, undefined, 'IncompleteSignatureException');
+      throw new GatewayError('INVALID_SIGNATURE', checked.message);
+    }
+    const resource = `arn:aws:execute-api:${this.options.region}:${this.options.account}:${this.model.id}/${this.model.stage}/${httpMethod}/${path.slice(1)}`;
+    const verdict = await iam.authorize(checked.principal, [{ action: 'execute-api:Invoke', resource }]);
+    if (!verdict.allowed && !verdict.served) {
+      throw new GatewayError('ACCESS_DENIED', `User: ${checked.principal.arn} is not authorized to perform: execute-api:Invoke on resource: ${resource}`);
+    }
+    return iamIdentity(checked.principal, checked.accessKeyId, this.options.account);
   }
 
   /** API Gateway answers 500 when the function's resource policy does not let it invoke ("Invalid permissions on Lambda function"). */
@@ -418,6 +446,29 @@ function identity(req: IncomingMessage): Record<string, unknown> {
     userArn: null,
     userAgent: req.headers['user-agent'] ?? null,
     user: null,
+  };
+}
+
+/**
+ * requestContext.identity of a SigV4-authenticated request, as API Gateway fills it for AWS_IAM: the principal's ARN,
+ * its account, the access key, and caller/user (an assumed role's `<role id>:<session>`, a user's id, the account for
+ * root). Role and user ids (AROA…, AIDA…) are made up here from the ARN: the local cloud has no IAM ids.
+ */
+function iamIdentity(principal: { arn: string; principalArn: string }, accessKey: string, account: string): Record<string, unknown> {
+  const id = (prefix: string) => `${prefix}${createHash('sha256').update(principal.principalArn).digest('hex').slice(0, 17).toUpperCase()}`;
+  const session = /:assumed-role\/[^/]+\/(.+)$/.exec(principal.arn)?.[1];
+  const caller = session !== undefined ? `${id('AROA')}:${session}` : principal.arn.endsWith(':root') ? account : id('AIDA');
+  return {
+    cognitoIdentityPoolId: null,
+    cognitoIdentityId: null,
+    cognitoAuthenticationType: null,
+    cognitoAuthenticationProvider: null,
+    principalOrgId: null,
+    accountId: account,
+    accessKey,
+    caller,
+    user: caller,
+    userArn: principal.arn,
   };
 }
 

@@ -321,12 +321,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         region: stack.region,
         tableName: mainTable,
         root,
-        credentials: OPERATOR_CREDENTIALS,
+        // The local cloud's own bootstrap (admin), a `system` actor: the operator changes nothing but through the operator API.
         apiGateway: { endpoint: controlServer.url, restApiId: restApi.id, stageName: restApi.stage },
       });
       if (!demo) log('TODO seedDemoMerchant: functions/merchants/service.ts has no ensureDemoMerchant yet; no demo merchant seeded.');
       // Sandbox demo exchange rates (functions/fx/settings.ts), so demo payments in EUR, JPY or KWD convert to USD.
-      await seedDemoRates({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root, credentials: OPERATOR_CREDENTIALS });
+      await seedDemoRates({ endpoint: info.endpoints.dynamodb, region: stack.region, tableName: mainTable, root });
     }
     const seedMs = performance.now() - seedStarted;
     if (demo) info.demo = { merchantId: demo.merchantId, keyId: demo.keyId, secretKey: demo.secretKey };

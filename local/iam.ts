@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -96,6 +98,25 @@ export interface UsageReport {
   >;
 }
 
+/** A request as it arrived, for SigV4 verification: the path as sent (still percent-encoded). */
+export interface SignedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** What a SigV4 check found: the principal, or why it failed (each with AWS's own wording). */
+export type SignatureCheck =
+  | { ok: true; principal: Principal; accessKeyId: string }
+  | { ok: false; problem: 'missing' | 'incomplete' | 'unknown_key' | 'mismatch' | 'expired'; message: string };
+
+/** How far a request's X-Amz-Date may be from the clock, as AWS allows. */
+const SIGNATURE_SKEW_MS = 15 * 60 * 1000;
+export const SIGNATURE_MISMATCH_MESSAGE =
+  'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
+
 /** A refusal in the caller's service's wire format is up to the endpoint; this is what it needs. */
 export type Verdict = { allowed: true } | { allowed: false; denial: Denial; served: boolean };
 
@@ -108,6 +129,8 @@ export class LocalIam {
   readonly mode: IamMode;
   private readonly byKey = new Map<string, Principal>();
   private readonly functionKeys = new Map<string, Credentials>();
+  /** Secret access key by access key id: what a SigV4 signature is recomputed with. */
+  private readonly secrets = new Map<string, string>();
   private readonly decisions = new Map<string, Promise<Omit<Denial, 'principal'> | undefined>>();
   private readonly usage = new Map<string, Usage>();
   private resourcePolicyCache?: Map<string, PolicyDocument>;
@@ -152,6 +175,7 @@ export class LocalIam {
         configurable: true,
       });
       this.byKey.set(credentials.accessKeyId, principal);
+      this.secrets.set(credentials.accessKeyId, credentials.secretAccessKey);
     }
     const operatorPolicy = options.operatorPolicy ?? loadOperatorPolicy(stack);
     this.byKey.set(OPERATOR_CREDENTIALS.accessKeyId, {
@@ -161,6 +185,8 @@ export class LocalIam {
       principalArn: `arn:aws:iam::${stack.account}:role/PayplaneOperator`,
       policies: [{ name: 'docs/operator-policy.json', policy: operatorPolicy }],
     });
+    this.secrets.set(OPERATOR_CREDENTIALS.accessKeyId, OPERATOR_CREDENTIALS.secretAccessKey);
+    this.secrets.set(ADMIN_ACCESS_KEY_ID, 'local');
     this.byKey.set(ADMIN_ACCESS_KEY_ID, {
       name: 'admin',
       kind: 'admin',
@@ -213,6 +239,19 @@ export class LocalIam {
   principalByName(name: string): Principal | undefined {
     for (const p of this.byKey.values()) if (p.name === name) return p;
     return undefined;
+  }
+
+  /**
+   * Verifies a request's SigV4 signature as AWS does: the `Authorization` header's access key names the principal,
+   * and the signature is recomputed with that key's secret over the canonical request (method, path, query, the
+   * headers it lists as signed, the body's SHA-256) and the credential scope it names. X-Amz-Date must be within
+   * 15 minutes of the clock. Used where AWS itself authenticates the caller (API Gateway's AWS_IAM methods).
+   */
+  async verifySignature(request: SignedRequest, service: string, now = new Date()): Promise<SignatureCheck> {
+    const checked = await verifySigV4(request, service, (key) => this.secrets.get(key), now);
+    if (!checked.ok) return checked;
+    const principal = this.byKey.get(checked.accessKeyId);
+    return principal ? { ok: true, principal, accessKeyId: checked.accessKeyId } : { ok: false, problem: 'unknown_key', message: INVALID_TOKEN_MESSAGE };
   }
 
   /**
@@ -384,6 +423,78 @@ function withEncryptionContextKeys<T>(value: T): T {
   const text = JSON.stringify(value);
   const carried = text.replace(ENCRYPTION_CONTEXT_KEY, ENCRYPTION_CONTEXT_CARRIER);
   return carried === text ? value : (JSON.parse(carried) as T);
+}
+
+/**
+ * SigV4 verification on its own (LocalIam.verifySignature, and test stand-ins of an AWS_IAM endpoint): `secretOf`
+ * gives the secret of an access key id, or undefined for a key nobody issued.
+ */
+export async function verifySigV4(
+request: SignedRequest,
+service: string,
+secretOf: (accessKeyId: string) => string | undefined,
+now = new Date(),
+): Promise<{ ok: true; accessKeyId: string } | Extract<SignatureCheck, { ok: false }>> {
+  const auth = request.headers.authorization;
+  if (typeof auth !== 'string' || auth === '') return { ok: false, problem: 'missing', message: 'Missing Authentication Token' };
+  const parts = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
+  const amzDate = header(request.headers, 'x-amz-date');
+  if (!parts || !amzDate || !/^\d{8}T\d{6}Z$/.test(amzDate)) {
+    return {
+      ok: false,
+      problem: 'incomplete',
+      message: `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters (AWS4-HMAC-SHA256), and the request an X-Amz-Date header. Authorization=${auth.split(' ')[0]}`,
+    };
+  }
+  const [, accessKeyId, , region, scopeService, signedHeaders, signature] = parts as unknown as [string, string, string, string, string, string, string];
+  const secret = secretOf(accessKeyId);
+  if (secret === undefined) return { ok: false, problem: 'unknown_key', message: INVALID_TOKEN_MESSAGE };
+  const signedAt = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  if (signedAt.getTime() < now.getTime() - SIGNATURE_SKEW_MS) {
+    return { ok: false, problem: 'expired', message: `Signature expired: ${amzDate} is now earlier than ${stamp(new Date(now.getTime() - SIGNATURE_SKEW_MS))} (${stamp(now)} - 15 min.)` };
+  }
+  if (signedAt.getTime() > now.getTime() + SIGNATURE_SKEW_MS) {
+    return { ok: false, problem: 'expired', message: `Signature not yet current: ${amzDate} is still later than ${stamp(new Date(now.getTime() + SIGNATURE_SKEW_MS))} (${stamp(now)} + 15 min.)` };
+  }
+  // A claimed body hash must be the body's: the signature covers the claim, not the bytes.
+  const bodyHash = createHash('sha256').update(request.body).digest('hex');
+  const claimed = header(request.headers, 'x-amz-content-sha256');
+  const mismatch = { ok: false, problem: 'mismatch', message: SIGNATURE_MISMATCH_MESSAGE } as const;
+  if (claimed !== undefined && claimed !== bodyHash) return mismatch;
+  if (scopeService !== service) return mismatch;
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders.split(';')) {
+    const value = request.headers[name];
+    if (value === undefined) return mismatch;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string | string[]> = {};
+  for (const [k, v] of request.query) {
+    const prev = query[k];
+    query[k] = prev === undefined ? v : [...[prev].flat(), v];
+  }
+  const token = header(request.headers, 'x-amz-security-token');
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) },
+    region,
+    service,
+    sha256: Hash.bind(null, 'sha256'),
+    applyChecksum: false,
+    uriEscapePath: true,
+  });
+  const signed = await signer.sign(
+    { method: request.method, protocol: 'http:', hostname: headers.host ?? 'localhost', path: request.path, query, headers, body: request.body },
+    { signingDate: signedAt, signableHeaders: new Set(signedHeaders.split(';')) },
+  );
+  const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? signed.headers.Authorization))?.[1] ?? '';
+  const same = expected.length === signature.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
+  return same ? { ok: true, accessKeyId } : mismatch;
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /** The access key id of a SigV4 request: `Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/…`. */

@@ -47,7 +47,7 @@ export async function seedDemoMerchant(options: {
   root?: string;
   /** The control plane, so the demo merchant gets its usage-plan key (rate limits) like any merchant. */
   apiGateway?: { endpoint: string; restApiId: string; stageName: string };
-  /** The operator's (the seed does what `payplane merchants create` does). */
+  /** @default the administrator's (the local cloud's bootstrap; operators change things through the operator API) */
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }): Promise<DemoMerchant | undefined> {
   const file = join(options.root ?? PROJECT_ROOT, 'functions', 'merchants', 'service.ts');

@@ -89,6 +89,48 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult | ApiT
     });
 }
 
+/** A request on an operator route (AWS_IAM): who is calling, as AWS established it, and the JSON body. */
+export interface OperatorRequest {
+  /** The operator, for the audit trail: the IAM principal API Gateway authenticated, and the request id. */
+  by: AuditContext;
+  body: Record<string, unknown>;
+  params: Record<string, string>;
+  /** `METHOD /resource/{id}` as the template names the route (functions/operator/routes.ts routeKey). */
+  route: string;
+  now: Date;
+}
+
+/**
+ * The wrapper of the operator routes (`/operator/…`, AuthorizationType AWS_IAM): API Gateway has checked the
+ * SigV4 signature and `execute-api:Invoke`, and names the principal in requestContext.identity.userArn. There is no
+ * API key, no merchant and no Idempotency-Key: an operator's retry is a new command, as the CLI's always was.
+ */
+export function operatorApi(operation: (request: OperatorRequest) => Promise<ApiResult>) {
+  return lambda<APIGatewayProxyEvent, APIGatewayProxyResult>()
+    .use(httpHeaderNormalizer())
+    .use({
+      after: (request) => {
+        request.response = withRequestId(request.response, request.event);
+      },
+      onError: (request) => {
+        request.response = withRequestId(errorResponse(request.error, request.event.requestContext.requestId), request.event);
+      },
+    })
+    .handler(async (event) => {
+      const principal = event.requestContext.identity?.userArn;
+      // Only an AWS_IAM method fills userArn; a route deployed without it must fail closed, never act as nobody.
+      if (!principal) throw new AuthenticationError('iam_identity_missing', 'This operator route needs a SigV4-signed request (AWS_IAM): no IAM principal reached it.');
+      const result = await operation({
+        by: { actor: { type: 'operator', principal }, requestId: event.requestContext.requestId },
+        body: parseBody(event),
+        params: (event.pathParameters ?? {}) as Record<string, string>,
+        route: `${event.httpMethod} ${event.resource}`,
+        now: new Date(),
+      });
+      return json(result.status, result.body);
+    });
+}
+
 function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
   const merchantId = event.requestContext.authorizer?.merchantId as string | undefined;
   const keyId = event.requestContext.authorizer?.keyId as string | undefined;

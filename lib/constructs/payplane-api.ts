@@ -60,7 +60,9 @@ const GATEWAY_ERRORS: GatewayError[] = [
     statusCode: '403',
     type: 'authentication_error',
     code: 'access_denied',
-    message: JSON.stringify('This API key is not allowed to perform this request.'),
+    // The authorizer never denies (it answers 401); what reaches this is an operator route's IAM refusal, whose
+    // message names the principal and the method ARN ("User: arn:… is not authorized to perform: execute-api:Invoke…").
+    message: '$context.error.messageString',
   },
   {
     // The merchant's usage plan bucket (or a public method's own bucket) is empty.
@@ -92,7 +94,10 @@ const GATEWAY_ERRORS: GatewayError[] = [
     statusCode: '404',
     type: 'invalid_request_error',
     code: 'route_not_found',
-    message: JSON.stringify('Unrecognized request URL or method. Check the path and method against the API reference.'),
+    // API Gateway answers this type to an unsigned request on an AWS_IAM method (the operator routes) as well.
+    message: JSON.stringify(
+      'Unrecognized request URL or method. Check the path and method against the API reference. (Operator routes, /operator/…, also answer this to a request without a SigV4 signature.)',
+    ),
   },
   {
     id: 'RequestTooLarge',
@@ -252,7 +257,8 @@ export class PayplaneApi extends Construct {
       'AwsSolutions-COG4',
       'Callers are merchant servers authenticating with secret API keys, not Cognito users: every method added ' +
         'with addRoute uses the Lambda REQUEST authorizer, which checks the sha256 of the key against the main ' +
-        'table. Public routes (addPublicRoute: the payment channel\'s signed notifications, the payer\'s hosted ' +
+        'table. Operator routes (addIamRoute, /operator/…) use AWS_IAM: operators are IAM principals of the ' +
+        'account, and IAM (SigV4 + execute-api:Invoke) is what names them in the audit trail. Public routes (addPublicRoute: the payment channel\'s signed notifications, the payer\'s hosted ' +
         'checkout reached through its unguessable order id) have no Cognito ' +
         'equivalent either; each carries an AwsSolutions-APIG4 acknowledgement naming what authenticates it.',
     );
@@ -283,6 +289,18 @@ export class PayplaneApi extends Construct {
       // The merchant's usage plan throttles it; a merchant without an API Gateway key gets INVALID_API_KEY.
       apiKeyRequired: true,
     });
+  }
+
+  /**
+   * Adds an operator route (`/operator/…`): AuthorizationType AWS_IAM, so API Gateway verifies the caller's SigV4
+   * signature and its `execute-api:Invoke` on the method, and names the principal in requestContext.identity. No API
+   * key (operators are no merchant: no usage plan); the stage's method throttle applies.
+   */
+  addIamRoute(method: HttpMethod, path: string, fn: PayplaneFunction): apigw.Method {
+    if (!path.startsWith('/operator/')) {
+      throw new Error(`IAM route ${method} ${path}: operator routes live under /operator/ (docs/operator-policy.json grants Invoke on /operator/* only).`);
+    }
+    return this.route(method, path, fn, { authorizationType: apigw.AuthorizationType.IAM, apiKeyRequired: false });
   }
 
   /**

@@ -45,6 +45,8 @@ export interface E2eCloud {
   demo?: { merchantId: string; keyId: string; secretKey: string };
   /** What fixtures that do an operator's work (create merchants) sign with: docs/operator-policy.json applies. */
   operatorCredentials: { accessKeyId: string; secretAccessKey: string };
+  /** A principal of the template without execute-api:Invoke (the GetOrder function's role): the operator API refuses it. */
+  uninvitedCredentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 declare module 'vitest' {
@@ -90,6 +92,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     routes: cloud.routes.map(({ method, path }) => ({ method, path })),
     demo: cloud.demo && { merchantId: cloud.demo.merchantId, keyId: cloud.demo.keyId, secretKey: cloud.demo.secretKey },
     operatorCredentials: cloud.operatorCredentials,
+    uninvitedCredentials: cloud.iam.credentialsFor(Object.keys(cloud.iam.report().principals).find((name) => /^GetOrderFunction/.test(name))!),
   });
   return async () => {
     const report = cloud.iamReport();

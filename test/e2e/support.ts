@@ -2,14 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { main } from '../../cli/main';
 import { LOCAL_FILE_ENV } from '../../cli/target';
-import { createMerchant, type MerchantDeps } from '../../functions/merchants/service';
-import { TEST_BY } from '../actors';
+import { operatorCall } from '../../cli/operator-client';
+import type { MerchantCreated } from '../../functions/operator/operations';
 
 export const cloud = () => inject('localCloud');
 
@@ -45,25 +43,16 @@ export async function call<T = any>(
   return { status: res.status, headers: res.headers, body: parsed as T, text };
 }
 
-let deps: MerchantDeps | undefined;
-
-/** What the operator CLI acts with: the main table and the API Gateway control API (usage plans). */
-export function merchantDeps(): MerchantDeps {
+/** The operator API as the CLI calls it: SigV4-signed with the operator's credentials (docs/operator-policy.json). */
+export const operatorEndpoint = () => {
   const c = cloud();
-  // The operator's credentials: the CLI's permissions (docs/operator-policy.json), enforced by the local cloud.
-  const local = { region: c.region, credentials: c.operatorCredentials };
-  deps ??= {
-    db: DynamoDBDocumentClient.from(new DynamoDBClient({ ...local, endpoint: c.endpoints.dynamodb })),
-    tableName: c.tables.main!,
-    usage: { apiGateway: new APIGatewayClient({ ...local, endpoint: c.endpoints.apigateway }), restApiId: c.restApiId, stageName: c.stage },
-  };
-  return deps;
-}
+  return { apiUrl: c.url, region: c.region, credentials: c.operatorCredentials };
+};
 
-/** A fresh merchant with its own test key (and its usage-plan key), made the way the operator CLI makes one, with the operator's permissions. */
+/** A fresh merchant with its own test key (and its usage-plan key), made the way the operator CLI makes one: POST /operator/merchants. */
 export async function newMerchant(name = 'E2E merchant'): Promise<{ id: string; key: string }> {
-  const created = await createMerchant(merchantDeps(), { name }, {}, TEST_BY);
-  return { id: created.merchantId, key: created.secretKey.reveal() };
+  const created = await operatorCall<MerchantCreated>(operatorEndpoint(), 'merchants create', { body: { name } });
+  return { id: created.id, key: created.secret_key };
 }
 
 export const orderBody = (over: Record<string, unknown> = {}): Record<string, any> => ({

@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMerchant, type MerchantDeps } from '../../functions/merchants/service';
+import { operatorCall } from '../../cli/operator-client';
+import type { MerchantCreated } from '../../functions/operator/operations';
 import type { DeliveryMessage } from '../../functions/notifications/deliveries';
 import { JITTER, MAX_ATTEMPTS, RETRY_GAPS_SECONDS } from '../../functions/notifications/schedule';
 import { PROJECT_ROOT } from '../../local/assembly';
@@ -26,7 +24,6 @@ import { TEST_BY } from '../actors';
  */
 const TIME_SCALE = 3600;
 let cloud: LocalCloud;
-let deps: MerchantDeps;
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
@@ -41,12 +38,6 @@ beforeAll(async () => {
     localFile: false,
     functionLogs: join(PROJECT_ROOT, '.payplane', 'logs', 'e2e-scaled-functions.log'),
   });
-  const local = { region: cloud.region, credentials: cloud.operatorCredentials };
-  deps = {
-    db: DynamoDBDocumentClient.from(new DynamoDBClient({ ...local, endpoint: cloud.endpoints.dynamodb })),
-    tableName: cloud.tables.main!,
-    usage: { apiGateway: new APIGatewayClient({ ...local, endpoint: cloud.endpoints.apigateway }), restApiId: cloud.restApiId, stageName: cloud.stage },
-  };
 }, 120_000);
 
 const receivers: { close(): Promise<void> }[] = [];
@@ -82,8 +73,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 
 /** A merchant of this cloud with an endpoint for `url` that receives order.succeeded only, and its secret. */
 async function merchantWithEndpoint(url: string) {
-  const created = await createMerchant(deps, { name: 'Schedule E2E' }, {}, TEST_BY);
-  const key = created.secretKey.reveal();
+  // As the operator CLI makes one: the operator API, signed with the operator's credentials.
+  const created = await operatorCall<MerchantCreated>({ apiUrl: cloud.url, region: cloud.region, credentials: cloud.operatorCredentials }, 'merchants create', { body: { name: 'Schedule E2E' } });
+  const key = created.secret_key;
   const endpoint = await api('POST', '/v1/webhook_endpoints', key, { url, enabled_events: ['order.succeeded'] });
   expect(endpoint.status, endpoint.text).toBe(201);
   return { key, endpointId: endpoint.body.id as string, secret: endpoint.body.secret as string };

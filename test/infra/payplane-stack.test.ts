@@ -51,6 +51,11 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SettlementReport: 'functions/handlers/settlement-report.ts',
   SettlementSummary: 'functions/handlers/settlement-summary.ts',
   AuditHeadsSigner: 'functions/handlers/sign-audit-heads.ts',
+  OperatorMerchants: 'functions/handlers/operator-merchants.ts',
+  OperatorPayouts: 'functions/handlers/operator-payouts.ts',
+  OperatorFxRates: 'functions/handlers/operator-fx-rates.ts',
+  OperatorSettlements: 'functions/handlers/operator-settlements.ts',
+  OperatorPayers: 'functions/handlers/operator-payers.ts',
 };
 const FUNCTION_IDS = Object.keys(FUNCTIONS) as FunctionId[];
 
@@ -83,6 +88,20 @@ const ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['GET', '/v1/settlements/{id}/report', 'GetSettlementReport'],
   ['GET', '/v1/bills/{date}', 'GetBill'],
 ];
+/** The operator API (functions/operator/routes.ts): AWS_IAM, one route per configuration-changing CLI command. */
+const OPERATOR_ROUTES: [method: string, path: string, fn: FunctionId][] = [
+  ['POST', '/operator/merchants', 'OperatorMerchants'],
+  ['PUT', '/operator/merchants/{id}/fees', 'OperatorMerchants'],
+  ['PUT', '/operator/merchants/{id}/limits', 'OperatorMerchants'],
+  ['PUT', '/operator/merchants/{id}/receipts', 'OperatorMerchants'],
+  ['POST', '/operator/merchants/{id}/keys/roll', 'OperatorMerchants'],
+  ['POST', '/operator/merchants/{id}/keys', 'OperatorMerchants'],
+  ['POST', '/operator/keys/{id}/revoke', 'OperatorMerchants'],
+  ['PUT', '/operator/merchants/{id}/payouts', 'OperatorPayouts'],
+  ['POST', '/operator/fx_rates', 'OperatorFxRates'],
+  ['POST', '/operator/settlement_runs', 'OperatorSettlements'],
+  ['POST', '/operator/orders/{id}/erase_payer', 'OperatorPayers'],
+];
 /** Called by the payment channel, not merchants: no API key authorizer (the notification's HMAC authenticates it). */
 const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/channels/sandbox/notify', 'SandboxNotify'],
@@ -114,7 +133,10 @@ type EnvVar =
   | 'AUDIT_HEADS_KEY_ARN'
   | 'AUDIT_HEADS_BUCKET'
   | 'AUDIT_HEADS_LOCK_MODE'
-  | 'AUDIT_HEADS_RETENTION_DAYS';
+  | 'AUDIT_HEADS_RETENTION_DAYS'
+  | 'REST_API_ID'
+  | 'API_STAGE_NAME'
+  | 'SETTLEMENT_STATE_MACHINE_ARN';
 const API_POST: EnvVar[] = ['TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'KMS_KEY_ARN', 'PUBLIC_BASE_URL'];
 const ENV: Record<FunctionId, EnvVar[]> = {
   Authorizer: ['TABLE_NAME'],
@@ -155,6 +177,12 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   ListSettlementTransactions: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetSettlementReport: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetBill: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
+  // The operator API: no public URLs; usage plans need the API and its stage; only payouts seal (the key's ARN).
+  OperatorMerchants: ['TABLE_NAME', 'REST_API_ID', 'API_STAGE_NAME'],
+  OperatorPayouts: ['TABLE_NAME', 'KMS_KEY_ARN'],
+  OperatorFxRates: ['TABLE_NAME'],
+  OperatorSettlements: ['SETTLEMENT_STATE_MACHINE_ARN'],
+  OperatorPayers: ['TABLE_NAME'],
   SettlementPrepare: ['TABLE_NAME'],
   // How far behind now its windows end (15 min; the test stage's 10 s: lib/stage-config.ts settlementLag).
   // Settle, Payout and Compensate write settlement events (the ChangeWriter renders them with PUBLIC_BASE_URL).
@@ -327,6 +355,9 @@ describe.each(STAGES)('stage %s', (stage) => {
         AUDIT_HEADS_LOCK_MODE: stage === 'prod' ? 'COMPLIANCE' : 'GOVERNANCE',
         AUDIT_HEADS_RETENTION_DAYS: stage === 'prod' ? '400' : '1',
         PUBLIC_BASE_URL: { 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.restApi) }, `.execute-api.${stack.region}.`, { Ref: 'AWS::URLSuffix' }, `/${stage}`]] },
+        REST_API_ID: { Ref: logicalId(stack.api.restApi) },
+        API_STAGE_NAME: stage,
+        SETTLEMENT_STATE_MACHINE_ARN: { Ref: logicalId(stack.settlement.stateMachine) },
       };
       expect(props.Environment.Variables).toEqual({
         ...Object.fromEntries(ENV[id].map((name) => [name, values[name]])),
@@ -401,9 +432,9 @@ describe.each(STAGES)('stage %s', (stage) => {
       const { template, stack } = s();
       const methods = stack.api.restApi.methods.map((m) => [m.httpMethod, m.resource.path, m] as const);
       expect(methods.map(([verb, path]) => `${verb} ${path}`).sort()).toEqual(
-        [...ROUTES, ...PUBLIC_ROUTES].map(([v, p]) => `${v} ${p}`).sort(),
+        [...ROUTES, ...PUBLIC_ROUTES, ...OPERATOR_ROUTES].map(([v, p]) => `${v} ${p}`).sort(),
       );
-      template.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length + PUBLIC_ROUTES.length);
+      template.resourceCountIs('AWS::ApiGateway::Method', ROUTES.length + PUBLIC_ROUTES.length + OPERATOR_ROUTES.length);
 
       const resources = template.toJSON().Resources;
       const authorizerId = logicalId(stack.api.authorizer);
@@ -422,6 +453,23 @@ describe.each(STAGES)('stage %s', (stage) => {
         if (path.includes('{id}')) expect(props.RequestParameters).toEqual({ 'method.request.path.id': true });
       }
       expect(targets.size).toBe(ROUTES.length);
+    });
+
+    it('the operator routes are AWS_IAM, need no API key, have no authorizer, and go to their function', () => {
+      const { template, stack } = s();
+      for (const [verb, path, fnId] of OPERATOR_ROUTES) {
+        const method = stack.api.restApi.methods.find((m) => m.httpMethod === verb && m.resource.path === path)!;
+        const props = template.toJSON().Resources[logicalId(method)].Properties;
+        expect(props.AuthorizationType, `${verb} ${path}`).toBe('AWS_IAM');
+        expect(props.ApiKeyRequired ?? false, `${verb} ${path}`).toBe(false);
+        expect(props.AuthorizerId, `${verb} ${path}`).toBeUndefined();
+        expect(props.Integration).toMatchObject({ Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' });
+        expect(JSON.stringify(props.Integration.Uri)).toContain(`"${logicalId(stack.functions[fnId].fn)}"`);
+        if (path.includes('{id}')) expect(props.RequestParameters).toEqual({ 'method.request.path.id': true });
+      }
+      // Only the settlement function may start the state machine; the operator keeps describing it.
+      const starters = FUNCTION_IDS.filter((id) => roleStatements(s(), id).some((st) => actionsOf(st).includes('states:StartExecution')));
+      expect(starters).toEqual(['OperatorSettlements']);
     });
 
     it('the public routes (sandbox notify, hosted checkout) have no authorizer and go to their function', () => {
@@ -644,6 +692,13 @@ describe.each(STAGES)('stage %s', (stage) => {
       ListSettlementTransactions: { main: ['GetItem', 'Query index/gsi1'] },
       GetSettlementReport: { main: ['BatchGetItem', 'GetItem', 'Query index/gsi1'] },
       GetBill: { main: ['BatchGetItem', 'Query', 'Query index/gsi1'] },
+      // functions/merchants/service.ts: transactions of merchant, key and key-id items (ConditionCheck: a restricted
+      // key's merchant exists); gsi1: the merchant's keys a roll revokes.
+      OperatorMerchants: { main: ['ConditionCheckItem', 'GetItem', 'PutItem', 'UpdateItem', 'Query index/gsi1'] },
+      OperatorPayouts: { main: ['GetItem', 'UpdateItem'] },
+      OperatorFxRates: { main: ['GetItem', 'PutItem'] },
+      OperatorSettlements: { main: [] },
+      OperatorPayers: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS); records the run on the platform's audit chain.
       SettlementPrepare: { main: ['GetItem', 'PutItem', 'Query index/gsi2'] },
       // The entries (gsi1), the cursor and payout settings, then one writer transaction per settlement.

@@ -6,6 +6,10 @@ import { main, type Io } from '../../cli/main';
 import { LOCAL_FILE_ENV } from '../../cli/target';
 import { rateInForce } from '../../functions/fx';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
+import { startOperatorApi, type OperatorApiStandIn } from './operator-api';
+
+/** The IAM principal the operator API hands the handler: what `set_by` records, whatever the client says. */
+const FINANCE = 'arn:aws:sts::000000000000:assumed-role/PayplaneFinance/finance';
 
 /**
  * `payplane fx set|list` against DynamoDB Local through the CLI's own entry point (cli/main.ts), as an operator runs
@@ -14,15 +18,18 @@ import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
 let ddb: MerchantsDb;
 let dir: string;
 let localFile: string;
+let operatorApi: OperatorApiStandIn;
 
 beforeAll(async () => {
   ddb = await merchantsDb();
   dir = mkdtempSync(join(tmpdir(), 'payplane-fx-cli-'));
   localFile = join(dir, 'local.json');
+  // `fx set` calls the operator API (SigV4, the CLI's local key), `fx list` reads the table.
+  operatorApi = await startOperatorApi({ deps: { merchants: ddb.deps }, credentials: { local: 'local' }, principal: FINANCE });
   writeFileSync(
     localFile,
     JSON.stringify({
-      apiUrl: 'http://127.0.0.1:3000',
+      apiUrl: operatorApi.url,
       region: ddb.region,
       stage: 'local',
       restApiId: 'localapi',
@@ -32,6 +39,7 @@ beforeAll(async () => {
   );
 }, 60_000);
 afterAll(async () => {
+  await operatorApi?.stop();
   rmSync(dir, { recursive: true, force: true });
   await ddb?.stop();
 });
@@ -52,7 +60,7 @@ describe('payplane fx set', () => {
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({
       object: 'fx_rate',
-      rate: { from: 'NOK', to: 'USD', rate: '0.0935', markup_bps: 150, effective_at: '2026-03-01T00:00:00.000Z', set_by: 'cli:finance', set_at: expect.any(String) },
+      rate: { from: 'NOK', to: 'USD', rate: '0.0935', markup_bps: 150, effective_at: '2026-03-01T00:00:00.000Z', set_by: FINANCE, set_at: expect.any(String) },
       applied_rate: '0.0920975',
       created: true,
     });
@@ -101,6 +109,6 @@ describe('payplane fx list', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^PAIR +RATE +MARKUP_BPS +EFFECTIVE_AT +SET_BY$/m);
     expect(stdout).toMatch(/^EUR\/USD +1\.0845 +100 +2026-01-01T00:00:00\.000Z +seed:demo-rates$/m);
-    expect(stdout).toMatch(/^NOK\/USD +0\.094 +0 +2026-06-01T00:00:00\.000Z +cli:finance$/m);
+    expect(stdout).toMatch(/^NOK\/USD +0\.094 +0 +2026-06-01T00:00:00\.000Z +arn:aws:sts::000000000000:assumed-role\/PayplaneFinance\/finance$/m);
   });
 });

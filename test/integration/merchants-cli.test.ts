@@ -15,7 +15,11 @@ import { TEST_BY } from '../actors';
 import { usageKeyValue } from '../../functions/merchants/keys';
 import { UsagePlans } from '../../local/apigateway-usage';
 import { ControlPlane } from '../../local/control-plane';
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { KMS } from '@aws-sdk/client-kms';
+import { sealerFor } from '../../functions/commons/crypto';
 import { useLocalServices } from './env';
+import { startOperatorApi, type OperatorApiStandIn } from './operator-api';
 import { merchantsDb, type MerchantsDb } from './merchants-dynamodb';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -24,6 +28,8 @@ let dir: string;
 let localFile: string;
 let control: ControlPlane;
 let apiGatewayStatus = 202;
+/** The operator API the CLI's changes go to: the real handlers behind a SigV4-checking stand-in for API Gateway. */
+let operatorApi: OperatorApiStandIn;
 const flushes: string[] = [];
 /** The default plan, as the template declares it (payplane-<stage>-merchants). */
 const usage = new UsagePlans('localapi', 'local', 'AUTHORIZER', [], {
@@ -55,11 +61,11 @@ function planOf(merchantId: string) {
   return key && usage.state.usagePlans.find((p) => p.keys.includes(key.id));
 }
 
-function writeLocalFile(path: string, dynamodb: string, apigateway: string, kms: { kms: string; kmsKeyArn: string } = { kms: 'http://127.0.0.1:1', kmsKeyArn: '' }) {
+function writeLocalFile(path: string, dynamodb: string, apigateway: string, kms: { kms: string; kmsKeyArn: string } = { kms: 'http://127.0.0.1:1', kmsKeyArn: '' }, apiUrl = operatorApi.url) {
   writeFileSync(
     path,
     JSON.stringify({
-      apiUrl: 'http://127.0.0.1:3000',
+      apiUrl,
       region: ddb.region,
       stage: 'local',
       restApiId: 'localapi',
@@ -74,9 +80,25 @@ beforeAll(async () => {
   ddb = await merchantsDb();
   dir = mkdtempSync(join(tmpdir(), 'payplane-cli-'));
   localFile = join(dir, 'local.json');
-  writeLocalFile(localFile, ddb.endpoint, await startApiGateway());
+  const controlUrl = await startApiGateway();
+  const services = useLocalServices();
+  const local = { region: ddb.region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  operatorApi = await startOperatorApi({
+    deps: {
+      merchants: {
+        ...ddb.deps,
+        usage: { apiGateway: new APIGatewayClient({ ...local, endpoint: controlUrl }), restApiId: 'localapi', stageName: 'local' },
+        seal: sealerFor({ keyArn: services.kmsKeyArn!, kms: new KMS({ ...local, endpoint: services.endpoints.kms }) }),
+      },
+    },
+    // What the CLI signs with when local.json names no operator keys (cli/target.ts LOCAL_CREDENTIALS).
+    credentials: { local: 'local' },
+    principal: 'arn:aws:sts::000000000000:assumed-role/PayplaneOperator/operator',
+  });
+  writeLocalFile(localFile, ddb.endpoint, controlUrl);
 }, 60_000);
 afterAll(async () => {
+  await operatorApi?.stop();
   await control?.stop();
   rmSync(dir, { recursive: true, force: true });
   await ddb?.stop();
@@ -521,7 +543,7 @@ describe('arguments and targets', () => {
 
   it('says how to start the local cloud when local.json is stale', async () => {
     const stale = join(dir, 'stale.json');
-    writeLocalFile(stale, 'http://127.0.0.1:9', 'http://127.0.0.1:9');
+    writeLocalFile(stale, 'http://127.0.0.1:9', 'http://127.0.0.1:9', undefined, 'http://127.0.0.1:9/local');
     const { code, stderr } = await run(['merchants', 'create', '--name', 'x'], { [LOCAL_FILE_ENV]: stale });
     expect(code).toBe(1);
     expect(stderr).toContain('is not answering');
