@@ -4,6 +4,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { fxList, fxSet, keysCreate, payersErase, keysRevoke, keysRoll, merchantsCreate, merchantsFeesSet, merchantsLimitsSet, merchantsPayoutsSet, merchantsReceiptsSet, settlementsList, settlementsReport, settlementsShow, type SettlementShown } from './commands';
 import { SCOPES } from '../functions/merchants/scopes';
 import { auditVerify, describeVerdict } from './audit';
+import { backupCreate, backupRestore } from './backup';
+import { latestVerifiedSignedHeads } from '../functions/audit/heads';
 import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
 
@@ -61,7 +63,15 @@ Commands:
   audit verify [--merchant <mch_id>]
                                     Recompute the audit trail's hash chains from seq 1: every chain (the
                                     platform's and each merchant's), or one merchant's; prints OK with
-                                    counts, or the first broken link (chain, seq, entry id, what is wrong)
+                                    counts, or the first broken link (chain, seq, entry id, what is wrong),
+                                    checked against the latest signed heads (a cut tail shows there)
+  backup create [--out <file>]      Local cloud only: every table to one gzip file with a manifest, item
+                                    counts and a SHA-256 per table; exports the KMS key material it needs
+                                    to .payplane/key-material/<fingerprint>
+  backup restore <file>             Local cloud only, into a fresh one started with the backup's key
+                                    material (npm start -- --in-memory --key-material <fingerprint>):
+                                    refuses a file whose digests do not match, other key material, a
+                                    non-empty table or a broken ledger, before writing anything
 
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
@@ -149,6 +159,8 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'settlements run': { required: [], optional: ['cutoff', 'merchant'], hint: '--cutoff 2026-12-02T00:00:00Z', run: runSettlementsRun },
   'audit verify': { required: [], optional: ['merchant'], hint: '--merchant mch_…', run: runAuditVerify },
   'payers erase': { required: ['order'], hint: '--order ord_…', run: runPayersErase },
+  'backup create': { required: [], optional: ['out'], hint: '--out day.ppbak.gz', run: runBackupCreate },
+  'backup restore': { required: [], args: [1, 1], hint: '.payplane/backups/test-….ppbak.gz', run: runBackupRestore },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
 
@@ -480,8 +492,53 @@ async function runFxList(target: Target, values: Values, io: Io, args: string[])
 }
 
 async function runAuditVerify(target: Target, values: Values, io: Io): Promise<number> {
-  const verified = await auditVerify(target, { merchantId: values.merchant });
-  if (values.json) io.out(JSON.stringify(verified, null, 2));
-  else io.out([...verified.chains.map(describeVerdict), '', verified.ok ? `The audit trail on the ${target.label} is intact.` : `The audit trail on the ${target.label} has been tampered with: see BROKEN above.`].join('\n'));
+  // The latest signed heads, verified against the signing key: a cut tail shows only against them. A newest
+  // document that fails its signature throws (SignedHeadsError): never fall back to an older one.
+  const heads = target.auditHeads();
+  const signed = heads ? await latestVerifiedSignedHeads(heads) : undefined;
+  const verified = await auditVerify(target, { merchantId: values.merchant, signedHeads: signed?.document.chains });
+  const against = signed
+    ? `Checked against the signed heads of ${signed.document.signed_at} (${signed.key}).`
+    : 'No signed heads yet (they are signed daily): a cut tail cannot be seen until the first ones are.';
+  if (values.json) io.out(JSON.stringify({ ...verified, signed_heads: signed ? { key: signed.key, signed_at: signed.document.signed_at } : null }, null, 2));
+  else io.out([...verified.chains.map(describeVerdict), '', against, verified.ok ? `The audit trail on the ${target.label} is intact.` : `The audit trail on the ${target.label} has been tampered with: see BROKEN above.`].join('\n'));
   return verified.ok ? 0 : 1;
 }
+
+/** Backups are of the local cloud's tables; a deployed stage has AWS Backup (docs/operations.md). */
+function localOnly(target: Target, name: string): void {
+  if (target.kind !== 'local') throw usage(`'${name}' backs up the local cloud only; a deployed stage is backed up by AWS Backup (docs/operations.md § Backups and restore (AWS)).`);
+}
+
+async function runBackupCreate(target: Target, values: Values, io: Io): Promise<number> {
+  localOnly(target, 'backup create');
+  const { file, manifest } = await backupCreate({ out: values.out }, io.env);
+  if (values.json) io.out(JSON.stringify({ file, manifest }, null, 2));
+  else {
+    io.out(
+      [
+        `Backed up the ${target.label} to ${file}`,
+        ...manifest.tables.map((t) => `  ${t.logical_id}: ${t.items} items, SHA-256 ${t.sha256}`),
+        `Key material: ${manifest.key_material} (kept in .payplane/key-material/${manifest.key_material}; a restore needs it)`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+async function runBackupRestore(target: Target, values: Values, io: Io, args: string[]): Promise<number> {
+  localOnly(target, 'backup restore');
+  const restored = await backupRestore({ file: args[0]! }, io.env);
+  if (values.json) io.out(JSON.stringify(restored, null, 2));
+  else {
+    io.out(
+      [
+        `Restored ${restored.file} into the ${target.label}: digests and ledger checked before any write`,
+        ...restored.tables.map((t) => `  ${t.logical_id}: ${t.items} items`),
+        `  ${restored.merchants} merchants given their API Gateway usage keys again`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+

@@ -6,6 +6,9 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { VerifierDeps } from '../functions/audit/heads';
 import { z } from 'zod';
 import type { MerchantDeps } from '../functions/merchants/service';
 import type { OperatorEndpoint } from './operator-client';
@@ -32,6 +35,8 @@ export interface Target {
   flushHint: string;
   /** A Step Functions client to watch settlement executions (the operator API starts them). */
   settlement(): { sfn: Pick<SFNClient, 'send'> };
+  /** Where the signed audit heads are and the key that signed them (undefined: a stage or cloud without them). */
+  auditHeads(): VerifierDeps | undefined;
   /** Turns a connection failure into an actionable message (the local cloud is not running). */
   explain(error: unknown): string | undefined;
 }
@@ -50,7 +55,9 @@ const localFileSchema = z.object({
   region: z.string().min(1),
   stage: z.string().min(1),
   restApiId: z.string().min(1),
-  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url(), sfn: z.url().optional() }),
+  endpoints: z.object({ dynamodb: z.url(), kms: z.string().optional(), apigateway: z.url(), sfn: z.url().optional(), s3: z.url().optional() }),
+  /** The signed audit heads' bucket and signing key (functions/audit/heads.ts). */
+  auditHeads: z.object({ bucket: z.string().min(3), keyArn: z.string().startsWith('arn:') }).optional(),
   /** State machine ARNs by logical id (the settlement's is `SettlementStateMachine<hash>`). */
   stateMachines: z.record(z.string(), z.string()).optional(),
   tables: z.object({ main: z.string().min(3), idempotency: z.string().optional() }),
@@ -108,6 +115,15 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
       }
       return { sfn: new SFNClient({ ...clientConfig, endpoint: local.endpoints.sfn }) };
     },
+    auditHeads: () =>
+      local.auditHeads && local.endpoints.s3 && local.endpoints.kms
+        ? {
+            s3: new S3Client({ ...clientConfig, endpoint: local.endpoints.s3, forcePathStyle: true }),
+            kms: new KMSClient({ ...clientConfig, endpoint: local.endpoints.kms }),
+            bucket: local.auditHeads.bucket,
+            keyId: local.auditHeads.keyArn,
+          }
+        : undefined,
     explain: (error) =>
       isConnectionFailure(error)
         ? `The local cloud is not answering at ${local.apiUrl} and ${local.endpoints.dynamodb} (${file} was left by a run that has stopped?). ` +
@@ -162,6 +178,7 @@ async function stageTarget(
     },
     flushHint: `aws apigateway flush-stage-authorizers-cache --rest-api-id ${restApiId} --stage-name ${stageName}${region}${profile}`,
     settlement: () => ({ sfn }),
+    auditHeads: () => ({ s3: new S3Client(clientConfig), kms: new KMSClient(clientConfig), bucket: need('AuditHeadsBucketName'), keyId: need('AuditHeadsKeyArn') }),
     explain: (error) => explainAwsError(error, `calling AWS for ${stackName}`, options),
   };
 }

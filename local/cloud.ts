@@ -62,6 +62,11 @@ export interface LocalCloudOptions {
   /** State directory (DynamoDB data, KMS master secret). @default '<root>/.payplane' */
   dataDir?: string;
   /**
+   * Start KMS with exported key material (`<dataDir>/key-material/<fingerprint>`, written by `payplane backup create`)
+   * instead of new material, so a restored backup's sealed values open. @default - the cloud's own material
+   */
+  keyMaterialDir?: string;
+  /**
    * Where the local SES and SNS write each email (.eml) and SMS (.json) they send.
    * @default '<dataDir>/outbox'; in memory, a new temporary directory removed on stop
    */
@@ -192,7 +197,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const inMemory = options.inMemory ?? false;
     const outboxDir = options.outboxDir ?? (inMemory ? mkdtempSync(join(tmpdir(), 'payplane-outbox-')) : join(dataDir, 'outbox'));
     if (inMemory && !options.outboxDir) cleanup.push(async () => rmSync(outboxDir, { recursive: true, force: true }));
-    const serviceContext = { inMemory, dataDir, outboxDir, log, dynamodbEndpoint: options.dynamodbEndpoint };
+    const serviceContext = { inMemory, dataDir, outboxDir, log, dynamodbEndpoint: options.dynamodbEndpoint, keyMaterialDir: options.keyMaterialDir };
     const prepared = SERVICES.map((module) => module.prepare?.(serviceContext));
     // A preparation that fails while synth runs is reported when awaited below, not as an unhandled rejection.
     for (const p of prepared) p?.ready.catch(() => {});

@@ -13,7 +13,7 @@ import {
 } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './assembly';
 import { AwsJsonError, countCall, listen, readBody, sendJson, type LocalServer } from './http';
@@ -98,6 +98,25 @@ const HEADER_BYTES = 1 + 16 + IV_BYTES + TAG_BYTES;
 export interface LocalKmsOptions {
   /** Where asymmetric key pairs are kept between runs (wrapped under the master secret); none = memory only. */
   keyStoreDir?: string;
+  /** Read-only: key pairs exported by another cloud with the same master secret (`<key material>/kms-keys`). */
+  importDir?: string;
+}
+
+/** The master secret's file in an exported key material directory. */
+export const MATERIAL_SECRET_FILE = 'master-secret';
+
+/**
+ * The name of a master secret (and so of every key derived from it): 24 hex digits of HMAC-SHA256 under the
+ * secret. One-way: it can be printed, logged and written into a backup's manifest.
+ */
+export function keyMaterialFingerprint(secret: Buffer): string {
+  return `lkm_${createHmac('sha256', secret).update('payplane-local-kms/fingerprint/v1').digest('hex').slice(0, 24)}`;
+}
+
+function writeKeyPairFile(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }
 
 export class LocalKms {
@@ -227,37 +246,86 @@ export class LocalKms {
   private async loadOrGenerate(key: KmsKey): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
     const dir = this.options.keyStoreDir;
     const file = dir ? join(dir, `${key.keyId}.json`) : undefined;
-    const wrapKey = Buffer.from(hkdfSync('sha256', this.masterSecret, 'payplane-local-kms/wrap', key.keyId, 32));
-    const aadText = Buffer.from(`payplane-local-kms/key-pair/v1\n${key.arn}\n${key.keySpec}`);
-    if (file && existsSync(file)) {
-      try {
-        const stored = JSON.parse(readFileSync(file, 'utf8')) as { keySpec: string; wrapped: string };
-        if (stored.keySpec === key.keySpec) {
-          const blob = Buffer.from(stored.wrapped, 'base64');
-          const decipher = createDecipheriv('aes-256-gcm', wrapKey, blob.subarray(0, IV_BYTES));
-          decipher.setAAD(aadText);
-          decipher.setAuthTag(blob.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-          const der = Buffer.concat([decipher.update(blob.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
-          const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-          return { privateKey, publicKey: createPublicKey(privateKey) };
-        }
-      } catch {
-        // Another master secret (or a damaged file): the old key is unusable, as its ciphertexts would be.
+    // A cloud started with exported key material (local/main.ts --key-material) finds the source cloud's pairs there.
+    for (const candidate of [file, this.options.importDir && join(this.options.importDir, `${key.keyId}.json`)]) {
+      const privateKey = candidate && existsSync(candidate) ? this.unwrapKeyPair(key, readFileSync(candidate, 'utf8')) : undefined;
+      if (privateKey) {
+        if (file && candidate !== file) writeKeyPairFile(file, this.wrapKeyPair(key, privateKey));
+        return { privateKey, publicKey: createPublicKey(privateKey) };
       }
     }
     const [type, params] = SIGNING_SPECS[key.keySpec]!.generate;
     const pair = await generateKeyPairAsync(type, params);
-    if (file) {
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', wrapKey, iv);
-      cipher.setAAD(aadText);
-      const der = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
-      const body = Buffer.concat([cipher.update(der), cipher.final()]);
-      mkdirSync(dir!, { recursive: true, mode: 0o700 });
-      writeFileSync(`${file}.tmp`, JSON.stringify({ keyId: key.keyId, arn: key.arn, keySpec: key.keySpec, wrapped: Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64') }), { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
-    }
+    if (file) writeKeyPairFile(file, this.wrapKeyPair(key, pair.privateKey));
     return pair;
+  }
+
+  private wrapKey(key: KmsKey): { wrapKey: Buffer; aad: Buffer } {
+    return {
+      wrapKey: Buffer.from(hkdfSync('sha256', this.masterSecret, 'payplane-local-kms/wrap', key.keyId, 32)),
+      aad: Buffer.from(`payplane-local-kms/key-pair/v1\n${key.arn}\n${key.keySpec}`),
+    };
+  }
+
+  /** A key pair's file (.payplane/kms-keys/<key id>.json): the PKCS#8 private key under AES-256-GCM with a key derived from the master secret. */
+  private wrapKeyPair(key: KmsKey, privateKey: KeyObject): string {
+    const { wrapKey, aad: aadText } = this.wrapKey(key);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', wrapKey, iv);
+    cipher.setAAD(aadText);
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    const body = Buffer.concat([cipher.update(der), cipher.final()]);
+    return JSON.stringify({ keyId: key.keyId, arn: key.arn, keySpec: key.keySpec, wrapped: Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64') });
+  }
+
+  private unwrapKeyPair(key: KmsKey, text: string): KeyObject | undefined {
+    try {
+      const stored = JSON.parse(text) as { keySpec: string; wrapped: string };
+      if (stored.keySpec !== key.keySpec) return undefined;
+      const { wrapKey, aad: aadText } = this.wrapKey(key);
+      const blob = Buffer.from(stored.wrapped, 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', wrapKey, blob.subarray(0, IV_BYTES));
+      decipher.setAAD(aadText);
+      decipher.setAuthTag(blob.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+      const der = Buffer.concat([decipher.update(blob.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+      return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } catch {
+      // Another master secret (or a damaged file): the old key is unusable, as its ciphertexts would be.
+      return undefined;
+    }
+  }
+
+  /** Names this cloud's key material without disclosing it (keyMaterialFingerprint). */
+  get fingerprint(): string {
+    return keyMaterialFingerprint(this.masterSecret);
+  }
+
+  /**
+   * Writes this cloud's key material to `<parent>/<fingerprint>/` (docs/operations.md § Local backups): the master
+   * secret (0600) every symmetric and HMAC key derives from, and every asymmetric key pair generated so far, wrapped
+   * under it as in kms-keys/. A pair generated later is not in it: export again after it (backup create does, each time).
+   */
+  async exportMaterial(parent: string): Promise<{ fingerprint: string; dir: string; keyPairs: string[] }> {
+    const fingerprint = this.fingerprint;
+    const dir = join(parent, fingerprint);
+    mkdirSync(join(dir, 'kms-keys'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, MATERIAL_SECRET_FILE), this.masterSecret.toString('hex'), { mode: 0o600 });
+    chmodSync(join(dir, MATERIAL_SECRET_FILE), 0o600);
+    const keyPairs: string[] = [];
+    for (const key of this.keys) {
+      if (!(key.keySpec in SIGNING_SPECS)) continue;
+      const stored = this.options.keyStoreDir && existsSync(join(this.options.keyStoreDir, `${key.keyId}.json`));
+      if (!this.keyPairs.has(key.keyId) && !stored) continue;
+      const { privateKey } = await this.keyPair(key);
+      writeKeyPairFile(join(dir, 'kms-keys', `${key.keyId}.json`), this.wrapKeyPair(key, privateKey));
+      keyPairs.push(key.arn);
+    }
+    writeFileSync(
+      join(dir, 'material.json'),
+      `${JSON.stringify({ fingerprint, exported_at: new Date().toISOString(), keys: this.keys.map((k) => ({ arn: k.arn, key_spec: k.keySpec })), key_pairs: keyPairs }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+    return { fingerprint, dir, keyPairs };
   }
 
   encrypt(key: KmsKey, plaintext: Buffer, context: unknown): Buffer {
@@ -539,14 +607,46 @@ export function masterSecret(options: { inMemory?: boolean; file?: string }): Bu
   return secret;
 }
 
+/** Where `backup create` exports key material, one directory per fingerprint (docs/operations.md § Local backups). */
+export const KEY_MATERIAL_DIR = join(PROJECT_ROOT, '.payplane', 'key-material');
+
+/**
+ * Reads exported key material (`<dir>/master-secret`, `<dir>/kms-keys/`): a cloud started with it opens what the
+ * exporting cloud sealed. The directory's name is the material's fingerprint, checked against the secret it holds.
+ */
+export function readKeyMaterial(dir: string): { secret: Buffer; keyPairsDir: string; fingerprint: string } {
+  const file = join(dir, MATERIAL_SECRET_FILE);
+  if (!existsSync(file)) {
+    throw new Error(`No key material at ${dir} (${file} is missing). Key material is exported by \`npx payplane backup create\` into ${KEY_MATERIAL_DIR}/<fingerprint>.`);
+  }
+  const secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+  const fingerprint = keyMaterialFingerprint(secret);
+  if (secret.length !== 32 || basename(dir) !== fingerprint) {
+    throw new Error(`The key material at ${dir} is damaged: its master secret's fingerprint is ${fingerprint}, not the directory's name ${basename(dir)}.`);
+  }
+  return { secret, keyPairsDir: join(dir, 'kms-keys'), fingerprint };
+}
+
 export async function startKms(
   stack: LocalStack,
-  options: { inMemory?: boolean; port?: number; secretFile?: string; keyStoreDir?: string; iam?: LocalIam } = {},
+  options: { inMemory?: boolean; port?: number; secretFile?: string; keyStoreDir?: string; iam?: LocalIam; keyMaterialDir?: string } = {},
 ): Promise<KmsEndpoint> {
   const secretFile = options.secretFile ?? join(PROJECT_ROOT, '.payplane', 'kms-master-secret');
-  const kms = new LocalKms(stack, masterSecret({ inMemory: options.inMemory, file: secretFile }), {
+  const material = options.keyMaterialDir ? readKeyMaterial(options.keyMaterialDir) : undefined;
+  if (material && !options.inMemory && existsSync(secretFile) && !readFileSync(secretFile, 'utf8').trim().startsWith(material.secret.toString('hex'))) {
+    throw new Error(
+      `This persistent local cloud already has key material of its own (${secretFile}); it cannot take ${material.fingerprint}. ` +
+        'Restore into a fresh cloud: npm start -- --in-memory --key-material <fingerprint>, or delete .payplane/ first.',
+    );
+  }
+  if (material && !options.inMemory) {
+    mkdirSync(dirname(secretFile), { recursive: true });
+    writeFileSync(secretFile, material.secret.toString('hex'), { mode: 0o600 });
+  }
+  const kms = new LocalKms(stack, material?.secret ?? masterSecret({ inMemory: options.inMemory, file: secretFile }), {
     // Asymmetric key pairs live next to the master secret they are wrapped under.
     keyStoreDir: options.inMemory ? undefined : (options.keyStoreDir ?? join(dirname(secretFile), 'kms-keys')),
+    importDir: material?.keyPairsDir,
   });
   const server: LocalServer = await listen((req, res) =>
     handleKmsRequest(kms, req, res, options.iam).catch((error: unknown) => {

@@ -2,7 +2,7 @@
  * `npm start`: the whole platform offline, from the synthesized CDK template.
  *
  *   npm start [-- --in-memory] [--port 3000] [--quiet] [--no-schedules] [--no-event-sources] [--prewarm] [--access-log] [--faults]
- *             [--assembly <cloud assembly dir>] [--stage dev|prod|test] [--time-scale N]
+ *             [--assembly <cloud assembly dir>] [--stage dev|prod|test] [--time-scale N] [--key-material <fingerprint>]
  *
  * Ctrl-C stops everything (DynamoDB Local's JVM included). Endpoints go to .payplane/local.json for
  * the operator CLI. Programmatic use: `startLocalCloud()` (re-exported here).
@@ -44,6 +44,7 @@ async function main(): Promise<void> {
       assembly: { type: 'string' },
       stage: { type: 'string', default: 'dev' },
       'time-scale': { type: 'string' },
+      'key-material': { type: 'string' },
     },
   });
   const timeScale = values['time-scale'] === undefined ? undefined : Number(values['time-scale']);
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
     faults: values.faults,
     timeScale,
     localFile: LOCAL_FILE,
+    // A cloud started with a backup's key material is a restore target: empty, so no demo seed.
+    ...(values['key-material'] ? { keyMaterialDir: join(PROJECT_ROOT, '.payplane', 'key-material', values['key-material']), seed: false } : {}),
   });
   printBanner(cloud, cloud.demo ? await demoCheckout(cloud) : undefined);
 

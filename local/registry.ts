@@ -40,6 +40,8 @@ export interface ServiceContext {
   dynamodbEndpoint?: string;
   /** Where the local SES and SNS write what they send (dataDir/outbox, or a temporary directory in memory). */
   outboxDir: string;
+  /** Exported KMS key material to start with (`npm start -- --key-material`): a restore opens the backup's sealed values. */
+  keyMaterialDir?: string;
   log: (line: string) => void;
 }
 
@@ -158,7 +160,7 @@ const kmsService: ServiceModule = {
   name: 'kms',
   async start(ctx) {
     const started = performance.now();
-    const kms = await startKms(ctx.stack, { inMemory: ctx.inMemory, secretFile: join(ctx.dataDir, 'kms-master-secret'), iam: ctx.iam });
+    const kms = await startKms(ctx.stack, { inMemory: ctx.inMemory, secretFile: join(ctx.dataDir, 'kms-master-secret'), iam: ctx.iam, keyMaterialDir: ctx.keyMaterialDir });
     return {
       name: 'kms',
       endpoints: { AWS_ENDPOINT_URL_KMS: kms.url },
@@ -166,6 +168,11 @@ const kmsService: ServiceModule = {
       stats: () => kms.kms.stats(),
       callsByCaller: () => kms.kms.statsByCaller(),
       stop: kms.stop,
+      // `backup create` names (and exports) the key material its sealed values need; `backup restore` checks it.
+      adminRoutes: (control) => {
+        control.route('GET', '/__kms/material', async () => ({ status: 200, body: { fingerprint: kms.kms.fingerprint } }));
+        control.route('POST', '/__kms/material/export', async () => ({ status: 200, body: await kms.kms.exportMaterial(join(ctx.dataDir, 'key-material')) }));
+      },
     };
   },
 };

@@ -77,8 +77,9 @@ export function addOperatorApi(stack: Stack, props: OperatorApiProps): Record<Op
     'Moving a merchant to its own plan removes its key (created at run time) from the plan it was in: neither id is known to the template.',
   );
 
+  // functions/merchants/service.ts setPayoutSettings: the merchant's payout settings and, in the same transaction, its audit entry and chain head.
   const payouts = fn('OperatorPayouts', 'operator-payouts', 'Operator API: PUT /operator/merchants/{id}/payouts')
-    .bindTable(mainTable, { actions: ['GetItem', 'UpdateItem'], onlyPartitions: ['MERCHANT#*', ...AUDIT_PARTITIONS] })
+    .bindTable(mainTable, { actions: ['GetItem', 'PutItem', 'UpdateItem'], onlyPartitions: ['MERCHANT#*', ...AUDIT_PARTITIONS] })
     // Seals the bank account; never opens one (the answer shows the last 4 digits kept beside it).
     .bindKey(key, 'encrypt', ['bank_account']);
 

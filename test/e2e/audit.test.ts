@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { chainOf, entryKey } from '../../functions/audit/chain';
 import { call, cloud, payplane } from './support';
@@ -83,9 +83,13 @@ describe('payplane audit verify', () => {
     const one = await payplane('audit', 'verify', '--merchant', m.id);
     expect(one.code, one.stderr).toBe(0);
     expect(one.stdout).toContain(`OK      merchant:${m.id}: 2 entries`);
+    // Every chain: other files of this tier tamper with chains of their own on purpose, so only these two are held to OK.
     const all = await payplane('audit', 'verify', '--json');
-    expect(all.code, all.stderr + all.stdout).toBe(0);
-    expect(JSON.parse(all.stdout).chains.map((c: { chain: string }) => c.chain)).toEqual(expect.arrayContaining(['platform', `merchant:${m.id}`]));
+    const verdicts: { chain: string; ok: boolean }[] = JSON.parse(all.stdout).chains;
+    expect(verdicts.filter((v) => v.chain === 'platform' || v.chain === `merchant:${m.id}`)).toEqual([
+      expect.objectContaining({ chain: 'platform', ok: true }),
+      expect.objectContaining({ chain: `merchant:${m.id}`, ok: true }),
+    ]);
   });
 
   it('names the edited entry, then the deleted one, and exits 1', async () => {
@@ -106,5 +110,29 @@ describe('payplane audit verify', () => {
     expect(edited.stdout).toContain(`BROKEN  merchant:${m.id} at seq 3 (${id(3)}): hash_mismatch`);
     expect(deleted.code).toBe(1);
     expect(deleted.stdout).toContain(`BROKEN  merchant:${m.id} at seq 2: seq_gap`);
+  });
+
+  it('reports a cut tail against the last signed heads, which the daily schedule signed', async () => {
+    // Prepare: a chain of 3 (created, 2 fee sets), then the heads signed as the schedule signs them
+    const m = await operatorMerchant('Audit tail');
+    for (const bps of [110, 220]) expect((await payplane('merchants', 'fees', 'set', '--merchant', m.id, '--fees', `{"card":{"percent_bps":${bps}}}`)).code).toBe(0);
+    const c = cloud();
+    const { rules } = (await (await fetch(`${c.endpoints.admin}/__schedules`)).json()) as { rules: { logicalId: string }[] };
+    const schedule = rules.find((r) => r.logicalId.startsWith('AuditHeadsSchedule'))!;
+    expect((await fetch(`${c.endpoints.admin}/__schedules/${schedule.logicalId}/trigger`, { method: 'POST' })).status).toBe(200);
+    const before = await payplane('audit', 'verify', '--merchant', m.id);
+    expect(before.code, before.stdout + before.stderr).toBe(0);
+    expect(before.stdout).toContain('Checked against the signed heads of');
+    // Act: the last entry is cut off and the head rolled back to seq 2: a chain that is consistent in itself
+    const second = (await admin().send(new GetCommand({ TableName: c.tables.main!, Key: entryKey(chainOf(m.id), 2) }))).Item!;
+    await admin().send(new DeleteCommand({ TableName: c.tables.main!, Key: entryKey(chainOf(m.id), 3) }));
+    await admin().send(
+      new UpdateCommand({ TableName: c.tables.main!, Key: { pk: `AUDIT#${chainOf(m.id)}`, sk: 'HEAD' }, UpdateExpression: 'SET seq = :s, #h = :h', ExpressionAttributeNames: { '#h': 'hash' }, ExpressionAttributeValues: { ':s': 2, ':h': second.hash } }),
+    );
+    const cut = await payplane('audit', 'verify', '--merchant', m.id);
+    // Assess
+    expect(cut.code).toBe(1);
+    expect(cut.stdout).toContain(`BROKEN  merchant:${m.id} at seq 3`);
+    expect(cut.stdout).toContain('signed_head_mismatch');
   });
 });

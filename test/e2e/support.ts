@@ -84,7 +84,7 @@ export async function payplane(...argv: string[]): Promise<{ code: number; stdou
   if (!cliFile) {
     cliFile = join(mkdtempSync(join(tmpdir(), 'payplane-e2e-cli-')), 'local.json');
     // As the operator, with docs/operator-policy.json, as .payplane/local.json has it for `npx payplane`.
-    const local = { apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, stateMachines: c.stateMachines, tables: c.tables, operatorCredentials: c.operatorCredentials, kmsKeyArn: c.kmsKeyArn };
+    const local = { apiUrl: c.url, region: c.region, stage: c.stage, restApiId: c.restApiId, endpoints: c.endpoints, stateMachines: c.stateMachines, tables: c.tables, operatorCredentials: c.operatorCredentials, kmsKeyArn: c.kmsKeyArn, auditHeads: c.auditHeads };
     writeFileSync(cliFile, JSON.stringify(local));
   }
   const out: string[] = [];

@@ -695,7 +695,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       // functions/merchants/service.ts: transactions of merchant, key and key-id items (ConditionCheck: a restricted
       // key's merchant exists); gsi1: the merchant's keys a roll revokes.
       OperatorMerchants: { main: ['ConditionCheckItem', 'GetItem', 'PutItem', 'UpdateItem', 'Query index/gsi1'] },
-      OperatorPayouts: { main: ['GetItem', 'UpdateItem'] },
+      OperatorPayouts: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       OperatorFxRates: { main: ['GetItem', 'PutItem'] },
       OperatorSettlements: { main: [] },
       OperatorPayers: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
