@@ -1,8 +1,10 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { BatchGetCommand, QueryCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import canonicalize from 'canonicalize';
+import { headKey } from './chain';
+import { listChains } from './verify';
 
 /**
  * Signed chain heads (docs/audit.md § Signed heads). A hash chain alone does not stop someone who can write the
@@ -20,7 +22,6 @@ import canonicalize from 'canonicalize';
 export const AUDIT_HEADS_PREFIX = 'audit-heads/';
 export const AUDIT_HEADS_FORMAT = 'payplane.audit-heads.v1';
 /** gsi2 partition of the head items (COMMON data model: gsi2pk 'AUDIT_HEADS', gsi2sk <chain>). */
-const HEADS_PARTITION = 'AUDIT_HEADS';
 
 export interface ChainHead {
   chain: string;
@@ -82,21 +83,7 @@ export interface SignerDeps {
 
 /** Every chain's head: gsi2 `AUDIT_HEADS` lists the chains, the table (consistent reads) gives seq and hash. */
 export async function listChainHeads(deps: Pick<SignerDeps, 'db' | 'tableName'>): Promise<ChainHead[]> {
-  const keys: { pk: string; sk: string }[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await deps.db.send(
-      new QueryCommand({
-        TableName: deps.tableName,
-        IndexName: 'gsi2',
-        KeyConditionExpression: 'gsi2pk = :p',
-        ExpressionAttributeValues: { ':p': HEADS_PARTITION },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) keys.push({ pk: String(item.pk), sk: String(item.sk) });
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const keys = (await listChains(deps)).map(headKey);
 
   const heads: ChainHead[] = [];
   for (let i = 0; i < keys.length; i += 100) {
