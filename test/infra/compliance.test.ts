@@ -28,6 +28,10 @@ const ACKNOWLEDGED = [
   // lib/constructs/audit-heads.ts: the access log bucket logs nothing of its own; the signer writes under one prefix.
   'AwsSolutions-S1',
   'AwsSolutions-IAM5[Resource::<AuditHeadsBucketE6DF1D3D.Arn>/audit-heads/*]',
+  // lib/constructs/operator-api.ts: usage plans and their keys are created at run time, per merchant.
+  `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:${PLACEHOLDER_REGION}::/usageplans/*]`,
+  `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:${PLACEHOLDER_REGION}::/usageplans/*/keys]`,
+  `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:apigateway:${PLACEHOLDER_REGION}::/usageplans/*/keys/*]`,
   // The stream publisher's on-failure queue is a dead-letter destination that no redrive policy names (lib/constructs/notifications.ts).
   'AwsSolutions-SQS3',
   // AWS CloudFormation Guard, Control Tower proactive controls (reasons in lib/constructs/guard.ts).

@@ -105,13 +105,15 @@ describe('settlement state machine', () => {
     }
   });
 
-  it('no other role may invoke the step functions, and no function may start executions', () => {
+  it('no other role may invoke the step functions; only the schedule and the operator\'s settlement run may start executions', () => {
     const arns = new Set(Object.values(settlement().functions).map((f) => logicalId(f.fn)));
+    const starters = [logicalId(settlement().scheduleRole), logicalId(s().stack.functions.OperatorSettlements.role)];
     for (const [id, r] of Object.entries(resources())) {
       if (r.Type !== 'AWS::IAM::Policy' || JSON.stringify(r.Properties.Roles).includes(`"${logicalId(settlement().role)}"`)) continue;
       for (const st of r.Properties.PolicyDocument.Statement as Statement[]) {
         if (actionsOf(st).includes('lambda:InvokeFunction')) expect([...arns].some((a) => JSON.stringify(st.Resource).includes(a)), id).toBe(false);
-        if (actionsOf(st).includes('states:StartExecution')) expect(JSON.stringify(r.Properties.Roles), id).toContain(logicalId(settlement().scheduleRole));
+        if (actionsOf(st).includes('states:StartExecution')) expect(starters, id).toEqual(expect.arrayContaining(r.Properties.Roles.map((role: { Ref: string }) => role.Ref)));
+        if (actionsOf(st).includes('states:StartExecution')) expect(st.Resource, id).toEqual({ Ref: logicalId(settlement().stateMachine) });
       }
     }
   });

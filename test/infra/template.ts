@@ -22,6 +22,9 @@ export interface Synthesized {
 }
 
 const cache = new Map<Stage, Synthesized>();
+// A stage whose synth threw: every later test of it fails at once with the same finding, instead of synthesizing
+// again (a cdk-nag finding would otherwise cost one full synth per test, hours for the tier).
+const failed = new Map<Stage, unknown>();
 const outdirs: string[] = [];
 
 /**
@@ -32,11 +35,18 @@ const outdirs: string[] = [];
 export function synth(stage: Stage): Synthesized {
   const cached = cache.get(stage);
   if (cached) return cached;
+  if (failed.has(stage)) throw failed.get(stage);
   const outdir = mkdtempSync(join(tmpdir(), `payplane-infra-${stage}-`));
   outdirs.push(outdir);
   const { app, stack } = buildApp({ stage, bundling: false, outdir });
   const checks = addComplianceChecks(app);
-  const assembly = app.synth();
+  let assembly: CloudAssembly;
+  try {
+    assembly = app.synth();
+  } catch (error) {
+    failed.set(stage, error);
+    throw error;
+  }
   const synthesized: Synthesized = { stage, app, stack, assembly, template: Template.fromStack(stack), checks };
   cache.set(stage, synthesized);
   return synthesized;
