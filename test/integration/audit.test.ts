@@ -221,7 +221,7 @@ describe('every configuration change is recorded, and nothing secret is', () => 
     await endpoints.delete(caller, endpoint.id);
     // …and the platform's: a rate and a settlement run.
     const platformBefore = (await entries(PLATFORM_CHAIN)).length;
-    await setRate(deps, { from: 'NOK', to: 'USD', rate: '0.093', effective_at: new Date().toISOString(), set_by: 'test' }, undefined, operator);
+    await setRate(deps, { from: 'ISK', to: 'USD', rate: '0.0072', effective_at: new Date().toISOString(), set_by: 'test' }, undefined, operator);
     const runId = `run-audit-${newId('x').slice(2, 14)}`;
     await tasks.prepare({ run_id: runId, merchant_id: merchantId, actor: operator.actor, request_id: 'req-run' }, tasks.taskDeps({ table }));
     // A retried Prepare (States.Retry) records the run once.

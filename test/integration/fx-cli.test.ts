@@ -13,7 +13,7 @@ const FINANCE = 'arn:aws:sts::000000000000:assumed-role/PayplaneFinance/finance'
 
 /**
  * `payplane fx set|list` against DynamoDB Local through the CLI's own entry point (cli/main.ts), as an operator runs
- * it. The rate table is shared with the other files: this one uses pairs nobody pays in (NOK, DKK, PLN).
+ * it. The rate table is shared with the other files: this one uses pairs nobody pays in (NOK, DKK, PLN; audit.test.ts sets ISK).
  */
 let ddb: MerchantsDb;
 let dir: string;
