@@ -119,6 +119,25 @@ describe('payplane listen, through the real CLI', () => {
     expect(line).toMatch(/order\.succeeded.*<-- \[200\] POST http:\/\/127\.0\.0\.1:\d+\/hook/);
     expect(lines.at(-1)).toBe(`Stopped: forwarded ${expected.length} events.`);
   }, 90_000);
+
+  it('with --since replays what came before, as JSON lines', async () => {
+    // Prepare: an event from before the session.
+    const earlier = await json(['trigger', 'order.succeeded', '--api-key', merchant.key]);
+    const child = spawn('node', [CLI, 'listen', '--forward-to', hook.url, '--events', 'order.succeeded', '--since', earlier.event.created_at, '--json', '--api-key', merchant.key], { env: env() });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // Act
+    const line = await until('the replayed event', () => lines.map((l) => JSON.parse(l)).find((l) => l.event === earlier.event.id));
+    child.kill('SIGINT');
+    // Assess
+    expect(await exited).toBe(0);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ object: 'listen_session', secret: expect.stringMatching(/^whsec_/), events: ['order.succeeded'], from: earlier.event.created_at });
+    expect(line).toMatchObject({ type: 'order.succeeded', status: 200, error: null });
+    const got = hook.got.filter((g) => g.headers['webhook-id'] === earlier.event.id);
+    expect(got).toHaveLength(1);
+    expect(new Webhook(JSON.parse(lines[0]!).secret).verify(got[0]!.body, got[0]!.headers as Record<string, string>)).toMatchObject({ id: earlier.event.id });
+  }, 60_000);
 });
 
 describe('payplane trigger, through the real CLI', () => {
@@ -138,30 +157,38 @@ describe('payplane trigger, through the real CLI', () => {
   }, 120_000);
 });
 
-describe('reading and refunding, through the real CLI, as the demo merchant', () => {
+describe('reading and refunding, through the real CLI', () => {
   it('lists and shows orders and events, creates a refund and resends its event, with --json and as tables', async () => {
-    // Prepare: an order of the demo merchant, paid through the API.
-    const key = cloud().demo!.secretKey;
+    // Prepare: an order of a merchant of its own, paid through the API.
+    const { key } = await newMerchant('Reading merchant');
     const order = (await call('POST', '/v1/orders', { key, idempotencyKey: crypto.randomUUID(), body: orderBody({ amount: 1999 }) })).body;
     const card = { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' };
     expect((await call('POST', `/v1/orders/${order.id}/confirm`, { key, idempotencyKey: crypto.randomUUID(), body: { payment_method: { type: 'card', card } } })).body.status).toBe('succeeded');
+    const as = ['--api-key', key];
 
-    // Act + Assess: no --api-key, so the demo merchant's data.
-    expect((await json(['orders', 'list', '--limit', '100'])).data.map((o: { id: string }) => o.id)).toContain(order.id);
-    expect(await json(['orders', 'show', order.id])).toMatchObject({ id: order.id, status: 'succeeded', amount: 1999 });
-    const refund = await json(['refunds', 'create', '--order', order.id, '--amount', '500']);
+    // Act + Assess
+    expect((await json(['orders', 'list', '--limit', '100', ...as])).data.map((o: { id: string }) => o.id)).toEqual([order.id]);
+    expect(await json(['orders', 'show', order.id, ...as])).toMatchObject({ id: order.id, status: 'succeeded', amount: 1999 });
+    const refund = await json(['refunds', 'create', '--order', order.id, '--amount', '500', ...as]);
     expect(refund).toMatchObject({ id: expect.stringMatching(/^re_/), order_id: order.id, amount: 500, status: 'succeeded' });
-    const events = await json(['events', 'list', '--type', 'refund.created', '--limit', '100']);
-    const created = events.data.find((e: { data: { object: { id: string } } }) => e.data.object.id === refund.id);
-    expect(created).toMatchObject({ type: 'refund.created', data: { object: { amount: 500 } } });
-    expect(await json(['events', 'show', created.id])).toMatchObject({ id: created.id, deliveries: expect.any(Array) });
-    expect(await json(['events', 'resend', created.id])).toMatchObject({ object: 'event_resend', event: created.id, queued: expect.any(Array) });
+    const events = await json(['events', 'list', '--type', 'refund.created', ...as]);
+    expect(events.data).toHaveLength(1);
+    const created = events.data[0];
+    expect(created).toMatchObject({ type: 'refund.created', data: { object: { id: refund.id, amount: 500 } } });
+    expect(await json(['events', 'show', created.id, ...as])).toMatchObject({ id: created.id, deliveries: [] });
+    expect(await json(['events', 'resend', created.id, ...as])).toEqual({ object: 'event_resend', event: created.id, queued: [] });
 
-    const table = await payplane(['orders', 'show', order.id]);
-    expect(table.stdout).toContain(`${order.id}  succeeded  19.99 USD (refunded 5.00 USD)`);
-    const list = await payplane(['events', 'list', '--type', 'refund.created', '--limit', '100']);
+    const shown = await payplane(['orders', 'show', order.id, ...as]);
+    expect(shown.stdout).toContain(`${order.id}  succeeded  19.99 USD (refunded 5.00 USD)`);
+    const list = await payplane(['events', 'list', '--type', 'refund.created', ...as]);
     expect(list.stdout.split('\n')[0]).toMatch(/^ID +TYPE +OBJECT +VERSION +CREATED$/);
     expect(list.stdout).toContain(created.id);
+
+    // Without --api-key, the local cloud's demo merchant: its orders (read only: other files deliver its events), not this one's.
+    const demo = (await call('GET', '/v1/orders?limit=100', { key: cloud().demo!.secretKey })).body;
+    const byDefault = await json(['orders', 'list', '--limit', '100']);
+    expect(byDefault.data).toEqual(demo.data);
+    expect(byDefault.data.map((o: { id: string }) => o.id)).not.toContain(order.id);
   }, 60_000);
 });
 
