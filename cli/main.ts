@@ -8,6 +8,8 @@ import { backupCreate, backupRestore } from './backup';
 import { latestVerifiedSignedHeads } from '../functions/audit/heads';
 import { describeRun, settlementsRun } from './settlements-run';
 import { resolveTarget, type Target, type TargetOptions } from './target';
+import type { MerchantApi } from './merchant-api';
+import { runEventsList, runEventsResend, runEventsShow, runListen, runOrdersList, runOrdersShow, runRefundsCreate, runTrigger, type ApiRun } from './merchant-commands';
 
 export const USAGE = `Usage: payplane <command> [options]
 
@@ -73,6 +75,29 @@ Commands:
                                     refuses a file whose digests do not match, other key material, a
                                     non-empty table or a broken ledger, before writing anything
 
+Merchant commands (through the public /v1 API with a merchant's key; on the local cloud the demo merchant's,
+unless --api-key names another):
+  listen --forward-to <url> [--events <type,…>] [--since <ISO time>]
+                                    Poll GET /v1/events and forward each new event (created from now, or
+                                    --since) to your server, once, signed in the Standard Webhooks format with
+                                    the session secret (whsec_…) it prints at start; one line per event with
+                                    your server's status. Ctrl-C stops it
+  trigger <event type>              Make the objects that cause the event (sandbox test cards) and print the
+                                    event: order.created, order.processing, order.requires_action,
+                                    order.requires_capture, order.succeeded, order.payment_failed,
+                                    order.refunded, order.closed, refund.created, refund.succeeded
+  events list [--type <type>] [--limit <1-100>]
+  events show <evt_id>              The event and its deliveries
+  events resend <evt_id> [--endpoint <we_id>]
+                                    Deliver it again to the merchant's webhook endpoints (or one)
+  orders list [--status <status>] [--limit <1-100>]
+  orders show <ord_id>
+  refunds create --order <ord_id> [--amount <minor units>] [--reason <reason>]
+                                    Refund the order (default: what is left); 500 = 5.00 USD
+  --api-key <sk_…>                  The merchant's key (against a stage: this or PAYPLANE_API_KEY)
+  --api-url <url>                   A deployed stage's API, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/dev
+                                    (or PAYPLANE_API_URL): nothing but the key needed, no AWS credentials
+
 Target (default: the local cloud started with \`npm start\`, read from .payplane/local.json):
   --stage <dev|prod>                A deployed stage (CloudFormation stack Payplane-<stage>)
   --region <region>                 AWS region of the stage (default: AWS_REGION / your profile)
@@ -127,6 +152,16 @@ const OPTIONS = {
   profile: { type: 'string' },
   limit: { type: 'string' },
   out: { type: 'string' },
+  'api-key': { type: 'string' },
+  'api-url': { type: 'string' },
+  'forward-to': { type: 'string' },
+  events: { type: 'string' },
+  since: { type: 'string' },
+  type: { type: 'string' },
+  status: { type: 'string' },
+  amount: { type: 'string' },
+  reason: { type: 'string' },
+  endpoint: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -137,7 +172,16 @@ type Option = keyof typeof OPTIONS;
 const FEES_HINT = `--fees '{"card":{"percent_bps":250,"fixed":30}}'`;
 type Run = (t: Target, v: Values, io: Io, args: string[]) => Promise<number>;
 /** `args`: the positionals after the command's name it takes (fx set EUR USD 1.0845), as [fewest, most]. */
-const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?: [number, number]; hint: string; run: Run }> = {
+type Spec = { required: Option[]; optional?: Option[]; args?: [number, number]; hint: string } & ({ run: Run } | { api: ApiRun });
+const COMMANDS: Record<string, Spec> = {
+  listen: { required: ['forward-to'], optional: ['events', 'since'], hint: '--forward-to http://localhost:8080/hook --events order.succeeded', api: runListen },
+  trigger: { required: [], args: [1, 1], hint: 'order.succeeded', api: runTrigger },
+  'events list': { required: [], optional: ['type', 'limit'], hint: '--type order.succeeded --limit 20', api: runEventsList },
+  'events show': { required: [], args: [1, 1], hint: 'evt_…', api: runEventsShow },
+  'events resend': { required: [], optional: ['endpoint'], args: [1, 1], hint: 'evt_… --endpoint we_…', api: runEventsResend },
+  'orders list': { required: [], optional: ['status', 'limit'], hint: '--status succeeded --limit 20', api: runOrdersList },
+  'orders show': { required: [], args: [1, 1], hint: 'ord_…', api: runOrdersShow },
+  'refunds create': { required: ['order'], optional: ['amount', 'reason'], hint: '--order ord_… --amount 500', api: runRefundsCreate },
   'merchants create': { required: ['name'], optional: ['fees'], hint: '--name "Acme Coffee"', run: runMerchantsCreate },
   'merchants fees set': { required: ['merchant', 'fees'], hint: `--merchant mch_… ${FEES_HINT}`, run: runMerchantsFeesSet },
   'merchants limits set': { required: ['merchant', 'rate', 'burst'], hint: '--merchant mch_… --rate 500 --burst 1000', run: runMerchantsLimitsSet },
@@ -163,6 +207,7 @@ const COMMANDS: Record<string, { required: Option[]; optional?: Option[]; args?:
   'backup restore': { required: [], args: [1, 1], hint: '.payplane/backups/test-….ppbak.gz', run: runBackupRestore },
 };
 const COMMON: Option[] = ['stage', 'region', 'profile', 'json', 'help'];
+const MERCHANT: Option[] = ['api-key', 'api-url'];
 
 /** Runs the CLI in-process; returns the exit code. `resolve` is injectable for tests. */
 export async function main(
@@ -200,7 +245,7 @@ export async function main(
     }
     if (name === 'fx list' && args.length === 1) throw usage(`'fx list' takes a pair (<from> <to>) or nothing, got '${args[0]}', e.g. payplane fx list EUR USD.`);
     for (const [option, value] of Object.entries(values)) {
-      const allowed = [...COMMON, ...command.required, ...(command.optional ?? [])];
+      const allowed = [...COMMON, ...('api' in command ? MERCHANT : []), ...command.required, ...(command.optional ?? [])];
       if (value !== undefined && !allowed.includes(option as Option)) {
         throw usage(`Option --${option} does not apply to '${name}'.`);
       }
@@ -208,6 +253,11 @@ export async function main(
     const missing = command.required.filter((option) => values[option] === undefined);
     if (missing.length) throw usage(`'${name}' needs ${missing.map((o) => `--${o}`).join(' and ')}, e.g. ${command.hint}.`);
     const targetOptions = parseTarget(values);
+    if ('api' in command) {
+      const url = values['api-url'] ?? io.env.PAYPLANE_API_URL;
+      if (url !== undefined && values.stage !== undefined) throw usage('--api-url and --stage both name a stage: give one.');
+      return await command.api(await merchantApi(url === undefined ? await resolve(targetOptions, io.env) : undefined, url, values, io.env), values, io, args);
+    }
     target = await resolve(targetOptions, io.env);
     return await command.run(target, values, io, args);
   } catch (error) {
@@ -220,6 +270,27 @@ export async function main(
     if (io.env.PAYPLANE_DEBUG) io.err(String((error as Error).stack ?? error));
     return 1;
   }
+}
+
+/**
+ * Whose data a merchant command reads and changes: the key of --api-key; else, on the local cloud, the seeded demo
+ * merchant's; else (a stage) PAYPLANE_API_KEY. A stage by --api-url needs no AWS credentials; by --stage, its URL
+ * comes from the stack.
+ */
+async function merchantApi(target: Target | undefined, url: string | undefined, values: Values, env: NodeJS.ProcessEnv): Promise<MerchantApi> {
+  const given = values['api-key'];
+  if (given !== undefined && !/^(sk|rk)_(test|live)_\S+$/.test(given)) throw usage(`Invalid --api-key '${given.slice(0, 8)}…': a merchant key looks like sk_test_… or rk_test_… (payplane merchants create prints one).`);
+  if (target?.kind === 'local') {
+    const api = await target.api();
+    const key = given ?? api.demoKey;
+    if (!key) throw usage(`The ${target.label} has no demo merchant (started with a backup, or an older npm start): pass --api-key sk_test_… of a merchant (payplane merchants create --name …).`);
+    return { url: api.url, key, label: `${target.label} as ${given ? 'the merchant of --api-key' : 'the demo merchant'}` };
+  }
+  const key = given ?? env.PAYPLANE_API_KEY;
+  const where = url ?? (await target!.api()).url;
+  if (!key) throw usage(`A stage needs the merchant's key: pass --api-key sk_test_… or set PAYPLANE_API_KEY (the local cloud uses its demo merchant's).`);
+  if (!/^https?:\/\//.test(where)) throw usage(`Invalid --api-url '${where}': use the stage's base URL, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/dev.`);
+  return { url: where, key, label: target ? target.label : `API at ${where}` };
 }
 
 function parseTarget(values: Values): TargetOptions {

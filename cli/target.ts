@@ -27,6 +27,8 @@ export interface Target {
   merchants: MerchantDeps;
   /** The operator API the write commands call: the stage's URL, region and the operator's credentials. */
   operator(): Promise<OperatorEndpoint>;
+  /** The merchant API's base URL, and the seeded demo merchant's key (the local cloud's), for the merchant commands. */
+  api(): Promise<{ url: string; demoKey?: string }>;
   restApiId: string;
   stageName: string;
   /** Empties the REST API stage's authorizer cache so a revoked key is refused at once, not after the TTL. */
@@ -65,6 +67,8 @@ const localFileSchema = z.object({
   kmsKeyArn: z.string().startsWith('arn:').optional(),
   /** The operator principal's keys: the local cloud checks them against docs/operator-policy.json. */
   operatorCredentials: z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }).optional(),
+  /** The seeded demo merchant: the merchant commands act for it unless --api-key names another. */
+  demo: z.object({ merchantId: z.string(), secretKey: z.string().min(1) }).optional(),
 });
 export type LocalCloudFile = z.infer<typeof localFileSchema>;
 
@@ -103,6 +107,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): Target {
     label: `local cloud (${local.apiUrl})`,
     merchants: { db, tableName: local.tables.main },
     operator: async () => ({ apiUrl: local.apiUrl, region: local.region, credentials: clientConfig.credentials }),
+    api: async () => ({ url: local.apiUrl, demoKey: local.demo?.secretKey }),
     restApiId: local.restApiId,
     stageName: local.stage,
     flushAuthorizerCache: async () => {
@@ -171,6 +176,7 @@ async function stageTarget(
     merchants: { db, tableName },
     // The SDK's own default chain (--profile, env, ~/.aws, SSO, instance role), as the other clients sign with.
     operator: async () => ({ apiUrl: need('ApiUrl'), region: options.region ?? (await sfn.config.region()), credentials: sfn.config.credentials }),
+    api: async () => ({ url: need('ApiUrl') }),
     restApiId,
     stageName,
     flushAuthorizerCache: async () => {
