@@ -18,7 +18,13 @@ import { Secret } from './secret';
  * record therefore fails to open. Keeping the record id out of the context lets the caching
  * materials manager reuse one data key per merchant for a while, instead of one KMS call per order.
  */
-const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+let client: ReturnType<typeof buildClient> | undefined;
+
+/**
+ * Built on first use, not at load: a module-level call is a side effect that keeps the whole SDK in every
+ * bundle that imports this file, even one whose code never seals or opens (esbuild tree-shakes the rest).
+ */
+const esdk = () => (client ??= buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT));
 
 /**
  * Key-committing AES-256-GCM without the default suite's ECDSA signature. A signature guards against a
@@ -27,7 +33,7 @@ const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIR
  * value (a fifth of an order item, paid in write units on every order write and its index copy).
  * Decrypt still accepts signed messages, so values sealed before this remain readable.
  */
-const SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
+const suite = () => AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
 
 let cmm: NodeCachingMaterialsManager | undefined;
 
@@ -69,12 +75,12 @@ export function sealerFor(options: { keyArn: string; kms: NonNullable<EsdkKms> }
 
 async function sealWith(with_: NodeCachingMaterialsManager | KmsKeyringNode, value: Secret<unknown>, binding: Binding): Promise<Uint8Array> {
   const plaintext = JSON.stringify({ record: binding.recordId, value: value.reveal() });
-  const { result } = await encrypt(with_, plaintext, { encryptionContext: contextOf(binding), suiteId: SUITE });
+  const { result } = await esdk().encrypt(with_, plaintext, { encryptionContext: contextOf(binding), suiteId: suite() });
   return result;
 }
 
 export async function open<T>(ciphertext: Uint8Array, binding: Binding): Promise<Secret<T>> {
-  const { plaintext, messageHeader } = await decrypt(materials(), ciphertext);
+  const { plaintext, messageHeader } = await esdk().decrypt(materials(), ciphertext);
   for (const [key, expected] of Object.entries(contextOf(binding))) {
     if (messageHeader.encryptionContext[key] !== expected) {
       throw new Error(`Encryption context mismatch on '${key}': the ciphertext belongs to another record`);

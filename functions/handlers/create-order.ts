@@ -1,5 +1,5 @@
-import { api } from '../http/api';
+import { idempotentApi } from '../http/idempotent-api';
 import { orders } from '../orders';
 
 /** POST /v1/orders */
-export const handler = api(async (req) => ({ status: 201, body: await orders().create(req, req.body) }));
+export const handler = idempotentApi(async (req) => ({ status: 201, body: await orders().create(req, req.body) }));

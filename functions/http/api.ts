@@ -7,7 +7,7 @@ import { lambda } from '../commons/lambda';
 import type { AuditContext } from '../audit/context';
 import { ALL_SCOPES, requireScope } from '../merchants/scopes';
 import { errorResponse, json } from './errors';
-import { fingerprint, idempotent, validateKey, type Claim } from './idempotency';
+import type { Claim } from './idempotency';
 
 /** Bodies above this are refused before parsing; orders are small and the limit bounds the work per request. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -51,11 +51,31 @@ export interface ApiTextResult {
 }
 
 /**
- * The wrapper every API route shares: auth context, body limits and parsing, idempotency on
- * POST, JSON responses, the Request-Id header and the one error mapping. A route supplies only
- * its domain operation.
+ * The wrapper every read API route shares: auth context, body limits and parsing, JSON responses, the
+ * Request-Id header and the one error mapping. A route supplies only its domain operation. A POST route
+ * uses `idempotentApi` (./idempotent-api.ts), which adds the Idempotency-Key; it lives apart so that read
+ * routes do not bundle the Encryption SDK that sealing stored responses needs.
  */
 export function api(operation: (request: ApiRequest) => Promise<ApiResult | ApiTextResult>) {
+  return route(operation, (event, _context, _request, run) => {
+    // Fail closed: a POST built with api() would silently ignore the merchant's Idempotency-Key.
+    if (event.httpMethod === 'POST' && event.headers['idempotency-key'] !== undefined) {
+      throw new Error(`${event.httpMethod} ${event.resource} is built with api(), which has no idempotency: build it with idempotentApi().`);
+    }
+    return run();
+  });
+}
+
+/** How a route runs its operation: `run()` at once, or `run(claim)` under an Idempotency-Key's claim. */
+export type Runner = (
+  event: APIGatewayProxyEvent,
+  context: Context,
+  request: ApiRequest,
+  run: (claim?: Claim) => Promise<APIGatewayProxyResult>,
+) => Promise<APIGatewayProxyResult>;
+
+/** The shared body of `api` and `idempotentApi`; only how the operation is run differs. */
+export function route(operation: (request: ApiRequest) => Promise<ApiResult | ApiTextResult>, runner: Runner) {
   return lambda<APIGatewayProxyEvent, APIGatewayProxyResult>()
     .use(httpHeaderNormalizer())
     .use({
@@ -74,18 +94,7 @@ export function api(operation: (request: ApiRequest) => Promise<ApiResult | ApiT
         if ('text' in result) return { statusCode: result.status, headers: { ...result.headers, 'Content-Type': result.contentType }, body: result.text };
         return json(result.status, result.body);
       };
-      const key = event.headers['idempotency-key'];
-      if (event.httpMethod !== 'POST' || key === undefined) return run();
-      return idempotent(
-        {
-          merchantId: request.merchantId,
-          key: validateKey(key),
-          fingerprint: fingerprint(event.httpMethod, event.resource, request.params, request.body),
-          requestId: request.requestId,
-          lockMillis: context.getRemainingTimeInMillis(),
-        },
-        run,
-      );
+      return runner(event, context, request, run);
     });
 }
 

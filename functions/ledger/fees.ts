@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InternalError, InvalidRequestError } from '../commons/errors';
 import { currency, MAX_AMOUNT } from '../commons/money';
 

@@ -1,6 +1,6 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The notification pipeline's SDK clients (once per cold start; endpoints from AWS_ENDPOINT_URL_SQS / _KMS)

@@ -1,5 +1,5 @@
 import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InternalError, NotFoundError } from '../commons/errors';
 import { appliedRate, formatDecimal, parseRate, setRate, type FxRate } from '../fx';
 import type { FeeScheduleOverride } from '../ledger/fees';

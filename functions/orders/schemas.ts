@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { containsCardNumber } from '../channels/card-numbers';
 import { addressKind } from '../commons/addresses';
 import { currency, MAX_AMOUNT } from '../commons/money';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_AMOUNT } from '../commons/money';
 import { luhnValid, normalizePan } from '../channels/cards';
 import { parseInput } from '../http/validation';

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, SourceMapMode, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
@@ -125,6 +125,30 @@ export interface TableAccess {
   readonly onlyPartitions?: string[];
 }
 
+/**
+ * esbuild settings of every function. Exported so that the bundle budget test (test/unit/bundle-budget.test.ts)
+ * builds exactly what synth builds.
+ */
+export const BUNDLING: BundlingOptions = {
+  // CommonJS: the most compatible output with dependencies that still `require()` Node built-ins.
+  // Consequence for handler code: no top-level `await` (initialise lazily in the handler instead).
+  format: OutputFormat.CJS,
+  target: 'node22',
+  minify: true,
+  // Error names are a contract (Step Functions' Retry and Catch match errorType, the state machine's
+  // PayoutTransientError; logs name them): minifying must not rename the classes `new.target.name` reads.
+  keepNames: true,
+  sourceMap: true,
+  sourceMapMode: SourceMapMode.DEFAULT,
+  sourcesContent: false,
+  // The runtime's AWS SDK v3 (this is also NodejsFunction's default for Node >= 18; stated on purpose).
+  // The local cloud resolves them from the project's node_modules, as Lambda does from its runtime.
+  externalModules: ['@aws-sdk/*'],
+  // ES module builds first: esbuild tree-shakes those, not CommonJS. Today that changes only the Encryption
+  // SDK (@aws-crypto/*, ~60 KB less in every function that seals or opens) and uuid, both built for Node.
+  mainFields: ['module', 'main'],
+};
+
 /** Repository root: `lib/constructs/` → `../..`. */
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -243,21 +267,7 @@ export class PayplaneFunction extends Construct implements iam.IGrantable {
         POWERTOOLS_LOG_LEVEL: logLevel,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        // CommonJS: the most compatible output with dependencies that still `require()` Node built-ins.
-        // Consequence for handler code: no top-level `await` (initialise lazily in the handler instead).
-        format: OutputFormat.CJS,
-        target: 'node22',
-        minify: true,
-        // Error names are a contract (Step Functions' Retry and Catch match errorType, the state machine's
-        // PayoutTransientError; logs name them): minifying must not rename the classes `new.target.name` reads.
-        keepNames: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        // The runtime's AWS SDK v3 (this is also NodejsFunction's default for Node >= 18; stated on purpose).
-        externalModules: ['@aws-sdk/*'],
-      },
+      bundling: BUNDLING,
     });
 
     acknowledge(
