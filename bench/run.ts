@@ -3,7 +3,8 @@
  * Local PutItem throughput as the floor, plus each function's bundle size and cold init time, and the
  * webhook pipeline: latency from a payment's success to its `order.succeeded` at a real local receiver,
  * and what each delivered event costs (bench/webhooks.ts); settlement of 100,000 entries through the state machine
- * (bench/settlement.ts: entries/s, state transitions, cost per merchant per day). BENCH_ONLY=settlement runs that alone.
+ * (bench/settlement.ts: entries/s, state transitions, cost per merchant per day); the AWS bill per million payments
+ * (bench/cost/run.ts, `cost`). BENCH_ONLY=settlement or BENCH_ONLY=cost runs that part alone, merged into latest.json.
  * Figures are printed and written to bench/results/latest.json; no test asserts on them.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import autocannon from 'autocannon';
 import { MAX_BURST_LIMIT, MAX_RATE_LIMIT, setMerchantLimits } from '../functions/merchants/usage';
 import { PROJECT_ROOT } from '../local/assembly';
 import { startLocalCloud } from '../local/cloud';
+import { costBench, printBill } from './cost/run';
 import { settlementBench } from './settlement';
 import { webhooks } from './webhooks';
 
@@ -167,7 +169,15 @@ function bundleSizes(cloud: Cloud) {
   return sizes;
 }
 
+const costOptions = () => ({
+  measured: Number(process.env.BENCH_COST_PAYMENTS ?? 20),
+  recorded: Number(process.env.BENCH_COST_RECORDED ?? 10),
+  settlementOrders: Number(process.env.BENCH_COST_SETTLEMENT_ORDERS ?? 500),
+});
+
 async function main() {
+  // The DynamoDB proxy's recorder (idle until the cost bench starts it): the bill's requests.
+  process.env.PAYPLANE_DYNAMODB_RECORDER = '1';
   const cloud = await startLocalCloud({ port: 0, inMemory: true, quiet: true, schedules: false, functionLogs: 'silent' });
   try {
     const key = cloud.demo!.secretKey;
@@ -176,8 +186,8 @@ async function main() {
     await setMerchantLimits({ apiGateway, restApiId: cloud.restApiId, stageName: cloud.stage }, cloud.demo!.merchantId, { rateLimit: MAX_RATE_LIMIT, burstLimit: MAX_BURST_LIMIT });
     console.log(`local cloud ready in ${(cloud.timings.totalMs / 1000).toFixed(1)} s (assembly ${cloud.timings.synthesized ? 'synthesized' : 'reused'})`);
     const settlementEntries = Number(process.env.BENCH_SETTLEMENT_ENTRIES ?? 100_000);
-    if (process.env.BENCH_ONLY === 'settlement') {
-      // Only the settlement figures, written into the last full run's file.
+    if (process.env.BENCH_ONLY === 'settlement' || process.env.BENCH_ONLY === 'cost') {
+      // Only these figures, written into the last full run's file.
       const file = join(PROJECT_ROOT, 'bench', 'results', 'latest.json');
       const previous = (() => {
         try {
@@ -186,10 +196,14 @@ async function main() {
           return {};
         }
       })();
-      const settlement = await settlementBench(cloud, { entries: settlementEntries });
+      const part =
+        process.env.BENCH_ONLY === 'cost'
+          ? { cost: { date: new Date().toISOString(), ...(await costBench(cloud, key, costOptions())) } }
+          : { settlement: { date: new Date().toISOString(), ...(await settlementBench(cloud, { entries: settlementEntries })) } };
       mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
-      writeFileSync(file, `${JSON.stringify({ ...previous, settlement: { date: new Date().toISOString(), ...settlement } }, null, 2)}\n`);
-      console.log(JSON.stringify(settlement, null, 2));
+      writeFileSync(file, `${JSON.stringify({ ...previous, ...part }, null, 2)}\n`);
+      console.log(JSON.stringify(part, null, 2));
+      if (part.cost) printBill(part.cost);
       return;
     }
     // One cold start at a time: starting every function at once on 2 cores measures contention, not init.
@@ -208,6 +222,7 @@ async function main() {
     const payment = await payments(cloud, key, Number(process.env.BENCH_PAYMENTS ?? 1000));
     const webhook = await webhooks(cloud, key, { payments: Number(process.env.BENCH_WEBHOOK_PAYMENTS ?? 200), concurrency: Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 8) });
     const settlement = await settlementBench(cloud, { entries: settlementEntries });
+    const cost = await costBench(cloud, key, costOptions());
     const floor = await putItemFloor(cloud.endpoints.dynamodb, cloud.region, cloud.tables.main!, REQUESTS);
     const kms = cloud.stats().kms;
 
@@ -231,6 +246,7 @@ async function main() {
       kms_calls: kms,
       webhooks: webhook,
       settlement,
+      cost,
       functions: Object.fromEntries(
         Object.entries(bundleSizes(cloud)).map(([id, size]) => [id, { bundle_kb: round(size.bytes / 1024), bundle_gzip_kb: round(size.gzipBytes / 1024), cold_init_ms: init[id] === undefined ? null : round(init[id]!) }]),
       ),
@@ -238,6 +254,7 @@ async function main() {
     mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(join(PROJECT_ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
     console.log(JSON.stringify(results, null, 2));
+    printBill(cost);
   } finally {
     await cloud.stop();
   }

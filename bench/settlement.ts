@@ -15,7 +15,8 @@ import { putMerchantPayout } from '../test/integration/settlement-support';
 /** us-east-1 list prices (December 2026): Step Functions Standard, Lambda arm64 requests and duration. */
 export const PRICES = { transition: 0.025 / 1000, lambdaRequest: 0.2 / 1_000_000, lambdaGbSecondArm: 0.0000133334 };
 
-export async function settlementBench(cloud: LocalCloud, options: { entries?: number } = {}) {
+/** `around`: called just before the execution starts and after it ends (the cost bench records only the run, not the seeding). */
+export async function settlementBench(cloud: LocalCloud, options: { entries?: number; around?: { start(): void; stop(): void } } = {}) {
   const entries = options.entries ?? 100_000;
   // The seeding and the payout settings write straight to the cloud's DynamoDB and KMS, as an administrator.
   Object.assign(process.env, {
@@ -37,10 +38,12 @@ export async function settlementBench(cloud: LocalCloud, options: { entries?: nu
   const seeded = await seedEntries(table, merchantId, { orders: Math.ceil(entries / 2), createdAt: new Date(Date.now() - 3 * 86_400_000) });
 
   const before = cloud.stats().lambda;
+  options.around?.start();
   const started = performance.now();
   const { executionArn } = await sfn.startExecution({ stateMachineArn: machine.arn, name: `bench-${Date.now()}`, input: JSON.stringify({ cutoff: new Date().toISOString(), merchant_id: merchantId }) });
   const execution = await sfn.waitFor(executionArn);
   const seconds = (performance.now() - started) / 1000;
+  options.around?.stop();
   if (execution.status !== 'SUCCEEDED') throw new Error(`The settlement bench run ${execution.status}: ${execution.error}: ${execution.cause}`);
   const after = cloud.stats().lambda;
 
