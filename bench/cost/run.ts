@@ -9,6 +9,8 @@
  * Prices: bench/cost/prices.ts, the one table.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadAssembly, localAssemblyDir, PROJECT_ROOT } from '../../local/assembly';
 import type { LocalCloud } from '../../local/cloud';
 import type { RecordedCall } from '../../local/dynamodb-recorder';
@@ -16,7 +18,7 @@ import type { FunctionStats } from '../../local/lambda';
 import type { SqsStats } from '../../local/sqs';
 import { settlementBench } from '../settlement';
 import { startReceiver } from '../webhooks';
-import { indexWrites, itemSize, readUnits, writeUnits, type Item, type RecordedWrite, type TableSchema } from './dynamodb';
+import { indexEntry, indexWrites, itemSize, readUnits, writeUnits, type Item, type RecordedWrite, type TableSchema } from './dynamodb';
 import { PRICES } from './prices';
 
 const MILLION = 1_000_000;
@@ -101,6 +103,9 @@ export async function costBench(cloud: LocalCloud, key: string, options: { measu
     recorder.start();
     for (let i = 0; i < recorded; i++) await pay();
     const calls = recorder.stop();
+    // The recorded requests themselves, for a look (and issue 12 §5's replay): bench/results is not committed.
+    mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(PROJECT_ROOT, 'bench', 'results', 'dynamodb-requests.json'), JSON.stringify(calls, (_k, v: unknown) => (v instanceof Uint8Array ? { bytes: v.length } : v)));
 
     // Settlement: one run over as many orders as a merchant's day of `settlementOrders` payments.
     const settlementBefore = snapshot(cloud);
@@ -205,6 +210,8 @@ async function bill(cloud: LocalCloud, w: Window) {
     let floor = 0;
     const byType: Record<string, { writes: number; units: number; index_units: number; floor_units: number; max_item_bytes: number; promise: string | null }> = {};
     const byIndex: Record<string, number> = {};
+    const leverTable: Record<string, WhatIf> = {};
+    const distinct: Record<string, { type: string; promise: string; writes: number; transactional: boolean; indexes: Set<string> }> = {};
     const failed: Record<string, number> = {};
     for (const call of calls) {
       // DynamoDB Local answers CapacityUnits (and per table / index with INDEXES) for either kind.
@@ -238,6 +245,25 @@ async function bill(cloud: LocalCloud, w: Window) {
           t.units += one.total;
           t.index_units += one.indexes;
           t.max_item_bytes = Math.max(t.max_item_bytes, itemSize(action.before), itemSize(action.after));
+          if (promise && !call.error && action.kind !== 'ConditionCheck') {
+            const item = action.after ?? action.before;
+            const keyOf = JSON.stringify([action.table, ...schemas[action.table]!.keys.map((k) => item?.[k])]);
+            const d = (distinct[keyOf] ??= { type, promise, writes: 0, transactional: false, indexes: new Set<string>() });
+            d.writes++;
+            d.transactional ||= call.transactional;
+            for (const index of schemas[action.table]!.indexes) if (indexEntry(action.after, schemas[action.table]!, index)) d.indexes.add(index.name);
+          }
+          if (!call.error) {
+            // What-ifs for the levers: the same write with the item ≤ 1 KB, and its index work with keys-only projections.
+            const factor = call.transactional ? 2 : 1;
+            const index = indexWrites(action, schemas[action.table]!);
+            const lever = (leverTable[type] ??= { writes: 0, table: 0, table_at_1kb: 0, index: 0, index_keys_only: 0 });
+            lever.writes++;
+            lever.table += one.table;
+            lever.table_at_1kb += factor;
+            lever.index += one.indexes;
+            lever.index_keys_only += sum(index.filter((x) => x.change !== 'update').map((x) => x.writes));
+          }
           // The floor: each promised write at ≤ 1 KB (2 in a transaction), plus 1 per index entry put or deleted
           // (an index that projects only its keys costs nothing when other attributes change).
           if (promise && !call.error && action.kind !== 'ConditionCheck') {
@@ -250,10 +276,20 @@ async function bill(cloud: LocalCloud, w: Window) {
       for (const r of call.reads) read += readUnits({ transactional: call.transactional, consistent: r.consistent, perItem: r.perItem, sizes: r.items.map(itemSize) });
     }
     const perPayment = (n: number) => round(n / per, 2);
+    // The floor: every promised item written once at ≤ 1 KB (2 units if it is ever written in a transaction; the
+    // idempotency key twice, its claim and its completion), plus 1 per index it enters.
+    const floorByPromise: Record<string, number> = {};
+    for (const d of Object.values(distinct)) {
+      const units = (d.promise.startsWith('idempotency') ? Math.min(2, d.writes) : 1) * (d.transactional ? 2 : 1) + d.indexes.size;
+      floorByPromise[d.promise] = (floorByPromise[d.promise] ?? 0) + units;
+    }
     return {
       write_units: perPayment(write),
       read_units: perPayment(read),
-      floor_write_units: perPayment(floor),
+      floor_write_units: perPayment(sum(Object.values(floorByPromise))),
+      floor_by_promise: Object.fromEntries(Object.entries(floorByPromise).map(([k, v]) => [k, perPayment(v)])),
+      // The same promised writes as today (how many times each item is written kept), each at ≤ 1 KB.
+      floor_at_todays_write_count: perPayment(floor),
       // Everything the proxy saw, the sandbox's own requests included.
       dynamodb_local_consumed: { write_units: perPayment(localWrite), index_write_units: perPayment(localIndexWrite), read_units: perPayment(localRead) },
       sandbox_channel_excluded: { write_units: perPayment(sandboxWrite), read_units: perPayment(sandboxRead) },
@@ -265,6 +301,7 @@ async function bill(cloud: LocalCloud, w: Window) {
           .map(([k, t]) => [k, { promise: t.promise, writes: perPayment(t.writes), write_units: perPayment(t.units), index_write_units: perPayment(t.index_units), floor_write_units: perPayment(t.floor_units), max_item_bytes: t.max_item_bytes }]),
       ),
       index_write_units: Object.fromEntries(Object.entries(byIndex).map(([k, v]) => [k, perPayment(v)])),
+      what_if: Object.fromEntries(Object.entries(leverTable).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([f, n]) => [f, perPayment(n)])) as unknown as WhatIf])),
     };
   };
   const payments = dynamo(w.calls, w.recorded);
@@ -295,7 +332,8 @@ async function bill(cloud: LocalCloud, w: Window) {
   const apiRequests = (w.after.api - w.before.api) / w.measured;
   const sqs = delta(w.after.sqs, w.before.sqs);
   const kms = delta(w.after.kms, w.before.kms);
-  const sqsRequests = sum(Object.values(sqs).flatMap((ops) => Object.entries(ops).filter(([op]) => !op.endsWith(':empty')).map(([, n]) => n)));
+  // Empty receives (counted in ReceiveMessage and again as ReceiveMessage:empty) are the idle pollers' fixed cost, not a payment's.
+  const sqsRequests = sum(Object.values(sqs).flatMap((ops) => Object.entries(ops).map(([op, n]) => (op.endsWith(':empty') ? -n : n))));
   const sqsExtraChunks = sum(w.sentBytes.map((b) => Math.max(0, Math.ceil(b / PRICES.sqsChunkBytes) - 1)));
   const kmsCalls = Object.values(kms).flatMap((ops) => Object.entries(ops));
   const kmsAsymmetric = sum(kmsCalls.filter(([op]) => op === 'Sign' || op === 'Verify').map(([, n]) => n)) / w.measured;
@@ -345,6 +383,8 @@ async function bill(cloud: LocalCloud, w: Window) {
     dynamodb_read_units_per_payment: round(payments.read_units + settlement.read_units, 2),
     floor: {
       dynamodb_write_units_per_payment: floorWrite,
+      at_todays_write_count: round(payments.floor_at_todays_write_count + settlement.floor_at_todays_write_count, 2),
+      by_promise: payments.floor_by_promise,
       dynamodb_usd_per_million_payments: round(floorWrite * PRICES.dynamodb.writeRequestUnit * MILLION + (payments.read_units + settlement.read_units) * PRICES.dynamodb.readRequestUnit * MILLION, 2),
     },
     dynamodb: { payment: payments, settlement_share: settlement },
@@ -362,8 +402,47 @@ async function bill(cloud: LocalCloud, w: Window) {
         return [n, { usd_per_million_payments: round(sum(Object.values(b)), 2), usd_per_month: round((sum(Object.values(b)) * n) / MILLION, 2), xray: b.xray }];
       }),
     ),
+    levers: levers(payments.what_if, functions, apiRequests),
     // The merchant's choice, not the platform's: one email and one SMS per payment if receipts are on.
     receipts_optional_usd_per_million: { ses_email: round(PRICES.sesEmail * MILLION, 2), sns_sms_us: round(PRICES.snsSmsUs * MILLION, 2) },
+  };
+}
+
+/**
+ * Each lever's saving per million payments, from the model applied to the recorded writes (issue 12 §2). Estimates:
+ * they keep today's write pattern and change one thing.
+ */
+interface WhatIf {
+  writes: number;
+  table: number;
+  table_at_1kb: number;
+  index: number;
+  index_keys_only: number;
+}
+
+function levers(whatIf: Record<string, WhatIf>, functions: Record<string, { invocations: number; gb_seconds: number; log_bytes: number; architecture: string }>, apiRequests: number) {
+  const wru = PRICES.dynamodb.writeRequestUnit * MILLION;
+  const of = (re: RegExp) => Object.entries(whatIf).filter(([type]) => re.test(type)).map(([, v]) => v);
+  const shrink = (re: RegExp) => sum(of(re).map((v) => v.table - v.table_at_1kb));
+  const units = {
+    // The sealed payer and card data in write-once items: the hot order item ≤ 1 KB; the write-once item is 2 more units at create.
+    order_item_under_1kb: shrink(/^(ORDER|PAYMENT)\//) - 2,
+    keys_only_projections: sum(Object.values(whatIf).map((v) => v.index - v.index_keys_only)),
+    lean_idempotency: shrink(/^idempotency$/),
+    small_events: shrink(/^EVENTS?\//),
+    // One ledger transfer item fewer per payment: what one transfer write costs today (its units in the transaction, its gsi1 put).
+    one_ledger_transfer_fewer: sum(of(/^TRANSFER\//).map((v) => v.table + v.index)) / Math.max(1, sum(of(/^TRANSFER\//).map((v) => v.writes))),
+  };
+  const create = Object.entries(functions).find(([id]) => id.startsWith('CreateOrder'))?.[1];
+  const createUsd = create ? create.invocations * PRICES.lambda.request + create.gb_seconds * (PRICES.lambda.gbSecond[create.architecture] ?? 0) + (create.log_bytes / 2 ** 30) * PRICES.cloudWatchLogsIngestionGb : 0;
+  const idempotencyPerRequest = sum(of(/^idempotency$/).map((v) => v.table + v.index)) / Math.max(1, apiRequests);
+  return {
+    ...Object.fromEntries(Object.entries(units).map(([k, u]) => [k, { write_units: round(u, 2), usd: round(u * wru, 2) }])),
+    // POST /v1/orders with confirm: true: one API request, WAF request and CreateOrder invocation fewer, and one idempotency key's writes.
+    one_request_payment: {
+      write_units: round(idempotencyPerRequest, 2),
+      usd: round((PRICES.apiGatewayRestRequest + PRICES.wafRequest + createUsd) * MILLION + idempotencyPerRequest * wru, 2),
+    },
   };
 }
 
@@ -373,8 +452,10 @@ export function printBill(cost: Awaited<ReturnType<typeof costBench>>): void {
   console.log(`\nAWS bill per million payments (${cost.region}, list prices of ${cost.prices_date}, at ${cost.payments.at_payments_per_month.toLocaleString('en-US')} payments/month)`);
   for (const [service, usd] of Object.entries(cost.by_service).sort((a, b) => b[1] - a[1])) line(service, `$${usd.toFixed(2)}`);
   line('total', `$${cost.usd_per_million_payments.toFixed(2)}`);
-  line('DynamoDB write units / payment', `${cost.dynamodb_write_units_per_payment} (floor ${cost.floor.dynamodb_write_units_per_payment})`);
+  line('DynamoDB write units / payment', `${cost.dynamodb_write_units_per_payment} (floor ${cost.floor.dynamodb_write_units_per_payment}; ${cost.floor.at_todays_write_count} at today's write count)`);
+  line('floor', `$${cost.floor.dynamodb_usd_per_million_payments.toFixed(2)} of DynamoDB per million payments`);
   line('DynamoDB read units / payment', `${cost.dynamodb_read_units_per_payment}`);
   line('DynamoDB Local ConsumedCapacity', `${cost.dynamodb.payment.dynamodb_local_consumed.write_units} WCU, ${cost.dynamodb.payment.dynamodb_local_consumed.read_units} RCU (payment)`);
+  for (const [lever, v] of Object.entries(cost.levers)) line(`lever: ${lever}`, `−${v.write_units} WU, −$${v.usd.toFixed(2)}`);
   line('payer receipts (optional)', `SES $${cost.receipts_optional_usd_per_million.ses_email} per million emails; SNS SMS (US) $${cost.receipts_optional_usd_per_million.sns_sms_us} per million`);
 }
