@@ -18,7 +18,7 @@ import type { FunctionStats } from '../../local/lambda';
 import type { SqsStats } from '../../local/sqs';
 import { settlementBench } from '../settlement';
 import { startReceiver } from '../webhooks';
-import { indexEntry, indexWrites, itemSize, readUnits, writeUnits, type Item, type RecordedWrite, type TableSchema } from './dynamodb';
+import { indexWrites, itemSize, readUnits, writeUnits, type Item, type RecordedWrite, type TableSchema } from './dynamodb';
 import { PRICES } from './prices';
 
 const MILLION = 1_000_000;
@@ -100,17 +100,21 @@ export async function costBench(cloud: LocalCloud, key: string, options: { measu
     const after = snapshot(cloud);
     const sent = Object.keys(cloud.queues).flatMap((q) => cloud.sqsSent(q, { since }));
 
-    recorder.start();
-    for (let i = 0; i < recorded; i++) await pay();
-    const calls = recorder.stop();
+    // One group per payment: the floor counts each promised item once per payment (ledger accounts are shared by all).
+    const calls: RecordedCall[][] = [];
+    for (let i = 0; i < recorded; i++) {
+      recorder.start();
+      await pay();
+      calls.push(recorder.stop());
+    }
     // The recorded requests themselves, for a look (and issue 12 §5's replay): bench/results is not committed.
     mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(PROJECT_ROOT, 'bench', 'results', 'dynamodb-requests.json'), JSON.stringify(calls, (_k, v: unknown) => (v instanceof Uint8Array ? { bytes: v.length } : v)));
+    writeFileSync(join(PROJECT_ROOT, 'bench', 'results', 'dynamodb-requests.json'), JSON.stringify(calls.flat(), (_k, v: unknown) => (v instanceof Uint8Array ? { bytes: v.length } : v)));
 
     // Settlement: one run over as many orders as a merchant's day of `settlementOrders` payments.
     const settlementBefore = snapshot(cloud);
-    let settlementCalls: RecordedCall[] = [];
-    const settlement = await settlementBench(cloud, { entries: settlementOrders * 2, around: { start: () => recorder.start(), stop: () => (settlementCalls = recorder.stop()) } });
+    let settlementCalls: RecordedCall[][] = [];
+    const settlement = await settlementBench(cloud, { entries: settlementOrders * 2, around: { start: () => recorder.start(), stop: () => (settlementCalls = [recorder.stop()]) } });
     const settlementAfter = snapshot(cloud);
 
     return await bill(cloud, {
@@ -137,8 +141,9 @@ interface Window {
   before: Snapshot;
   after: Snapshot;
   sentBytes: number[];
-  calls: RecordedCall[];
-  settlement: { transitions: number; before: Snapshot; after: Snapshot; calls: RecordedCall[] };
+  /** Per payment (the settlement: one group, its run). */
+  calls: RecordedCall[][];
+  settlement: { transitions: number; before: Snapshot; after: Snapshot; calls: RecordedCall[][] };
 }
 
 /** Platform lines Lambda writes per invocation (text log format, active tracing): START, END, REPORT with its XRAY line. */
@@ -199,7 +204,7 @@ async function bill(cloud: LocalCloud, w: Window) {
   const architecture = (logicalId: string) => ((template.Resources[logicalId]?.Properties?.Architectures as string[] | undefined) ?? ['x86_64'])[0]!;
 
   // --- DynamoDB, by AWS's rules, from the recorded requests.
-  const dynamo = (calls: RecordedCall[], per: number) => {
+  const dynamo = (groups: RecordedCall[][], per: number) => {
     let write = 0;
     let read = 0;
     let localWrite = 0;
@@ -211,9 +216,25 @@ async function bill(cloud: LocalCloud, w: Window) {
     const byType: Record<string, { writes: number; units: number; index_units: number; floor_units: number; max_item_bytes: number; promise: string | null }> = {};
     const byIndex: Record<string, number> = {};
     const leverTable: Record<string, WhatIf> = {};
-    const distinct: Record<string, { type: string; promise: string; writes: number; transactional: boolean; indexes: Set<string> }> = {};
     const failed: Record<string, number> = {};
-    for (const call of calls) {
+    let distinct: Record<string, { type: string; promise: string; writes: number; transactional: boolean; indexes: Set<string> }> = {};
+    const floorByPromise: Record<string, number> = {};
+    const closeGroup = () => {
+      // The floor: every promised item written once per payment at ≤ 1 KB (2 units if it is ever written in a
+      // transaction; the idempotency key twice, its claim and its completion), plus 1 per index it enters.
+      for (const d of Object.values(distinct)) {
+        const units = (d.promise.startsWith('idempotency') ? Math.min(2, d.writes) : 1) * (d.transactional ? 2 : 1) + d.indexes.size;
+        floorByPromise[d.promise] = (floorByPromise[d.promise] ?? 0) + units;
+      }
+      distinct = {};
+    };
+    const calls = groups.flatMap((group, i) => group.map((call) => ({ call, payment: i })));
+    let group = 0;
+    for (const { call, payment } of calls) {
+      if (payment !== group) {
+        closeGroup();
+        group = payment;
+      }
       // DynamoDB Local answers CapacityUnits (and per table / index with INDEXES) for either kind.
       const isWrite = call.writes.length > 0;
       for (const c of call.consumed) {
@@ -251,7 +272,8 @@ async function bill(cloud: LocalCloud, w: Window) {
             const d = (distinct[keyOf] ??= { type, promise, writes: 0, transactional: false, indexes: new Set<string>() });
             d.writes++;
             d.transactional ||= call.transactional;
-            for (const index of schemas[action.table]!.indexes) if (indexEntry(action.after, schemas[action.table]!, index)) d.indexes.add(index.name);
+            // An index entry it enters (or moves to a new key): 1 write; one it already had costs nothing with a keys-only projection.
+            for (const x of indexWrites(action, schemas[action.table]!)) if (x.change === 'put' || x.change === 'key') d.indexes.add(x.index);
           }
           if (!call.error) {
             // What-ifs for the levers: the same write with the item ≤ 1 KB, and its index work with keys-only projections.
@@ -275,14 +297,8 @@ async function bill(cloud: LocalCloud, w: Window) {
       }
       for (const r of call.reads) read += readUnits({ transactional: call.transactional, consistent: r.consistent, perItem: r.perItem, sizes: r.items.map(itemSize) });
     }
+    closeGroup();
     const perPayment = (n: number) => round(n / per, 2);
-    // The floor: every promised item written once at ≤ 1 KB (2 units if it is ever written in a transaction; the
-    // idempotency key twice, its claim and its completion), plus 1 per index it enters.
-    const floorByPromise: Record<string, number> = {};
-    for (const d of Object.values(distinct)) {
-      const units = (d.promise.startsWith('idempotency') ? Math.min(2, d.writes) : 1) * (d.transactional ? 2 : 1) + d.indexes.size;
-      floorByPromise[d.promise] = (floorByPromise[d.promise] ?? 0) + units;
-    }
     return {
       write_units: perPayment(write),
       read_units: perPayment(read),
