@@ -75,10 +75,16 @@ export async function costBench(cloud: LocalCloud, key: string, options: { measu
     const res = await fetch(`${cloud.url}${path}`, { method: 'POST', headers: { ...headers, 'idempotency-key': randomUUID() }, body: JSON.stringify(body) });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
+  const endpoints = `${cloud.url}/v1/webhook_endpoints`;
+  // One delivery per payment: this receiver is the merchant's only endpoint (an earlier bench's one is removed).
+  const listed = (await (await fetch(`${endpoints}?limit=100`, { headers })).json()) as { data?: { id: string }[] };
+  for (const e of listed.data ?? []) await fetch(`${endpoints}/${e.id}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
   const receiver = await startReceiver();
+  let endpointId: string | undefined;
   try {
     const endpoint = await post('/v1/webhook_endpoints', { url: receiver.url, enabled_events: ['order.succeeded'], description: 'cost bench' });
     if (endpoint.status !== 201) throw new Error(`POST /v1/webhook_endpoints answered ${endpoint.status}: ${JSON.stringify(endpoint.body)}`);
+    endpointId = endpoint.body.id as string;
     receiver.setSecret(endpoint.body.secret as string);
 
     /** One payment, then its delivery, then quiet: nothing of it overlaps the next one. */
@@ -129,6 +135,7 @@ export async function costBench(cloud: LocalCloud, key: string, options: { measu
       settlement: { transitions: settlement.state_transitions_per_merchant_run, before: settlementBefore, after: settlementAfter, calls: settlementCalls },
     });
   } finally {
+    if (endpointId) await fetch(`${endpoints}/${endpointId}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
     await receiver.close();
   }
 }
