@@ -3,7 +3,8 @@
  * Local PutItem throughput as the floor, plus each function's bundle size and cold init time, and the
  * webhook pipeline: latency from a payment's success to its `order.succeeded` at a real local receiver,
  * and what each delivered event costs (bench/webhooks.ts); settlement of 100,000 entries through the state machine
- * (bench/settlement.ts: entries/s, state transitions, cost per merchant per day). BENCH_ONLY=settlement runs that alone;
+ * (bench/settlement.ts: entries/s, state transitions, cost per merchant per day); the AWS bill per million payments
+ * (bench/cost/run.ts, `cost`). BENCH_ONLY=settlement or BENCH_ONLY=cost runs that part alone, merged into latest.json;
  * BENCH_ONLY=bundles runs only the bundle sizes and cold inits, and prints the functions over their budget.
  * Figures are printed and written to bench/results/latest.json; no test asserts on them.
  */
@@ -17,6 +18,7 @@ import autocannon from 'autocannon';
 import { MAX_BURST_LIMIT, MAX_RATE_LIMIT, setMerchantLimits } from '../functions/merchants/usage';
 import { PROJECT_ROOT } from '../local/assembly';
 import { startLocalCloud } from '../local/cloud';
+import { costBench, printBill } from './cost/run';
 import { settlementBench } from './settlement';
 import { webhooks } from './webhooks';
 
@@ -214,7 +216,15 @@ function mergeResults(part: Record<string, unknown>) {
   writeFileSync(file, `${JSON.stringify({ ...previous, ...part }, null, 2)}\n`);
 }
 
+const costOptions = () => ({
+  measured: Number(process.env.BENCH_COST_PAYMENTS ?? 20),
+  recorded: Number(process.env.BENCH_COST_RECORDED ?? 10),
+  settlementOrders: Number(process.env.BENCH_COST_SETTLEMENT_ORDERS ?? 500),
+});
+
 async function main() {
+  // The DynamoDB proxy's recorder (idle until the cost bench starts it): the bill's requests.
+  process.env.PAYPLANE_DYNAMODB_RECORDER = '1';
   // BENCH_ASSEMBLY runs an assembly as it is (e.g. another checkout's .payplane/cdk.out-test, to compare bundles).
   const assembly = process.env.BENCH_ASSEMBLY;
   const cloud = await startLocalCloud({
@@ -236,6 +246,11 @@ async function main() {
       const settlement = await settlementBench(cloud, { entries: settlementEntries });
       mergeResults({ settlement: { date: new Date().toISOString(), ...settlement } });
       console.log(JSON.stringify(settlement, null, 2));
+    } else if (process.env.BENCH_ONLY === 'cost') {
+      const cost = { date: new Date().toISOString(), ...(await costBench(cloud, key, costOptions())) };
+      mergeResults({ cost });
+      console.log(JSON.stringify(cost, null, 2));
+      printBill(cost);
       return;
     }
     if (process.env.BENCH_ONLY === 'bundles') {
@@ -255,6 +270,7 @@ async function main() {
     const payment = await payments(cloud, key, Number(process.env.BENCH_PAYMENTS ?? 1000));
     const webhook = await webhooks(cloud, key, { payments: Number(process.env.BENCH_WEBHOOK_PAYMENTS ?? 200), concurrency: Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 8) });
     const settlement = await settlementBench(cloud, { entries: settlementEntries });
+    const cost = await costBench(cloud, key, costOptions());
     const floor = await putItemFloor(cloud.endpoints.dynamodb, cloud.region, cloud.tables.main!, REQUESTS);
     const kms = cloud.stats().kms;
 
@@ -278,11 +294,13 @@ async function main() {
       kms_calls: kms,
       webhooks: webhook,
       settlement,
+      cost,
       functions,
     };
     mkdirSync(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(join(PROJECT_ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
     console.log(JSON.stringify(results, null, 2));
+    printBill(cost);
   } finally {
     await cloud.stop();
   }

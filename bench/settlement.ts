@@ -1,6 +1,7 @@
 import { newId } from '../functions/commons/ids';
 import { resetClients } from '../functions/commons/clients';
 import type { LocalCloud } from '../local/cloud';
+import { PRICES } from './cost/prices';
 import { seedEntries } from '../test/integration/settlement-seed';
 import { putMerchantPayout } from '../test/integration/settlement-support';
 
@@ -12,10 +13,9 @@ import { putMerchantPayout } from '../test/integration/settlement-support';
  * the Lambda work per step, and from those the cost of settling one merchant for a day at AWS list prices.
  */
 
-/** us-east-1 list prices (December 2026): Step Functions Standard, Lambda arm64 requests and duration. */
-export const PRICES = { transition: 0.025 / 1000, lambdaRequest: 0.2 / 1_000_000, lambdaGbSecondArm: 0.0000133334 };
 
-export async function settlementBench(cloud: LocalCloud, options: { entries?: number } = {}) {
+/** `around`: called just before the execution starts and after it ends (the cost bench records only the run, not the seeding). */
+export async function settlementBench(cloud: LocalCloud, options: { entries?: number; around?: { start(): void; stop(): void } } = {}) {
   const entries = options.entries ?? 100_000;
   // The seeding and the payout settings write straight to the cloud's DynamoDB and KMS, as an administrator.
   Object.assign(process.env, {
@@ -37,10 +37,12 @@ export async function settlementBench(cloud: LocalCloud, options: { entries?: nu
   const seeded = await seedEntries(table, merchantId, { orders: Math.ceil(entries / 2), createdAt: new Date(Date.now() - 3 * 86_400_000) });
 
   const before = cloud.stats().lambda;
+  options.around?.start();
   const started = performance.now();
   const { executionArn } = await sfn.startExecution({ stateMachineArn: machine.arn, name: `bench-${Date.now()}`, input: JSON.stringify({ cutoff: new Date().toISOString(), merchant_id: merchantId }) });
   const execution = await sfn.waitFor(executionArn);
   const seconds = (performance.now() - started) / 1000;
+  options.around?.stop();
   if (execution.status !== 'SUCCEEDED') throw new Error(`The settlement bench run ${execution.status}: ${execution.error}: ${execution.cause}`);
   const after = cloud.stats().lambda;
 
@@ -59,8 +61,8 @@ export async function settlementBench(cloud: LocalCloud, options: { entries?: nu
     gbSeconds += (ms / 1000) * 0.5;
   }
   const cost = {
-    step_functions_usd: transitions * PRICES.transition,
-    lambda_usd: invocations * PRICES.lambdaRequest + gbSeconds * PRICES.lambdaGbSecondArm,
+    step_functions_usd: transitions * PRICES.stepFunctionsTransition,
+    lambda_usd: invocations * PRICES.lambda.request + gbSeconds * PRICES.lambda.gbSecond.arm64!,
   };
   // A merchant with a normal day (hundreds of entries) takes one Settle chunk: the same path less the loop.
   const settleLoops = steps.SettlementSettle?.invocations ?? 1;
@@ -83,6 +85,6 @@ export async function settlementBench(cloud: LocalCloud, options: { entries?: nu
       total: round(cost.step_functions_usd + cost.lambda_usd),
       at: 'Step Functions Standard $0.025 per 1,000 transitions; Lambda arm64 $0.20 per 1M requests + $0.0000133334 per GB-s at 512 MB',
     },
-    typical_merchant: { state_transitions: typicalTransitions, step_functions_usd_per_day: round(typicalTransitions * PRICES.transition) },
+    typical_merchant: { state_transitions: typicalTransitions, step_functions_usd_per_day: round(typicalTransitions * PRICES.stepFunctionsTransition) },
   };
 }

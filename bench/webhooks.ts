@@ -44,7 +44,7 @@ interface Receipt {
 }
 
 /** A merchant's receiver: answers 200 at once and verifies every delivery as a merchant would. */
-async function startReceiver() {
+export async function startReceiver() {
   let secret: Webhook | undefined;
   const firsts = new Map<string, Receipt>();
   const counts = { deliveries: 0, duplicates: 0, verified: 0, unverified: 0 };

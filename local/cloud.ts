@@ -11,6 +11,7 @@ import { LocalIam, OPERATOR_CREDENTIALS, type IamMode, type UsageReport } from '
 import { LambdaRuntime, type FunctionStats, type LogSink } from './lambda';
 import { SERVICES, TRIGGERS, type RunningService, type RunningTrigger } from './registry';
 import { seedDemoMerchant, seedDemoRates, type DemoMerchant } from './seed';
+import type { DynamoDbRecorder } from './dynamodb-recorder';
 import type { SentRecord } from './sqs';
 import type { LocalStepFunctions } from './stepfunctions';
 import { LocalStack } from './template';
@@ -169,6 +170,8 @@ export interface LocalCloud extends LocalCloudInfo {
   iam: LocalIam;
   /** The local Step Functions (executions, histories), when the template has state machines. */
   stepFunctions?: LocalStepFunctions;
+  /** The DynamoDB request recorder of the bench's bill, when PAYPLANE_DYNAMODB_RECORDER=1. */
+  dynamodbRecorder?: DynamoDbRecorder;
   stop(): Promise<void>;
 }
 
@@ -417,6 +420,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       iamReport: () => iam.report(),
       iam,
       stepFunctions,
+      dynamodbRecorder: services.find((s) => s.dynamodbRecorder)?.dynamodbRecorder,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (error) {

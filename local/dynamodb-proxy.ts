@@ -2,6 +2,7 @@ import { Agent, request as httpRequest, type IncomingMessage, type ServerRespons
 import { randomUUID } from 'node:crypto';
 import { listen, readBody, sendJson, type LocalServer } from './http';
 import { INVALID_TOKEN_MESSAGE, type AccessRequest, type LocalIam } from './iam';
+import type { DynamoDbRecorder } from './dynamodb-recorder';
 import type { LocalStack } from './template';
 
 /**
@@ -122,7 +123,8 @@ export interface DynamoDbProxy {
   stop(): Promise<void>;
 }
 
-export async function startDynamoDbProxy(stack: LocalStack, iam: LocalIam, upstream: string): Promise<DynamoDbProxy> {
+/** `recorder`: the bench's record of the requests made (local/dynamodb-recorder.ts); it acts only while started. */
+export async function startDynamoDbProxy(stack: LocalStack, iam: LocalIam, upstream: string, recorder?: DynamoDbRecorder): Promise<DynamoDbProxy> {
   const access = new DynamoDbAccess(stack);
   const target = new URL(upstream);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -144,7 +146,43 @@ export async function startDynamoDbProxy(stack: LocalStack, iam: LocalIam, upstr
         return;
       }
     }
-    await forward(req, res, body);
+    if (recorder?.handles(operation)) await record(req, res, operation, body);
+    else await forward(req, res, body);
+  }
+
+  async function record(req: IncomingMessage, res: ServerResponse, operation: string, body: Buffer): Promise<void> {
+    const input = JSON.parse(body.toString('utf8')) as Json;
+    const asked = input.ReturnConsumedCapacity !== undefined && input.ReturnConsumedCapacity !== 'NONE';
+    let headers: IncomingMessage['headers'] = {};
+    const { status, body: output } = await recorder!.around(operation, iam.principalOf(req.headers)?.name ?? 'unknown', input, async (sent) => {
+      const answer = await forwardBuffered(req, Buffer.from(JSON.stringify(sent)));
+      headers = answer.headers;
+      return { status: answer.status, body: JSON.parse(answer.body.toString('utf8') || '{}') as Json };
+    });
+    // The caller gets what it asked for: no ConsumedCapacity it did not request.
+    if (!asked) delete output.ConsumedCapacity;
+    const text = JSON.stringify(output);
+    // The body changed: its checksum and length are recomputed (or dropped), never the upstream's.
+    const { 'x-amz-crc32': _crc, 'content-length': _length, 'transfer-encoding': _chunked, ...rest } = headers;
+    void [_crc, _length, _chunked];
+    res.writeHead(status, { ...rest, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  function forwardBuffered(req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const upstreamReq = httpRequest(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host, 'content-length': String(body.length) }, agent },
+        (upstreamRes) => {
+          const chunks: Buffer[] = [];
+          upstreamRes.on('data', (c: Buffer) => chunks.push(c));
+          upstreamRes.on('end', () => resolve({ status: upstreamRes.statusCode ?? 502, headers: upstreamRes.headers, body: Buffer.concat(chunks) }));
+          upstreamRes.on('error', reject);
+        },
+      );
+      upstreamReq.on('error', reject);
+      upstreamReq.end(body);
+    });
   }
 
   async function check(req: IncomingMessage, operation: string, body: Buffer): Promise<{ body: Json } | undefined> {

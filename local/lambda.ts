@@ -78,6 +78,10 @@ export interface FunctionStats {
   /** Init duration of each cold start, ms. */
   initDurationsMs: number[];
   totalDurationMs: number;
+  /** Sum of each invocation's duration rounded up to the millisecond, as Lambda bills it. */
+  billedDurationMs: number;
+  /** UTF-8 bytes (newline included) of the lines the function wrote: what CloudWatch Logs would ingest of them. */
+  logBytes: number;
   /**
    * Sums of the metrics the function published in the Embedded Metric Format, keyed
    * `<namespace>/<name>`: what CloudWatch would chart, e.g. `Payplane/DynamoDBWriteUnits`.
@@ -357,7 +361,7 @@ class Environment {
 export class LocalFunction {
   private readonly environments: Environment[] = [];
   private readonly waiting: (() => void)[] = [];
-  private counters = { invocations: 0, errors: 0, coldStarts: 0, totalDurationMs: 0 };
+  private counters = { invocations: 0, errors: 0, coldStarts: 0, totalDurationMs: 0, billedDurationMs: 0, logBytes: 0 };
   private readonly initDurations: number[] = [];
   private readonly metrics: Record<string, number> = {};
   private stopped = false;
@@ -377,6 +381,7 @@ export class LocalFunction {
   }
 
   logLine(line: string): void {
+    this.counters.logBytes += Buffer.byteLength(line, 'utf8') + 1;
     if (line.startsWith('{"_aws":')) this.collectMetrics(line);
     this.log(this.label, line);
   }
@@ -405,6 +410,7 @@ export class LocalFunction {
   reportEnd(requestId: string, durationMs: number, initMs: number | undefined, error?: LambdaError): void {
     this.counters.invocations++;
     this.counters.totalDurationMs += durationMs;
+    this.counters.billedDurationMs += Math.ceil(durationMs);
     if (error) {
       this.counters.errors++;
       this.logLine(`ERROR RequestId: ${requestId} ${error.errorType}: ${error.errorMessage}${error.trace?.length ? `\n${error.trace.join('\n')}` : ''}`);

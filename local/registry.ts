@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ControlPlane } from './control-plane';
 import { connectDynamoDb, createTables, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb';
 import { startDynamoDbProxy } from './dynamodb-proxy';
+import { DynamoDbRecorder } from './dynamodb-recorder';
 import type { LocalIam } from './iam';
 import { CheckpointStore, startEventSources } from './event-sources';
 import { startKms } from './kms';
@@ -65,6 +66,8 @@ export interface RunningService {
   sqs?: LocalSqs;
   /** The Step Functions emulator, for triggers that start executions (EventBridge Scheduler). */
   stepFunctions?: LocalStepFunctions;
+  /** The DynamoDB proxy's request recorder, when PAYPLANE_DYNAMODB_RECORDER=1 (bench/cost). */
+  dynamodbRecorder?: DynamoDbRecorder;
   /** Called once the Lambda runtime exists, for services that invoke functions (Step Functions' Task states). */
   bindRuntime?(runtime: LambdaRuntime): void;
   stop(): Promise<void>;
@@ -137,9 +140,12 @@ const dynamodbService: ServiceModule<DynamoDbLocal> = {
     try {
       const tables = await createTables(ddb.client, ctx.stack, ctx.log);
       // Callers reach DynamoDB Local only through the IAM-checking proxy (local/dynamodb-proxy.ts).
-      const proxy = await startDynamoDbProxy(ctx.stack, ctx.iam, ddb.endpoint);
+      // The bench's request recorder (PAYPLANE_DYNAMODB_RECORDER=1, bench/cost): idle until started.
+      const recorder = process.env.PAYPLANE_DYNAMODB_RECORDER === '1' ? new DynamoDbRecorder(ddb.endpoint, ctx.stack.region) : undefined;
+      const proxy = await startDynamoDbProxy(ctx.stack, ctx.iam, ddb.endpoint, recorder);
       return {
         name: 'dynamodb',
+        dynamodbRecorder: recorder,
         endpoints: { AWS_ENDPOINT_URL_DYNAMODB: proxy.url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS: proxy.url },
         startMs: ddb.startMs + (performance.now() - started),
         stats: () => ({ tables: tables.map((t) => t.tableName) }),

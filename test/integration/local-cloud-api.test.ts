@@ -171,6 +171,23 @@ describe('proxy event and Lambda environment', () => {
     await vi.waitFor(() => expect(units() - before).toBe(6.5));
   });
 
+  it('counts what Lambda bills and CloudWatch ingests: durations rounded up to the millisecond, bytes logged', async () => {
+    // Prepare
+    const stats = () => cloud.stats().lambda.EchoFunctionA1B2C3D4!;
+    const before = stats();
+    // Act: the EMF line is one log line of the function's
+    await call('/v1/orders', { method: 'POST', headers: bearer('good-write'), body: '{"emf":1}' });
+    // Assess
+    await vi.waitFor(() => expect(stats().logBytes - before.logBytes).toBeGreaterThan('{"_aws":'.length));
+    const after = stats();
+    const invocations = after.invocations - before.invocations;
+    const billed = after.billedDurationMs - before.billedDurationMs;
+    const measured = after.totalDurationMs - before.totalDurationMs;
+    expect(Number.isInteger(billed)).toBe(true);
+    expect(billed).toBeGreaterThanOrEqual(measured);
+    expect(billed).toBeLessThanOrEqual(measured + invocations);
+  });
+
   it('serves a route without authorizer to callers without credentials', async () => {
     const res = await call('/v1/health');
     expect(res.status).toBe(200);
