@@ -144,6 +144,20 @@ export const msg = {
     en: `Too many refunds of order '${p.id}' at once; retry this one with the same Idempotency-Key.`,
     'zh-CN': `订单 '${p.id}' 同时发起的退款过多；请使用相同的 Idempotency-Key 重试此次退款。`,
   }),
+  unknown_channel: (p: { id: string; channels: string }) => ({
+    en: `No payment channel '${p.id}'. Channels: ${p.channels}.`,
+    'zh-CN': `参数 'channel' 无效：不存在支付通道 '${p.id}'。可用的通道：${p.channels}。`,
+  }),
+
+  // functions/webhooks/endpoints.ts
+  webhook_endpoint_limit: (p: { limit: number }) => ({
+    en:
+      `This account already has ${p.limit} webhook endpoints, the most it may have. ` +
+      'Delete one it no longer uses (DELETE /v1/webhook_endpoints/{id}), or subscribe an existing endpoint to more event types (POST /v1/webhook_endpoints/{id} with enabled_events).',
+    'zh-CN':
+      `此账户已有 ${p.limit} 个 webhook 端点，已达上限。` +
+      '请删除不再使用的端点（DELETE /v1/webhook_endpoints/{id}），或为现有端点订阅更多事件类型（POST /v1/webhook_endpoints/{id}，使用 enabled_events）。',
+  }),
 } satisfies Record<string, (p: never) => Localized>;
 
 export type MessageKey = keyof typeof msg;

@@ -21,7 +21,7 @@ const NOT_YET_LOCALIZED = [
   "'invalid_actor'", "'invalid_cutoff'", "'invalid_fee_schedule'", "'invalid_fx_currency'", "'invalid_fx_effective_at'",
   "'invalid_fx_markup'", "'invalid_fx_rate'", "'invalid_next'", "'key_roll_conflict'", "'merchant_contended'", "'merchant_exists'",
   "'parameter_invalid'", "'parameter_missing'", "'payout_settings_conflict'", "'receipts_conflict'", "'settlement_contended'",
-  "'unknown_channel'", "'webhook_endpoint_contended'", "'webhook_endpoint_disabled'", "'webhook_endpoint_limit'",
+  "'webhook_endpoint_contended'", "'webhook_endpoint_disabled'",
   "input === undefined ? 'parameter_missing' : 'parameter_invalid'",
 ];
 
