@@ -13,8 +13,9 @@ export type ResponseOf<P extends keyof paths, M extends Method> =
   Op<P, M> extends { responses: infer R } ? JsonOf<R[Extract<keyof R, 200 | 201 | '200' | '201'>]> : never;
 /** The JSON request body of an operation. */
 export type BodyOf<P extends keyof paths, M extends Method> = Op<P, M> extends { requestBody?: infer B } ? JsonOf<NonNullable<B>> : never;
-/** The query parameters of an operation. */
-export type QueryOf<P extends keyof paths, M extends Method> = Op<P, M> extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+/** The query parameters of an operation; numbers are welcome where the wire takes digits (`limit: 10`). */
+export type QueryOf<P extends keyof paths, M extends Method> = Op<P, M> extends { parameters: { query?: infer Q } } ? Loosen<NonNullable<Q>> : never;
+type Loosen<Q> = { [K in keyof Q]: Q[K] extends string | undefined ? Q[K] | number : Q[K] };
 type ItemOf<L> = L extends ListPage<infer T> ? T : L extends { data: (infer T)[] } ? T : never;
 type Listed<P extends keyof paths> = ItemOf<ResponseOf<P, 'get'>> & { id: string };
 

@@ -11,9 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["listOrders"];
+        /** List orders, newest first */
+        get: operations["ListOrders"];
         put?: never;
-        post: operations["createOrder"];
+        /** Create an order */
+        post: operations["CreateOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -27,7 +29,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["getOrder"];
+        /** Retrieve an order */
+        get: operations["GetOrder"];
         put?: never;
         post?: never;
         delete?: never;
@@ -45,7 +48,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["closeOrder"];
+        /** Close an unpaid order, or void its authorization */
+        post: operations["CloseOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -61,7 +65,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["confirmOrder"];
+        /** Pay an order with a payment method */
+        post: operations["ConfirmOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -77,7 +82,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["captureOrder"];
+        /** Capture an authorized order, wholly or in part */
+        post: operations["CaptureOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -91,7 +97,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["listOrderRefunds"];
+        /** List the refunds of an order */
+        get: operations["ListRefunds"];
         put?: never;
         post?: never;
         delete?: never;
@@ -109,7 +116,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["createRefund"];
+        /** Refund a succeeded order, wholly or in part */
+        post: operations["CreateRefund"];
         delete?: never;
         options?: never;
         head?: never;
@@ -123,7 +131,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["getRefund"];
+        /** Retrieve a refund */
+        get: operations["GetRefund"];
         put?: never;
         post?: never;
         delete?: never;
@@ -139,7 +148,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["getBalance"];
+        /** The balance per currency */
+        get: operations["GetBalance"];
         put?: never;
         post?: never;
         delete?: never;
@@ -148,14 +158,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/events": {
+    "/v1/audit_events": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get: operations["listEvents"];
+        /** List your audit trail, newest first */
+        get: operations["ListAuditEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -164,14 +175,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/events/{id}": {
+    "/v1/settlements": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get: operations["getEvent"];
+        /** List settlements, newest first */
+        get: operations["ListSettlements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/settlements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a settlement */
+        get: operations["GetSettlement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/settlements/{id}/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the ledger entries a settlement pays */
+        get: operations["ListSettlementTransactions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/settlements/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The settlement report: CSV, or the manifest of its parts */
+        get: operations["GetSettlementReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bills/{date}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The trade bill of a business day: CSV, or the manifest of its parts */
+        get: operations["GetBill"];
         put?: never;
         post?: never;
         delete?: never;
@@ -187,9 +267,149 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["listWebhookEndpoints"];
+        /** List webhook endpoints */
+        get: operations["ListWebhookEndpoints"];
         put?: never;
-        post: operations["createWebhookEndpoint"];
+        /** Create a webhook endpoint */
+        post: operations["CreateWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a webhook endpoint */
+        get: operations["GetWebhookEndpoint"];
+        put?: never;
+        /** Update a webhook endpoint */
+        post: operations["UpdateWebhookEndpoint"];
+        /** Delete a webhook endpoint */
+        delete: operations["DeleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}/roll_secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Roll the signing secret; the old one signs too until it expires */
+        post: operations["RollWebhookEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue again every delivery to the endpoint that failed since a time */
+        post: operations["RecoverWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List events, newest first */
+        get: operations["ListEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve an event */
+        get: operations["GetEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deliver an event again */
+        post: operations["ResendEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/public_keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The JWKS of the platform signature and the checkout's signed return_url */
+        get: operations["PlatformPublicKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document */
+        get: operations["OpenApi"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -197,130 +417,1479 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "order.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.created
+         * @description `POST /v1/orders` Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_created"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.requires_action": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.requires_action
+         * @description The channel asks for 3-D Secure: `next_action` says where to send the payer. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_requires_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.processing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.processing
+         * @description A confirm claimed the order: an attempt (`payment_id`) is with the channel. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_processing"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.requires_capture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.requires_capture
+         * @description An authorization of a `capture_method: manual` order: `amount_authorized` is held. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_requires_capture"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.succeeded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.succeeded
+         * @description The money is captured: automatically on a successful payment, or by `POST /v1/orders/{id}/capture` of a `requires_capture` order (then `previous_attributes` has `status: requires_capture` and `amount_captured: 0`; a partial capture shows the captured amount). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_succeeded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.payment_failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.payment_failed
+         * @description An attempt failed (a decline, a failed 3-D Secure, a channel error): the order is back in `requires_payment` with `last_payment_error`, and can be paid again. Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_payment_failed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.refunded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.refunded
+         * @description `amount_refunded` changed: a refund reserved it (with `refund.created`), or a refund the channel refused gave it back (with `refund.failed`). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_refunded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.closed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.closed
+         * @description `POST /v1/orders/{id}/close` (a void of an authorization or of a 3-D Secure attempt, or an unpaid order), or the expiry sweep (`close_reason: expired`, `request: null`). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_order_closed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "refund.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * refund.created
+         * @description `POST /v1/refunds` Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_refund_created"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "refund.succeeded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * refund.succeeded
+         * @description The channel refunded: at once, or later through the reconciler (`request: null`). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_refund_succeeded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "refund.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * refund.failed
+         * @description The channel refused the refund; the reservation and its ledger transfer are reversed in the same transaction (with an `order.refunded`). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_refund_failed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "settlement.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * settlement.created
+         * @description The settlement's status changed (docs/settlement.md). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_settlement_created"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "settlement.paid": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * settlement.paid
+         * @description The settlement's status changed (docs/settlement.md). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_settlement_paid"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "settlement.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * settlement.failed
+         * @description The settlement's status changed (docs/settlement.md). Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) and with Payplane-Platform-Signature (docs/webhooks.md).
+         */
+        post: operations["webhook_settlement_failed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
-        CreateOrder: {
-            merchant_order_no: string;
-            amount: number;
-            currency: string;
-            description?: string;
-            /** @enum {unknown} */
-            capture_method?: "automatic" | "manual";
-            payer?: {
-                name?: string;
-                email?: string;
-                phone?: string;
-                locale?: string;
+        /** @description The error object of every 4xx and 5xx. Codes: `amount_too_large`, `api_key_malformed`, `api_key_missing`, `api_key_revoked`, `api_key_unknown`, `audit_chain_contended`, `balance_insufficient`, `bank_account_missing`, `body_not_json`, `body_not_object`, `body_too_deep`, `body_too_large`, `capture_not_applied`, `change_invalid`, `change_not_written`, `change_without_event`, `channel_event_contended`, `channel_event_not_applied`, `charge_already_refunded`, `confirm_claim_failed`, `cutoff_in_future`, `duplicate_merchant_order_no`, `erasure_not_written`, `event`, `fx_amount_overflow`, `fx_invalid_amount`, `fx_invalid_currency`, `fx_rate_contended`, `fx_rate_exists`, `fx_rate_unavailable`, `iam_identity_missing`, `idempotency_key_in_use`, `idempotency_key_invalid`, `idempotency_key_reused`, `internal_error`, `invalid_actor`, `invalid_cross_border_fee_config`, `invalid_cutoff`, `invalid_day`, `invalid_delay_days`, `invalid_fee_schedule`, `invalid_fee_schedule_config`, `invalid_fx_currency`, `invalid_fx_effective_at`, `invalid_fx_markup`, `invalid_fx_rate`, `invalid_next`, `invalid_settlement_currency`, `invalid_settlement_lag`, `invalid_time_zone`, `key_create_failed`, `key_revoke_failed`, `key_roll_conflict`, `key_roll_failed`, `ledger_batch_too_large`, `ledger_invalid_account`, `ledger_invalid_amount`, `ledger_invalid_currency`, `ledger_invalid_method`, `ledger_invalid_transfer`, `limits_audit_failed`, `merchant`, `merchant_contended`, `merchant_create_failed`, `merchant_exists`, `missing_scope`, `operator_deps_missing`, `order`, `order_not_created`, `parameter_invalid`, `parameter_missing`, `parameter_repeated`, `parameter_unknown`, `payment_contended`, `payment_not_applied`, `payout_contended`, `payout_id_reused`, `payout_paid_after_void`, `payout_settings_conflict`, `payplane`, `pending_transfer_not_pending`, `receipts_conflict`, `reconciliation_break`, `refund`, `refund_contended`, `refund_reversal_contended`, `refund_reversal_failed`, `report_digest_mismatch`, `report_invalid_amount`, `report_totals_mismatch`, `report_unknown_entry`, `seal_unavailable`, `settlement`, `settlement_contended`, `settlement_missing`, `settlement_not_found`, `settlement_not_in_payout`, `settlement_not_written`, `too_many_active_keys`, `transfer_exists`, `unknown_channel`, `usage_unavailable`, `void_not_applied`, `webhook_endpoint_contended`, `webhook_endpoint_disabled`, `webhook_endpoint_limit`; API Gateway's own answers add codes such as `rate_limited` and `api_key_invalid`. */
+        Error: {
+            error: {
+                /** @enum {string} */
+                type: "invalid_request_error" | "authentication_error" | "idempotency_error" | "card_error" | "permission_error" | "rate_limit_error" | "api_error";
+                /** @description Machine-readable reason; see the list in this schema's description. */
+                code: string;
+                /** @description What went wrong, the value at fault and the fix (card numbers masked). */
+                message: string;
+                /** @description The parameter at fault, dotted (payer.email). */
+                param?: string;
+                /** @description The Request-Id header of this response: quote it to support. */
+                request_id?: string;
             } & {
-                [key: string]: unknown;
+                [key: string]: string | number | boolean;
             };
-            notify_url?: string;
-            return_url?: string;
-            metadata?: {
-                [key: string]: string;
-            };
-        } & {
-            [key: string]: unknown;
-        };
-        ConfirmOrder: {
-            payment_method: {
-                type: string;
-                card?: {
-                    number?: string;
-                    exp_month?: number;
-                    exp_year?: number;
-                    cvc?: string;
-                } & {
-                    [key: string]: unknown;
-                };
-            } & {
-                [key: string]: unknown;
-            };
-        } & {
-            [key: string]: unknown;
         };
         Order: {
+            /** @example ord_8Q1xZ2pLk3Vb */
             id: string;
             /** @constant */
             object: "order";
-            status: string;
+            /** @constant */
+            livemode: false;
+            merchant_order_no: string;
+            /** @enum {string} */
+            status: "requires_payment" | "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "closed";
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
             amount: number;
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+            amount_refunded: number;
+            /**
+             * @description ISO 4217 code, uppercase.
+             * @example USD
+             */
             currency: string;
-            merchant_order_no?: string;
-            checkout_url?: string;
-            version?: number;
-        } & {
-            [key: string]: unknown;
+            description: string | null;
+            /** @enum {string} */
+            capture_method: "automatic" | "manual";
+            /** @description Masked outside the create response and GET of the order's own merchant. */
+            payer: {
+                name?: string;
+                email?: string;
+                phone?: string;
+                /** @enum {string} */
+                locale?: "en" | "zh-CN";
+            } | null;
+            /**
+             * Format: date-time
+             * @description Only on orders whose payer was erased on request.
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            payer_erased_at?: string;
+            metadata: {
+                [key: string]: string;
+            };
+            notify_url: string | null;
+            return_url: string | null;
+            checkout_url: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            expires_at: string;
+            closed_at: string | null;
+            close_reason: ("merchant" | "expired") | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            updated_at: string;
+            version: number;
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+            amount_authorized: number;
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+            amount_captured: number;
+            payment_id: string | null;
+            payment_method_details: ({
+                /** @constant */
+                type: "card";
+                card: {
+                    brand: string;
+                    last4: string;
+                    exp_month: number;
+                    exp_year: number;
+                    fingerprint: string;
+                };
+            } | {
+                /** @constant */
+                type: "wallet";
+            }) | null;
+            last_payment_error: {
+                /** @enum {string} */
+                type: "card_error" | "api_error";
+                code: string;
+                decline_code?: string;
+                message: string;
+                payment_id: string;
+            } | null;
+            next_action: {
+                /** @constant */
+                type: "redirect_to_url";
+                redirect_to_url: {
+                    url: string;
+                    return_url: string | null;
+                };
+            } | null;
+            paid_at: string | null;
         };
         Refund: {
+            /** @example re_3kQ9vX1mZp */
             id: string;
             /** @constant */
             object: "refund";
-            order_id?: string;
-            status: string;
+            order_id: string;
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
             amount: number;
-            currency?: string;
-        } & {
-            [key: string]: unknown;
+            /**
+             * @description ISO 4217 code, uppercase.
+             * @example USD
+             */
+            currency: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            reason: ("duplicate" | "fraudulent" | "requested_by_customer") | null;
+            failure_reason: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            version: number;
         };
-        Event: {
+        /** @description A settlement as its events carry it. */
+        SettlementObject: {
+            /** @example stl_abcdefghijklmnopqrstuvwx */
             id: string;
             /** @constant */
-            object: "event";
-            type: string;
-            created_at?: string;
-            data: {
-                object?: {
-                    id?: string;
-                } & {
-                    [key: string]: unknown;
-                };
-            } & {
-                [key: string]: unknown;
+            object: "settlement";
+            merchant_id: string;
+            /**
+             * @description ISO 4217 code, uppercase.
+             * @example USD
+             */
+            currency: string;
+            /** @enum {string} */
+            status: "in_payout" | "paid" | "failed" | "carried_forward";
+            /** @description The net paid out (totals.net). */
+            amount: number;
+            totals: {
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                gross: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                refunds: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                fees: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                fx: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                adjustments: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                carried_in: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                net: number;
+                entry_count: number;
             };
-        } & {
-            [key: string]: unknown;
+            payout: {
+                status: string;
+                bank_account_last4: string;
+                attempts: number;
+                reference: string | null;
+                paid_at: string | null;
+                failure_code: string | null;
+                failure_message: string | null;
+            } | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            cutoff: string;
+            delay_days: number;
+            windows: {
+                delayed: {
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    from: string;
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    to: string;
+                };
+                immediate: {
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    from: string;
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    to: string;
+                };
+            };
+            run_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            updated_at: string;
+            version: number;
+        };
+        SettlementReport: {
+            /** @constant */
+            object: "settlement_report";
+            settlement_id: string;
+            lines: number;
+            bytes: number;
+            sha256: string;
+            /** @description RFC 9530 Content-Digest of the whole report. */
+            content_digest: string;
+            parts: {
+                part: number;
+                lines: number;
+                bytes: number;
+                sha256: string;
+                content_digest: string;
+                url: string;
+            }[];
+        };
+        Settlement: {
+            /** @example stl_abcdefghijklmnopqrstuvwx */
+            id: string;
+            /** @constant */
+            object: "settlement";
+            merchant_id: string;
+            /**
+             * @description ISO 4217 code, uppercase.
+             * @example USD
+             */
+            currency: string;
+            /** @enum {string} */
+            status: "in_payout" | "paid" | "failed" | "carried_forward";
+            /** @description The net paid out (totals.net). */
+            amount: number;
+            totals: {
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                gross: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                refunds: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                fees: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                fx: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                adjustments: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                carried_in: number;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                net: number;
+                entry_count: number;
+            };
+            payout: {
+                status: string;
+                bank_account_last4: string;
+                attempts: number;
+                reference: string | null;
+                paid_at: string | null;
+                failure_code: string | null;
+                failure_message: string | null;
+            } | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            cutoff: string;
+            delay_days: number;
+            windows: {
+                delayed: {
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    from: string;
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    to: string;
+                };
+                immediate: {
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    from: string;
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601 time (UTC).
+                     * @example 2026-12-01T09:30:00.000Z
+                     */
+                    to: string;
+                };
+            };
+            run_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            updated_at: string;
+            version: number;
+            bank_account_last4: string | null;
+            report: components["schemas"]["SettlementReport"] | null;
+        };
+        SettlementTransaction: {
+            /** @constant */
+            object: "settlement_transaction";
+            id: string;
+            type: string;
+            order_id: string | null;
+            refund_id: string | null;
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+            amount: number;
+            /**
+             * @description ISO 4217 code, uppercase.
+             * @example USD
+             */
+            currency: string;
+            /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+            fee: number;
+            fx: {
+                /**
+                 * @description ISO 4217 code, uppercase.
+                 * @example USD
+                 */
+                source_currency: string;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                source_amount: number;
+                base_rate: string;
+                rate: string;
+                markup_bps: number;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                rate_effective_at: string;
+            } | null;
+            /** @enum {string} */
+            stream: "delayed" | "immediate";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+        };
+        /** @description The manifest of a bill in several parts; a bill of one part is answered as CSV. */
+        Bill: {
+            /** @constant */
+            object: "bill";
+            /** Format: date */
+            date: string;
+            time_zone: string;
+            lines: number;
+            sha256: string;
+            content_digest: string;
+            parts: {
+                part: number;
+                lines: number;
+                bytes: number;
+                sha256: string;
+                content_digest: string;
+                url: string;
+            }[];
+        };
+        Balance: {
+            /** @constant */
+            object: "balance";
+            available: {
+                /**
+                 * @description ISO 4217 code, uppercase.
+                 * @example USD
+                 */
+                currency: string;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                amount: number;
+            }[];
+            pending: {
+                /**
+                 * @description ISO 4217 code, uppercase.
+                 * @example USD
+                 */
+                currency: string;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                amount: number;
+            }[];
+            in_payout: {
+                /**
+                 * @description ISO 4217 code, uppercase.
+                 * @example USD
+                 */
+                currency: string;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                amount: number;
+            }[];
+            authorized: {
+                /**
+                 * @description ISO 4217 code, uppercase.
+                 * @example USD
+                 */
+                currency: string;
+                /** @description An amount in the currency's minor units (integer): 1050 is USD 10.50, 500 is JPY 500. */
+                amount: number;
+            }[];
+        };
+        AuditEvent: {
+            /** @constant */
+            object: "audit_event";
+            /** @example aud_000000000012AbCdEfGhIjKl */
+            id: string;
+            chain: string;
+            seq: number;
+            prev_hash: string;
+            /** @enum {string} */
+            action: "merchant.created" | "api_key.created" | "api_key.rolled" | "api_key.revoked" | "merchant.fees_set" | "merchant.limits_set" | "merchant.payouts_set" | "merchant.receipts_set" | "fx_rate.set" | "settlement.run" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.secret_rolled" | "webhook_endpoint.deleted" | "payer.erased";
+            actor: {
+                /** @constant */
+                type: "merchant_key";
+                key_id: string;
+            } | {
+                /** @constant */
+                type: "operator";
+                /** @constant */
+                name: "Payplane operator";
+            } | {
+                /** @constant */
+                type: "system";
+                name: string;
+            };
+            merchant_id?: string;
+            target: {
+                type: string;
+                id: string;
+            };
+            request_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @description The configuration before the change, masked. */
+            before?: unknown;
+            /** @description The configuration after the change, masked. */
+            after?: unknown;
+            /** @description SHA-256 (hex) of the RFC 8785 canonical JSON of the entry without its hash. */
+            hash: string;
         };
         WebhookEndpoint: {
+            /** @example we_7YhQ2kLm9Pz */
             id: string;
             /** @constant */
             object: "webhook_endpoint";
             url: string;
-            enabled_events?: string[];
+            enabled_events: ("*" | ("order.created" | "order.requires_action" | "order.processing" | "order.requires_capture" | "order.succeeded" | "order.payment_failed" | "order.refunded" | "order.closed" | "refund.created" | "refund.succeeded" | "refund.failed" | "settlement.created" | "settlement.paid" | "settlement.failed"))[];
+            description: string | null;
+            disabled: boolean;
+            disabled_reason: string | null;
+            previous_secret_expires_at: string | null;
+            /** @constant */
+            livemode: false;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            updated_at: string;
+            /** @description The signing secret (whsec_…), only in the response that creates or rolls it. */
             secret?: string;
-        } & {
-            [key: string]: unknown;
         };
-        Error: {
-            error: {
-                type: string;
-                code: string;
-                message: string;
-                param?: string;
-                request_id?: string;
-            } & {
-                [key: string]: unknown;
+        DeletedWebhookEndpoint: {
+            id: string;
+            /** @constant */
+            object: "webhook_endpoint";
+            /** @constant */
+            deleted: true;
+        };
+        EventResend: {
+            /** @constant */
+            object: "event_resend";
+            event: string;
+            queued: {
+                endpoint: string | null;
+                notify_url: boolean;
+                attempt: number;
+            }[];
+        };
+        WebhookEndpointRecovery: {
+            /** @constant */
+            object: "webhook_endpoint_recovery";
+            endpoint: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            since: string;
+            queued: number;
+            has_more: boolean;
+        };
+        OrderCreatedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.created";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
             };
-        } & {
-            [key: string]: unknown;
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderRequiresActionEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.requires_action";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderProcessingEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.processing";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderRequiresCaptureEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.requires_capture";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderSucceededEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.succeeded";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderPaymentFailedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.payment_failed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderRefundedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.refunded";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        OrderClosedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.closed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        RefundCreatedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "refund.created";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Refund"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        RefundSucceededEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "refund.succeeded";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Refund"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        RefundFailedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "refund.failed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Refund"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        SettlementCreatedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "settlement.created";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["SettlementObject"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        SettlementPaidEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "settlement.paid";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["SettlementObject"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        SettlementFailedEvent: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "settlement.failed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["SettlementObject"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+        };
+        Event: components["schemas"]["OrderCreatedEvent"] | components["schemas"]["OrderRequiresActionEvent"] | components["schemas"]["OrderProcessingEvent"] | components["schemas"]["OrderRequiresCaptureEvent"] | components["schemas"]["OrderSucceededEvent"] | components["schemas"]["OrderPaymentFailedEvent"] | components["schemas"]["OrderRefundedEvent"] | components["schemas"]["OrderClosedEvent"] | components["schemas"]["RefundCreatedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["SettlementCreatedEvent"] | components["schemas"]["SettlementPaidEvent"] | components["schemas"]["SettlementFailedEvent"];
+        JsonWebKeySet: {
+            keys: {
+                /** @enum {string} */
+                kty: "OKP" | "EC";
+                /** @enum {string} */
+                crv: "Ed25519" | "P-256";
+                x: string;
+                y?: string;
+                kid: string;
+                /** @enum {string} */
+                alg: "EdDSA" | "ES256";
+                /** @constant */
+                use: "sig";
+            }[];
+        };
+        OrderList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/orders */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["Order"][];
+        };
+        RefundList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/orders/ord_8Q1xZ2pLk3Vb/refunds */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["Refund"][];
+        };
+        EventList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/events */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["Event"][];
+        };
+        WebhookEndpointList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/webhook_endpoints */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["WebhookEndpoint"][];
+        };
+        SettlementList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/settlements */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["Settlement"][];
+        };
+        SettlementTransactionList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/settlements/stl_abcdefghijklmnopqrstuvwx/transactions */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["SettlementTransaction"][];
+        };
+        AuditEventList: {
+            /** @constant */
+            object: "list";
+            /** @example /v1/audit_events */
+            url: string;
+            /** @description More items follow: ask again with starting_after=<the last id of data>. */
+            has_more: boolean;
+            data: components["schemas"]["AuditEvent"][];
         };
     };
-    responses: never;
-    parameters: never;
+    responses: {
+        /** @description Invalid request: the message names the parameter, the value and the fix */
+        E400: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No valid API key */
+        E401: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The card was declined (card_error with decline_code) */
+        E402: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The key lacks the route's scope, or the request was refused */
+        E403: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such object (of your account) */
+        E404: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The object's state does not allow it, or the Idempotency-Key is in use */
+        E409: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is over 64 KB */
+        E413: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too many requests: wait Retry-After seconds */
+        E429: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Our error: retry with the same Idempotency-Key */
+        E500: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The function failed: retry with the same Idempotency-Key */
+        E502: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The function timed out: retry with the same Idempotency-Key */
+        E504: {
+            headers: {
+                "Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
+    parameters: {
+        /**
+         * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+         * @example order-A-1001
+         */
+        IdempotencyKey: string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The request's id: quote it to support. */
+        RequestId: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    listOrders: {
+    ListOrders: {
         parameters: {
             query?: {
-                limit?: number;
+                limit?: string;
                 starting_after?: string;
-                status?: string;
+                status?: "requires_payment" | "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "closed";
                 merchant_order_no?: string;
+                "created[gte]"?: string;
+                "created[lt]"?: string;
             };
             header?: never;
             path?: never;
@@ -328,68 +1897,101 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description A page of orders */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @constant */
-                        object: "list";
-                        url?: string;
-                        has_more: boolean;
-                        data: components["schemas"]["Order"][];
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["OrderList"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    createOrder: {
+    CreateOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateOrder"];
+                /**
+                 * @example {
+                 *       "merchant_order_no": "A-1001",
+                 *       "amount": 1050,
+                 *       "currency": "USD",
+                 *       "description": "Two coffees",
+                 *       "payer": {
+                 *         "email": "payer@example.com"
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    merchant_order_no: string;
+                    amount: number;
+                    currency: string;
+                    description?: string;
+                    payer?: {
+                        name?: string;
+                        /** Format: email */
+                        email?: string;
+                        phone?: string;
+                        /** @enum {string} */
+                        locale?: "en" | "zh-CN";
+                    };
+                    notify_url?: string;
+                    return_url?: string;
+                    /** @default 1800 */
+                    expires_in?: number;
+                    /**
+                     * @default automatic
+                     * @enum {string}
+                     */
+                    capture_method?: "automatic" | "manual";
+                    /** @default {} */
+                    metadata?: unknown;
+                };
             };
         };
         responses: {
-            /** @description OK */
+            /** @description The order, requires_payment */
             201: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    getOrder: {
+    GetOrder: {
         parameters: {
             query?: never;
             header?: never;
@@ -400,30 +2002,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The order */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    closeOrder: {
+    CloseOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
@@ -431,182 +2039,235 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The closed order */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    confirmOrder: {
+    ConfirmOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": components["schemas"]["ConfirmOrder"];
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Order"];
-                };
-            };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    captureOrder: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
+                /**
+                 * @example {
+                 *       "payment_method": {
+                 *         "type": "card",
+                 *         "card": {
+                 *           "number": "4242424242424242",
+                 *           "exp_month": 12,
+                 *           "exp_year": 2030,
+                 *           "cvc": "123"
+                 *         }
+                 *       }
+                 *     }
+                 */
                 "application/json": {
-                    amount?: number;
-                } & {
-                    [key: string]: unknown;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Order"];
-                };
-            };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    listOrderRefunds: {
-        parameters: {
-            query?: {
-                limit?: number;
-                starting_after?: string;
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
+                    payment_method: {
                         /** @constant */
-                        object: "list";
-                        url?: string;
-                        has_more: boolean;
-                        data: components["schemas"]["Refund"][];
-                    } & {
-                        [key: string]: unknown;
+                        type: "card";
+                        card: {
+                            number: string;
+                            exp_month: number;
+                            exp_year: number;
+                            cvc: string;
+                        };
+                    } | {
+                        /** @constant */
+                        type: "wallet";
                     };
                 };
             };
-            /** @description Error */
-            default: {
+        };
+        responses: {
+            /** @description The order after the attempt (succeeded, requires_capture, requires_action or processing) */
+            200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["Order"];
                 };
             };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    createRefund: {
+    CaptureOrder: {
         parameters: {
             query?: never;
-            header?: never;
-            path?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "amount": 500
+                 *     }
+                 */
+                "application/json": {
+                    amount?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The succeeded order */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    ListRefunds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's refunds */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefundList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    CreateRefund: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "order_id": "ord_8Q1xZ2pLk3Vb",
+                 *       "amount": 500,
+                 *       "reason": "requested_by_customer"
+                 *     }
+                 */
                 "application/json": {
                     order_id: string;
                     amount?: number;
-                    reason?: string;
-                } & {
-                    [key: string]: unknown;
+                    /** @enum {string} */
+                    reason?: "duplicate" | "fraudulent" | "requested_by_customer";
                 };
             };
         };
         responses: {
-            /** @description OK */
+            /** @description The refund */
             201: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Refund"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            402: components["responses"]["E402"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    getRefund: {
+    GetRefund: {
         parameters: {
             query?: never;
             header?: never;
@@ -617,27 +2278,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The refund */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Refund"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    getBalance: {
+    GetBalance: {
         parameters: {
             query?: never;
             header?: never;
@@ -646,36 +2307,31 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description Available, pending, in payout and authorized, per currency */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        object?: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Balance"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    listEvents: {
+    ListAuditEvents: {
         parameters: {
             query?: {
-                limit?: number;
+                limit?: string;
                 starting_after?: string;
-                type?: string;
+                action?: "merchant.created" | "api_key.created" | "api_key.rolled" | "api_key.revoked" | "merchant.fees_set" | "merchant.limits_set" | "merchant.payouts_set" | "merchant.receipts_set" | "fx_rate.set" | "settlement.run" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.secret_rolled" | "webhook_endpoint.deleted" | "payer.erased";
             };
             header?: never;
             path?: never;
@@ -683,35 +2339,60 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description A page of audit events */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @constant */
-                        object: "list";
-                        url?: string;
-                        has_more: boolean;
-                        data: components["schemas"]["Event"][];
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AuditEventList"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    getEvent: {
+    ListSettlements: {
+        parameters: {
+            query?: {
+                limit?: string;
+                starting_after?: string;
+                currency?: string;
+                status?: "in_payout" | "paid" | "failed" | "carried_forward";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of settlements */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettlementList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    GetSettlement: {
         parameters: {
             query?: never;
             header?: never;
@@ -722,30 +2403,131 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The settlement */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Event"];
+                    "application/json": components["schemas"]["Settlement"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    listWebhookEndpoints: {
+    ListSettlementTransactions: {
         parameters: {
             query?: {
-                limit?: number;
+                limit?: string;
+                starting_after?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of transactions, in report order */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettlementTransactionList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    GetSettlementReport: {
+        parameters: {
+            query?: {
+                part?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV (one part, or ?part=N), else the manifest */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettlementReport"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    GetBill: {
+        parameters: {
+            query?: {
+                part?: string;
+            };
+            header?: never;
+            path: {
+                date: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV (one part, or ?part=N), else the manifest */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Bill"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    ListWebhookEndpoints: {
+        parameters: {
+            query?: {
+                limit?: string;
                 starting_after?: string;
             };
             header?: never;
@@ -754,70 +2536,769 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description A page of endpoints */
             200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @constant */
-                        object: "list";
-                        url?: string;
-                        has_more: boolean;
-                        data: components["schemas"]["WebhookEndpoint"][];
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["WebhookEndpointList"];
                 };
             };
-            /** @description Error */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
         };
     };
-    createWebhookEndpoint: {
+    CreateWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "url": "https://shop.example/payplane/webhooks",
+                 *       "enabled_events": [
+                 *         "order.succeeded",
+                 *         "refund.succeeded"
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     url: string;
-                    enabled_events: string[];
+                    enabled_events: ("*" | ("order.created" | "order.requires_action" | "order.processing" | "order.requires_capture" | "order.succeeded" | "order.payment_failed" | "order.refunded" | "order.closed" | "refund.created" | "refund.succeeded" | "refund.failed" | "settlement.created" | "settlement.paid" | "settlement.failed"))[];
                     description?: string;
-                } & {
-                    [key: string]: unknown;
                 };
             };
         };
         responses: {
-            /** @description OK */
+            /** @description The endpoint, with its secret (shown once) */
             201: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["WebhookEndpoint"];
                 };
             };
-            /** @description Error */
-            default: {
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    GetWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
                 headers: {
+                    "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["WebhookEndpoint"];
                 };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    UpdateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "disabled": false
+                 *     }
+                 */
+                "application/json": {
+                    url?: string;
+                    enabled_events?: ("*" | ("order.created" | "order.requires_action" | "order.processing" | "order.requires_capture" | "order.succeeded" | "order.payment_failed" | "order.refunded" | "order.closed" | "refund.created" | "refund.succeeded" | "refund.failed" | "settlement.created" | "settlement.paid" | "settlement.failed"))[];
+                    description?: string;
+                    disabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    DeleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedWebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    RollWebhookEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "expires_in": 86400
+                 *     }
+                 */
+                "application/json": {
+                    /** @default 86400 */
+                    expires_in?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its new secret (shown once) */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    RecoverWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "since": "2026-12-01T00:00:00Z"
+                 *     }
+                 */
+                "application/json": {
+                    /** Format: date-time */
+                    since: string;
+                };
+            };
+        };
+        responses: {
+            /** @description How many deliveries were queued */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointRecovery"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    ListEvents: {
+        parameters: {
+            query?: {
+                limit?: string;
+                starting_after?: string;
+                type?: "order.created" | "order.requires_action" | "order.processing" | "order.requires_capture" | "order.succeeded" | "order.payment_failed" | "order.refunded" | "order.closed" | "refund.created" | "refund.succeeded" | "refund.failed" | "settlement.created" | "settlement.paid" | "settlement.failed";
+                "created[gte]"?: string;
+                "created[lt]"?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    GetEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    ResendEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Up to 255 characters. A retry with the same key and body gets the first answer (Idempotent-Replayed: true) and creates nothing twice; kept 24 h.
+                 * @example order-A-1001
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "endpoint": "we_7YhQ2kLm9Pz"
+                 *     }
+                 */
+                "application/json": {
+                    endpoint?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The deliveries queued */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventResend"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    PlatformPublicKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A JSON Web Key Set (RFC 7517) */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonWebKeySet"];
+                };
+            };
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    OpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI 3.1 document */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            502: components["responses"]["E502"];
+            504: components["responses"]["E504"];
+        };
+    };
+    webhook_order_created: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_requires_action: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderRequiresActionEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_processing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderProcessingEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_requires_capture: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderRequiresCaptureEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_succeeded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderSucceededEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_payment_failed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderPaymentFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_refunded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderRefundedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_order_closed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderClosedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_refund_created: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_refund_succeeded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundSucceededEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_refund_failed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_settlement_created: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettlementCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_settlement_paid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettlementPaidEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_settlement_failed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettlementFailedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: any 2xx ends the retries */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

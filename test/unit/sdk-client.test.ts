@@ -99,7 +99,7 @@ describe('retries', () => {
 
   it('never retries a card decline: CardError with code, param and the Request-Id header', async () => {
     const { client, seen } = await serve(error(402, 'card_error', 'card_declined', { 'Request-Id': 'req_header' }));
-    const thrown = await client.orders.confirm('ord_1', { payment_method: { type: 'card' } }).catch((e) => e);
+    const thrown = await client.orders.confirm('ord_1', { payment_method: { type: 'card', card: { number: '4000000000000002', exp_month: 12, exp_year: 2034, cvc: '123' } } }).catch((e) => e);
     expect(thrown).toBeInstanceOf(CardError);
     expect(thrown).toMatchObject({ code: 'card_declined', type: 'card_error', requestId: 'req_header', statusCode: 402 });
     expect(thrown.raw.message).toBe('card_declined happened');
