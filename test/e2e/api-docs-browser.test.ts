@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, screenshot } from '../browser/browser';
-import { call, cloud } from './support';
+import { call, cloud, newMerchant } from './support';
 
 /**
  * Issue 13 §3: the API reference at /docs, from the template's public route, in Chromium: every /v1 route of the
@@ -66,6 +66,27 @@ describe('GET /docs', () => {
       await screenshot(page, 'api-docs');
       expect(foreign, 'requests to other origins (a CDN, fonts)').toEqual([]);
       expect(refused, 'CSP refusals').toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('its try-it console calls the API with the key typed in, and shows the answer and a curl line', async () => {
+    // Prepare
+    const merchant = await newMerchant('Docs try-it merchant');
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    try {
+      await page.goto(`${cloud().url}/docs`);
+      const doc = page.locator('rapi-doc');
+      // Act: the key in the authentication form, then GET /v1/balance's TRY.
+      await doc.getByPlaceholder('api-token').fill(merchant.key);
+      await doc.getByRole('button', { name: 'SET' }).click();
+      await doc.getByText('/v1/balance', { exact: true }).first().click();
+      await doc.getByRole('button', { name: 'TRY' }).first().click();
+      // Assess
+      await expect.poll(() => doc.getByText('curl -X GET', { exact: false }).count(), { timeout: 15_000 }).toBeGreaterThan(0);
+      await expect.poll(() => doc.getByText('"object": "balance"', { exact: false }).count(), { timeout: 15_000 }).toBeGreaterThan(0);
+      await screenshot(page, 'api-docs-try-it');
     } finally {
       await page.close();
     }
