@@ -24,6 +24,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SandboxNotify: 'functions/handlers/sandbox-notify.ts',
   SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
   Checkout: 'functions/handlers/checkout.ts',
+  ApiDocs: 'functions/handlers/api-docs.ts',
   CreateWebhookEndpoint: 'functions/handlers/create-webhook-endpoint.ts',
   ListWebhookEndpoints: 'functions/handlers/list-webhook-endpoints.ts',
   GetWebhookEndpoint: 'functions/handlers/get-webhook-endpoint.ts',
@@ -112,6 +113,10 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/checkout/{id}/3ds', 'Checkout'],
   // Receivers fetch the platform's public keys (a JWKS) to verify signatures.
   ['GET', '/v1/platform/public_keys', 'PlatformPublicKeys'],
+  // The API reference page, its renderer and the spec: public documentation.
+  ['GET', '/docs', 'ApiDocs'],
+  ['GET', '/docs/rapidoc.js', 'ApiDocs'],
+  ['GET', '/docs/openapi.json', 'ApiDocs'],
 ];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
@@ -156,6 +161,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
+  ApiDocs: [],
   CreateWebhookEndpoint: API_POST,
   ListWebhookEndpoints: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetWebhookEndpoint: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
@@ -698,6 +704,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       OperatorPayouts: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       OperatorFxRates: { main: ['GetItem', 'PutItem'] },
       OperatorSettlements: { main: [] },
+      ApiDocs: { main: [] },
       OperatorPayers: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS); records the run on the platform's audit chain.
       SettlementPrepare: { main: ['GetItem', 'PutItem', 'Query index/gsi2'] },
