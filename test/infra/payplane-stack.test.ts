@@ -37,6 +37,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   DeliverWebhooks: 'functions/handlers/deliver-webhooks.ts',
   DeliverWebhooksSlow: 'functions/handlers/deliver-webhooks.ts',
   PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
+  OpenApi: 'functions/handlers/openapi.ts',
   ResendEvent: 'functions/handlers/resend-event.ts',
   RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
   ListSettlements: 'functions/handlers/list-settlements.ts',
@@ -112,6 +113,8 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/checkout/{id}/3ds', 'Checkout'],
   // Receivers fetch the platform's public keys (a JWKS) to verify signatures.
   ['GET', '/v1/platform/public_keys', 'PlatformPublicKeys'],
+  // The API's OpenAPI document (docs/openapi.json, bundled).
+  ['GET', '/v1/openapi.json', 'OpenApi'],
 ];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
@@ -170,6 +173,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   DeliverWebhooks: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   DeliverWebhooksSlow: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
+  OpenApi: [],
   ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   ListSettlements: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
@@ -684,6 +688,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       DeliverWebhooks: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
       DeliverWebhooksSlow: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
       PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
+      OpenApi: { main: [] },
       ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       // functions/settlements/store.ts: read-only; the report and the bill BatchGet the orders of their lines.
