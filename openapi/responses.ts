@@ -267,6 +267,17 @@ export const eventsByType = Object.fromEntries(EVENT_TYPES.map((type) => [type, 
 
 export const event = z.union(Object.values(eventsByType)).meta({ id: 'Event' });
 
+/** GET /v1/events/{id}: the event, with where it went and every attempt (functions/events/repository.ts deliveriesOf). */
+const deliveries = {
+  deliveries: z.array(z.strictObject({ target: z.string(), status: z.string(), attempts: z.int(), last_attempt_at: time.nullable(), next_attempt_at: time.nullable() })),
+  delivery_attempts: z.array(
+    z.strictObject({ target: z.string(), url: z.string(), attempted_at: time, status_code: z.int().nullable(), latency_ms: z.number().nullable(), error: z.string().nullable() }),
+  ),
+};
+export const eventWithDeliveries = z
+  .union(EVENT_TYPES.map((type) => eventOf(z.literal(type), objectOfEvent(type)).extend(deliveries)))
+  .meta({ id: 'EventWithDeliveries', description: 'An event, with where it went and every attempt (oldest first).' });
+
 export const jwks = z
   .strictObject({
     keys: z.array(
