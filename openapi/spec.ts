@@ -32,7 +32,7 @@ export interface Route {
   query?: z.ZodObject;
   body?: z.ZodType;
   example?: unknown;
-  ok: { status: number; schema: z.ZodType; description: string; csv?: boolean };
+  ok: { status: number; schema: z.ZodType; description: string; csv?: boolean; contentType?: string };
   /** Errors beyond those every route can answer (ERRORS). */
   errors?: number[];
   public?: boolean;
@@ -68,7 +68,7 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/events', operationId: 'ListEvents', summary: 'List events, newest first', tag: 'Events', query: listEventsSchema, ok: { status: 200, schema: r.lists.events, description: 'A page of events' }, errors: [404] },
   { method: 'GET', path: '/v1/events/{id}', operationId: 'GetEvent', summary: 'Retrieve an event', tag: 'Events', params: { id: eventIdSchema }, ok: { status: 200, schema: r.eventWithDeliveries, description: 'The event and its deliveries' }, errors: [404] },
   { method: 'POST', path: '/v1/events/{id}/resend', operationId: 'ResendEvent', summary: 'Deliver an event again', tag: 'Events', params: { id: eventIdSchema }, body: resendSchema, example: { endpoint: 'we_7YhQ2kLm9Pz' }, ok: { status: 200, schema: r.eventResend, description: 'The deliveries queued' }, errors: [404, 409] },
-  { method: 'GET', path: '/v1/platform/public_keys', operationId: 'PlatformPublicKeys', summary: 'The JWKS of the platform signature and the checkout\'s signed return_url', tag: 'Platform', public: true, ok: { status: 200, schema: r.jwks, description: 'A JSON Web Key Set (RFC 7517)' } },
+  { method: 'GET', path: '/v1/platform/public_keys', operationId: 'PlatformPublicKeys', summary: 'The JWKS of the platform signature and the checkout\'s signed return_url', tag: 'Platform', public: true, ok: { status: 200, schema: r.jwks, description: 'A JSON Web Key Set (RFC 7517)', contentType: 'application/jwk-set+json' } },
   { method: 'GET', path: '/v1/openapi.json', operationId: 'OpenApi', summary: 'This document', tag: 'Platform', public: true, ok: { status: 200, schema: z.record(z.string(), z.unknown()), description: 'The OpenAPI 3.1 document' } },
 ];
 
@@ -157,7 +157,7 @@ export function buildSpec() {
         description: route.ok.description,
         headers: { 'Request-Id': { $ref: '#/components/headers/RequestId' } },
         content: {
-          'application/json': { schema: ref(route.ok.schema) },
+          [route.ok.contentType ?? 'application/json']: { schema: ref(route.ok.schema) },
           ...(route.ok.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
         },
       },
