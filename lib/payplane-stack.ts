@@ -64,6 +64,7 @@ export type FunctionId =
   | 'SandboxNotifier'
   | 'Checkout'
   | 'ApiDocs'
+  | 'OpenApi'
   | WebhooksApiFunctionId
   | SettlementsApiFunctionId
   | OperatorFunctionId
@@ -372,7 +373,10 @@ export class PayplaneStack extends Stack {
     this.auditHeads = new AuditHeads(this, 'AuditHeads', { stage, table: this.mainTable, encryptionKey: this.key });
     // ── The operator API (/operator/…, AWS_IAM): the CLI's configuration changes, as the operator's IAM principal ──
     const operatorApi = addOperatorApi(this, { stage, api: this.api, mainTable: this.mainTable, key: this.key, settlementStateMachine: this.settlement.stateMachine });
-    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...operatorApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
+    // The committed docs/openapi.json, bundled: no table, no key, no grant.
+    const openApi = fn('OpenApi', 'functions/handlers/openapi.ts', 'GET /v1/openapi.json');
+    this.api.addPublicRoute('GET', '/v1/openapi.json', openApi, 'The API\'s OpenAPI document is public documentation; the function reads nothing but its own bundle (no grant).');
+    this.functions = { ...coreFunctions, OpenApi: openApi, ...webhooks, ...settlementsApi, ...operatorApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);

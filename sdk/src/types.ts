@@ -1674,6 +1674,694 @@ export interface components {
             } | null;
         };
         Event: components["schemas"]["OrderCreatedEvent"] | components["schemas"]["OrderRequiresActionEvent"] | components["schemas"]["OrderProcessingEvent"] | components["schemas"]["OrderRequiresCaptureEvent"] | components["schemas"]["OrderSucceededEvent"] | components["schemas"]["OrderPaymentFailedEvent"] | components["schemas"]["OrderRefundedEvent"] | components["schemas"]["OrderClosedEvent"] | components["schemas"]["RefundCreatedEvent"] | components["schemas"]["RefundSucceededEvent"] | components["schemas"]["RefundFailedEvent"] | components["schemas"]["SettlementCreatedEvent"] | components["schemas"]["SettlementPaidEvent"] | components["schemas"]["SettlementFailedEvent"];
+        /** @description An event, with where it went and every attempt (oldest first). */
+        EventWithDeliveries: {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.created";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.requires_action";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.processing";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.requires_capture";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.succeeded";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.payment_failed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.refunded";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "order.closed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Order"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "refund.created";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Refund"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "refund.succeeded";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Refund"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "refund.failed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["Refund"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "settlement.created";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["SettlementObject"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "settlement.paid";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["SettlementObject"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        } | {
+            /** @example evt_0AbCdEfG1234567890abcdef */
+            id: string;
+            /** @constant */
+            object: "event";
+            /** @constant */
+            type: "settlement.failed";
+            /**
+             * Format: date-time
+             * @description ISO 8601 time (UTC).
+             * @example 2026-12-01T09:30:00.000Z
+             */
+            created_at: string;
+            /** @example 2026-12-01 */
+            api_version: string;
+            /** @constant */
+            livemode: false;
+            data: {
+                object: components["schemas"]["SettlementObject"];
+                /** @description The fields the change altered, with their values before it. */
+                previous_attributes?: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @description The API call that caused the change; null for the channel, sweeps and the reconciler. */
+            request: {
+                id: string;
+                idempotency_key: string | null;
+            } | null;
+            deliveries: {
+                target: string;
+                status: string;
+                attempts: number;
+                last_attempt_at: string | null;
+                next_attempt_at: string | null;
+            }[];
+            delivery_attempts: {
+                target: string;
+                url: string;
+                /**
+                 * Format: date-time
+                 * @description ISO 8601 time (UTC).
+                 * @example 2026-12-01T09:30:00.000Z
+                 */
+                attempted_at: string;
+                status_code: number | null;
+                latency_ms: number | null;
+                error: string | null;
+            }[];
+        };
         JsonWebKeySet: {
             keys: {
                 /** @enum {string} */
@@ -2872,14 +3560,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The event */
+            /** @description The event and its deliveries */
             200: {
                 headers: {
                     "Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Event"];
+                    "application/json": components["schemas"]["EventWithDeliveries"];
                 };
             };
             400: components["responses"]["E400"];
@@ -2958,7 +3646,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JsonWebKeySet"];
+                    "application/jwk-set+json": components["schemas"]["JsonWebKeySet"];
                 };
             };
             429: components["responses"]["E429"];

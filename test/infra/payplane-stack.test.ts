@@ -38,6 +38,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   DeliverWebhooks: 'functions/handlers/deliver-webhooks.ts',
   DeliverWebhooksSlow: 'functions/handlers/deliver-webhooks.ts',
   PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
+  OpenApi: 'functions/handlers/openapi.ts',
   ResendEvent: 'functions/handlers/resend-event.ts',
   RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
   ListSettlements: 'functions/handlers/list-settlements.ts',
@@ -117,6 +118,8 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['GET', '/docs', 'ApiDocs'],
   ['GET', '/docs/rapidoc.js', 'ApiDocs'],
   ['GET', '/docs/openapi.json', 'ApiDocs'],
+  // The API's OpenAPI document (docs/openapi.json, bundled).
+  ['GET', '/v1/openapi.json', 'OpenApi'],
 ];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
@@ -176,6 +179,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   DeliverWebhooks: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   DeliverWebhooksSlow: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
+  OpenApi: [],
   ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   ListSettlements: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
@@ -690,6 +694,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       DeliverWebhooks: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
       DeliverWebhooksSlow: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
       PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
+      OpenApi: { main: [] },
       ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       // functions/settlements/store.ts: read-only; the report and the bill BatchGet the orders of their lines.
