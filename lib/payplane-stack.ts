@@ -324,7 +324,7 @@ export class PayplaneStack extends Stack {
       .bindQueue(this.sandboxCallbacks, 'send')
       .bindSignKey(this.checkoutSigningKey);
     // The API reference (public): serves a page, its renderer and the spec from its own bundle; it touches nothing.
-    const apiDocs = fn('ApiDocs', 'functions/handlers/api-docs.ts', 'API reference: GET /docs, /docs/rapidoc.js, /docs/openapi.json');
+    const apiDocs = fn('ApiDocs', 'functions/handlers/api-docs.ts', 'API reference: GET /docs, /docs/rapidoc.js (the page loads GET /v1/openapi.json)');
     const coreFunctions = {
       Authorizer: authorizer,
       CreateOrder: createOrder,
@@ -401,7 +401,7 @@ export class PayplaneStack extends Stack {
     this.api.addPublicRoute('GET', '/checkout/{id}/3ds', checkout, checkoutReason);
     this.api.addPublicRoute('POST', '/checkout/{id}/3ds', checkout, checkoutReason);
     const docsReason = 'The API reference is public documentation, as the spec it renders: its function holds no grant and reads no data.';
-    for (const path of ['/docs', '/docs/rapidoc.js', '/docs/openapi.json']) this.api.addPublicRoute('GET', path, apiDocs, docsReason);
+    for (const path of ['/docs', '/docs/rapidoc.js']) this.api.addPublicRoute('GET', path, apiDocs, docsReason);
 
     // Public URLs (checkout_url, the channel's notify URL, 3-D Secure redirects) come from configuration,
     // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.

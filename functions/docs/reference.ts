@@ -1,18 +1,15 @@
 import rapidoc from 'rapidoc/dist/rapidoc-min.js' with { type: 'text' };
-import spec from '../../docs/openapi.json';
 
 /**
  * The API reference at /docs: RapiDoc (a web component; its ~850 KB build is the only renderer of the well-kept
  * ones that fits a 1 MB bundle, and it has a "try" console and a copyable curl for every route), served with the
- * spec from this function, so the page loads nothing from anywhere else.
+ * spec from GET /v1/openapi.json on the same origin, so the page loads nothing from anywhere else.
  */
 export interface Asset {
   contentType: string;
   body: string;
   cacheControl: string;
 }
-
-const specJson = JSON.stringify(spec);
 
 /**
  * Strict for scripts: only this origin's file, no inline script, no eval; requests only to this origin (the try-it
@@ -46,7 +43,7 @@ export function page(basePath: string): string {
 <title>Payplane API reference</title>
 <script type="module" src="${base}/docs/rapidoc.js"></script></head>
 <body>
-<rapi-doc data-base="${base}" spec-url="${base}/docs/openapi.json" render-style="view" show-header="false"
+<rapi-doc data-base="${base}" spec-url="${base}/v1/openapi.json" render-style="view" show-header="false"
   allow-server-selection="false" allow-authentication="true" allow-try="true" schema-style="table"
   regular-font="system-ui, sans-serif" mono-font="ui-monospace, monospace" theme="light" primary-color="#4f46e5"
   persist-auth="false" load-fonts="false"></rapi-doc>
@@ -59,5 +56,4 @@ const SET_SERVER = `{const d=document.querySelector('rapi-doc');if(d){const u=lo
 /** The routes under /docs besides the page, by their API Gateway resource path. */
 export const DOCS_ASSETS: Readonly<Record<string, Asset>> = {
   '/docs/rapidoc.js': { contentType: 'text/javascript; charset=utf-8', body: SET_SERVER + rapidoc, cacheControl: 'public, max-age=3600' },
-  '/docs/openapi.json': { contentType: 'application/json; charset=utf-8', body: specJson, cacheControl: 'public, max-age=300' },
 };

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { lambda } from '../commons/lambda';
 import { DOCS_ASSETS, DOCS_CSP, page } from '../docs/reference';
 
-/** GET /docs (public): the API reference page; GET /docs/rapidoc.js and /docs/openapi.json: what it loads. */
+/** GET /docs (public): the API reference page; GET /docs/rapidoc.js: its renderer (the spec is GET /v1/openapi.json). */
 export const handler = lambda<APIGatewayProxyEvent, APIGatewayProxyResult>().handler(async (event): Promise<APIGatewayProxyResult> => {
   const common = { 'Request-Id': event.requestContext.requestId, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' };
   const file = DOCS_ASSETS[event.resource];

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('GET /docs', () => {
-  it('serves the page with a strict CSP, and the spec it renders is docs/openapi.json', async () => {
+  it('serves the page with a strict CSP, and the spec it renders is GET /v1/openapi.json', async () => {
     const res = await call('GET', '/docs');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -32,7 +32,8 @@ describe('GET /docs', () => {
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("connect-src 'self'");
     expect(csp).not.toMatch(/script-src[^;]*(unsafe|\*|https?:)/);
-    const served = await call('GET', '/docs/openapi.json');
+    expect(res.text).toContain(`spec-url="${new URL(cloud().url).pathname.replace(/\/$/, '')}/v1/openapi.json"`);
+    const served = await call('GET', '/v1/openapi.json');
     expect(served.body).toEqual(spec);
   });
 

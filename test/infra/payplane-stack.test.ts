@@ -117,7 +117,6 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   // The API reference page, its renderer and the spec: public documentation.
   ['GET', '/docs', 'ApiDocs'],
   ['GET', '/docs/rapidoc.js', 'ApiDocs'],
-  ['GET', '/docs/openapi.json', 'ApiDocs'],
   // The API's OpenAPI document (docs/openapi.json, bundled).
   ['GET', '/v1/openapi.json', 'OpenApi'],
 ];
