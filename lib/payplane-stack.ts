@@ -63,6 +63,8 @@ export type FunctionId =
   | 'SandboxNotify'
   | 'SandboxNotifier'
   | 'Checkout'
+  | 'ApiDocs'
+  | 'OpenApi'
   | WebhooksApiFunctionId
   | SettlementsApiFunctionId
   | OperatorFunctionId
@@ -321,6 +323,8 @@ export class PayplaneStack extends Stack {
       .bindMacKey(this.fingerprintKey, 'generate')
       .bindQueue(this.sandboxCallbacks, 'send')
       .bindSignKey(this.checkoutSigningKey);
+    // The API reference (public): serves a page, its renderer and the spec from its own bundle; it touches nothing.
+    const apiDocs = fn('ApiDocs', 'functions/handlers/api-docs.ts', 'API reference: GET /docs, /docs/rapidoc.js (the page loads GET /v1/openapi.json)');
     const coreFunctions = {
       Authorizer: authorizer,
       CreateOrder: createOrder,
@@ -339,6 +343,7 @@ export class PayplaneStack extends Stack {
       SandboxNotify: this.sandboxChannel.notify,
       SandboxNotifier: this.sandboxChannel.notifier,
       Checkout: checkout,
+      ApiDocs: apiDocs,
     };
 
     const webhooks = addWebhooksApi(this, { stage, api: this.api, mainTable: this.mainTable, idempotencyTable: this.idempotencyTable, key: this.key });
@@ -368,7 +373,10 @@ export class PayplaneStack extends Stack {
     this.auditHeads = new AuditHeads(this, 'AuditHeads', { stage, table: this.mainTable, encryptionKey: this.key });
     // ── The operator API (/operator/…, AWS_IAM): the CLI's configuration changes, as the operator's IAM principal ──
     const operatorApi = addOperatorApi(this, { stage, api: this.api, mainTable: this.mainTable, key: this.key, settlementStateMachine: this.settlement.stateMachine });
-    this.functions = { ...coreFunctions, ...webhooks, ...settlementsApi, ...operatorApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
+    // The committed docs/openapi.json, bundled: no table, no key, no grant.
+    const openApi = fn('OpenApi', 'functions/handlers/openapi.ts', 'GET /v1/openapi.json');
+    this.api.addPublicRoute('GET', '/v1/openapi.json', openApi, 'The API\'s OpenAPI document is public documentation; the function reads nothing but its own bundle (no grant).');
+    this.functions = { ...coreFunctions, OpenApi: openApi, ...webhooks, ...settlementsApi, ...operatorApi, ...this.notifications.functions, ...this.settlement.functions, ...this.auditHeads.functions };
 
     // ── Routes ────────────────────────────────────────────────────────────────────────────────────────
     this.api.addRoute('POST', '/v1/orders', createOrder);
@@ -392,6 +400,8 @@ export class PayplaneStack extends Stack {
     this.api.addPublicRoute('POST', '/checkout/{id}', checkout, checkoutReason);
     this.api.addPublicRoute('GET', '/checkout/{id}/3ds', checkout, checkoutReason);
     this.api.addPublicRoute('POST', '/checkout/{id}/3ds', checkout, checkoutReason);
+    const docsReason = 'The API reference is public documentation, as the spec it renders: its function holds no grant and reads no data.';
+    for (const path of ['/docs', '/docs/rapidoc.js']) this.api.addPublicRoute('GET', path, apiDocs, docsReason);
 
     // Public URLs (checkout_url, the channel's notify URL, 3-D Secure redirects) come from configuration,
     // never from a request's Host header. Not `api.url`: that names the Stage, which depends on these functions.

@@ -200,7 +200,7 @@ const DEV: StageSettings = {
   throttling: {
     merchant: { rateLimit: 100, burstLimit: 200 },
     method: { rateLimit: 500, burstLimit: 1000 },
-    publicRoutes: { checkout: { rateLimit: 50, burstLimit: 100 }, channels: { rateLimit: 50, burstLimit: 100 }, v1: { rateLimit: 20, burstLimit: 40 } },
+    publicRoutes: { checkout: { rateLimit: 50, burstLimit: 100 }, channels: { rateLimit: 50, burstLimit: 100 }, v1: { rateLimit: 20, burstLimit: 40 }, docs: { rateLimit: 20, burstLimit: 40 } },
   },
   waf: { checkoutPerIp: 300, channelsPerIp: 3000 },
   logLevel: 'INFO',
@@ -223,7 +223,7 @@ export const STAGE_SETTINGS: Record<Stage, StageSettings> = {
     throttling: {
       merchant: { rateLimit: 100, burstLimit: 200 },
       method: { rateLimit: 5000, burstLimit: 5000 },
-      publicRoutes: { checkout: { rateLimit: 200, burstLimit: 400 }, channels: { rateLimit: 200, burstLimit: 400 }, v1: { rateLimit: 50, burstLimit: 100 } },
+      publicRoutes: { checkout: { rateLimit: 200, burstLimit: 400 }, channels: { rateLimit: 200, burstLimit: 400 }, v1: { rateLimit: 50, burstLimit: 100 }, docs: { rateLimit: 20, burstLimit: 40 } },
     },
     waf: { checkoutPerIp: 300, channelsPerIp: 3000 },
     logLevel: 'INFO',

@@ -29,6 +29,17 @@ export interface ApiGatewayOptions {
   usage?: UsagePlans;
   /** Checks that each function's resource policy (AWS::Lambda::Permission) lets API Gateway invoke it. */
   iam?: LocalIam;
+  /** Sees every response sent, with the route it matched (the e2e tier's contract check, test/e2e/contract.ts). @default none */
+  onResponse?: (exchange: ApiExchange) => void;
+}
+
+/** One response as sent: `resource` is the template's route path (`/v1/orders/{id}`), undefined when none matched. */
+export interface ApiExchange {
+  method: string;
+  resource?: string;
+  status: number;
+  contentType?: string;
+  body: string;
 }
 
 export interface ApiGatewayStats {
@@ -111,8 +122,13 @@ export class LocalApiGateway {
       domainName: `127.0.0.1:${this.serverPort()}`,
       identity: { sourceIp: sourceIp(req) },
     };
+    let resource: string | undefined;
     const send = (status: number, outHeaders: Record<string, string | string[]>, body: Buffer | string) => {
       if (res.headersSent) return;
+      if (this.options.onResponse) {
+        const contentType = Object.entries(outHeaders).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+        this.options.onResponse({ method: httpMethod, resource, status, contentType: contentType === undefined ? undefined : String(contentType), body: body.toString() });
+      }
       const finalHeaders: Record<string, string | string[]> = {
         ...outHeaders,
         'x-amzn-RequestId': requestId,
@@ -148,6 +164,7 @@ export class LocalApiGateway {
       const match = matchRoute(this.model.root, path);
       const method = match && methodFor(match.resource, httpMethod);
       if (!match || !method) throw gatewayErrors.missingAuthenticationToken();
+      resource = match.resource.path;
 
       const requestContext: Record<string, unknown> = {
         resourceId: match.resource.id,

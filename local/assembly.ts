@@ -15,7 +15,8 @@ import type { CfnResource, CfnTemplate } from './template';
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** What decides the template and the bundles. Anything else changing does not need a new synth. */
-const HASHED_INPUTS = ['bin', 'lib', 'functions', 'package-lock.json', 'cdk.json', 'local/synth.ts'];
+// docs/openapi.json: bundled into the OpenApi function (functions/handlers/openapi.ts).
+const HASHED_INPUTS = ['bin', 'lib', 'functions', 'package-lock.json', 'cdk.json', 'local/synth.ts', 'docs/openapi.json'];
 const HASH_FILE = 'payplane-local.json';
 
 export interface CloudAssembly {

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { LocalApiGateway } from './apigateway';
+import { LocalApiGateway, type ApiGatewayOptions } from './apigateway';
 import { buildRestApi, listRoutes } from './apigateway-routes';
 import { buildUsagePlans } from './apigateway-usage';
 import { ensureAssembly, loadAssembly, PROJECT_ROOT } from './assembly';
@@ -60,6 +60,8 @@ export interface LocalCloudOptions {
   localFile?: string | false;
   /** One line per API request on stdout. @default false */
   accessLog?: boolean;
+  /** Sees every API response with its route (local/apigateway.ts ApiExchange). @default none */
+  onResponse?: ApiGatewayOptions['onResponse'];
   /** State directory (DynamoDB data, KMS master secret). @default '<root>/.payplane' */
   dataDir?: string;
   /**
@@ -256,6 +258,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       accessLog: options.accessLog ? (line) => process.stdout.write(`[api] ${line}\n`) : undefined,
       usage: buildUsagePlans(stack, restApi, { stateFile: options.inMemory ? undefined : join(dataDir, 'apigateway-usage.json') }),
       iam,
+      onResponse: options.onResponse,
     });
     const port = options.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : 3000);
     const apiServer = await api.start(port);

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../commons/errors';
+import { msg } from '../commons/messages';
 import type { ChannelId, PaymentChannel } from './channel';
 import { SandboxChannel } from './sandbox';
 
@@ -20,7 +21,7 @@ export function isChannelId(id: string): id is ChannelId {
 
 export function channel(id: string): PaymentChannel {
   if (!isChannelId(id)) {
-    throw new InvalidRequestError('unknown_channel', `No payment channel '${id}'. Channels: ${CHANNEL_IDS.join(', ')}.`, { param: 'channel' });
+    throw new InvalidRequestError('unknown_channel', msg.unknown_channel({ id, channels: CHANNEL_IDS.join(', ') }), { param: 'channel' });
   }
   let instance = instances.get(id);
   if (!instance) {

@@ -1,27 +1,13 @@
 import type { DeclineCode } from '../channels/errors';
 import { currency, toMajorString } from '../commons/money';
+import { negotiateLang, type Lang } from '../commons/lang';
 
-/** The checkout's languages. */
-export type Lang = 'en' | 'zh-CN';
-export const LANGS: readonly Lang[] = ['en', 'zh-CN'];
+export { LANGS, type Lang } from '../commons/lang';
 
-/** `?lang=` wins; otherwise the first Accept-Language range we speak (any `zh*` → zh-CN); otherwise en. */
+/** `?lang=` wins; otherwise Accept-Language negotiation (the API's errors use the same one). */
 export function chooseLang(query: string | undefined, acceptLanguage: string | undefined): Lang {
   if (query === 'en' || query === 'zh-CN') return query;
-  const ranges = (acceptLanguage ?? '')
-    .split(',')
-    .map((part) => {
-      const [tag = '', ...params] = part.trim().split(';');
-      const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-      return { tag: tag.toLowerCase(), q: q ? Number(q.slice(2)) || 0 : 1 };
-    })
-    .filter((r) => r.tag && r.q > 0)
-    .sort((a, b) => b.q - a.q);
-  for (const { tag } of ranges) {
-    if (tag.startsWith('zh')) return 'zh-CN';
-    if (tag.startsWith('en')) return 'en';
-  }
-  return 'en';
+  return negotiateLang(acceptLanguage);
 }
 
 /**

@@ -1,3 +1,6 @@
+import { msg } from './messages';
+import type { Lang, Localized } from './lang';
+
 /**
  * The one error hierarchy. Domain code throws these; `functions/http/errors.ts` is the only
  * place that turns them into HTTP responses. `expose` says whether `message` may reach a client:
@@ -31,16 +34,24 @@ export abstract class PayplaneError extends Error {
   readonly retryable: boolean = false;
   readonly param?: string;
   readonly extra?: Record<string, string | number | boolean>;
+  /** The message in every language, from the catalog (functions/commons/messages.ts); `message` is its English. */
+  readonly localized?: Localized;
 
   constructor(
     readonly code: string,
-    message: string,
+    message: string | Localized,
     details: ErrorDetails = {},
   ) {
-    super(message, { cause: details.cause });
+    super(typeof message === 'string' ? message : message.en, { cause: details.cause });
     this.name = new.target.name;
     this.param = details.param;
     this.extra = details.extra;
+    if (typeof message !== 'string') this.localized = message;
+  }
+
+  /** The message a client reads in `lang`: English where the catalog has no entry for this error yet. */
+  messageIn(lang: Lang): string {
+    return this.localized?.[lang] ?? this.message;
   }
 }
 
@@ -80,9 +91,7 @@ export class NotFoundError extends PayplaneError {
   readonly status = 404;
   readonly type = 'invalid_request_error';
   constructor(resource: string, id: string, param = 'id') {
-    super('resource_missing', `No such ${resource}: '${id}'. Check the id, and that it belongs to the API key in use.`, {
-      param,
-    });
+    super('resource_missing', msg.resource_missing({ resource, id }), { param });
   }
 }
 

@@ -3,6 +3,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { AuthenticationError, InvalidRequestError, PayloadTooLargeError } from '../commons/errors';
 import { publicBaseUrl } from '../commons/config';
 import { idFromSeed, newId } from '../commons/ids';
+import { negotiateLang } from '../commons/lang';
+import { msg } from '../commons/messages';
 import { lambda } from '../commons/lambda';
 import type { AuditContext } from '../audit/context';
 import { ALL_SCOPES, requireScope } from '../merchants/scopes';
@@ -83,7 +85,7 @@ export function route(operation: (request: ApiRequest) => Promise<ApiResult | Ap
         request.response = withRequestId(request.response, request.event);
       },
       onError: (request) => {
-        request.response = withRequestId(errorResponse(request.error, request.event.requestContext.requestId), request.event);
+        request.response = withRequestId(errorResponse(request.error, request.event.requestContext.requestId, langOf(request.event)), request.event);
       },
     })
     .handler(async (event, context) => {
@@ -122,7 +124,7 @@ export function operatorApi(operation: (request: OperatorRequest) => Promise<Api
         request.response = withRequestId(request.response, request.event);
       },
       onError: (request) => {
-        request.response = withRequestId(errorResponse(request.error, request.event.requestContext.requestId), request.event);
+        request.response = withRequestId(errorResponse(request.error, request.event.requestContext.requestId, langOf(request.event)), request.event);
       },
     })
     .handler(async (event) => {
@@ -144,7 +146,7 @@ function toApiRequest(event: APIGatewayProxyEvent): ApiRequest {
   const merchantId = event.requestContext.authorizer?.merchantId as string | undefined;
   const keyId = event.requestContext.authorizer?.keyId as string | undefined;
   // The authorizer guarantees both; a route deployed without it must fail closed (no change without its actor).
-  if (!merchantId || !keyId) throw new AuthenticationError('api_key_missing', 'No valid API key was provided. Send `Authorization: Bearer sk_test_...`.');
+  if (!merchantId || !keyId) throw new AuthenticationError('api_key_missing', msg.api_key_missing());
   // Before the body is read: a key without the route's scope learns nothing from validation errors. Absent
   // only in a decision cached by an authorizer older than restricted keys, which knew secret keys alone.
   requireScope(String(event.requestContext.authorizer?.scopes ?? ALL_SCOPES), event.httpMethod, event.resource);
@@ -168,25 +170,19 @@ function parseBody(event: APIGatewayProxyEvent): Record<string, unknown> {
   const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   const size = Buffer.byteLength(raw, 'utf8');
   if (size > MAX_BODY_BYTES) {
-    throw new PayloadTooLargeError(
-      'body_too_large',
-      `The request body is ${size} bytes; the limit is ${MAX_BODY_BYTES} bytes. Send less data, e.g. shorter metadata values.`,
-    );
+    throw new PayloadTooLargeError('body_too_large', msg.body_too_large({ size, limit: MAX_BODY_BYTES }));
   }
   if (nestedDeeperThan(raw, MAX_BODY_DEPTH)) {
-    throw new InvalidRequestError(
-      'body_too_deep',
-      `The request body nests objects and arrays more than ${MAX_BODY_DEPTH} levels deep. Send a flatter body: no parameter of this API is nested more than 3 levels.`,
-    );
+    throw new InvalidRequestError('body_too_deep', msg.body_too_deep({ limit: MAX_BODY_DEPTH }));
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch (error) {
-    throw new InvalidRequestError('body_not_json', `The request body is not valid JSON (${(error as Error).message}). Send a JSON object with Content-Type: application/json.`, { cause: error });
+    throw new InvalidRequestError('body_not_json', msg.body_not_json({ reason: (error as Error).message }), { cause: error });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new InvalidRequestError('body_not_object', `The request body must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}. Wrap the parameters in {...}.`);
+    throw new InvalidRequestError('body_not_object', msg.body_not_object({ got: Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed }));
   }
   return parsed as Record<string, unknown>;
 }
@@ -215,11 +211,14 @@ function queryOf(event: APIGatewayProxyEvent): Record<string, string> {
   const multi = event.multiValueQueryStringParameters ?? {};
   for (const [name, values] of Object.entries(multi)) {
     if (values && values.length > 1) {
-      throw new InvalidRequestError('parameter_repeated', `Query parameter '${name}' was given ${values.length} times. Send it once.`, { param: name });
+      throw new InvalidRequestError('parameter_repeated', msg.parameter_repeated({ name, count: values.length }), { param: name });
     }
   }
   return (event.queryStringParameters ?? {}) as Record<string, string>;
 }
+
+/** The language of the caller's error messages: Accept-Language (the header normalizer lowercased its name). */
+export const langOf = (event: APIGatewayProxyEvent) => negotiateLang(event.headers?.['accept-language']);
 
 function withRequestId(response: APIGatewayProxyResult, event: APIGatewayProxyEvent): APIGatewayProxyResult {
   return { ...response, headers: { ...response.headers, 'Request-Id': event.requestContext.requestId } };

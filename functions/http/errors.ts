@@ -1,13 +1,15 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { maskDigitRuns } from '../channels/card-numbers';
 import { InternalError, PayplaneError, RateLimitError, RETRY_AFTER_SECONDS } from '../commons/errors';
+import type { Lang } from '../commons/lang';
+import { msg } from '../commons/messages';
 import { logger } from '../commons/logger';
 
 /**
  * The one place that turns errors into HTTP responses. Domain errors keep their status, code and
- * message (long digit runs masked); anything else is a 500 whose details stay in the log, never in the response.
+ * message in the caller's language (long digit runs masked); anything else is a 500 whose details stay in the log, never in the response.
  */
-export function errorResponse(error: unknown, requestId: string): APIGatewayProxyResult {
+export function errorResponse(error: unknown, requestId: string, lang: Lang = 'en'): APIGatewayProxyResult {
   const known = error instanceof PayplaneError ? error : undefined;
   // Messages and params quote input (ids, keys, header values): a card number sent anywhere leaves masked.
   const param = known?.param === undefined ? undefined : maskDigitRuns(known.param);
@@ -18,9 +20,7 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
     logger.info('request rejected', { status: known.status, code: known.code, param, requestId });
   }
   const err = known ?? new InternalError('internal_error', 'internal');
-  const message = err.expose
-    ? maskDigitRuns(err.message)
-    : 'An unexpected error occurred on our side. Retry with the same Idempotency-Key; if it persists, contact support with the request id.';
+  const message = err.expose ? maskDigitRuns(err.messageIn(lang)) : msg.internal_error()[lang];
   return json(
     err.status,
     { error: { type: err.type, code: err.code, message, param, ...err.extra, request_id: requestId } },

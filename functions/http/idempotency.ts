@@ -13,6 +13,8 @@ import {
   PayplaneError,
 } from '../commons/errors';
 import { randomBase62 } from '../commons/ids';
+import type { Lang } from '../commons/lang';
+import { msg } from '../commons/messages';
 import { Secret } from '../commons/secret';
 import { errorResponse } from './errors';
 
@@ -27,6 +29,8 @@ export interface IdempotentCall {
   requestId: string;
   /** How long the first request may hold the key before a retry may take it over (the function timeout). */
   lockMillis: number;
+  /** The language of a stored error's message: a replay answers in the first request's language, as it answers its body. */
+  lang?: Lang;
 }
 
 /** What the operation learns from its claim of the key. */
@@ -115,7 +119,7 @@ export async function idempotent(
       await release(table, id, owner);
       throw error;
     }
-    response = errorResponse(error, call.requestId);
+    response = errorResponse(error, call.requestId, call.lang);
   }
   await dynamo().send(
     new UpdateCommand({
@@ -158,7 +162,7 @@ async function replay(call: IdempotentCall, id: string, item: StoredKey | undefi
   if (item.fingerprint !== call.fingerprint) {
     throw new IdempotencyMismatchError(
       'idempotency_key_reused',
-      `Idempotency-Key '${call.key}' was already used with different parameters or on another endpoint. Use a new key for a new request, or resend exactly the original request to get its result.`,
+      msg.idempotency_key_reused({ key: call.key }),
       { param: 'Idempotency-Key' },
     );
   }
@@ -175,9 +179,7 @@ async function replay(call: IdempotentCall, id: string, item: StoredKey | undefi
 
 const bindingOf = (call: IdempotentCall, id: string) => ({ purpose: 'idempotent-response', merchantId: call.merchantId, recordId: id });
 
-function inUseMessage(key: string): string {
-  return `Another request with Idempotency-Key '${key}' is still being processed. Retry after it completes to receive its result.`;
-}
+const inUseMessage = (key: string) => msg.idempotency_key_in_use({ key });
 
 async function release(table: string, id: string, owner: string): Promise<void> {
   await dynamo()
@@ -200,7 +202,7 @@ export function validateKey(key: string): string {
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
     throw new InvalidRequestError(
       'idempotency_key_invalid',
-      `Invalid Idempotency-Key header: it must be 1-255 printable ASCII characters without spaces (got ${key.length} characters). A UUID v4 is a good choice.`,
+      msg.idempotency_key_invalid({ length: key.length }),
       { param: 'Idempotency-Key' },
     );
   }

@@ -1,4 +1,4 @@
-import { route, type ApiRequest, type ApiResult, type ApiTextResult } from './api';
+import { langOf, route, type ApiRequest, type ApiResult, type ApiTextResult } from './api';
 import { fingerprint, idempotent, validateKey } from './idempotency';
 
 /**
@@ -17,6 +17,7 @@ export function idempotentApi(operation: (request: ApiRequest) => Promise<ApiRes
         fingerprint: fingerprint(event.httpMethod, event.resource, request.params, request.body),
         requestId: request.requestId,
         lockMillis: context.getRemainingTimeInMillis(),
+        lang: langOf(event),
       },
       run,
     );

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { msg } from '../commons/messages';
 import { AuthenticationError } from '../commons/errors';
 import { newId, randomBase62 } from '../commons/ids';
 import { Secret } from '../commons/secret';
@@ -49,21 +50,21 @@ export function parseBearer(header: string | undefined | null): Secret<string> {
   if (header === undefined || header === null || header.trim() === '') {
     throw new AuthenticationError(
       'api_key_missing',
-      "No API key provided. Send your secret key in the Authorization header: 'Authorization: Bearer sk_test_…'.",
+      msg['api_key_missing.header'](),
     );
   }
   const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) {
     throw new AuthenticationError(
       'api_key_malformed',
-      "The Authorization header must use the Bearer scheme: 'Authorization: Bearer sk_test_…'.",
+      msg['api_key_malformed.scheme'](),
     );
   }
   const key = match[1]!;
   if (!isSecretKey(key)) {
     throw new AuthenticationError(
       'api_key_malformed',
-      `The API key provided is not a Payplane key: they are '${SECRET_KEY_PREFIX}' (secret) or '${RESTRICTED_KEY_PREFIX}' (restricted) followed by ${SECRET_KEY_RANDOM_LENGTH} letters and digits. Copy the whole key.`,
+      msg['api_key_malformed.prefix']({ secret: SECRET_KEY_PREFIX, restricted: RESTRICTED_KEY_PREFIX, length: SECRET_KEY_RANDOM_LENGTH }),
     );
   }
   return new Secret(key);

@@ -1,4 +1,5 @@
 import { InvalidRequestError, PermissionError } from '../commons/errors';
+import { msg } from '../commons/messages';
 
 /**
  * What a restricted key (`rk_test_…`) may do. Secret keys may do everything. Each merchant route needs one
@@ -85,10 +86,7 @@ export function requireScope(granted: string, method: string, resource: string):
   const scope = needed ?? `${method} ${resource}`;
   throw new PermissionError(
     'missing_scope',
-    needed
-      ? `This restricted key lacks the scope '${needed}', which ${method} ${resource} needs (it has: ${granted || 'none'}). ` +
-          `Use a restricted key that has '${needed}', or the secret key.`
-      : `${method} ${resource} is not open to restricted keys. Use the secret key.`,
+    needed ? msg.missing_scope({ needed, method, resource, granted }) : msg['missing_scope.route']({ method, resource }),
     { param: scope },
   );
 }

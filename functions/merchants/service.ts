@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { msg } from '../commons/messages';
 import { AuthenticationError, ConflictError, ContendedError, InternalError, InvalidRequestError, NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { Secret } from '../commons/secret';
@@ -428,16 +429,16 @@ function lostRoll(current: MerchantItem): ConflictError {
 export async function authenticate(deps: MerchantDeps, secretKey: Secret<string> | string): Promise<AuthenticatedKey> {
   const key = typeof secretKey === 'string' ? secretKey : secretKey.reveal();
   if (!isSecretKey(key)) {
-    throw new AuthenticationError('api_key_malformed', "The API key provided is not a Payplane secret key ('sk_test_' + 32 letters and digits).");
+    throw new AuthenticationError('api_key_malformed', msg['api_key_malformed.secret']());
   }
   const item = await getApiKey(deps, hashSecretKey(key));
   if (!item) {
-    throw new AuthenticationError('api_key_unknown', `Invalid API key provided: ${key.slice(0, 8)}${keyHint(key)}. Check that you copied the whole key.`);
+    throw new AuthenticationError('api_key_unknown', msg.api_key_unknown({ hint: `${key.slice(0, 8)}${keyHint(key)}` }));
   }
   if (item.status !== 'active') {
     throw new AuthenticationError(
       'api_key_revoked',
-      `The API key ${key.slice(0, 8)}${keyHint(key)} has been rolled or revoked and no longer works. Use the merchant's current key.`,
+      msg.api_key_revoked({ hint: `${key.slice(0, 8)}${keyHint(key)}` }),
       { extra: { key_id: item.key_id } },
     );
   }

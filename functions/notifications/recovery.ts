@@ -15,11 +15,11 @@ import { notifyUrlOf } from './publisher';
  * that is still waiting carries the same attempt number as the new run's, so whichever comes first is made
  * and the other dropped.
  */
-const resendSchema = z
+export const resendSchema = z
   .object({ endpoint: z.string({ error: 'Send a webhook endpoint id such as "we_…".' }).regex(/^we_[A-Za-z0-9]{1,64}$/, 'Send a webhook endpoint id such as "we_…".').optional() })
   .strict();
 
-const recoverSchema = z
+export const recoverSchema = z
   .object({
     since: z.iso.datetime({ offset: true, error: 'Send an ISO 8601 time such as "2026-12-01T00:00:00Z".' }),
   })

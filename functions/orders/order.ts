@@ -1,4 +1,5 @@
 import type { ChannelId, DeclineCode } from '../channels';
+import { msg } from '../commons/messages';
 import { ConflictError } from '../commons/errors';
 import type { PaymentFeeRate } from '../ledger';
 import type { FxLock } from '../fx/convert';
@@ -41,7 +42,7 @@ export function sourcesOf(to: OrderStatus): OrderStatus[] {
 export function transitionConflict(id: string, from: OrderStatus, to: OrderStatus): ConflictError {
   return new ConflictError(
     `order_status_${from}`,
-    `Order '${id}' is ${from}, so it cannot become ${to}. Retrieve the order to see its current status.`,
+    msg['order_status.transition']({ id, from, to }),
     { extra: { status: from } },
   );
 }

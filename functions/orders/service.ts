@@ -1,4 +1,5 @@
 import { isLoopbackUrl } from '../commons/addresses';
+import { msg } from '../commons/messages';
 import { ConflictError, InternalError, NotFoundError } from '../commons/errors';
 import { newId } from '../commons/ids';
 import { open, seal } from '../commons/crypto';
@@ -98,7 +99,7 @@ export class OrderService {
       if (result.refused !== 'order_no' || typeof existing !== 'string') throw new InternalError('order_not_created', `Creating order ${order.id}: refused by ${result.refused}.`);
       throw new ConflictError(
         'duplicate_merchant_order_no',
-        `merchant_order_no '${order.merchant_order_no}' is already used by order '${existing}'. Retrieve that order, or use a new merchant_order_no for a new order.`,
+        msg.duplicate_merchant_order_no({ no: String(order.merchant_order_no), existing }),
         { param: 'merchant_order_no', extra: { order_id: existing } },
       );
     }

@@ -1,4 +1,5 @@
 import { CardDeclinedError, DECLINE_MESSAGES } from '../channels/errors';
+import { msg } from '../commons/messages';
 import { ConflictError } from '../commons/errors';
 import type { Secret } from '../commons/secret';
 
@@ -33,7 +34,7 @@ export const ORDER_ATTEMPTS_EXHAUSTED = 'order_attempts_exhausted';
 export function orderAttemptsExhausted(orderId: string): ConflictError {
   return new ConflictError(
     ORDER_ATTEMPTS_EXHAUSTED,
-    `Order '${orderId}' was declined ${ORDER_DECLINE_LIMIT} times, the most one order takes (a defence against card testing), so it takes no more payment attempts. Create a new order to take this payment.`,
+    msg.order_attempts_exhausted({ id: orderId, limit: ORDER_DECLINE_LIMIT }),
     { param: 'id', extra: { declined_attempts: ORDER_DECLINE_LIMIT } },
   );
 }

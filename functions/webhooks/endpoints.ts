@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { msg } from '../commons/messages';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { commitAudited, type AuditChange, type TransactItems } from '../audit/append';
@@ -130,8 +131,7 @@ export async function createEndpoint(
   if (count === 'ConditionalCheckFailed') {
     throw new InvalidRequestError(
       'webhook_endpoint_limit',
-      `This account already has ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints, the most it may have. ` +
-        'Delete one it no longer uses (DELETE /v1/webhook_endpoints/{id}), or subscribe an existing endpoint to more event types (POST /v1/webhook_endpoints/{id} with enabled_events).',
+      msg.webhook_endpoint_limit({ limit: MAX_ENDPOINTS_PER_MERCHANT }),
     );
   }
   throw contended(`Another request changed this account's webhook endpoints at the same time (${result.reasons.join(', ')}). Retry with the same Idempotency-Key.`);

@@ -41,7 +41,8 @@ interface GatewayError {
 
 /**
  * Errors API Gateway produces before (or instead of) our Lambda handlers. The Lambda handlers produce the
- * same shape themselves; these make the few responses we do not control look the same.
+ * same shape themselves; these make the few responses we do not control look the same. They stay English whatever
+ * Accept-Language says: a gateway response cannot read the request's headers (docs/architecture.md, Localized errors).
  */
 const GATEWAY_ERRORS: GatewayError[] = [
   {

@@ -44,6 +44,34 @@ describe('bad input on POST /v1/orders', () => {
   });
 });
 
+describe('errors in the caller\'s language', () => {
+  it('answers Accept-Language: zh-CN in Simplified Chinese with the same type, code and param, and English without it', async () => {
+    // Prepare: one bad request, sent twice
+    const body = { ...valid, amount: -1 };
+    // Act
+    const en = await call('POST', '/v1/orders', { key, body });
+    const zh = await call('POST', '/v1/orders', { key, body, headers: { 'Accept-Language': 'fr;q=0.5, zh-CN;q=0.9' } });
+    // Assess
+    expect(en.status).toBe(400);
+    expect(zh.status).toBe(400);
+    const pick = ({ type, code, param }: { type: string; code: string; param: string }) => ({ type, code, param });
+    expect(pick(zh.body.error)).toEqual(pick(en.body.error));
+    expect(pick(en.body.error)).toEqual({ type: 'invalid_request_error', code: 'parameter_invalid', param: 'amount' });
+    expect(en.body.error.message).toMatch(/^Invalid 'amount': got -1\./);
+    expect(zh.body.error.message).toMatch(/^参数 'amount' 无效：收到 -1。/);
+  });
+
+  it('localizes an error raised before validation (not JSON) and a missing resource', async () => {
+    const headers = { 'Accept-Language': 'zh', 'Content-Type': 'application/json' };
+    const json = await call('POST', '/v1/orders', { key, raw: '{"amount": 10', headers });
+    expect(json.body.error).toMatchObject({ type: 'invalid_request_error', code: 'body_not_json', message: expect.stringMatching(/^请求体不是有效的 JSON/) });
+    const missing = await call('GET', '/v1/orders/ord_doesnotexist0', { key, headers });
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toMatchObject({ code: 'resource_missing', param: 'id', message: expect.stringContaining("'ord_doesnotexist0'") });
+    expect(missing.body.error.message).toMatch(/^不存在的/);
+  });
+});
+
 describe('bad input elsewhere', () => {
   it.each([
     ['/v1/orders?limit=0', 'limit'],

@@ -4,6 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { PROJECT_ROOT } from '../../local/assembly';
 import { startLocalCloud } from '../../local/cloud';
 import { checkReport, formatReport, loadReasons, REPORT_FILE } from '../../local/iam-report';
+import { ContractCheck } from './contract';
 
 /**
  * End-to-end tier: the whole local cloud from the synthesized (bundled) template of the `test` stage, in memory, on a
@@ -58,8 +59,11 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Lambda runs Node 22; the SDK's Node 20 notice is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const contract = new ContractCheck();
   const cloud = await startLocalCloud({
     port: 0,
+    // Every /v1 response of the tier is held to docs/openapi.json (test/e2e/contract.ts).
+    onResponse: contract.record,
     inMemory: true,
     quiet: true,
     schedules: false,
@@ -100,6 +104,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const report = cloud.iamReport();
     const overhead = cloud.iam.timing;
     await cloud.stop();
+    console.log(`[e2e] contract: ${contract.checked} responses checked against docs/openapi.json, ${contract.failures.length} failed`);
+    if (contract.failures.length) {
+      process.exitCode = 1;
+      throw new Error(`Responses that do not match docs/openapi.json (fix the response or openapi/responses.ts, then npm run openapi):\n  ${contract.failures.join('\n  ')}`);
+    }
     mkdirSync(dirname(REPORT_FILE), { recursive: true });
     writeFileSync(REPORT_FILE, `${JSON.stringify({ ...report, overhead }, null, 2)}\n`);
     const ran = new Set(project.vitest.state.getFiles().map((f) => f.filepath));

@@ -24,6 +24,19 @@ function db(): DynamoDBDocumentClient {
 }
 const put = (Item: Record<string, unknown>) => db().send(new PutCommand({ TableName: cloud().tables.main!, Item }));
 
+const orderObject = (id: string, at: string) => ({
+  id, object: 'order', livemode: false, merchant_order_no: 'A-1', status: 'succeeded', amount: 1050, amount_refunded: 0, currency: 'USD',
+  description: null, capture_method: 'automatic', payer: null, metadata: {}, notify_url: null, return_url: null,
+  checkout_url: `https://api.example/checkout/${id}`, expires_at: at, closed_at: null, close_reason: null, created_at: at, updated_at: at,
+  version: 1, amount_authorized: 1050, amount_captured: 1050, payment_id: null, payment_method_details: null, last_payment_error: null,
+  next_action: null, paid_at: at,
+});
+
+const refundObject = (at: string) => ({
+  id: `re_${randomUUID().replaceAll('-', '')}`, object: 'refund', order_id: `ord_${randomUUID().replaceAll('-', '')}`, amount: 500, currency: 'USD',
+  status: 'pending', reason: null, failure_reason: null, created_at: at, version: 1,
+});
+
 function event(type: EventType, at: Date): PlatformEvent {
   return {
     id: newEventId(at),
@@ -32,7 +45,8 @@ function event(type: EventType, at: Date): PlatformEvent {
     created_at: at.toISOString(),
     api_version: '2026-12-01',
     livemode: false,
-    data: { object: { id: `ord_${randomUUID().replaceAll('-', '')}`, object: 'order', version: 1 } },
+    // A whole order as the writer renders it: GET /v1/events answers these, and the contract check holds them to the spec.
+    data: { object: type.startsWith('refund.') ? refundObject(at.toISOString()) : orderObject(`ord_${randomUUID().replaceAll('-', '')}`, at.toISOString()) },
     request: null,
   };
 }

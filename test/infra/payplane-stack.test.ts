@@ -24,6 +24,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   SandboxNotify: 'functions/handlers/sandbox-notify.ts',
   SandboxNotifier: 'functions/handlers/sandbox-notifier.ts',
   Checkout: 'functions/handlers/checkout.ts',
+  ApiDocs: 'functions/handlers/api-docs.ts',
   CreateWebhookEndpoint: 'functions/handlers/create-webhook-endpoint.ts',
   ListWebhookEndpoints: 'functions/handlers/list-webhook-endpoints.ts',
   GetWebhookEndpoint: 'functions/handlers/get-webhook-endpoint.ts',
@@ -37,6 +38,7 @@ const FUNCTIONS: Record<FunctionId, string> = {
   DeliverWebhooks: 'functions/handlers/deliver-webhooks.ts',
   DeliverWebhooksSlow: 'functions/handlers/deliver-webhooks.ts',
   PlatformPublicKeys: 'functions/handlers/platform-public-keys.ts',
+  OpenApi: 'functions/handlers/openapi.ts',
   ResendEvent: 'functions/handlers/resend-event.ts',
   RecoverWebhookEndpoint: 'functions/handlers/recover-webhook-endpoint.ts',
   ListSettlements: 'functions/handlers/list-settlements.ts',
@@ -112,6 +114,11 @@ const PUBLIC_ROUTES: [method: string, path: string, fn: FunctionId][] = [
   ['POST', '/checkout/{id}/3ds', 'Checkout'],
   // Receivers fetch the platform's public keys (a JWKS) to verify signatures.
   ['GET', '/v1/platform/public_keys', 'PlatformPublicKeys'],
+  // The API reference page, its renderer and the spec: public documentation.
+  ['GET', '/docs', 'ApiDocs'],
+  ['GET', '/docs/rapidoc.js', 'ApiDocs'],
+  // The API's OpenAPI document (docs/openapi.json, bundled).
+  ['GET', '/v1/openapi.json', 'OpenApi'],
 ];
 
 /** The environment variables each function needs, and nothing more (beyond the common four). */
@@ -156,6 +163,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   SandboxNotify: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
   SandboxNotifier: ['TABLE_NAME', 'SANDBOX_SIGNING_KEY_ARN'],
   Checkout: ['TABLE_NAME', 'KMS_KEY_ARN', 'FINGERPRINT_KEY_ARN', 'SANDBOX_CALLBACK_QUEUE_URL', 'CHECKOUT_SIGNING_KEY_ARN', 'PUBLIC_BASE_URL'],
+  ApiDocs: [],
   CreateWebhookEndpoint: API_POST,
   ListWebhookEndpoints: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
   GetWebhookEndpoint: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
@@ -170,6 +178,7 @@ const ENV: Record<FunctionId, EnvVar[]> = {
   DeliverWebhooks: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   DeliverWebhooksSlow: ['TABLE_NAME', 'KMS_KEY_ARN', 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL', 'DELIVERY_DLQ_URL', 'DELIVERY_LANE'],
   PlatformPublicKeys: ['TABLE_NAME', 'KMS_KEY_ARN', 'CHECKOUT_SIGNING_KEY_ARN'],
+  OpenApi: [],
   ResendEvent: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   RecoverWebhookEndpoint: [...API_POST, 'DELIVERY_QUEUE_URL', 'DELIVERY_SLOW_QUEUE_URL'],
   ListSettlements: ['TABLE_NAME', 'PUBLIC_BASE_URL'],
@@ -684,6 +693,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       DeliverWebhooks: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
       DeliverWebhooksSlow: { main: ['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'] },
       PlatformPublicKeys: { main: ['GetItem', 'PutItem'] },
+      OpenApi: { main: [] },
       ResendEvent: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       RecoverWebhookEndpoint: { main: ['GetItem', 'Query index/gsi1', 'UpdateItem'], idempotency: IDEMPOTENCY_KEYS },
       // functions/settlements/store.ts: read-only; the report and the bill BatchGet the orders of their lines.
@@ -698,6 +708,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       OperatorPayouts: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       OperatorFxRates: { main: ['GetItem', 'PutItem'] },
       OperatorSettlements: { main: [] },
+      ApiDocs: { main: [] },
       OperatorPayers: { main: ['GetItem', 'PutItem', 'UpdateItem'] },
       // Pages the merchant accounts (gsi2 SETTLE_ACCOUNTS); records the run on the platform's audit chain.
       SettlementPrepare: { main: ['GetItem', 'PutItem', 'Query index/gsi2'] },

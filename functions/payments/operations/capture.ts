@@ -1,4 +1,5 @@
 import { InternalError, InvalidRequestError } from '../../commons/errors';
+import { msg } from '../../commons/messages';
 import { toMajorString } from '../../commons/money';
 import { parseInput } from '../../http/validation';
 import { captureTransfers, convertedCaptureTransfers, feeAt, feeOnConversion, refusalError } from '../../ledger';
@@ -24,7 +25,7 @@ export async function capture(ctx: PaymentContext, caller: Caller, orderId: stri
   if (amount > authorized) {
     throw new InvalidRequestError(
       'amount_too_large',
-      `Invalid 'amount': got ${amount}. Capture at most the authorized ${amount === authorized ? '' : `${authorized} (${toMajorString(authorized, order.currency)} ${order.currency})`}.`,
+      msg['amount_too_large.capture']({ amount, authorized: amount === authorized ? '' : `${authorized} (${toMajorString(authorized, order.currency)} ${order.currency})` }),
       { param: 'amount' },
     );
   }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { msg } from '../../commons/messages';
 import { newId } from '../../commons/ids';
 import { ConflictError, ContendedError, InternalError, InvalidRequestError, NotFoundError } from '../../commons/errors';
 import { toMajorString } from '../../commons/money';
@@ -82,7 +83,7 @@ export async function refund(ctx: PaymentContext, caller: Caller, body: unknown)
     await sleep(Math.random() * Math.min(200, 5 * 2 ** round)); // the racers spread out instead of colliding again
     order = await ctx.loadOrder(caller, order.id, 'order_id');
   }
-  throw new ContendedError('refund_contended', `Too many refunds of order '${order.id}' at once; retry this one with the same Idempotency-Key.`, { param: 'order_id' });
+  throw new ContendedError('refund_contended', msg.refund_contended({ id: order.id }), { param: 'order_id' });
 }
 
 /**
@@ -183,11 +184,11 @@ async function reverseRefund(ctx: PaymentContext, order: PaymentOrder, refund: R
 function refundable(order: PaymentOrder, requested: number | undefined, now: Date): number {
   if (order.status !== 'succeeded' || !order.channel_ref || !order.payment_id) {
     const status = effective(order, now).status;
-    throw new ConflictError(`order_status_${status}`, `Order '${order.id}' is ${status}; only a succeeded order can be refunded.`, { param: 'order_id', extra: { status } });
+    throw new ConflictError(`order_status_${status}`, msg['order_status.refund']({ id: order.id, status }), { param: 'order_id', extra: { status } });
   }
   const left = order.amount_refundable ?? 0;
   if (left <= 0) {
-    throw new ConflictError('charge_already_refunded', `Order '${order.id}' has been refunded in full (${order.amount_refunded} of ${order.amount_captured}).`, { param: 'order_id' });
+    throw new ConflictError('charge_already_refunded', msg.charge_already_refunded({ id: order.id, refunded: order.amount_refunded ?? 0, captured: order.amount_captured ?? 0 }), { param: 'order_id' });
   }
   const amount = requested ?? left;
   if (amount > left) throw tooLarge(order, amount, left);
@@ -197,7 +198,7 @@ function refundable(order: PaymentOrder, requested: number | undefined, now: Dat
 function tooLarge(order: PaymentOrder, amount: number, refundable: number): InvalidRequestError {
   return new InvalidRequestError(
     'amount_too_large',
-    `Invalid 'amount': got ${amount}. Order '${order.id}' has ${refundable} (${toMajorString(refundable, order.currency)} ${order.currency}) left to refund of ${order.amount_captured ?? 0} captured; refund at most that.`,
+    msg['amount_too_large.refund']({ amount, id: order.id, refundable, major: toMajorString(refundable, order.currency), currency: order.currency, captured: order.amount_captured ?? 0 }),
     { param: 'amount' },
   );
 }

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../../commons/errors';
+import { msg } from '../../commons/messages';
 import { transitionConflict } from '../../orders/order';
 import { type Caller } from '../../orders/service';
 import { fromAuthorize } from '../outcome';
@@ -11,7 +12,7 @@ import { CHANNEL, type PaymentContext } from './context';
 /** Finishes a `requires_action` order once the payer passed or failed the 3-D Secure challenge. */
 export async function completeThreeDSecure(ctx: PaymentContext, caller: Caller, orderId: string, outcome: 'approve' | 'fail'): Promise<ApiPaymentOrder> {
   if (outcome !== 'approve' && outcome !== 'fail') {
-    throw new InvalidRequestError('parameter_invalid', `Invalid 'outcome': got ${JSON.stringify(outcome)}. Use "approve" or "fail".`, { param: 'outcome' });
+    throw new InvalidRequestError('parameter_invalid', msg['parameter_invalid.outcome']({ got: String(JSON.stringify(outcome)) }), { param: 'outcome' });
   }
   const order = await ctx.loadOrder(caller, orderId);
   if (order.status !== 'requires_action' || !order.next_action || !order.payment_id) throw transitionConflict(order.id, order.status, 'processing');
